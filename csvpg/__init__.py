@@ -1,0 +1,80 @@
+"""csvpg: load CSV files into PostgreSQL, declaratively.
+
+The public API, imported lazily so that ``import csvpg`` stays light (no Textual,
+no psycopg until a load needs it). Plugins import only what is listed here.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "hookimpl": "csvpg.hookspecs",
+    "Source": "csvpg.interfaces",
+    "Format": "csvpg.interfaces",
+    "Reader": "csvpg.interfaces",
+    "Transform": "csvpg.interfaces",
+    "Sink": "csvpg.interfaces",
+    "FileRef": "csvpg.interfaces",
+    "Column": "csvpg.interfaces",
+    "CsvDialect": "csvpg.interfaces",
+    "Relation": "csvpg.interfaces",
+    "Batch": "csvpg.interfaces",
+    "LoadInput": "csvpg.interfaces",
+    "LoadResult": "csvpg.interfaces",
+    "Option": "csvpg.options",
+    "Job": "csvpg.spec",
+    "load_job": "csvpg.spec",
+    "run": "csvpg.engine",
+    "RunSummary": "csvpg.engine",
+    "get_plugin_manager": "csvpg.plugins",
+    "CsvpgError": "csvpg.errors",
+    "SpecError": "csvpg.errors",
+    "PluginError": "csvpg.errors",
+    "SourceError": "csvpg.errors",
+    "FormatError": "csvpg.errors",
+    "SinkError": "csvpg.errors",
+    "DatabaseError": "csvpg.errors",
+}
+
+__all__ = sorted(_EXPORTS)
+
+if TYPE_CHECKING:
+    from csvpg.engine import RunSummary, run
+    from csvpg.errors import (
+        CsvpgError,
+        DatabaseError,
+        FormatError,
+        PluginError,
+        SinkError,
+        SourceError,
+        SpecError,
+    )
+    from csvpg.hookspecs import hookimpl
+    from csvpg.interfaces import (
+        Batch,
+        Column,
+        CsvDialect,
+        FileRef,
+        Format,
+        LoadInput,
+        LoadResult,
+        Reader,
+        Relation,
+        Sink,
+        Source,
+        Transform,
+    )
+    from csvpg.options import Option
+    from csvpg.plugins import get_plugin_manager
+    from csvpg.spec import Job, load_job
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'csvpg' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

@@ -1,0 +1,384 @@
+"""The ``csv`` format: delimited text, read as a stream.
+
+The stream may be a remote, non-seekable file, so the reader reads one sample at open
+(for the encoding, the delimiter and the header), keeps it, and then chains it with the
+rest of the stream; nothing ever holds the whole file. Two ways out:
+
+* :meth:`CsvReader.iter_bytes`, the fast path: the file's own bytes for PostgreSQL's
+  ``COPY … (FORMAT csv)``, minus the BOM and the ``skip_rows`` lines (UTF-16/32 are
+  transcoded to UTF-8 block by block, since PostgreSQL cannot read them);
+* :meth:`CsvReader.iter_batches`, the row path, parsed by Python's ``csv`` module.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+from collections.abc import Iterator
+from typing import Any, BinaryIO, ClassVar
+
+from csvpg.errors import FormatError, SpecError
+from csvpg.hookspecs import hookimpl
+from csvpg.interfaces import Batch, CsvDialect, FileRef, Format, Reader
+from csvpg.options import Option
+from csvpg.sniff import Encoding, detect_delimiter, detect_encoding, resolve_encoding
+
+SAMPLE_SIZE = 1 << 20
+BLOCK_SIZE = 1 << 20
+BATCH_ROWS = 10_000
+#: The header record must end within this many bytes of the sample's start.
+HEADER_LIMIT = 64 << 20
+#: PostgreSQL takes fields up to 1 GB; ``csv``'s 128 KiB default would fail the row path.
+FIELD_LIMIT = (1 << 31) - 1
+
+
+def _breaks(text: str | bytes) -> int:
+    """Physical line ends (LF, CRLF or a lone CR) in ``text``."""
+    if isinstance(text, bytes):
+        return text.count(b"\n") + text.count(b"\r") - text.count(b"\r\n")
+    return text.count("\n") + text.count("\r") - text.count("\r\n")
+
+
+def _skip_lines(data: bytes, n: int, final: bool) -> int | None:
+    """Offset after the ``n``-th line end of ``data``; ``None`` until more data decides."""
+    pos = 0
+    for _ in range(n):
+        lf, cr = data.find(b"\n", pos), data.find(b"\r", pos)
+        if cr != -1 and (lf == -1 or cr < lf):
+            if cr + 1 == len(data) and not final:
+                return None  # a CR at the edge may be half of a CRLF
+            pos = cr + 2 if data[cr + 1 : cr + 2] == b"\n" else cr + 1
+        elif lf != -1:
+            pos = lf + 1
+        else:
+            return None if not final else len(data)
+    return pos
+
+
+def _decode_error(ref: FileRef, codec: str, line: int, exc: UnicodeDecodeError) -> FormatError:
+    bad = exc.object[exc.start : exc.start + 4]
+    hint = (
+        'set encoding = "latin-1" (or "windows-1252") in [format]'
+        if codec.startswith("utf")
+        else 'set encoding = "utf-8" in [format], or the encoding the file was written in'
+    )
+    return FormatError(
+        f"bytes {bad!r} on line {line} do not decode as {codec}",
+        hint=hint,
+        file=ref.url,
+        line=line,
+    )
+
+
+class CsvReader(Reader):
+    """One CSV file: headers and dialect from the sample, then bytes or rows once."""
+
+    def __init__(self, stream: BinaryIO, ref: FileRef, settings: dict[str, Any]) -> None:
+        if csv.field_size_limit() < FIELD_LIMIT:
+            csv.field_size_limit(FIELD_LIMIT)
+        self.ref = ref
+        self._stream = stream
+        self._used = False
+        sample = self._read(SAMPLE_SIZE)
+        self._eof = len(sample) < SAMPLE_SIZE
+        detected: list[str] = []
+        try:
+            if settings["encoding"] == "auto":
+                encoding = detect_encoding(sample)
+                detected.append("encoding")
+            else:
+                encoding = resolve_encoding(settings["encoding"], sample)
+        except FormatError as exc:
+            exc.file = ref.url
+            raise
+        self.encoding: Encoding = encoding
+        #: The codec of the bytes this reader hands on (UTF-8 after transcoding).
+        self._codec = "utf-8" if encoding.transcode else encoding.codec
+        self._skip = int(settings["skip_rows"])
+        self._header = bool(settings["header"])
+        self.quote: str = settings["quote"]
+        self.escape: str = settings["escape"] or self.quote
+        self.delimiter: str = "," if settings["delimiter"] == "auto" else settings["delimiter"]
+        self._blocks = self._converted(sample[len(encoding.bom) :])
+        head, final = self._head()
+        self._first = head  # the bytes after the BOM and the skipped lines
+        text = self._decode_head(head, final)
+        if settings["delimiter"] == "auto":
+            self.delimiter = detect_delimiter(text, self.quote, escape=self.escape, final=final)
+            detected.append("delimiter")
+        try:
+            first = next(csv.reader(io.StringIO(text, newline=""), **self._fmt()), None)
+        except csv.Error as exc:
+            raise FormatError(
+                f"cannot parse the first record: {exc}", file=ref.url, line=self._skip + 1
+            ) from None
+        if first is None:
+            self.headers: list[str] = []
+        elif self._header:
+            self.headers = list(first) or [""]  # a blank line is one empty field
+        else:
+            self.headers = [f"column_{i}" for i in range(1, max(len(first), 1) + 1)]
+        self.dialect = CsvDialect(
+            delimiter=self.delimiter,
+            quote=self.quote,
+            escape=self.escape,
+            encoding=encoding.pg or "UTF8",
+            header=self._header and first is not None,
+        )
+        self.details: dict[str, Any] = {
+            "encoding": encoding.codec,
+            "pg_encoding": encoding.pg,
+            "delimiter": self.delimiter,
+            "quote": self.quote,
+            "escape": self.escape,
+            "header": self._header,
+            "skip_rows": self._skip,
+            "bom": bool(encoding.bom),
+            "detected": detected,
+            "transcoded": encoding.transcode,
+        }
+
+    # -- the byte stream ---------------------------------------------------------------
+
+    def _read(self, size: int) -> bytes:
+        """Exactly ``size`` bytes unless the stream ends: remote reads may come up short."""
+        parts: list[bytes] = []
+        got = 0
+        while got < size:
+            part = self._stream.read(size - got)
+            if not part:
+                break
+            parts.append(part)
+            got += len(part)
+        return b"".join(parts)
+
+    def _raw(self, first: bytes) -> Iterator[bytes]:
+        if first:
+            yield first
+        while not self._eof:
+            block = self._stream.read(BLOCK_SIZE)
+            if not block:
+                self._eof = True
+                return
+            yield block
+
+    def _converted(self, first: bytes) -> Iterator[bytes]:
+        """The file's blocks in an encoding PostgreSQL reads: as they are, or as UTF-8."""
+        if not self.encoding.transcode:
+            yield from self._raw(first)
+            return
+        decoder = codecs.getincrementaldecoder(self.encoding.codec)()
+        lines = 1
+        try:
+            for block in self._raw(first):
+                text = decoder.decode(block)
+                lines += _breaks(text)
+                if text:
+                    yield text.encode("utf-8")
+            tail = decoder.decode(b"", final=True)
+        except UnicodeDecodeError as exc:
+            lines += _breaks(exc.object[: exc.start].decode(self.encoding.codec, "replace"))
+            raise _decode_error(self.ref, self.encoding.codec, lines, exc) from None
+        if tail:
+            yield tail.encode("utf-8")
+
+    def _head(self) -> tuple[bytes, bool]:
+        """The first converted bytes past ``skip_rows`` lines holding one whole record.
+
+        Returns the bytes and whether they are the whole (rest of the) file. The check
+        runs again only once the bytes have doubled, so a long first record costs O(n).
+        """
+        parts: list[bytes] = []
+        size = checked = 0
+        final = False
+        while True:
+            if final or size >= 2 * checked:
+                head = b"".join(parts)
+                parts, checked = [head], max(size, 1)
+                offset = _skip_lines(head, self._skip, final)
+                if offset is not None and (final or self._record_done(head[offset:])):
+                    return head[offset:], final
+            if size > HEADER_LIMIT:
+                raise FormatError(
+                    f"no complete record in the first {HEADER_LIMIT >> 20} MiB",
+                    hint="check the quote setting: an unclosed quote swallows the file",
+                    file=self.ref.url,
+                )
+            block = next(self._blocks, None)
+            if block is None:
+                final = True
+            else:
+                parts.append(block)
+                size += len(block)
+
+    def _record_done(self, data: bytes) -> bool:
+        """Whether ``data`` holds a complete first record (a quoted newline is not one)."""
+        try:
+            text = codecs.getincrementaldecoder(self._codec)(errors="replace").decode(data)
+        except UnicodeDecodeError:  # pragma: no cover - errors="replace" never raises
+            return True
+        # Record boundaries depend on the quote and escape only, not on the delimiter.
+        reader = csv.reader(io.StringIO(text, newline=""), **self._fmt())
+        return next(reader, None) is not None and next(reader, None) is not None
+
+    def _decode_head(self, head: bytes, final: bool) -> str:
+        try:
+            return codecs.getincrementaldecoder(self._codec)().decode(head, final=final)
+        except UnicodeDecodeError as exc:
+            line = self._skip + 1 + _breaks(exc.object[: exc.start])
+            raise _decode_error(self.ref, self.encoding.codec, line, exc) from None
+
+    def _take(self) -> Iterator[bytes]:
+        if self._used:
+            raise RuntimeError("a CsvReader's data can be read only once")
+        self._used = True
+        if self._first:
+            yield self._first
+        self._first = b""
+        yield from self._blocks
+
+    def iter_bytes(self) -> Iterator[bytes]:
+        """Blocks of at least 1 MiB (but the last) for COPY with :attr:`dialect`."""
+        parts: list[bytes] = []
+        size = 0
+        for block in self._take():
+            parts.append(block)
+            size += len(block)
+            if size >= BLOCK_SIZE:
+                yield parts[0] if len(parts) == 1 else b"".join(parts)
+                parts, size = [], 0
+        if size:
+            yield parts[0] if len(parts) == 1 else b"".join(parts)
+
+    # -- the row path ------------------------------------------------------------------
+
+    def _fmt(self) -> dict[str, Any]:
+        backslash = self.escape != self.quote
+        return {
+            "delimiter": self.delimiter,
+            "quotechar": self.quote,
+            "escapechar": self.escape if backslash else None,
+            "doublequote": not backslash,
+            "strict": False,
+        }
+
+    def _lines(self) -> Iterator[str]:
+        """Whole physical lines, line ends kept, as ``csv.reader`` needs them."""
+        decoder = codecs.getincrementaldecoder(self._codec)()
+        line = self._skip + 1  # the physical line the next decoded text starts on
+        carry = ""
+        blocks = self._take()
+        final = False
+        while not final:
+            block = next(blocks, None)
+            final = block is None
+            try:
+                text = carry + decoder.decode(block or b"", final=final)
+            except UnicodeDecodeError as exc:
+                line += _breaks(carry) + _breaks(exc.object[: exc.start])
+                raise _decode_error(self.ref, self.encoding.codec, line, exc) from None
+            if final:
+                cut = len(text)
+            else:
+                # Up to the last line end, but a CR at the edge may be half of a CRLF.
+                end = text[:-1] if text.endswith("\r") else text
+                cut = max(end.rfind("\n"), end.rfind("\r")) + 1
+            if cut:
+                done = text[:cut]
+                line += _breaks(done)
+                yield from io.StringIO(done, newline="")
+            carry = text[cut:]
+
+    def iter_batches(self) -> Iterator[Batch]:
+        """Rows in batches of up to 10 000, the header record left out.
+
+        Every empty field becomes ``None``: Python 3.11's ``csv`` cannot tell a quoted
+        ``""`` from an empty field. A blank line is a record of one empty field
+        (``[None]``), as COPY reads it. Ragged rows are passed on as they are.
+        """
+        reader = csv.reader(self._lines(), **self._fmt())
+        batch: Batch = []
+        skip_header = self._header
+        try:
+            for record in reader:
+                if skip_header:
+                    skip_header = False
+                    continue
+                batch.append([v or None for v in record] if record else [None])
+                if len(batch) >= BATCH_ROWS:
+                    yield batch
+                    batch = []
+        except csv.Error as exc:
+            raise FormatError(
+                f"cannot parse the CSV: {exc}",
+                hint="check the delimiter, quote and escape settings in [format]",
+                file=self.ref.url,
+                line=self._skip + reader.line_num,
+            ) from None
+        if batch:
+            yield batch
+
+    def close(self) -> None:
+        """Nothing to release: the engine owns the stream."""
+
+
+def _char(key: str, value: Any, *, auto: bool = False) -> str:
+    if auto and value == "auto":
+        return value
+    if value in ("\\t", "tab"):
+        return "\t"
+    if not isinstance(value, str) or len(value) != 1 or value in "\r\n":
+        raise SpecError(
+            f"'format.{key}' must be one character, not {value!r}",
+            key=f"format.{key}",
+            hint='e.g. ";" or "\\t"' + (' or "auto"' if auto else ""),
+        )
+    return value
+
+
+class CsvFormat(Format):
+    """Delimited text files (CSV, TSV, SSV …)."""
+
+    name = "csv"
+    options: ClassVar[dict[str, Option]] = {
+        "type": Option(str, "csv", help="the format's name"),
+        "encoding": Option(
+            str, "auto", help='"auto", or a codec name such as "utf-8", "latin-1", "utf-16"'
+        ),
+        "delimiter": Option(str, "auto", help='"auto" picks among , ; tab |'),
+        "quote": Option(str, '"', help="the quote character"),
+        "escape": Option(
+            str, None, help='escapes a quote in quotes; default: the quote, or "\\\\"'
+        ),
+        "header": Option(bool, True, help="the first record names the columns"),
+        "skip_rows": Option(int, 0, help="physical lines dropped before the header or data"),
+    }
+
+    def __init__(self, **settings: Any) -> None:
+        merged = {k: o.default for k, o in self.options.items()} | settings
+        merged["delimiter"] = _char("delimiter", merged["delimiter"], auto=True)
+        merged["quote"] = _char("quote", merged["quote"])
+        if merged["escape"] is not None:
+            merged["escape"] = _char("escape", merged["escape"])
+        if merged["delimiter"] == merged["quote"]:
+            raise SpecError(
+                "'format.delimiter' and 'format.quote' must differ", key="format.delimiter"
+            )
+        if not isinstance(merged["skip_rows"], int) or merged["skip_rows"] < 0:
+            raise SpecError("'format.skip_rows' must be 0 or more", key="format.skip_rows")
+        if merged["encoding"] != "auto":
+            try:
+                resolve_encoding(merged["encoding"])
+            except FormatError as exc:
+                exc.key = "format.encoding"
+                raise
+        super().__init__(**merged)
+
+    def open(self, stream: BinaryIO, ref: FileRef) -> CsvReader:
+        return CsvReader(stream, ref, self.settings)
+
+
+@hookimpl
+def register_formats() -> list[type[Format]]:
+    return [CsvFormat]

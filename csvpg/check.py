@@ -1,0 +1,71 @@
+"""``csvpg check``: validate a job and show what a run would do, writing nothing."""
+
+from __future__ import annotations
+
+from typing import Any, TextIO
+
+from csvpg.engine import Engine
+from csvpg.errors import CsvpgError, DatabaseError
+from csvpg.pg.connect import connect, mask_dsn
+from csvpg.plan import open_file
+from csvpg.plugins import get_plugin_manager
+from csvpg.spec import load_job
+
+
+def check(job_path: str, *, dsn: str | None, out: TextIO) -> int:
+    job = load_job(job_path)
+    engine = Engine(job, get_plugin_manager(), dsn)
+    plan = engine.plan()
+    target = engine.dsn
+    say = lambda text="": print(text, file=out)  # noqa: E731
+    say(f"job {job.name}: valid; {len(plan.files)} file(s) → {mask_dsn(target)}")
+    for ref, reason in plan.skipped:
+        say(f"  skip {ref.url}: {reason}")
+    problems = 0
+    try:
+        conn: Any = connect(target)
+    except DatabaseError as exc:
+        say(f"  (database not reachable, DDL not checked: {exc.message})")
+        conn = None
+    try:
+        for fp in plan.files:
+            say()
+            say(f"{fp.ref.url} → {fp.schema}.{fp.table} ({fp.mode})")
+            try:
+                opened = open_file(plan, fp)
+                try:
+                    details = opened.reader.details
+                    say("  format: " + ", ".join(f"{k}={v!r}" for k, v in details.items()))
+                    say(f"  path: {'rows (a transform needs values)' if opened.row_path else 'bytes (COPY)'}")
+                    renamed = {c.index: c.name for c in opened.relation.columns}
+                    for col in opened.relation.file_columns:
+                        target_name = renamed.get(col.index)
+                        arrow = f"→ {target_name}" if target_name else "(not loaded)"
+                        say(f"  column {col.index + 1}: {col.header!r} {arrow}")
+                    if conn is not None:
+                        with conn.transaction(force_rollback=True):
+                            load = engine.load_input(conn, fp, opened)
+                            exists = bool(load.relation.columns) and _exists(conn, fp)
+                            for stmt in fp.sink.ddl(load, exists):
+                                say(f"  DDL: {stmt.as_string(conn)}")
+                            if exists:
+                                say("  table exists; no DDL")
+                finally:
+                    opened.close()
+            except CsvpgError as exc:
+                problems += 1
+                say(f"  PROBLEM: {exc.message}")
+                if exc.hint:
+                    say(f"  hint: {exc.hint}")
+    finally:
+        if conn is not None:
+            conn.close()
+    say()
+    say("plan ok" if not problems else f"{problems} problem(s) found")
+    return 0 if not problems else 1
+
+
+def _exists(conn: Any, fp: Any) -> bool:
+    from csvpg.pg.load import table_columns
+
+    return table_columns(conn, fp.schema, fp.table) is not None

@@ -1,0 +1,130 @@
+"""The command line: argparse → ``main(argv) -> exit code``. The only place that
+prints errors; the library raises them."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import Any
+
+from csvpg import __version__
+from csvpg.errors import CsvpgError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # usage errors are exit code 2, as documented
+        self.print_usage(sys.stderr)
+        print(f"error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="csvpg", description="Load CSV files into PostgreSQL, declaratively.")
+    parser.add_argument("--version", action="version", version=f"csvpg {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("run", help="run a job")
+    p.add_argument("job", help="the job's TOML file")
+    p.add_argument("--dsn", help="PostgreSQL URL; beats [database] dsn")
+    p.add_argument("--dry-run", action="store_true", help="load each file, then roll it back")
+    p.add_argument("--json", action="store_true", help="print one JSON summary on stdout")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only errors and the totals")
+
+    p = sub.add_parser("check", help="validate a job and show its plan, writing nothing")
+    p.add_argument("job")
+    p.add_argument("--dsn")
+
+    sub.add_parser("plugins", help="list installed plugins")
+
+    p = sub.add_parser("db", help="the embedded PostgreSQL")
+    p.add_argument("action", choices=["start", "stop", "status", "url"])
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING)
+    try:
+        if args.command == "run":
+            return cmd_run(args)
+        if args.command == "check":
+            from csvpg.check import check
+
+            return check(args.job, dsn=args.dsn, out=sys.stdout)
+        if args.command == "plugins":
+            return cmd_plugins()
+        if args.command == "db":
+            return cmd_db(args.action)
+    except CsvpgError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print_error(exc)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted: files in flight were rolled back", file=sys.stderr)
+        return 130
+    raise AssertionError(args.command)
+
+
+def print_error(exc: CsvpgError) -> None:
+    where = []
+    if exc.file and exc.file not in exc.message:
+        where.append(exc.file)
+    if exc.line and f"line {exc.line}" not in exc.message:
+        where.append(f"line {exc.line}")
+    prefix = ", ".join(where) + ": " if where else ""
+    print(f"error: {prefix}{exc.message}", file=sys.stderr)
+    if exc.hint:
+        print(f"hint: {exc.hint}", file=sys.stderr)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from csvpg.engine import run
+    from csvpg.reporters import LineReporter, dump_json
+
+    reporter = LineReporter(sys.stderr if args.json else sys.stdout, quiet=args.quiet)
+    summary = run(args.job, dsn=args.dsn, plugins=[reporter], dry_run=args.dry_run)
+    if args.json:
+        dump_json(summary.to_dict(), sys.stdout)
+    return summary.exit_code
+
+
+def cmd_plugins() -> int:
+    from csvpg.plugins import Registry, get_plugin_manager
+
+    rows = Registry(get_plugin_manager()).rows()
+    widths = [max(len(r[i]) for r in [("KIND", "NAME", "PLUGIN", "DISTRIBUTION"), *rows]) for i in range(4)]
+    for row in [("KIND", "NAME", "PLUGIN", "DISTRIBUTION"), *rows]:
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
+    return EXIT_OK
+
+
+def cmd_db(action: str) -> int:
+    from csvpg import embedded
+
+    if action == "start":
+        print(embedded.start())
+    elif action == "stop":
+        print("stopped" if embedded.stop() else "not running")
+    elif action == "url":
+        url = embedded.url()
+        if url is None:
+            print("error: the embedded PostgreSQL is not running", file=sys.stderr)
+            print("hint: csvpg db start", file=sys.stderr)
+            return EXIT_FAILED
+        print(url)
+    else:
+        for key, value in embedded.status().items():
+            print(f"{key}: {value}")
+    return EXIT_OK
+
+
+def main_entry() -> None:
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""Every hook csvpg calls. Plugins implement them with ``@csvpg.hookimpl``.
+
+``register_*`` hooks return classes; each class carries its own key (``schemes``,
+``name``, ``type`` or ``mode``) and a key registered twice stops startup with a
+``PluginError``. Hooks are always called with keyword arguments.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from csvpg.events import Event
+    from csvpg.interfaces import FileRef, Format, Sink, Source, Transform
+
+hookspec = pluggy.HookspecMarker("csvpg")
+hookimpl = pluggy.HookimplMarker("csvpg")
+
+
+@hookspec
+def register_sources() -> list[type[Source]]:
+    """Return Source classes; each is chosen by the URL schemes in its ``schemes``."""
+
+
+@hookspec
+def register_formats() -> list[type[Format]]:
+    """Return Format classes; ``[format] type`` picks one by its ``name``."""
+
+
+@hookspec
+def register_transforms() -> list[type[Transform]]:
+    """Return Transform classes; a ``[[transform]]`` entry picks one by its ``type``."""
+
+
+@hookspec
+def register_sinks() -> list[type[Sink]]:
+    """Return Sink classes; ``[sink] mode`` picks one by its ``mode``."""
+
+
+@hookspec(firstresult=True)
+def sniff_format(ref: FileRef, sample: bytes) -> str | None:
+    """Name the format of a file whose job says ``[format] type = "auto"``.
+
+    ``sample`` is the file's first bytes. Return a format name, or ``None`` to let
+    another plugin decide; the first answer wins and ``csv`` is the fallback.
+    """
+
+
+@hookspec
+def track_event(event: Event) -> None:
+    """Observe an engine event (file started, bytes read, file loaded, job finished …).
+
+    Called from the thread that loads the file; return quickly. The result is ignored.
+    Reporters (the progress bar, the JSON summary, the dashboard) are such plugins.
+    """

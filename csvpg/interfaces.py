@@ -1,0 +1,190 @@
+"""The small contracts between the stages: Source → Format → Transforms → Sink.
+
+Hooks pick plugins; the data itself flows through the iterators defined here, in the
+order the job gives, never through pluggy one row at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from csvpg.options import Option
+
+#: A batch of rows on the row path: each row a list of values, ``None`` for SQL NULL.
+Batch = list[list[str | None]]
+
+
+@dataclass(frozen=True)
+class FileRef:
+    """One file a source found. ``url`` never carries a password."""
+
+    url: str
+    name: str
+    size: int | None = None
+    mtime: float | None = None
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column on its way to the table: ``index`` in the file, ``header`` as written
+    there, ``name`` as it will be in PostgreSQL."""
+
+    index: int
+    header: str
+    name: str
+
+
+@dataclass(frozen=True)
+class CsvDialect:
+    """How the bytes handed to COPY are written (PostgreSQL's ``FORMAT csv`` options)."""
+
+    delimiter: str = ","
+    quote: str = '"'
+    escape: str = '"'
+    #: PostgreSQL's name for the bytes' encoding (``UTF8``, ``LATIN1`` …).
+    encoding: str = "UTF8"
+    #: True when the first record of the byte stream is a header COPY must skip.
+    header: bool = True
+
+
+@dataclass(frozen=True)
+class Relation:
+    """The columns of one file as the transforms have shaped them so far."""
+
+    file_columns: tuple[Column, ...]
+    columns: tuple[Column, ...]
+
+    def with_columns(self, columns: list[Column] | tuple[Column, ...]) -> Relation:
+        return replace(self, columns=tuple(columns))
+
+    @property
+    def is_identity(self) -> bool:
+        """All file columns, in file order (names may differ): COPY can take the file."""
+        return [c.index for c in self.columns] == [c.index for c in self.file_columns]
+
+
+class Source:
+    """Lists and opens files. Registered by URL scheme (``file``, ``sftp`` …)."""
+
+    schemes: ClassVar[tuple[str, ...]] = ()
+    options: ClassVar[dict[str, Option]] = {}
+
+    def __init__(self, *, url: str, options: dict[str, Any]) -> None:
+        self.url = url
+        self.settings = options
+
+    def list(self, pattern: str | None) -> list[FileRef]:
+        raise NotImplementedError
+
+    def open(self, ref: FileRef) -> BinaryIO:
+        raise NotImplementedError
+
+
+class Reader:
+    """One opened file, as a format understands it."""
+
+    #: Header names as written in the file (or ``column_1`` … without a header).
+    headers: list[str]
+    #: What the format detected or was told, for the plan and the summary.
+    details: dict[str, Any]
+
+    #: The byte path: CSV bytes COPY can read with :attr:`dialect`, or ``None``.
+    dialect: CsvDialect | None = None
+
+    def iter_bytes(self) -> Iterator[bytes]:
+        """Blocks of raw bytes for ``COPY … (FORMAT csv)``; only when ``dialect`` is set."""
+        raise NotImplementedError
+
+    def iter_batches(self) -> Iterator[Batch]:
+        """Parsed rows, all file columns, in batches."""
+        raise NotImplementedError
+
+    def close(self) -> None:  # noqa: B027 - optional for readers without resources
+        """Release what the reader holds."""
+
+
+class Format:
+    """Turns a byte stream into headers plus bytes or rows. Registered by ``name``."""
+
+    name: ClassVar[str] = ""
+    options: ClassVar[dict[str, Option]] = {}
+
+    def __init__(self, **settings: Any) -> None:
+        self.settings = settings
+
+    def open(self, stream: BinaryIO, ref: FileRef) -> Reader:
+        raise NotImplementedError
+
+
+class Transform:
+    """A step between reading and loading. Registered by ``type``.
+
+    Schema-level transforms (rename, select) only change :meth:`relation`; the engine
+    then keeps the byte path. A transform that must see values sets ``needs_rows`` and
+    implements :meth:`wrap`.
+    """
+
+    type: ClassVar[str] = ""
+    needs_rows: ClassVar[bool] = False
+    options: ClassVar[dict[str, Option]] = {}
+
+    def __init__(self, **settings: Any) -> None:
+        self.settings = settings
+
+    def relation(self, relation: Relation) -> Relation:
+        return relation
+
+    def wrap(self, batches: Iterator[Batch], relation: Relation) -> Iterator[Batch]:
+        """Rows in (shaped as ``relation`` before this step), rows out."""
+        return batches
+
+
+@dataclass
+class LoadInput:
+    """What a sink receives for one file."""
+
+    ref: FileRef
+    schema: str
+    table: str
+    relation: Relation
+    #: Target column name → PostgreSQL type, for every column of the relation.
+    types: dict[str, str]
+    primary_key: list[str]
+    create: bool
+    #: Set on the byte path, else ``None``: then :attr:`batches` carries the rows,
+    #: shaped like ``relation.columns``.
+    dialect: CsvDialect | None
+    chunks: Iterator[bytes] | None = None
+    batches: Iterator[Batch] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class LoadResult:
+    """Counts a sink reports for one file: rows it took, inserted, updated and
+    collapsed (duplicate keys within the file, of which the last one won)."""
+
+    rows: int
+    inserted: int
+    updated: int = 0
+    collapsed: int = 0
+
+
+class Sink:
+    """Writes one file's rows into PostgreSQL inside the transaction the engine opened.
+    Registered by ``mode``."""
+
+    mode: ClassVar[str] = ""
+    requires_primary_key: ClassVar[bool] = False
+
+    def ddl(self, load: LoadInput, exists: bool) -> list[Any]:
+        """Statements (``psycopg.sql.Composed``) run before loading; shown by ``check``."""
+        return []
+
+    def load(self, conn: psycopg.Connection[Any], load: LoadInput) -> LoadResult:
+        raise NotImplementedError

@@ -1,0 +1,90 @@
+"""Deterministic, safe PostgreSQL names for headers and file names.
+
+A header becomes lower case with runs of anything but letters, digits and ``_``
+folded to one ``_``; an empty one becomes ``column_<n>``; one that starts with a digit
+gets ``c_`` in front; one longer than 63 bytes (PostgreSQL's limit) is cut and given a
+short hash so that two long headers that share a prefix stay apart; duplicates get
+``_2``, ``_3`` … in file order. The same headers always give the same names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from fnmatch import fnmatchcase
+from pathlib import PurePosixPath
+
+MAX_BYTES = 63
+
+_NOT_WORD = re.compile(r"[^\w]+", re.UNICODE)
+
+
+def _fit(name: str, original: str, limit: int = MAX_BYTES) -> str:
+    """Cut ``name`` to ``limit`` UTF-8 bytes; when cut, end it with a hash of ``original``."""
+    if len(name.encode()) <= limit:
+        return name
+    tag = "_" + hashlib.sha1(original.encode()).hexdigest()[:6]
+    room = limit - len(tag)
+    cut = name.encode()[:room].decode(errors="ignore").rstrip("_")
+    return cut + tag
+
+
+def safe_identifier(raw: str, position: int, *, lowercase: bool = True) -> str:
+    """One header → one identifier (uniqueness is :func:`safe_names`' job)."""
+    text = unicodedata.normalize("NFKC", raw).strip()
+    if lowercase:
+        text = text.lower()
+    text = _NOT_WORD.sub("_", text).strip("_")
+    if not text:
+        return f"column_{position}"
+    if text[0].isdigit():
+        text = "c_" + text
+    return _fit(text, raw)
+
+
+def safe_names(headers: list[str], *, lowercase: bool = True) -> list[str]:
+    """Headers → unique identifiers, each ≤ 63 bytes, in file order."""
+    out: list[str] = []
+    taken: set[str] = set()
+    bases = [safe_identifier(h, i, lowercase=lowercase) for i, h in enumerate(headers, start=1)]
+    reserved = set(bases)
+    for base in bases:
+        name = base
+        n = 2
+        # A suffixed name must not take a name a later header will want as its own.
+        while name in taken or (name != base and name in reserved):
+            suffix = f"_{n}"
+            name = _fit(base, base, MAX_BYTES - len(suffix)) + suffix
+            n += 1
+        taken.add(name)
+        out.append(name)
+    return out
+
+
+def table_name(
+    file_name: str,
+    template: str,
+    *,
+    strip_prefix: str = "",
+    strip_suffix: str = "",
+    lowercase: bool = True,
+) -> str:
+    """A file name → a table name: the stem, prefix/suffix removed, made safe, put in
+    ``template`` (``"{name}"``, ``"stage_{name}"`` …)."""
+    stem = PurePosixPath(file_name).name
+    # "orders.csv.gz" → "orders": drop every extension that looks like one.
+    while "." in stem and re.fullmatch(r"\.[A-Za-z0-9]{1,5}", PurePosixPath(stem).suffix):
+        stem = PurePosixPath(stem).stem
+    if strip_prefix and stem.startswith(strip_prefix):
+        stem = stem[len(strip_prefix) :]
+    if strip_suffix and stem.endswith(strip_suffix):
+        stem = stem[: -len(strip_suffix)]
+    if "{name}" not in template:
+        return template  # an explicit table name is used as written
+    return template.replace("{name}", safe_identifier(stem, 1, lowercase=lowercase) if stem else "data")
+
+
+def matches(file_name: str, pattern: str) -> bool:
+    """Glob match on the base name (case-sensitive, as file systems are)."""
+    return fnmatchcase(PurePosixPath(file_name).name, pattern)

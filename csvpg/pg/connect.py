@@ -1,0 +1,83 @@
+"""Connections, masked DSNs, and PostgreSQL errors turned into csvpg errors."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from csvpg.errors import DatabaseError, SinkError
+
+_URL_PASSWORD = re.compile(r"(?P<head>^[a-z][a-z0-9+.-]*://[^:/@?#]*:)(?P<pw>[^@/?#]*)(?P<tail>@)", re.I)
+_KV_PASSWORD = re.compile(r"(?P<head>\bpassword\s*=\s*)(?P<pw>'(?:[^'\\]|\\.)*'|\S+)", re.I)
+_QUERY_PASSWORD = re.compile(r"(?P<head>[?&]password=)(?P<pw>[^&#]*)", re.I)
+
+
+def mask_dsn(dsn: str) -> str:
+    """The DSN with any password replaced by ``***`` (URL, key=value and query forms)."""
+    out = _URL_PASSWORD.sub(lambda m: m["head"] + ("***" if m["pw"] else "") + m["tail"], dsn)
+    out = _KV_PASSWORD.sub(lambda m: m["head"] + "***", out)
+    return _QUERY_PASSWORD.sub(lambda m: m["head"] + "***", out)
+
+
+def connect(dsn: str, **kwargs: Any) -> psycopg.Connection[Any]:
+    """Open a connection; a failure is a :class:`DatabaseError` without the password."""
+    try:
+        return psycopg.connect(dsn, application_name="csvpg", **kwargs)
+    except psycopg.Error as exc:
+        text = str(exc).strip().replace(dsn, mask_dsn(dsn))
+        raise DatabaseError(
+            f"cannot connect to PostgreSQL at {mask_dsn(dsn)}: {text}",
+            hint="check [database] dsn or --dsn (host, port, user, password), and that the server runs",
+        ) from exc
+
+
+def qualified(schema: str, table: str) -> sql.Composed:
+    return sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
+
+
+_COPY_WHERE = re.compile(r"COPY \S+, line (\d+)(?:, column ([^:]+))?")
+
+
+def sink_error(exc: psycopg.Error, *, file: str, table: str, line_offset: int = 0) -> SinkError:
+    """A PostgreSQL error during a load, as a message that names the file and line."""
+    diag = exc.diag
+    primary = diag.message_primary or str(exc).strip()
+    line = column = None
+    m = _COPY_WHERE.search(diag.context or "")
+    if m:
+        line = int(m.group(1)) + line_offset
+        column = m.group(2)
+    where = f"{file}, line {line}" if line else file
+    if column:
+        where += f", column {column}"
+    hint = diag.message_hint or _hint_for(diag.sqlstate)
+    detail = f" ({diag.message_detail})" if diag.message_detail else ""
+    return SinkError(
+        f"{where}: {primary}{detail} — loading into {table} was rolled back",
+        hint=hint,
+        file=file,
+        line=line,
+        column=column,
+        sqlstate=diag.sqlstate,
+    )
+
+
+def _hint_for(sqlstate: str | None) -> str | None:
+    return {
+        "22P04": "the row does not match the header's column count, or a quote is not closed; "
+        "check the delimiter and quote in [format]",
+        "22021": 'the bytes do not match the encoding; set encoding = "latin-1" (or the right one) '
+        "in [format]",
+        "22P02": "a value does not fit its column's type; fix the value or the type in [columns]",
+        "22003": "a number is too large for its column's type; choose a wider type in [columns]",
+        "22007": "a date or time is not in a form PostgreSQL reads; set DateStyle or use a text column",
+        "22008": "a date or time is out of range",
+        "23505": "two rows share a key; use mode = \"upsert\" or fix the key",
+        "23502": "a required column is empty in the file",
+        "42P01": "the table does not exist; set create = true in [sink]",
+        "42703": "the table lacks a column the file has; rename or select columns, or alter the table",
+        "42501": "the database user lacks a privilege; grant it or use another user",
+    }.get(sqlstate or "")

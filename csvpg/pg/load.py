@@ -1,0 +1,134 @@
+"""COPY, staging tables and the DDL the sinks share."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from csvpg.errors import SinkError
+from csvpg.interfaces import CsvDialect, LoadInput
+
+STAGING_ROW = "__csvpg_row"
+
+#: Feed COPY in blocks this large; fewer round trips than psycopg's default.
+_WRITE_BLOCK = 1 << 20
+
+
+def table_columns(conn: psycopg.Connection[Any], schema: str, table: str) -> dict[str, str] | None:
+    """Column name → type of an existing table, or ``None`` when there is no such table."""
+    rows = conn.execute(
+        """
+        SELECT a.attname, format_type(a.atttypid, a.atttypmod)
+        FROM pg_attribute a
+        JOIN pg_class c ON c.oid = a.attrelid
+        JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r', 'p')
+          AND a.attnum > 0 AND NOT a.attisdropped
+        ORDER BY a.attnum
+        """,
+        (schema, table),
+    ).fetchall()
+    return {name: typ for name, typ in rows} if rows else None
+
+
+# Letters, digits, spaces, one dot, a numeric modifier, "with/without time zone", "[]":
+# nothing that could end a statement or open a quote, so it is safe as SQL text.
+_TYPE_NAME = re.compile(
+    r"[A-Za-z_][A-Za-z0-9_ ]*(\.[A-Za-z_][A-Za-z0-9_]*)?"
+    r"(\s*\(\s*\d+\s*(,\s*-?\d+\s*)?\))?"
+    r"(\s+with(out)?\s+time\s+zone)?(\s*\[\s*\])*"
+)
+
+
+def checked_type(conn: psycopg.Connection[Any], type_name: str, key: str) -> str:
+    """A type name from the job, checked by shape and by PostgreSQL itself."""
+    name = " ".join(type_name.split())
+    if not _TYPE_NAME.fullmatch(name):
+        raise SinkError(
+            f"'{key}' is not a PostgreSQL type name: {type_name!r}",
+            key=key,
+            hint="use a type such as text, bigint, numeric(12,2), date, timestamptz",
+        )
+    try:
+        with conn.transaction():
+            conn.execute("SELECT %s::regtype", (name,))
+    except psycopg.Error as exc:
+        raise SinkError(
+            f"'{key}' names a type PostgreSQL does not know: {type_name!r}",
+            key=key,
+            hint="use a type such as text, bigint, numeric(12,2), date, timestamptz",
+        ) from exc
+    return name
+
+
+def create_table_sql(load: LoadInput, types: dict[str, str]) -> sql.Composed:
+    cols = [sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(types[c.name])) for c in load.relation.columns]
+    if load.primary_key:
+        cols.append(sql.SQL("PRIMARY KEY ({})").format(sql.SQL(", ").join(map(sql.Identifier, load.primary_key))))
+    return sql.SQL("CREATE TABLE {}.{} ({})").format(
+        sql.Identifier(load.schema), sql.Identifier(load.table), sql.SQL(", ").join(cols)
+    )
+
+
+def copy_options(dialect: CsvDialect | None) -> sql.Composed:
+    """``(FORMAT csv, …)`` for the byte path; text format for rows psycopg writes."""
+    if dialect is None:
+        return sql.SQL("(FORMAT text)").format()
+    parts = [
+        sql.SQL("FORMAT csv"),
+        sql.SQL("DELIMITER {}").format(sql.Literal(dialect.delimiter)),
+        sql.SQL("QUOTE {}").format(sql.Literal(dialect.quote)),
+        sql.SQL("ESCAPE {}").format(sql.Literal(dialect.escape)),
+        sql.SQL("HEADER {}").format(sql.SQL("true" if dialect.header else "false")),
+        sql.SQL("ENCODING {}").format(sql.Literal(dialect.encoding)),
+    ]
+    return sql.SQL("({})").format(sql.SQL(", ").join(parts))
+
+
+def copy_in(cur: psycopg.Cursor[Any], table: sql.Composable, columns: list[str], load: LoadInput) -> int:
+    """COPY one file into ``table`` (bytes when the format gave a dialect, else rows)."""
+    stmt = sql.SQL("COPY {} ({}) FROM STDIN {}").format(
+        table, sql.SQL(", ").join(map(sql.Identifier, columns)), copy_options(load.dialect)
+    )
+    with cur.copy(stmt) as copy:
+        if load.dialect is not None:
+            assert load.chunks is not None
+            for chunk in load.chunks:
+                copy.write(chunk)
+        else:
+            assert load.batches is not None
+            width = len(columns)
+            for batch in load.batches:
+                for row in batch:
+                    if len(row) != width:
+                        raise SinkError(
+                            f"{load.ref.url}: a row has {len(row)} fields where {width} were expected",
+                            file=load.ref.url,
+                            hint="check the delimiter and quote in [format]",
+                        )
+                    copy.write_row(row)
+    return cur.rowcount
+
+
+def create_staging(cur: psycopg.Cursor[Any], name: str, columns: list[str]) -> sql.Identifier:
+    """A session-local TEXT table that keeps file order in ``__csvpg_row``; gone at commit."""
+    ident = sql.Identifier(name)
+    cols = [sql.SQL("{} text").format(sql.Identifier(c)) for c in columns]
+    cols.append(sql.SQL("{} bigint GENERATED ALWAYS AS IDENTITY").format(sql.Identifier(STAGING_ROW)))
+    cur.execute(
+        sql.SQL("CREATE TEMP TABLE {} ({}) ON COMMIT DROP").format(ident, sql.SQL(", ").join(cols))
+    )
+    return ident
+
+
+def cast_list(load: LoadInput, staged_name: dict[int, str]) -> list[sql.Composed]:
+    """``CAST(staging_col AS type) AS target_col`` for each target column."""
+    return [
+        sql.SQL("CAST({} AS {}) AS {}").format(
+            sql.Identifier(staged_name[c.index]), sql.SQL(load.types[c.name]), sql.Identifier(c.name)
+        )
+        for c in load.relation.columns
+    ]

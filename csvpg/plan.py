@@ -1,0 +1,214 @@
+"""A job and its listing → a plan: which files, which table each goes to, and how.
+
+Making a plan lists the source but opens no file; :func:`open_file` reads one file's
+header and shapes its columns through the transforms. ``csvpg check`` shows both.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import fsspec
+
+from csvpg.errors import FormatError, SpecError
+from csvpg.interfaces import Batch, Column, FileRef, Format, Reader, Relation, Sink, Source, Transform
+from csvpg.naming import MAX_BYTES, matches, safe_names, table_name
+from csvpg.options import validate
+from csvpg.plugins import Registry
+from csvpg.spec import Job
+
+
+@dataclass
+class FilePlan:
+    """One file's route: its format, transforms, table and mode."""
+
+    ref: FileRef
+    format: Format
+    transforms: list[Transform]
+    sink: Sink
+    schema: str
+    table: str
+    mode: str
+    primary_key: list[str]
+    column_types: dict[str, str]
+    create: bool
+
+
+@dataclass
+class Plan:
+    job: Job
+    source: Source
+    files: list[FilePlan]
+    skipped: list[tuple[FileRef, str]] = field(default_factory=list)
+
+
+def resolve_url(job: Job) -> str:
+    """A relative local path is read from the job file's folder."""
+    url = job.source["url"]
+    protocol, path = fsspec.core.split_protocol(url)
+    if protocol in (None, "file", "local") and not posixpath.isabs(Path(path).expanduser().as_posix()):
+        return str((job.base_dir / Path(path).expanduser()).resolve())
+    return str(Path(path).expanduser()) if protocol is None else url
+
+
+def _format_for(job: Job, registry: Registry, settings: dict[str, Any], key: str) -> Format:
+    file = str(job.path) if job.path else None
+    cls = registry.pick("format", settings.get("type", "csv"), f"{key}.type", file)
+    return cls(**validate(key, settings, cls.options, file=file))
+
+
+def _transforms_for(job: Job, registry: Registry) -> list[Transform]:
+    file = str(job.path) if job.path else None
+    out = []
+    for i, entry in enumerate(job.transforms):
+        key = f"transform[{i}]"
+        cls = registry.pick("transform", entry["type"], f"{key}.type", file)
+        out.append(cls(**validate(key, entry, cls.options, file=file)))
+    return out
+
+
+def make_plan(job: Job, registry: Registry) -> Plan:
+    """Check every plugin option and list the files; raises SpecError/SourceError."""
+    file = str(job.path) if job.path else None
+    url = resolve_url(job)
+    protocol = fsspec.core.split_protocol(url)[0] or "file"
+    source_cls = registry.sources.get(protocol) or registry.sources.get("*")
+    if source_cls is None:
+        raise SpecError(
+            f"'source.url' uses {protocol}://, which no installed source reads",
+            key="source.url",
+            file=file,
+            hint="installed schemes: " + ", ".join(sorted(registry.sources)),
+        )
+    options = job.source["options"]
+    if source_cls.cls.options:
+        options = validate("source.options", options, source_cls.cls.options, file=file)
+    source = source_cls.cls(url=url, options=options)
+
+    base_format = _format_for(job, registry, job.format, "format")
+    transforms = _transforms_for(job, registry)
+    sink_cls = registry.pick("sink", job.sink["mode"], "sink.mode", file)
+
+    plans: list[FilePlan] = []
+    skipped: list[tuple[FileRef, str]] = []
+    for ref in source.list(job.source["pattern"]):
+        override = next((o for o in job.overrides if matches(ref.name, o.match)), None)
+        if override and override.skip:
+            skipped.append((ref, f"[[override]] match = {override.match!r} says skip"))
+            continue
+        fmt = base_format
+        if override and override.format:
+            fmt = _format_for(job, registry, {**job.format, **override.format}, "override.format")
+        mode = (override.mode if override and override.mode else job.sink["mode"])
+        sink = sink_cls if mode == job.sink["mode"] else registry.pick("sink", mode, "override.mode", file)
+        keys = override.primary_key if override and override.primary_key is not None else job.sink["primary_key"]
+        if sink.requires_primary_key and not keys:
+            raise SpecError(
+                f"{ref.name} goes to mode {mode!r}, which needs a primary key",
+                key="sink.primary_key",
+                file=file,
+                hint="set primary_key in [sink] or in the file's [[override]]",
+            )
+        template = override.table if override and override.table else job.sink["table"]
+        table = table_name(
+            ref.name,
+            template,
+            strip_prefix=job.naming["strip_prefix"],
+            strip_suffix=job.naming["strip_suffix"],
+            lowercase=job.naming["lowercase"],
+        )
+        if len(table.encode()) > MAX_BYTES:
+            raise SpecError(f"table name {table!r} is longer than {MAX_BYTES} bytes", key="sink.table", file=file)
+        plans.append(
+            FilePlan(
+                ref=ref,
+                format=fmt,
+                transforms=transforms,
+                sink=sink(),
+                schema=job.database["schema"],
+                table=table,
+                mode=mode,
+                primary_key=list(keys),
+                column_types={**job.columns, **(override.columns or {} if override else {})},
+                create=job.sink["create"],
+            )
+        )
+    return Plan(job=job, source=source, files=plans, skipped=skipped)
+
+
+def file_relation(headers: list[str], lowercase: bool = True) -> Relation:
+    names = safe_names(headers, lowercase=lowercase)
+    cols = tuple(Column(index=i, header=h, name=n) for i, (h, n) in enumerate(zip(headers, names)))
+    return Relation(file_columns=cols, columns=cols)
+
+
+@dataclass
+class OpenedFile:
+    """A file opened for loading: its reader and the shape the transforms gave it."""
+
+    stream: BinaryIO
+    reader: Reader
+    relation: Relation
+    #: True when a transform needs row values (or the format gives no bytes).
+    row_path: bool
+
+    def chunks(self) -> Iterator[bytes] | None:
+        return None if self.row_path else self.reader.iter_bytes()
+
+    def batches(self, transforms: list[Transform]) -> Iterator[Batch] | None:
+        if not self.row_path:
+            return None
+        batches = self.reader.iter_batches()
+        relation = file_relation(self.reader.headers)
+        for t in transforms:
+            after = t.relation(relation)
+            batches = t.wrap(batches, relation) if t.needs_rows else project(batches, relation, after)
+            relation = after
+        return batches
+
+    def close(self) -> None:
+        try:
+            self.reader.close()
+        finally:
+            self.stream.close()
+
+
+def shape(headers: list[str], transforms: list[Transform]) -> Relation:
+    relation = file_relation(headers)
+    for t in transforms:
+        relation = t.relation(relation)
+    return relation
+
+
+def project(batches: Iterator[Batch], before: Relation, after: Relation) -> Iterator[Batch]:
+    """Rows shaped like ``before.columns`` → rows shaped like ``after.columns``."""
+    where = {c.index: i for i, c in enumerate(before.columns)}
+    positions = [where[c.index] for c in after.columns]
+    if positions == list(range(len(before.columns))):
+        yield from batches
+        return
+    width = len(before.columns)
+    for batch in batches:
+        for row in batch:
+            if len(row) != width:
+                raise FormatError(
+                    f"a row has {len(row)} fields where the header has {width}: {row[:5]!r}",
+                    hint="check the delimiter and quote in [format]",
+                )
+        yield [[row[p] for p in positions] for row in batch]
+
+
+def open_file(plan: Plan, fp: FilePlan, stream: BinaryIO | None = None) -> OpenedFile:
+    stream = stream or plan.source.open(fp.ref)
+    try:
+        reader = fp.format.open(stream, fp.ref)
+        relation = shape(reader.headers, fp.transforms)
+    except BaseException:
+        stream.close()
+        raise
+    row_path = reader.dialect is None or any(t.needs_rows for t in fp.transforms)
+    return OpenedFile(stream=stream, reader=reader, relation=relation, row_path=row_path)

@@ -1,0 +1,102 @@
+"""The plugin manager: built-ins and third parties alike come from entry points."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import pluggy
+
+from csvpg import hookspecs
+from csvpg.errors import PluginError
+from csvpg.interfaces import Format, Sink, Source, Transform
+from csvpg.options import nearest
+
+ENTRY_POINT_GROUP = "csvpg"
+
+T = TypeVar("T")
+
+
+def get_plugin_manager(plugins: Iterable[object] = (), *, entry_points: bool = True) -> pluggy.PluginManager:
+    """A new manager with csvpg's hookspecs, every installed plugin, and ``plugins``."""
+    pm = pluggy.PluginManager("csvpg")
+    pm.add_hookspecs(hookspecs)
+    if entry_points:
+        pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+    for plugin in plugins:
+        pm.register(plugin)
+    pm.check_pending()
+    return pm
+
+
+@dataclass(frozen=True)
+class Registered(Generic[T]):
+    key: str
+    cls: type[T]
+    plugin: str
+    distribution: str
+
+
+class Registry:
+    """Classes registered through the ``register_*`` hooks, keyed and checked for clashes."""
+
+    def __init__(self, pm: pluggy.PluginManager) -> None:
+        self.pm = pm
+        self._dist = {id(plugin): f"{d.project_name} {d.version}" for plugin, d in pm.list_plugin_distinfo()}
+        self.sources: dict[str, Registered[Source]] = self._collect("source", "register_sources", "schemes")
+        self.formats: dict[str, Registered[Format]] = self._collect("format", "register_formats", "name")
+        self.transforms: dict[str, Registered[Transform]] = self._collect(
+            "transform", "register_transforms", "type"
+        )
+        self.sinks: dict[str, Registered[Sink]] = self._collect("sink", "register_sinks", "mode")
+
+    def _collect(self, kind: str, hook_name: str, attr: str) -> dict[str, Any]:
+        found: dict[str, Registered[Any]] = {}
+        hook = getattr(self.pm.hook, hook_name)
+        for impl in hook.get_hookimpls():
+            classes = impl.function() or []
+            plugin_name = self.pm.get_name(impl.plugin) or repr(impl.plugin)
+            dist = self._dist.get(id(impl.plugin), "(registered in-process)")
+            for cls in classes:
+                keys = getattr(cls, attr)
+                for key in (keys,) if isinstance(keys, str) else keys:
+                    if not key:
+                        raise PluginError(f"{kind} class {cls.__qualname__} from {plugin_name} has no {attr}")
+                    if key in found:
+                        raise PluginError(
+                            f"{kind} '{key}' is registered twice: by {found[key].plugin} "
+                            f"({found[key].distribution}) and by {plugin_name} ({dist})",
+                            hint="uninstall one of the two packages",
+                        )
+                    found[key] = Registered(key, cls, plugin_name, dist)
+        return found
+
+    def pick(self, kind: str, key: str, spec_key: str, file: str | None = None) -> type[Any]:
+        table: dict[str, Registered[Any]] = {
+            "source": self.sources,
+            "format": self.formats,
+            "transform": self.transforms,
+            "sink": self.sinks,
+        }[kind]
+        if key in table:
+            return table[key].cls
+        from csvpg.errors import SpecError
+
+        guess = nearest(key, list(table))
+        hint = f"did you mean '{guess}'? " if guess else ""
+        hint += f"installed {kind}s: {', '.join(sorted(table)) or 'none'}"
+        raise SpecError(f"'{spec_key}' names no installed {kind}: {key!r}", key=spec_key, file=file, hint=hint)
+
+    def rows(self) -> list[tuple[str, str, str, str]]:
+        """(kind, key, plugin, distribution) for ``csvpg plugins``."""
+        out = []
+        for kind, table in (
+            ("source", self.sources),
+            ("format", self.formats),
+            ("transform", self.transforms),
+            ("sink", self.sinks),
+        ):
+            for key, reg in sorted(table.items()):
+                out.append((kind, key, reg.plugin, reg.distribution))
+        return out

@@ -1,0 +1,293 @@
+"""Encoding and delimiter detection: pure functions over a file's first bytes.
+
+Detection only ever sees a sample, so every guess here is the cheapest one that is right
+for the files people actually have: a BOM wins, then UTF-8 (which almost never decodes by
+accident), then charset-normalizer, nudged towards Windows-1252 when it cannot tell
+Western European code pages apart.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import itertools
+from collections import Counter
+from dataclasses import dataclass
+
+from csvpg.errors import FormatError
+
+__all__ = [
+    "DELIMITERS",
+    "PG_ENCODINGS",
+    "Encoding",
+    "detect_delimiter",
+    "detect_encoding",
+    "pg_encoding",
+    "resolve_encoding",
+]
+
+#: Candidate delimiters, in the order that breaks ties.
+DELIMITERS: tuple[str, ...] = (",", ";", "\t", "|")
+
+BOM_UTF8 = codecs.BOM_UTF8
+#: Longest first: the UTF-32 LE BOM starts with the UTF-16 LE one.
+_BOMS: tuple[tuple[bytes, str], ...] = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+
+# Python codec (any alias) → PostgreSQL encoding name, normalised below.
+_PG_NAMES: dict[str, str] = {
+    "utf-8": "UTF8",
+    "ascii": "UTF8",  # ASCII bytes are valid UTF-8; SQL_ASCII would skip validation
+    "latin-1": "LATIN1",
+    "iso8859-2": "LATIN2",
+    "iso8859-3": "LATIN3",
+    "iso8859-4": "LATIN4",
+    "iso8859-9": "LATIN5",
+    "iso8859-10": "LATIN6",
+    "iso8859-13": "LATIN7",
+    "iso8859-14": "LATIN8",
+    "iso8859-15": "LATIN9",
+    "iso8859-16": "LATIN10",
+    "iso8859-5": "ISO_8859_5",
+    "iso8859-6": "ISO_8859_6",
+    "iso8859-7": "ISO_8859_7",
+    "iso8859-8": "ISO_8859_8",
+    "cp1250": "WIN1250",
+    "cp1251": "WIN1251",
+    "cp1252": "WIN1252",
+    "cp1253": "WIN1253",
+    "cp1254": "WIN1254",
+    "cp1255": "WIN1255",
+    "cp1256": "WIN1256",
+    "cp1257": "WIN1257",
+    "cp1258": "WIN1258",
+    "cp866": "WIN866",
+    "cp874": "WIN874",
+    "koi8-r": "KOI8R",
+    "koi8-u": "KOI8U",
+    "shift_jis": "SJIS",
+    "cp932": "SJIS",  # PostgreSQL's SJIS is Microsoft's variant
+    "shift_jis_2004": "SHIFT_JIS_2004",
+    "euc_jp": "EUC_JP",
+    "euc_jis_2004": "EUC_JIS_2004",
+    "euc_kr": "EUC_KR",
+    "cp949": "UHC",
+    "johab": "JOHAB",
+    "gb2312": "EUC_CN",
+    "gbk": "GBK",
+    "gb18030": "GB18030",
+    "big5": "BIG5",
+    "cp950": "BIG5",
+}
+
+#: Normalised Python codec name (``codecs.lookup(x).name``) → PostgreSQL's COPY name.
+PG_ENCODINGS: dict[str, str] = {codecs.lookup(k).name: v for k, v in _PG_NAMES.items()}
+
+# PostgreSQL spellings a user may write instead of a Python one.
+_FROM_PG: dict[str, str] = {
+    "utf8": "utf-8",
+    "sql_ascii": "ascii",
+    "sjis": "cp932",
+    "uhc": "cp949",
+    "euc_cn": "gb2312",
+    **{f"win{n}": f"cp{n}" for n in (866, 874, *range(1250, 1259))},
+    "latin5": "iso8859-9",
+    "latin6": "iso8859-10",
+    "latin7": "iso8859-13",
+    "latin8": "iso8859-14",
+    "latin9": "iso8859-15",
+    "latin10": "iso8859-16",
+    **{f"iso_8859_{n}": f"iso8859-{n}" for n in (5, 6, 7, 8)},
+    "koi8r": "koi8-r",
+    "koi8u": "koi8-u",
+}
+
+#: Single-byte code pages charset-normalizer often cannot tell apart; the first present wins.
+_WESTERN = ("cp1252", "iso8859-1", "iso8859-15")
+
+_ENCODING_HINT = (
+    'use a Python codec name such as "utf-8", "utf-8-sig", "latin-1", "windows-1252", '
+    '"utf-16", "shift_jis", or "auto"'
+)
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """A file's encoding: how Python decodes it and what COPY calls it."""
+
+    #: Normalised Python codec name (``utf-8``, ``cp1252``, ``utf-16-le`` …).
+    codec: str
+    #: PostgreSQL's ``COPY … ENCODING`` name; ``None`` when Python must transcode.
+    pg: str | None
+    #: The byte-order mark at the start of the file, ``b""`` if none.
+    bom: bytes = b""
+
+    @property
+    def transcode(self) -> bool:
+        """True when PostgreSQL cannot read these bytes and they go through UTF-8."""
+        return self.pg is None
+
+
+def pg_encoding(codec: str) -> str | None:
+    """PostgreSQL's name for a Python codec (any alias), or ``None``."""
+    try:
+        return PG_ENCODINGS.get(codecs.lookup(codec).name)
+    except LookupError:
+        return None
+
+
+def _encoding(codec: str, bom: bytes = b"") -> Encoding:
+    name = codecs.lookup(codec).name
+    return Encoding(codec=name, pg=PG_ENCODINGS.get(name), bom=bom)
+
+
+def _charset_normalizer(sample: bytes) -> str | None:
+    """Best codec from charset-normalizer, preferring Windows-1252 among equal guesses."""
+    from charset_normalizer import from_bytes
+
+    results = from_bytes(sample)
+    best = results.best()
+    if best is None:
+        return None
+    close = [
+        m
+        for m in results
+        if m.chaos <= best.chaos + 0.001 and m.coherence >= best.coherence - 0.001
+    ]
+    candidates = {codecs.lookup(c).name for m in close for c in m.could_be_from_charset}
+    for western in _WESTERN:
+        if western in candidates:
+            return western
+    return str(best.encoding)
+
+
+def _line_cut(sample: bytes) -> bytes:
+    """The sample up to its last newline (and the NULs of a UTF-16/32 LE newline)."""
+    end = sample.rfind(b"\n") + 1
+    while 0 < end < len(sample) and sample[end] == 0 and sample[end - 1] in (0, 10):
+        end += 1
+    return sample[:end] if end else sample
+
+
+def detect_encoding(sample: bytes) -> Encoding:
+    """Guess the encoding of a file from its first bytes.
+
+    A truncated multibyte sequence at the very end of ``sample`` is allowed, since a
+    sample is usually cut at an arbitrary byte.
+    """
+    for bom, bom_codec in _BOMS:
+        if sample.startswith(bom):
+            return _encoding(bom_codec, bom)
+    if sample.isascii():
+        return _encoding("utf-8")
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(sample, final=False)
+    except UnicodeDecodeError:
+        pass
+    else:
+        return _encoding("utf-8")
+    codec: str | None = _charset_normalizer(sample)
+    if codec is None and len(_line_cut(sample)) < len(sample):
+        codec = _charset_normalizer(_line_cut(sample))
+    if codec is not None:
+        try:
+            codecs.getincrementaldecoder(codec)().decode(sample, final=False)
+        except (UnicodeDecodeError, LookupError):
+            codec = None
+    # Latin-1 decodes any byte: the last resort that never fails on the row path.
+    return _encoding(codec or "latin-1")
+
+
+def resolve_encoding(name: str, sample: bytes = b"") -> Encoding:
+    """The :class:`Encoding` for a user-given name (Python or PostgreSQL spelling).
+
+    ``sample`` (the file's first bytes) decides the byte order of ``utf-16``/``utf-32``
+    and whether a BOM is present to strip; ``utf-8-sig`` is plain UTF-8 with its BOM.
+    """
+    key = name.strip().lower()
+    try:
+        info = codecs.lookup(_FROM_PG.get(key.replace("-", "_"), key))
+    except LookupError:
+        raise FormatError(f"unknown encoding {name!r}", hint=_ENCODING_HINT) from None
+    if not getattr(info, "_is_text_encoding", True):
+        raise FormatError(f"{name!r} is not a text encoding", hint=_ENCODING_HINT)
+    codec = info.name
+    if codec in ("utf-8", "utf-8-sig"):
+        return _encoding("utf-8", BOM_UTF8 if sample.startswith(BOM_UTF8) else b"")
+    for width in ("16", "32"):
+        if not codec.startswith(f"utf-{width}"):
+            continue
+        le = codecs.BOM_UTF16_LE if width == "16" else codecs.BOM_UTF32_LE
+        be = codecs.BOM_UTF16_BE if width == "16" else codecs.BOM_UTF32_BE
+        if codec == f"utf-{width}":  # byte order from the BOM; little-endian without one
+            codec = f"utf-{width}-be" if sample.startswith(be) else f"utf-{width}-le"
+        bom = le if codec.endswith("-le") else be
+        return _encoding(codec, bom if sample.startswith(bom) else b"")
+    return _encoding(codec)
+
+
+def _records(
+    text: str, delimiter: str, quote: str, escape: str | None, final: bool, limit: int
+) -> list[list[str]]:
+    """Complete records of ``text``: a last one cut off by the sample's end is dropped."""
+    reader = csv.reader(
+        io.StringIO(text, newline=""),
+        delimiter=delimiter,
+        quotechar=quote,
+        escapechar=escape if escape and escape != quote else None,
+        doublequote=not escape or escape == quote,
+        strict=False,
+    )
+    records: list[list[str]] = []
+    try:
+        records.extend(itertools.islice(reader, limit + 1))
+    except csv.Error:
+        return records  # a stray quote ran away: the records before it still count
+    if len(records) > limit:
+        return records[:limit]
+    if not final and len(records) > 1 and not text.endswith(("\n", "\r")):
+        records.pop()
+    return records
+
+
+def detect_delimiter(
+    text: str,
+    quote: str = '"',
+    *,
+    escape: str | None = None,
+    final: bool = False,
+    limit: int = 2000,
+) -> str:
+    """Choose the delimiter among ``, ; \\t |`` from a decoded sample.
+
+    Each candidate parses the sample's records; the winner gives the same field count
+    (more than one) in the largest share of records, ties going to the earlier
+    candidate. ``final`` says the sample is the whole file, so its last record counts.
+    The first record (usually the header) must have that field count too. A file no
+    candidate splits that way is single-column: the first candidate that splits no
+    record at all, so COPY never sees a stray delimiter.
+    """
+    best, best_score = "", 0.0
+    unsplit: list[str] = []
+    for delimiter in DELIMITERS:
+        counts = [len(r) for r in _records(text, delimiter, quote, escape, final, limit) if r]
+        if not counts:
+            continue
+        if max(counts) == 1:
+            unsplit.append(delimiter)
+            continue
+        width, seen = Counter(counts).most_common(1)[0]
+        if width < 2 or counts[0] != width:
+            continue
+        score = seen / len(counts)
+        if score > best_score:
+            best, best_score = delimiter, score
+    if not best:
+        best = unsplit[0] if unsplit else ","
+    return best

@@ -1,0 +1,230 @@
+"""Job files: TOML → a validated :class:`Job`, before anything runs.
+
+Every error names the key path (``sink.primary_key``) and, for a misspelt key, the
+nearest valid one. ``${VAR}`` in any string is taken from the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from csvpg.errors import SpecError
+from csvpg.options import Option, unknown_key, validate
+
+SECTIONS: dict[str, dict[str, Option]] = {
+    "job": {
+        "name": Option(str, help='give the job a name, e.g. name = "customers"'),
+        "description": Option(str, ""),
+    },
+    "database": {
+        "dsn": Option(str, None, help="a PostgreSQL URL; omit [database] for the embedded server"),
+        "schema": Option(str, "public"),
+    },
+    "source": {
+        "url": Option(str, help='a path, directory or URL, e.g. url = "data/"'),
+        "pattern": Option(str, None),
+        "options": Option(dict, {}),
+    },
+    "sink": {
+        "mode": Option(str, "append"),
+        "table": Option(str, "{name}"),
+        "primary_key": Option(list, [], item=str),
+        "create": Option(bool, True),
+        "max_rejects": Option((int, str), 0),
+    },
+    "naming": {
+        "strip_prefix": Option(str, ""),
+        "strip_suffix": Option(str, ""),
+        "lowercase": Option(bool, True),
+    },
+    "run": {
+        "workers": Option(int, 0, help="0 picks from the CPU count"),
+        "fail_fast": Option(bool, False),
+    },
+}
+
+OVERRIDE: dict[str, Option] = {
+    "match": Option(str, help='a glob on the file name, e.g. match = "IxExpKonto*.csv"'),
+    "table": Option(str, None),
+    "mode": Option(str, None),
+    "primary_key": Option(list, None, item=str),
+    "columns": Option(dict, None, item=str),
+    "format": Option(dict, None),
+    "skip": Option(bool, False),
+}
+
+TOP_LEVEL = [*SECTIONS, "format", "transform", "override", "columns"]
+
+_VAR = re.compile(r"\$(\$|\{([A-Za-z_][A-Za-z0-9_]*)\})")
+
+
+@dataclass
+class Override:
+    match: str
+    table: str | None = None
+    mode: str | None = None
+    primary_key: list[str] | None = None
+    columns: dict[str, str] | None = None
+    format: dict[str, Any] | None = None
+    skip: bool = False
+
+
+@dataclass
+class Job:
+    """A validated job. Plugin options (format, transforms) are checked by the plan,
+    against the plugins actually installed."""
+
+    name: str
+    source: dict[str, Any]
+    format: dict[str, Any]
+    transforms: list[dict[str, Any]]
+    sink: dict[str, Any]
+    naming: dict[str, Any]
+    run: dict[str, Any]
+    database: dict[str, Any]
+    columns: dict[str, str] = field(default_factory=dict)
+    overrides: list[Override] = field(default_factory=list)
+    path: Path | None = None
+    #: True when the job named no [database]: the embedded server is used.
+    embedded: bool = True
+
+    @property
+    def base_dir(self) -> Path:
+        """Relative source paths are read from the job file's folder."""
+        return self.path.parent if self.path else Path.cwd()
+
+
+def substitute(value: Any, key: str, env: Mapping[str, str], file: str | None) -> Any:
+    """Replace ``${VAR}`` from ``env`` in every string of ``value``; ``$$`` is a dollar."""
+    if isinstance(value, str):
+
+        def repl(m: re.Match[str]) -> str:
+            if m.group(1) == "$":
+                return "$"
+            var = m.group(2)
+            if var not in env:
+                raise SpecError(
+                    f"'{key}' uses ${{{var}}}, but the environment variable {var} is not set",
+                    key=key,
+                    file=file,
+                    hint=f"export {var}=… before running, or write the value into the job",
+                )
+            return env[var]
+
+        return _VAR.sub(repl, value)
+    if isinstance(value, dict):
+        return {k: substitute(v, f"{key}.{k}" if key else k, env, file) for k, v in value.items()}
+    if isinstance(value, list):
+        return [substitute(v, f"{key}[{i}]", env, file) for i, v in enumerate(value)]
+    return value
+
+
+def parse_toml(text: str, file: str | None) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        m = re.search(r"line (\d+)", str(exc))
+        raise SpecError(
+            f"{file or 'the job'} is not valid TOML: {exc}",
+            file=file,
+            line=int(m.group(1)) if m else None,
+            hint="check the quoting and brackets on that line",
+        ) from exc
+
+
+def load_job(path: str | Path, env: Mapping[str, str] | None = None) -> Job:
+    """Read and validate a job file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise SpecError(f"job file not found: {path}", file=str(path), hint="check the path") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(f"cannot read job file {path}: {exc}", file=str(path)) from exc
+    return job_from_dict(parse_toml(text, str(path)), path=path, env=env)
+
+
+def job_from_dict(
+    raw: dict[str, Any], *, path: Path | None = None, env: Mapping[str, str] | None = None
+) -> Job:
+    file = str(path) if path else None
+    data = substitute(raw, "", os.environ if env is None else env, file)
+    for key, value in data.items():
+        if key not in TOP_LEVEL:
+            raise unknown_key("", key, TOP_LEVEL, file)
+        expect_list = key in ("transform", "override")
+        if expect_list and not (isinstance(value, list) and all(isinstance(v, dict) for v in value)):
+            raise SpecError(f"'{key}' must be written as [[{key}]] tables", key=key, file=file)
+        if not expect_list and not isinstance(value, dict):
+            raise SpecError(f"'{key}' must be a table: [{key}]", key=key, file=file)
+
+    if "job" not in data:
+        raise SpecError("missing required section [job]", key="job", file=file, hint='add [job] with name = "…"')
+    if "source" not in data:
+        raise SpecError(
+            "missing required section [source]", key="source", file=file, hint='add [source] with url = "…"'
+        )
+    sections = {name: validate(name, data.get(name, {}), schema, file=file) for name, schema in SECTIONS.items()}
+
+    fmt = dict(data.get("format", {}))
+    fmt.setdefault("type", "csv")
+    if not isinstance(fmt["type"], str):
+        raise SpecError("'format.type' must be a string", key="format.type", file=file)
+
+    transforms = []
+    for i, entry in enumerate(data.get("transform", [])):
+        if "type" not in entry or not isinstance(entry["type"], str):
+            raise SpecError(
+                f"missing required key 'transform[{i}].type'",
+                key=f"transform[{i}].type",
+                file=file,
+                hint='each [[transform]] names its kind, e.g. type = "rename"',
+            )
+        transforms.append(dict(entry))
+
+    columns = data.get("columns", {})
+    for name, pgtype in columns.items():
+        if not isinstance(pgtype, str):
+            raise SpecError(
+                f"'columns.{name}' must be a PostgreSQL type name as a string, not {pgtype!r}",
+                key=f"columns.{name}",
+                file=file,
+            )
+
+    overrides = []
+    for i, entry in enumerate(data.get("override", [])):
+        checked = validate(f"override[{i}]", entry, OVERRIDE, file=file)
+        overrides.append(Override(**checked))
+
+    sink = sections["sink"]
+    if sink["mode"] == "upsert" and not sink["primary_key"] and not any(o.primary_key for o in overrides):
+        raise SpecError(
+            "'sink.mode' is \"upsert\" but 'sink.primary_key' is empty",
+            key="sink.primary_key",
+            file=file,
+            hint='name the key columns, e.g. primary_key = ["customer_id"]',
+        )
+    workers = sections["run"]["workers"]
+    if workers < 0:
+        raise SpecError("'run.workers' must be 0 (automatic) or more", key="run.workers", file=file)
+
+    return Job(
+        name=sections["job"]["name"],
+        source=sections["source"],
+        format=fmt,
+        transforms=transforms,
+        sink=sink,
+        naming=sections["naming"],
+        run=sections["run"],
+        database=sections["database"],
+        columns=dict(columns),
+        overrides=overrides,
+        path=path,
+        embedded="database" not in data or not sections["database"]["dsn"],
+    )

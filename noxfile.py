@@ -1,0 +1,25 @@
+"""Developer sessions. Each runs in the project's uv environment (``uv.lock``)."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.default_venv_backend = "none"
+nox.options.sessions = ["lint", "typecheck", "tests"]
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The test suite; set CSVPG_TEST_DSN to also test against another server."""
+    session.run("uv", "run", "--frozen", "pytest", *session.posargs, external=True)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    session.run("uv", "run", "--frozen", "ruff", "check", ".", external=True)
+    session.run("uv", "run", "--frozen", "ruff", "format", "--check", ".", external=True)
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    session.run("uv", "run", "--frozen", "mypy", "csvpg", external=True)

@@ -1,0 +1,241 @@
+"""The three modes against real PostgreSQL: what the tables hold afterwards."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from csvpg.engine import RunSummary, run
+from tests.conftest import job_toml
+
+
+def load(db, tmp_path: Path, files: dict[str, str], sink: str, *, extra: str = "", fmt: str = "") -> RunSummary:
+    data = tmp_path / "data"
+    data.mkdir(exist_ok=True)
+    for name, text in files.items():
+        (data / name).write_bytes(text.encode())
+    job = tmp_path / "job.toml"
+    job.write_text(job_toml(db, str(data), sink=sink, extra=extra, fmt=fmt))
+    return run(job)
+
+
+CUSTOMERS = "id,name,city\n1,Ada,London\n2,Grace,Arlington\n3,Zoë,Zürich\n"
+
+
+def test_append_adds_rows_each_run(db, tmp_path: Path) -> None:
+    first = load(db, tmp_path, {"people.csv": CUSTOMERS}, 'mode = "append"')
+    assert first.exit_code == 0
+    assert first.files[0].inserted == 3
+    load(db, tmp_path, {"people.csv": CUSTOMERS}, 'mode = "append"')
+    assert db.count("people") == 6
+    assert db.columns("people") == {"id": "text", "name": "text", "city": "text"}
+
+
+def test_upsert_inserts_then_updates(db, tmp_path: Path) -> None:
+    sink = 'mode = "upsert"\nprimary_key = ["id"]'
+    extra = '[columns]\nid = "integer"\n'
+    first = load(db, tmp_path, {"people.csv": CUSTOMERS}, sink, extra=extra)
+    assert (first.files[0].inserted, first.files[0].updated) == (3, 0)
+
+    again = load(db, tmp_path, {"people.csv": CUSTOMERS}, sink, extra=extra)
+    assert (again.files[0].inserted, again.files[0].updated) == (0, 3)
+    assert db.count("people") == 3
+
+    changed = "id,name,city\n3,Zoë,Basel\n4,Edsger,Nuenen\n"
+    third = load(db, tmp_path, {"people.csv": changed}, sink, extra=extra)
+    assert (third.files[0].inserted, third.files[0].updated) == (1, 1)
+    assert db.rows("people", "id") == [
+        (1, "Ada", "London"),
+        (2, "Grace", "Arlington"),
+        (3, "Zoë", "Basel"),
+        (4, "Edsger", "Nuenen"),
+    ]
+
+
+def test_upsert_last_duplicate_in_a_file_wins(db, tmp_path: Path) -> None:
+    text = "id,v\n1,first\n2,only\n01,second\n1,last\n"
+    result = load(db, tmp_path, {"d.csv": text}, 'mode = "upsert"\nprimary_key = ["id"]', extra='[columns]\nid = "int"\n')
+    f = result.files[0]
+    assert (f.rows_read, f.inserted, f.updated, f.collapsed) == (4, 2, 0, 2)
+    assert f.rows_read == f.inserted + f.updated + f.collapsed
+    assert db.rows("d", "id") == [(1, "last"), (2, "only")]
+
+
+def test_upsert_composite_key(db, tmp_path: Path) -> None:
+    sink = 'mode = "upsert"\nprimary_key = ["kontonr", "jahr"]'
+    text = "kontonr;jahr;saldo\n1000;2023;5\n1000;2024;7\n2000;2024;9\n"
+    load(db, tmp_path, {"konto.csv": text}, sink)
+    second = load(db, tmp_path, {"konto.csv": "kontonr;jahr;saldo\n1000;2024;8\n3000;2024;1\n"}, sink)
+    assert (second.files[0].inserted, second.files[0].updated) == (1, 1)
+    assert db.rows("konto", "kontonr,jahr") == [
+        ("1000", "2023", "5"),
+        ("1000", "2024", "8"),
+        ("2000", "2024", "9"),
+        ("3000", "2024", "1"),
+    ]
+    pk = db.execute(
+        "SELECT array_agg(a.attname ORDER BY a.attname) FROM pg_index i "
+        "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
+        "WHERE i.indrelid = %s::regclass AND i.indisprimary",
+        (f"{db.schema}.konto",),
+    ).fetchone()[0]
+    assert sorted(pk) == ["jahr", "kontonr"]
+
+
+def test_rebuild_replaces_contents(db, tmp_path: Path) -> None:
+    load(db, tmp_path, {"people.csv": CUSTOMERS}, 'mode = "rebuild"')
+    second = load(db, tmp_path, {"people.csv": "id,name,city\n9,Alan,Wilmslow\n"}, 'mode = "rebuild"')
+    assert second.files[0].inserted == 1
+    assert db.rows("people") == [("9", "Alan", "Wilmslow")]
+
+
+def test_rebuild_readers_see_old_rows_until_commit(db, tmp_path: Path) -> None:
+    """A reader during the rebuild sees the complete old table, then the complete new one."""
+    load(db, tmp_path, {"people.csv": CUSTOMERS}, 'mode = "rebuild"')
+    gate, release = threading.Event(), threading.Event()
+    seen: list[int] = []
+
+    class Pause:
+        from csvpg import hookimpl
+
+        @hookimpl
+        def track_event(self, event):  # pause once the new rows are written, before commit
+            from csvpg.events import BytesRead
+
+            if isinstance(event, BytesRead) and not gate.is_set():
+                gate.set()
+                release.wait(10)
+
+    data = tmp_path / "data" / "people.csv"
+    data.write_text("id,name,city\n" + "".join(f"{i},n{i},c\n" for i in range(100, 110)))
+    job = tmp_path / "job.toml"
+    job.write_text(job_toml(db, str(data), sink='mode = "rebuild"'))
+    worker = threading.Thread(target=run, args=(job,), kwargs={"plugins": [Pause()]})
+    worker.start()
+    assert gate.wait(30)
+
+    def read() -> None:
+        with psycopg.connect(db.dsn) as conn:
+            seen.append(conn.execute(f'SELECT count(*) FROM "{db.schema}".people').fetchone()[0])
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    reader.join(0.5)
+    release.set()
+    worker.join(30)
+    reader.join(30)
+    assert seen in ([3], [10])  # never 0, never partial
+    assert db.count("people") == 10
+
+
+def test_failed_file_leaves_table_as_it_was(db, tmp_path: Path) -> None:
+    load(db, tmp_path, {"people.csv": CUSTOMERS}, 'mode = "rebuild"')
+    broken = "id,name,city\n7,Ok,Row\n8,too,many,fields\n"
+    result = load(db, tmp_path, {"people.csv": broken}, 'mode = "rebuild"')
+    assert result.exit_code == 1
+    failed = result.files[0]
+    assert failed.status == "failed"
+    assert "line 3" in failed.error and "people.csv" in failed.error
+    assert db.rows("people", "id") == [("1", "Ada", "London"), ("2", "Grace", "Arlington"), ("3", "Zoë", "Zürich")]
+
+
+def test_columns_give_types_when_creating(db, tmp_path: Path) -> None:
+    extra = '[columns]\nid = "bigint"\namount = "numeric(12,2)"\nday = "date"\n'
+    text = "id,amount,day\n1,12.50,2024-01-31\n2,,2024-02-29\n"
+    result = load(db, tmp_path, {"pay.csv": text}, 'mode = "append"', extra=extra)
+    assert result.exit_code == 0
+    assert db.columns("pay") == {"id": "bigint", "amount": "numeric", "day": "date"}
+    assert [str(r[1]) for r in db.rows("pay", "id")] == ["12.50", "None"]
+
+
+def test_bad_value_for_type_fails_with_line_and_column(db, tmp_path: Path) -> None:
+    extra = '[columns]\nid = "integer"\n'
+    result = load(db, tmp_path, {"n.csv": "id,v\n1,a\nx2,b\n"}, 'mode = "append"', extra=extra)
+    error = result.files[0].error
+    assert "n.csv, line 3, column id" in error
+    assert "x2" in error
+    assert db.execute(
+        "SELECT to_regclass(%s)", (f"{db.schema}.n",)
+    ).fetchone()[0] is None, "the table created for the failed file is rolled back too"
+
+
+def test_missing_table_without_create(db, tmp_path: Path) -> None:
+    result = load(db, tmp_path, {"t.csv": "a\n1\n"}, "create = false")
+    assert result.files[0].status == "failed"
+    assert "does not exist" in result.files[0].error
+    assert "create = true" in result.files[0].hint
+
+
+def test_existing_table_missing_a_column(db, tmp_path: Path) -> None:
+    db.execute(f'CREATE TABLE "{db.schema}".t (a text)')
+    result = load(db, tmp_path, {"t.csv": "a,b\n1,2\n"}, 'mode = "append"')
+    assert "has no column 'b'" in result.files[0].error
+    assert db.count("t") == 0
+
+
+def test_existing_typed_table_is_loaded_through_its_types(db, tmp_path: Path) -> None:
+    db.execute(f'CREATE TABLE "{db.schema}".t (id int PRIMARY KEY, seen date, extra text DEFAULT \'x\')')
+    text = "ID,Seen\n1,2024-05-01\n2,2024-05-02\n"
+    result = load(db, tmp_path, {"t.csv": text}, 'mode = "upsert"\nprimary_key = ["id"]')
+    assert result.files[0].inserted == 2
+    assert [(r[0], r[1].isoformat(), r[2]) for r in db.rows("t", "id")] == [
+        (1, "2024-05-01", "x"),
+        (2, "2024-05-02", "x"),
+    ]
+
+
+def test_rename_and_select_keep_the_byte_path(db, tmp_path: Path) -> None:
+    extra = """
+    [[transform]]
+    type = "rename"
+    columns = { "Kunden Nr" = "customer_id", "E-Mail" = "email" }
+
+    [[transform]]
+    type = "select"
+    columns = ["customer_id", "email"]
+    """
+    text = "Kunden Nr,Name,E-Mail\n1,Ada,ada@example.org\n2,Grace,grace@example.org\n"
+    result = load(db, tmp_path, {"kunden.csv": text}, 'mode = "append"', extra=extra)
+    assert result.files[0].details["path"] == "bytes"
+    assert db.columns("kunden") == {"customer_id": "text", "email": "text"}
+    assert db.rows("kunden", "customer_id") == [("1", "ada@example.org"), ("2", "grace@example.org")]
+
+
+def test_many_files_many_tables(db, tmp_path: Path) -> None:
+    files = {"IxExpKunde.csv": "nr;name\n1;A\n", "IxExpKonto.csv": "nr;jahr\n1;2024\n2;2024\n", "notes.txt": "x"}
+    extra = '[naming]\nstrip_prefix = "IxExp"\n'
+    data = tmp_path / "data"
+    data.mkdir()
+    for name, text in files.items():
+        (data / name).write_text(text)
+    job = tmp_path / "job.toml"
+    job.write_text(job_toml(db, str(data), sink='mode = "rebuild"', extra=extra).replace(
+        f'url = "{data}"', f'url = "{data}"\npattern = "IxExp*.csv"'
+    ))
+    result = run(job)
+    assert sorted(f.table for f in result.files) == [f"{db.schema}.konto", f"{db.schema}.kunde"]
+    assert db.count("konto") == 2 and db.count("kunde") == 1
+
+
+def test_dry_run_writes_nothing(db, tmp_path: Path) -> None:
+    data = tmp_path / "p.csv"
+    data.write_text(CUSTOMERS)
+    job = tmp_path / "job.toml"
+    job.write_text(job_toml(db, str(data), sink='mode = "append"'))
+    result = run(job, dry_run=True)
+    assert result.files[0].inserted == 3
+    assert db.execute("SELECT to_regclass(%s)", (f"{db.schema}.p",)).fetchone()[0] is None
+
+
+@pytest.mark.parametrize("mode", ["append", "upsert", "rebuild"])
+def test_row_path_plugin_in_every_mode(db, tmp_path: Path, mode: str) -> None:
+    """The example third-party plugin forces the row path; every mode takes it."""
+    extra = '[[transform]]\ntype = "upper"\ncolumns = ["city"]\n'
+    sink = f'mode = "{mode}"\nprimary_key = ["id"]'
+    result = load(db, tmp_path, {"people.csv": CUSTOMERS}, sink, extra=extra)
+    assert result.exit_code == 0, result.files[0].error
+    assert result.files[0].details["path"] == "rows"
+    assert [r[2] for r in db.rows("people", "id")] == ["LONDON", "ARLINGTON", "ZÜRICH"]

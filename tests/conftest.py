@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest_plugins = ["tests.fix_pg"]
+
+REPO = Path(__file__).resolve().parent.parent
+CORPUS = REPO.parent / "shared" / "corpus"
+
+
+@pytest.fixture
+def write_job(tmp_path: Path):
+    """Write a job TOML (dedented) into tmp_path; returns its path."""
+
+    def write(text: str, name: str = "job.toml") -> Path:
+        path = tmp_path / name
+        path.write_text(textwrap.dedent(text), encoding="utf-8")
+        return path
+
+    return write
+
+
+def job_toml(db: Any, source: str, *, sink: str = "", extra: str = "", fmt: str = "") -> str:
+    """A job for ``db`` reading ``source``; the sections given are added as written."""
+    return textwrap.dedent(
+        f"""
+        [job]
+        name = "test"
+
+        [database]
+        dsn = "{db.dsn}"
+        schema = "{db.schema}"
+
+        [source]
+        url = "{source}"
+
+        [format]
+        {fmt}
+
+        [sink]
+        {sink}
+        """
+    ) + textwrap.dedent(extra)

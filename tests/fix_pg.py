@@ -1,0 +1,105 @@
+"""Real PostgreSQL for the tests: the embedded server always, plus the server named by
+``--test-dsn`` or ``CSVPG_TEST_DSN``. Each test gets a schema of its own."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--test-dsn",
+        default=os.environ.get("CSVPG_TEST_DSN"),
+        help="also run the database tests against this PostgreSQL (default: $CSVPG_TEST_DSN)",
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "pg_server" in metafunc.fixturenames:
+        servers = ["embedded"]
+        if metafunc.config.getoption("--test-dsn"):
+            servers.append("external")
+        metafunc.parametrize("pg_server", servers, indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
+def embedded_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A private CSVPG_HOME for the whole session, so tests never touch the user's data."""
+    from csvpg import embedded
+
+    home = tmp_path_factory.mktemp("csvpg-home")
+    old = os.environ.get("CSVPG_HOME")
+    os.environ["CSVPG_HOME"] = str(home)
+    try:
+        yield home
+    finally:
+        embedded.stop()
+        if old is None:
+            os.environ.pop("CSVPG_HOME", None)
+        else:
+            os.environ["CSVPG_HOME"] = old
+
+
+@pytest.fixture(scope="session")
+def pg_server(request: pytest.FixtureRequest, embedded_home: Path) -> str:
+    """The DSN of one server under test."""
+    if request.param == "embedded":
+        from csvpg import embedded
+
+        return embedded.start()
+    return str(request.config.getoption("--test-dsn"))
+
+
+@dataclass
+class Db:
+    dsn: str
+    schema: str
+    conn: psycopg.Connection[Any]
+
+    def table(self, name: str) -> sql.Composed:
+        return sql.SQL("{}.{}").format(sql.Identifier(self.schema), sql.Identifier(name))
+
+    def rows(self, table: str, order_by: str | None = None) -> list[tuple[Any, ...]]:
+        query = sql.SQL("SELECT * FROM {}").format(self.table(table))
+        if order_by:
+            query += sql.SQL(" ORDER BY {}").format(sql.SQL(", ").join(map(sql.Identifier, order_by.split(","))))
+        return self.conn.execute(query).fetchall()
+
+    def count(self, table: str) -> int:
+        row = self.conn.execute(sql.SQL("SELECT count(*) FROM {}").format(self.table(table))).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    def columns(self, table: str) -> dict[str, str]:
+        rows = self.conn.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position",
+            (self.schema, table),
+        ).fetchall()
+        return dict(rows)
+
+    def execute(self, query: Any, params: Any = None) -> Any:
+        return self.conn.execute(query, params)
+
+    def server_version(self) -> int:
+        return self.conn.info.server_version
+
+
+@pytest.fixture
+def db(pg_server: str) -> Iterator[Db]:
+    schema = "t_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+        try:
+            yield Db(pg_server, schema, conn)
+        finally:
+            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))

@@ -1,0 +1,70 @@
+"""The plugin surface: entry points, duplicate keys, in-process plugins, events."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from csvpg import Transform, hookimpl
+from csvpg.engine import run
+from csvpg.errors import PluginError
+from csvpg.events import BytesRead, FileLoaded, FileStarted, JobFinished, JobStarted
+from csvpg.plugins import Registry, get_plugin_manager
+from csvpg.reporters import EventLog
+from tests.conftest import job_toml
+
+
+def test_builtins_come_from_entry_points() -> None:
+    bare = Registry(get_plugin_manager(entry_points=False))
+    assert not bare.sinks, "the core has no private list of built-ins"
+    full = Registry(get_plugin_manager())
+    assert {"append", "upsert", "rebuild"} <= set(full.sinks)
+    assert full.sinks["upsert"].distribution.startswith("csvpg ")
+    assert "upper" in full.transforms
+    assert full.transforms["upper"].distribution.startswith("csvpg-example-upper")
+
+
+def test_a_key_registered_twice_stops_startup() -> None:
+    class Rename(Transform):
+        type = "rename"
+
+    class Clash:
+        @hookimpl
+        def register_transforms(self):
+            return [Rename]
+
+    with pytest.raises(PluginError, match="transform 'rename' is registered twice"):
+        Registry(get_plugin_manager([Clash()]))
+
+
+def test_in_process_transform_and_events(db, tmp_path: Path) -> None:
+    class Reverse(Transform):
+        type = "reverse"
+        needs_rows = True
+        from csvpg import Option
+
+        options = {"type": Option(str)}
+
+        def wrap(self, batches, relation):
+            for batch in batches:
+                yield [[None if v is None else v[::-1] for v in row] for row in batch]
+
+    class Plugin:
+        @hookimpl
+        def register_transforms(self):
+            return [Reverse]
+
+    log = EventLog()
+    (tmp_path / "w.csv").write_text("word\nabc\nxyz\n")
+    job = tmp_path / "job.toml"
+    job.write_text(job_toml(db, "w.csv", extra='[[transform]]\ntype = "reverse"\n'))
+    summary = run(job, plugins=[Plugin(), log])
+    assert summary.exit_code == 0
+    assert db.rows("w") == [("cba",), ("zyx",)]
+    kinds = [type(e) for e in log.events]
+    assert kinds[0] is JobStarted and kinds[-1] is JobFinished
+    assert kinds.index(FileStarted) < kinds.index(BytesRead) < kinds.index(FileLoaded)
+    (loaded,) = log.of(FileLoaded)
+    assert loaded.rows_read == 2 and loaded.details["path"] == "rows"
+    assert all(e.run_id == summary.run_id for e in log.events)

@@ -1,0 +1,209 @@
+"""Encoding and delimiter detection on samples, corpus files and generated tables."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from csvpg.errors import FormatError
+from csvpg.sniff import (
+    DELIMITERS,
+    PG_ENCODINGS,
+    Encoding,
+    detect_delimiter,
+    detect_encoding,
+    pg_encoding,
+    resolve_encoding,
+)
+from tests.conftest import CORPUS
+
+needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason="CSV corpus not present")
+
+
+# -- encodings ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "codec", "pg", "bom"),
+    [
+        (b"", "utf-8", "UTF8", b""),
+        (b"a,b\n1,2\n", "utf-8", "UTF8", b""),
+        ("a,é\n".encode(), "utf-8", "UTF8", b""),
+        (codecs.BOM_UTF8 + b"a,b\n", "utf-8", "UTF8", codecs.BOM_UTF8),
+        ("a,b\n".encode("utf-16"), "utf-16-le", None, codecs.BOM_UTF16_LE),
+        (codecs.BOM_UTF16_BE + "a,b\n".encode("utf-16-be"), "utf-16-be", None, codecs.BOM_UTF16_BE),
+        ("a,b\n".encode("utf-32"), "utf-32-le", None, codecs.BOM_UTF32_LE),
+        (codecs.BOM_UTF32_BE + "a,b\n".encode("utf-32-be"), "utf-32-be", None, codecs.BOM_UTF32_BE),
+    ],
+)
+def test_detect_encoding_bom_utf(data: bytes, codec: str, pg: str | None, bom: bytes) -> None:
+    assert detect_encoding(data) == Encoding(codec, pg, bom)
+
+
+def test_detect_encoding_allows_a_cut_multibyte_sequence_at_the_end() -> None:
+    sample = "name\nZoë\n€".encode()[:-1]  # the euro sign cut after two of its three bytes
+    assert detect_encoding(sample).codec == "utf-8"
+
+
+def test_detect_encoding_western_text_prefers_windows_1252() -> None:
+    text = "nombre,descripción\nNiño,diseño pequeño\nJosé,señal\n" * 20
+    enc = detect_encoding(text.encode("cp1252"))
+    assert (enc.codec, enc.pg) == ("cp1252", "WIN1252")
+
+
+@needs_corpus
+@pytest.mark.parametrize(
+    "path",
+    ["duckdb/encodings/latin1.csv", "messy/messytables/spanish_chars.csv"],
+)
+def test_detect_encoding_latin_files(path: str) -> None:
+    enc = detect_encoding((CORPUS / path).read_bytes())
+    assert enc.codec in ("cp1252", "iso8859-1", "iso8859-15")
+    assert enc.pg in ("WIN1252", "LATIN1", "LATIN9")
+
+
+@needs_corpus
+def test_detect_encoding_shift_jis() -> None:
+    data = (CORPUS / "duckdb/encodings/shift_jis.csv").read_bytes()
+    enc = detect_encoding(data)
+    assert enc.pg == "SJIS"
+    assert data.decode(enc.codec).startswith("名前,年齢")
+
+
+@needs_corpus
+def test_detect_encoding_utf16_corpus() -> None:
+    enc = detect_encoding((CORPUS / "duckdb/encodings/utf16.csv").read_bytes())
+    assert enc == Encoding("utf-16-le", None, codecs.BOM_UTF16_LE)
+    assert enc.transcode
+
+
+def test_detect_encoding_bomless_utf16() -> None:
+    data = ("name,city\nZoë,Zürich\n" * 10).encode("utf-16-le")
+    enc = detect_encoding(data)
+    assert enc.codec == "utf-16-le" and enc.pg is None
+
+
+@pytest.mark.parametrize(
+    ("name", "sample", "codec", "pg", "bom"),
+    [
+        ("utf-8", b"a", "utf-8", "UTF8", b""),
+        ("UTF8", codecs.BOM_UTF8 + b"a", "utf-8", "UTF8", codecs.BOM_UTF8),
+        ("utf-8-sig", codecs.BOM_UTF8 + b"a", "utf-8", "UTF8", codecs.BOM_UTF8),
+        ("utf-8-sig", b"a", "utf-8", "UTF8", b""),
+        ("latin-1", b"", "iso8859-1", "LATIN1", b""),
+        ("latin1", b"", "iso8859-1", "LATIN1", b""),
+        ("LATIN9", b"", "iso8859-15", "LATIN9", b""),
+        ("windows-1252", b"", "cp1252", "WIN1252", b""),
+        ("WIN1250", b"", "cp1250", "WIN1250", b""),
+        ("shift_jis", b"", "shift_jis", "SJIS", b""),
+        ("sjis", b"", "cp932", "SJIS", b""),
+        ("euc-jp", b"", "euc_jp", "EUC_JP", b""),
+        ("koi8-r", b"", "koi8-r", "KOI8R", b""),
+        ("utf-16", "a".encode("utf-16-le"), "utf-16-le", None, b""),
+        ("utf-16", codecs.BOM_UTF16_BE + b"\x00a", "utf-16-be", None, codecs.BOM_UTF16_BE),
+        ("utf-16", codecs.BOM_UTF16_LE + b"a\x00", "utf-16-le", None, codecs.BOM_UTF16_LE),
+        ("utf-16le", codecs.BOM_UTF16_LE + b"a\x00", "utf-16-le", None, codecs.BOM_UTF16_LE),
+        ("utf-32", codecs.BOM_UTF32_BE, "utf-32-be", None, codecs.BOM_UTF32_BE),
+        ("mac_roman", b"", "mac-roman", None, b""),
+    ],
+)
+def test_resolve_encoding(name: str, sample: bytes, codec: str, pg: str | None, bom: bytes) -> None:
+    assert resolve_encoding(name, sample) == Encoding(codec, pg, bom)
+
+
+@pytest.mark.parametrize("name", ["nope", "utf-9", "base64", "rot13", ""])
+def test_resolve_encoding_rejects_unknown_names(name: str) -> None:
+    with pytest.raises(FormatError) as info:
+        resolve_encoding(name)
+    assert info.value.hint and "latin-1" in info.value.hint
+
+
+def test_pg_encodings_keys_are_normalised_codec_names() -> None:
+    for codec, pg in PG_ENCODINGS.items():
+        assert codecs.lookup(codec).name == codec
+        assert pg_encoding(codec) == pg
+    assert pg_encoding("Windows-1252") == "WIN1252"
+    assert pg_encoding("latin_1") == "LATIN1"
+    assert pg_encoding("iso-8859-15") == "LATIN9"
+    assert pg_encoding("ascii") == "UTF8"
+    assert pg_encoding("utf-16") is None
+    assert pg_encoding("no-such-codec") is None
+
+
+# -- delimiters --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a,b,c\n1,2,3\n", ","),
+        ("a;b;c\n1;2;3\n", ";"),
+        ("a\tb\tc\n1\t2\t3\n", "\t"),
+        ("a|b|c\n1|2|3\n", "|"),
+        ("just one column\nanother value\n", ","),
+        ("", ","),
+        ('a;b\n"1,5";"2,5"\n"3,0";"4,0"\n', ";"),  # decimal commas inside quotes
+        ("a,b;c\n1,2;3\n", ","),  # a tie goes to the earlier candidate
+        ('name|note\n"x|y"|z\n', "|"),
+    ],
+)
+def test_detect_delimiter(text: str, expected: str) -> None:
+    assert detect_delimiter(text, final=True) == expected
+
+
+def test_detect_delimiter_ignores_a_cut_last_record() -> None:
+    # Cut mid-record, the last line has fewer fields; it must not count.
+    text = "a;b;c\n1;2;3\n4;5;6\n7;8"
+    assert detect_delimiter(text) == ";"
+
+
+def test_detect_delimiter_prefers_the_consistent_candidate() -> None:
+    text = "id,comment\n1,fine; really\n2,ok\n3,meh; meh; meh\n"
+    assert detect_delimiter(text, final=True) == ","
+
+
+@needs_corpus
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("duckdb/auto/semicolon_quote.csv", ";"),
+        ("duckdb/auto/tab.csv", "\t"),
+        ("duckdb/auto/pipe_delim_quote.csv", "|"),
+        ("duckdb/lineitem-carriage.csv", "|"),
+        ("messy/messytables/simple.ssv", ";"),
+        ("messy/messytables/simple.psv", "|"),
+        ("messy/country-codes/country-codes.csv", ","),
+        ("csvw/tree-ops.tsv", "\t"),
+        ("csvw/manifest.csv", ","),
+    ],
+)
+def test_detect_delimiter_corpus(path: str, expected: str) -> None:
+    text = (CORPUS / path).read_bytes().decode("utf-8")
+    assert detect_delimiter(text, final=True) == expected
+
+
+_ident = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_0123456789", min_size=1, max_size=8)
+_cell = st.lists(
+    st.one_of(
+        st.sampled_from([",", ";", "\t", "|", '"', "\n", "\r\n", " ", "é", "€"]),
+        st.characters(exclude_categories=["Cs"], exclude_characters="\x00\r"),
+    ),
+    max_size=10,
+).map("".join)
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data(), delimiter=st.sampled_from(DELIMITERS), ncols=st.integers(2, 5))
+def test_detect_delimiter_property(data: st.DataObject, delimiter: str, ncols: int) -> None:
+    """With a header free of candidate characters, only the writer's delimiter splits
+    every record into the same number (≥ 2) of fields: detection must find it."""
+    header = data.draw(st.lists(_ident, min_size=ncols, max_size=ncols))
+    rows = data.draw(st.lists(st.lists(_cell, min_size=ncols, max_size=ncols), max_size=6))
+    buf = io.StringIO()
+    csv.writer(buf, delimiter=delimiter, lineterminator="\n").writerows([header, *rows])
+    assert detect_delimiter(buf.getvalue(), final=True) == delimiter
