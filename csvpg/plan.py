@@ -15,7 +15,17 @@ from typing import Any, BinaryIO
 import fsspec
 
 from csvpg.errors import FormatError, SpecError
-from csvpg.interfaces import Batch, Column, FileRef, Format, Reader, Relation, Sink, Source, Transform
+from csvpg.interfaces import (
+    Batch,
+    Column,
+    FileRef,
+    Format,
+    Reader,
+    Relation,
+    Sink,
+    Source,
+    Transform,
+)
 from csvpg.naming import MAX_BYTES, matches, safe_names, table_name
 from csvpg.options import validate
 from csvpg.plugins import Registry
@@ -36,6 +46,9 @@ class FilePlan:
     primary_key: list[str]
     column_types: dict[str, str]
     create: bool
+    #: [columns] of this file's [[override]]: a name the file lacks there is worth a warning
+    #: (the job-wide [columns] serves many files, so its names need not all fit each one).
+    own_columns: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -50,7 +63,9 @@ def resolve_url(job: Job) -> str:
     """A relative local path is read from the job file's folder."""
     url = job.source["url"]
     protocol, path = fsspec.core.split_protocol(url)
-    if protocol in (None, "file", "local") and not posixpath.isabs(Path(path).expanduser().as_posix()):
+    if protocol in (None, "file", "local") and not posixpath.isabs(
+        Path(path).expanduser().as_posix()
+    ):
         return str((job.base_dir / Path(path).expanduser()).resolve())
     return str(Path(path).expanduser()) if protocol is None else url
 
@@ -103,9 +118,17 @@ def make_plan(job: Job, registry: Registry) -> Plan:
         fmt = base_format
         if override and override.format:
             fmt = _format_for(job, registry, {**job.format, **override.format}, "override.format")
-        mode = (override.mode if override and override.mode else job.sink["mode"])
-        sink = sink_cls if mode == job.sink["mode"] else registry.pick("sink", mode, "override.mode", file)
-        keys = override.primary_key if override and override.primary_key is not None else job.sink["primary_key"]
+        mode = override.mode if override and override.mode else job.sink["mode"]
+        sink = (
+            sink_cls
+            if mode == job.sink["mode"]
+            else registry.pick("sink", mode, "override.mode", file)
+        )
+        keys = (
+            override.primary_key
+            if override and override.primary_key is not None
+            else job.sink["primary_key"]
+        )
         if sink.requires_primary_key and not keys:
             raise SpecError(
                 f"{ref.name} goes to mode {mode!r}, which needs a primary key",
@@ -122,7 +145,11 @@ def make_plan(job: Job, registry: Registry) -> Plan:
             lowercase=job.naming["lowercase"],
         )
         if len(table.encode()) > MAX_BYTES:
-            raise SpecError(f"table name {table!r} is longer than {MAX_BYTES} bytes", key="sink.table", file=file)
+            raise SpecError(
+                f"table name {table!r} is longer than {MAX_BYTES} bytes",
+                key="sink.table",
+                file=file,
+            )
         plans.append(
             FilePlan(
                 ref=ref,
@@ -135,6 +162,7 @@ def make_plan(job: Job, registry: Registry) -> Plan:
                 primary_key=list(keys),
                 column_types={**job.columns, **(override.columns or {} if override else {})},
                 create=job.sink["create"],
+                own_columns=frozenset(override.columns or {}) if override else frozenset(),
             )
         )
     return Plan(job=job, source=source, files=plans, skipped=skipped)
@@ -142,7 +170,10 @@ def make_plan(job: Job, registry: Registry) -> Plan:
 
 def file_relation(headers: list[str], lowercase: bool = True) -> Relation:
     names = safe_names(headers, lowercase=lowercase)
-    cols = tuple(Column(index=i, header=h, name=n) for i, (h, n) in enumerate(zip(headers, names)))
+    cols = tuple(
+        Column(index=i, header=h, name=n)
+        for i, (h, n) in enumerate(zip(headers, names, strict=True))
+    )
     return Relation(file_columns=cols, columns=cols)
 
 
@@ -166,7 +197,9 @@ class OpenedFile:
         relation = file_relation(self.reader.headers)
         for t in transforms:
             after = t.relation(relation)
-            batches = t.wrap(batches, relation) if t.needs_rows else project(batches, relation, after)
+            batches = (
+                t.wrap(batches, relation) if t.needs_rows else project(batches, relation, after)
+            )
             relation = after
         return batches
 

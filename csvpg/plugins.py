@@ -9,7 +9,7 @@ from typing import Any, Generic, TypeVar
 import pluggy
 
 from csvpg import hookspecs
-from csvpg.errors import PluginError
+from csvpg.errors import PluginError, SpecError
 from csvpg.interfaces import Format, Sink, Source, Transform
 from csvpg.options import nearest
 
@@ -18,7 +18,9 @@ ENTRY_POINT_GROUP = "csvpg"
 T = TypeVar("T")
 
 
-def get_plugin_manager(plugins: Iterable[object] = (), *, entry_points: bool = True) -> pluggy.PluginManager:
+def get_plugin_manager(
+    plugins: Iterable[object] = (), *, entry_points: bool = True
+) -> pluggy.PluginManager:
     """A new manager with csvpg's hookspecs, every installed plugin, and ``plugins``."""
     pm = pluggy.PluginManager("csvpg")
     pm.add_hookspecs(hookspecs)
@@ -43,9 +45,15 @@ class Registry:
 
     def __init__(self, pm: pluggy.PluginManager) -> None:
         self.pm = pm
-        self._dist = {id(plugin): f"{d.project_name} {d.version}" for plugin, d in pm.list_plugin_distinfo()}
-        self.sources: dict[str, Registered[Source]] = self._collect("source", "register_sources", "schemes")
-        self.formats: dict[str, Registered[Format]] = self._collect("format", "register_formats", "name")
+        self._dist = {
+            id(plugin): f"{d.project_name} {d.version}" for plugin, d in pm.list_plugin_distinfo()
+        }
+        self.sources: dict[str, Registered[Source]] = self._collect(
+            "source", "register_sources", "schemes"
+        )
+        self.formats: dict[str, Registered[Format]] = self._collect(
+            "format", "register_formats", "name"
+        )
         self.transforms: dict[str, Registered[Transform]] = self._collect(
             "transform", "register_transforms", "type"
         )
@@ -62,7 +70,9 @@ class Registry:
                 keys = getattr(cls, attr)
                 for key in (keys,) if isinstance(keys, str) else keys:
                     if not key:
-                        raise PluginError(f"{kind} class {cls.__qualname__} from {plugin_name} has no {attr}")
+                        raise PluginError(
+                            f"{kind} class {cls.__qualname__} from {plugin_name} has no {attr}"
+                        )
                     if key in found:
                         raise PluginError(
                             f"{kind} '{key}' is registered twice: by {found[key].plugin} "
@@ -73,30 +83,32 @@ class Registry:
         return found
 
     def pick(self, kind: str, key: str, spec_key: str, file: str | None = None) -> type[Any]:
-        table: dict[str, Registered[Any]] = {
+        tables: dict[str, dict[str, Registered[Any]]] = {
             "source": self.sources,
             "format": self.formats,
             "transform": self.transforms,
             "sink": self.sinks,
-        }[kind]
+        }
+        table = tables[kind]
         if key in table:
             return table[key].cls
-        from csvpg.errors import SpecError
-
         guess = nearest(key, list(table))
         hint = f"did you mean '{guess}'? " if guess else ""
         hint += f"installed {kind}s: {', '.join(sorted(table)) or 'none'}"
-        raise SpecError(f"'{spec_key}' names no installed {kind}: {key!r}", key=spec_key, file=file, hint=hint)
+        raise SpecError(
+            f"'{spec_key}' names no installed {kind}: {key!r}", key=spec_key, file=file, hint=hint
+        )
 
     def rows(self) -> list[tuple[str, str, str, str]]:
         """(kind, key, plugin, distribution) for ``csvpg plugins``."""
         out = []
-        for kind, table in (
+        tables: list[tuple[str, dict[str, Registered[Any]]]] = [
             ("source", self.sources),
             ("format", self.formats),
             ("transform", self.transforms),
             ("sink", self.sinks),
-        ):
+        ]
+        for kind, table in tables:
             for key, reg in sorted(table.items()):
                 out.append((kind, key, reg.plugin, reg.distribution))
         return out

@@ -37,8 +37,8 @@ class LineReporter:
             if event.collapsed:
                 counts += f", {event.collapsed} duplicate keys collapsed"
             self._say(
-                f"  loaded  {_short(event.file)} → {event.table}: {_plural(event.rows_read, 'row')} "
-                f"({counts}) in {event.seconds:.2f} s"
+                f"  loaded  {_short(event.file)} → {event.table}: "
+                f"{_plural(event.rows_read, 'row')} ({counts}) in {event.seconds:.2f} s"
             )
         elif isinstance(event, ev.FileFailed):
             self._say(f"  FAILED  {_short(event.file)} → {event.table}: {event.message}")

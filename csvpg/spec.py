@@ -144,7 +144,9 @@ def load_job(path: str | Path, env: Mapping[str, str] | None = None) -> Job:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
-        raise SpecError(f"job file not found: {path}", file=str(path), hint="check the path") from exc
+        raise SpecError(
+            f"job file not found: {path}", file=str(path), hint="check the path"
+        ) from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(f"cannot read job file {path}: {exc}", file=str(path)) from exc
     return job_from_dict(parse_toml(text, str(path)), path=path, env=env)
@@ -159,18 +161,28 @@ def job_from_dict(
         if key not in TOP_LEVEL:
             raise unknown_key("", key, TOP_LEVEL, file)
         expect_list = key in ("transform", "override")
-        if expect_list and not (isinstance(value, list) and all(isinstance(v, dict) for v in value)):
+        if expect_list and not (
+            isinstance(value, list) and all(isinstance(v, dict) for v in value)
+        ):
             raise SpecError(f"'{key}' must be written as [[{key}]] tables", key=key, file=file)
         if not expect_list and not isinstance(value, dict):
             raise SpecError(f"'{key}' must be a table: [{key}]", key=key, file=file)
 
     if "job" not in data:
-        raise SpecError("missing required section [job]", key="job", file=file, hint='add [job] with name = "…"')
+        raise SpecError(
+            "missing required section [job]", key="job", file=file, hint='add [job] with name = "…"'
+        )
     if "source" not in data:
         raise SpecError(
-            "missing required section [source]", key="source", file=file, hint='add [source] with url = "…"'
+            "missing required section [source]",
+            key="source",
+            file=file,
+            hint='add [source] with url = "…"',
         )
-    sections = {name: validate(name, data.get(name, {}), schema, file=file) for name, schema in SECTIONS.items()}
+    sections = {
+        name: validate(name, data.get(name, {}), schema, file=file)
+        for name, schema in SECTIONS.items()
+    }
 
     fmt = dict(data.get("format", {}))
     fmt.setdefault("type", "csv")
@@ -203,7 +215,11 @@ def job_from_dict(
         overrides.append(Override(**checked))
 
     sink = sections["sink"]
-    if sink["mode"] == "upsert" and not sink["primary_key"] and not any(o.primary_key for o in overrides):
+    if (
+        sink["mode"] == "upsert"
+        and not sink["primary_key"]
+        and not any(o.primary_key for o in overrides)
+    ):
         raise SpecError(
             "'sink.mode' is \"upsert\" but 'sink.primary_key' is empty",
             key="sink.primary_key",

@@ -71,11 +71,15 @@ class Db:
     def rows(self, table: str, order_by: str | None = None) -> list[tuple[Any, ...]]:
         query = sql.SQL("SELECT * FROM {}").format(self.table(table))
         if order_by:
-            query += sql.SQL(" ORDER BY {}").format(sql.SQL(", ").join(map(sql.Identifier, order_by.split(","))))
+            query += sql.SQL(" ORDER BY {}").format(
+                sql.SQL(", ").join(map(sql.Identifier, order_by.split(",")))
+            )
         return self.conn.execute(query).fetchall()
 
     def count(self, table: str) -> int:
-        row = self.conn.execute(sql.SQL("SELECT count(*) FROM {}").format(self.table(table))).fetchone()
+        row = self.conn.execute(
+            sql.SQL("SELECT count(*) FROM {}").format(self.table(table))
+        ).fetchone()
         assert row is not None
         return int(row[0])
 

@@ -68,7 +68,9 @@ def test_password_never_printed(tmp_path: Path, capsys) -> None:
     (tmp_path / "a.csv").write_text(CSV)
     path = tmp_path / "job.toml"
     path.write_text('[job]\nname = "x"\n[source]\nurl = "a.csv"\n')
-    code = main(["run", str(path), "--dsn", "postgresql://etl:hunter2@127.0.0.1:1/db?connect_timeout=2"])
+    code = main(
+        ["run", str(path), "--dsn", "postgresql://etl:hunter2@127.0.0.1:1/db?connect_timeout=2"]
+    )
     captured = capsys.readouterr()
     assert code == 1
     assert "hunter2" not in captured.out + captured.err
@@ -85,7 +87,9 @@ def test_check_shows_plan_and_writes_nothing(job: Path, db, capsys) -> None:
     out = capsys.readouterr().out
     assert "people.csv → " + f"{db.schema}.people (upsert)" in out
     assert "column 1: 'id' → id" in out
-    assert f'CREATE TABLE "{db.schema}"."people" ("id" text, "name" text, PRIMARY KEY ("id"))' in out
+    assert (
+        f'CREATE TABLE "{db.schema}"."people" ("id" text, "name" text, PRIMARY KEY ("id"))' in out
+    )
     assert "plan ok" in out
     assert db.execute("SELECT to_regclass(%s)", (f"{db.schema}.people",)).fetchone()[0] is None
 
@@ -94,4 +98,7 @@ def test_plugins_lists_builtins_and_third_party(capsys) -> None:
     assert main(["plugins"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert any(line.split()[:2] == ["sink", "upsert"] and "csvpg 0.1.0" in line for line in lines)
-    assert any(line.split()[:2] == ["transform", "upper"] and "csvpg-example-upper" in line for line in lines)
+    assert any(
+        line.split()[:2] == ["transform", "upper"] and "csvpg-example-upper" in line
+        for line in lines
+    )

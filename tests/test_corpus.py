@@ -54,7 +54,7 @@ def test_real_world_files_load_every_row(db, tmp_path: Path, path: str) -> None:
 
     raw = (CORPUS / path).read_bytes()
     enc = detect_encoding(raw)
-    text = raw[len(enc.bom):].decode(enc.codec)
+    text = raw[len(enc.bom) :].decode(enc.codec)
     # Python's csv module is the independent reader the count is checked against.
     records = list(csv.reader(io.StringIO(text, newline=""), delimiter=detect_delimiter(text)))
     job = tmp_path / "job.toml"
@@ -74,7 +74,9 @@ def test_real_world_files_load_every_row(db, tmp_path: Path, path: str) -> None:
         ("csvw/manifest.csv", "manifest.csv, line 161: missing data for column"),
     ],
 )
-def test_malformed_files_fail_whole_and_say_where(db, tmp_path: Path, path: str, words: str) -> None:
+def test_malformed_files_fail_whole_and_say_where(
+    db, tmp_path: Path, path: str, words: str
+) -> None:
     job = tmp_path / "job.toml"
     job.write_text(job_toml(db, str(CORPUS / path), sink='mode = "rebuild"\ntable = "t"'))
     result = run(job)

@@ -15,7 +15,9 @@ from csvpg.engine import run
 from tests.conftest import job_toml
 
 # Any text but NUL (PostgreSQL text cannot hold it) and lone surrogates (not encodable).
-cell = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=20)
+cell = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=20
+)
 ENCODINGS = ["utf-8", "utf-8-sig", "utf-16"]
 
 
@@ -26,7 +28,9 @@ def tables(draw: st.DrawFn) -> list[list[str]]:
     return [[f"col {i}" for i in range(width)], *rows]
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     table=tables(),
     delimiter=st.sampled_from([",", ";", "\t", "|"]),
@@ -46,7 +50,11 @@ def test_any_table_round_trips(
     name = "t" + uuid.uuid4().hex[:10]
     path = tmp_path / f"{name}.csv"
     path.write_bytes(buf.getvalue().encode(encoding))
-    fmt = "" if auto else f'encoding = "{encoding}"\ndelimiter = "{delimiter.encode("unicode_escape").decode()}"'
+    fmt = (
+        ""
+        if auto
+        else f'encoding = "{encoding}"\ndelimiter = "{delimiter.encode("unicode_escape").decode()}"'
+    )
     job = tmp_path / f"{name}.toml"
     job.write_text(job_toml(db, str(path), sink='mode = "append"', fmt=fmt))
     summary = run(job)

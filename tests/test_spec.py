@@ -14,7 +14,11 @@ SPECS = sorted((Path(__file__).parent / "data" / "specs").glob("*.toml"))
 
 
 def expected(path: Path) -> list[str]:
-    return [line.split(":", 1)[1].strip() for line in path.read_text().splitlines() if line.startswith("# expect:")]
+    return [
+        line.split(":", 1)[1].strip()
+        for line in path.read_text().splitlines()
+        if line.startswith("# expect:")
+    ]
 
 
 @pytest.mark.parametrize("path", SPECS, ids=[p.stem for p in SPECS])
@@ -46,7 +50,13 @@ def test_defaults_are_filled_in(tmp_path: Path) -> None:
     path.write_text('[job]\nname = "j"\n[source]\nurl = "data"\n')
     job = load_job(path)
     assert job.embedded
-    assert job.sink == {"mode": "append", "table": "{name}", "primary_key": [], "create": True, "max_rejects": 0}
+    assert job.sink == {
+        "mode": "append",
+        "table": "{name}",
+        "primary_key": [],
+        "create": True,
+        "max_rejects": 0,
+    }
     assert job.format == {"type": "csv"}
     assert job.base_dir == tmp_path
 

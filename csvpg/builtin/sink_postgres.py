@@ -98,6 +98,7 @@ class UpsertSink(PostgresSink):
         cols = [c.name for c in load.relation.columns]
         keys = list(map(sql.Identifier, load.primary_key))
         others = [c for c in cols if c not in load.primary_key]
+        action: sql.Composable
         if others:
             action = sql.SQL("DO UPDATE SET {}").format(
                 sql.SQL(", ").join(

@@ -51,7 +51,9 @@ class FsspecSource(Source):
             url=path if self._local else self.fs.unstrip_protocol(path),
             name=posixpath.basename(path.rstrip("/")),
             size=info.get("size"),
-            mtime=float(mtime.timestamp() if hasattr(mtime, "timestamp") else mtime) if mtime else None,
+            mtime=float(mtime.timestamp() if hasattr(mtime, "timestamp") else mtime)
+            if mtime
+            else None,
         )
 
     def list(self, pattern: str | None) -> list[FileRef]:
@@ -72,7 +74,9 @@ class FsspecSource(Source):
                 hint="check [source] url (a relative path starts at the job file's folder)",
             ) from exc
         except PermissionError as exc:
-            raise SourceError(f"permission denied listing {self.url}: {exc}", file=self.url) from exc
+            raise SourceError(
+                f"permission denied listing {self.url}: {exc}", file=self.url
+            ) from exc
         files = [info for info in paths.values() if info.get("type", "file") != "directory"]
         return sorted((self._ref(info) for info in files), key=lambda r: r.url)
 
@@ -81,7 +85,9 @@ class FsspecSource(Source):
         try:
             stream: BinaryIO = self.fs.open(path, "rb", compression="infer")
         except FileNotFoundError as exc:
-            raise SourceError(f"file disappeared before it was read: {ref.url}", file=ref.url) from exc
+            raise SourceError(
+                f"file disappeared before it was read: {ref.url}", file=ref.url
+            ) from exc
         except PermissionError as exc:
             raise SourceError(f"permission denied reading {ref.url}", file=ref.url) from exc
         return stream

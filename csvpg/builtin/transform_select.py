@@ -24,7 +24,8 @@ class SelectTransform(Transform):
         keep, drop = self.settings.get("columns"), self.settings.get("drop")
         if (keep is None) == (drop is None):
             raise SpecError(
-                "a select transform takes either 'columns' (to keep) or 'drop', not both or neither",
+                "a select transform takes either 'columns' (to keep) or 'drop', "
+                "not both or neither",
                 key="transform.columns",
             )
         if keep is not None:
@@ -32,7 +33,7 @@ class SelectTransform(Transform):
                 raise SpecError("'transform.columns' keeps no column", key="transform.columns")
             cols = [relation.columns[find_column(relation, k, "transform.columns")] for k in keep]
         else:
-            gone = {find_column(relation, d, "transform.drop") for d in drop}
+            gone = {find_column(relation, d, "transform.drop") for d in drop or []}
             cols = [c for i, c in enumerate(relation.columns) if i not in gone]
             if not cols:
                 raise SpecError("'transform.drop' leaves no column", key="transform.drop")

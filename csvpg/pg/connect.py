@@ -10,7 +10,9 @@ from psycopg import sql
 
 from csvpg.errors import DatabaseError, SinkError
 
-_URL_PASSWORD = re.compile(r"(?P<head>^[a-z][a-z0-9+.-]*://[^:/@?#]*:)(?P<pw>[^@/?#]*)(?P<tail>@)", re.I)
+_URL_PASSWORD = re.compile(
+    r"(?P<head>^[a-z][a-z0-9+.-]*://[^:/@?#]*:)(?P<pw>[^@/?#]*)(?P<tail>@)", re.I
+)
 _KV_PASSWORD = re.compile(r"(?P<head>\bpassword\s*=\s*)(?P<pw>'(?:[^'\\]|\\.)*'|\S+)", re.I)
 _QUERY_PASSWORD = re.compile(r"(?P<head>[?&]password=)(?P<pw>[^&#]*)", re.I)
 
@@ -30,7 +32,8 @@ def connect(dsn: str, **kwargs: Any) -> psycopg.Connection[Any]:
         text = str(exc).strip().replace(dsn, mask_dsn(dsn))
         raise DatabaseError(
             f"cannot connect to PostgreSQL at {mask_dsn(dsn)}: {text}",
-            hint="check [database] dsn or --dsn (host, port, user, password), and that the server runs",
+            hint="check [database] dsn or --dsn (host, port, user, password) "
+            "and that the server runs",
         ) from exc
 
 
@@ -73,11 +76,13 @@ def _hint_for(sqlstate: str | None) -> str | None:
         "in [format]",
         "22P02": "a value does not fit its column's type; fix the value or the type in [columns]",
         "22003": "a number is too large for its column's type; choose a wider type in [columns]",
-        "22007": "a date or time is not in a form PostgreSQL reads; set DateStyle or use a text column",
+        "22007": "a date or time is not in a form PostgreSQL reads; "
+        "fix the value or use a text column",
         "22008": "a date or time is out of range",
-        "23505": "two rows share a key; use mode = \"upsert\" or fix the key",
+        "23505": 'two rows share a key; use mode = "upsert" or fix the key',
         "23502": "a required column is empty in the file",
         "42P01": "the table does not exist; set create = true in [sink]",
-        "42703": "the table lacks a column the file has; rename or select columns, or alter the table",
+        "42703": "the table lacks a column the file has; "
+        "rename or select columns, or alter the table",
         "42501": "the database user lacks a privilege; grant it or use another user",
     }.get(sqlstate or "")

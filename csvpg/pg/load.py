@@ -65,9 +65,16 @@ def checked_type(conn: psycopg.Connection[Any], type_name: str, key: str) -> str
 
 
 def create_table_sql(load: LoadInput, types: dict[str, str]) -> sql.Composed:
-    cols = [sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(types[c.name])) for c in load.relation.columns]
+    cols = [
+        sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(types[c.name]))
+        for c in load.relation.columns
+    ]
     if load.primary_key:
-        cols.append(sql.SQL("PRIMARY KEY ({})").format(sql.SQL(", ").join(map(sql.Identifier, load.primary_key))))
+        cols.append(
+            sql.SQL("PRIMARY KEY ({})").format(
+                sql.SQL(", ").join(map(sql.Identifier, load.primary_key))
+            )
+        )
     return sql.SQL("CREATE TABLE {}.{} ({})").format(
         sql.Identifier(load.schema), sql.Identifier(load.table), sql.SQL(", ").join(cols)
     )
@@ -88,7 +95,9 @@ def copy_options(dialect: CsvDialect | None) -> sql.Composed:
     return sql.SQL("({})").format(sql.SQL(", ").join(parts))
 
 
-def copy_in(cur: psycopg.Cursor[Any], table: sql.Composable, columns: list[str], load: LoadInput) -> int:
+def copy_in(
+    cur: psycopg.Cursor[Any], table: sql.Composable, columns: list[str], load: LoadInput
+) -> int:
     """COPY one file into ``table`` (bytes when the format gave a dialect, else rows)."""
     stmt = sql.SQL("COPY {} ({}) FROM STDIN {}").format(
         table, sql.SQL(", ").join(map(sql.Identifier, columns)), copy_options(load.dialect)
@@ -105,7 +114,8 @@ def copy_in(cur: psycopg.Cursor[Any], table: sql.Composable, columns: list[str],
                 for row in batch:
                     if len(row) != width:
                         raise SinkError(
-                            f"{load.ref.url}: a row has {len(row)} fields where {width} were expected",
+                            f"{load.ref.url}: a row has {len(row)} fields "
+                            f"where {width} were expected",
                             file=load.ref.url,
                             hint="check the delimiter and quote in [format]",
                         )
@@ -117,7 +127,9 @@ def create_staging(cur: psycopg.Cursor[Any], name: str, columns: list[str]) -> s
     """A session-local TEXT table that keeps file order in ``__csvpg_row``; gone at commit."""
     ident = sql.Identifier(name)
     cols = [sql.SQL("{} text").format(sql.Identifier(c)) for c in columns]
-    cols.append(sql.SQL("{} bigint GENERATED ALWAYS AS IDENTITY").format(sql.Identifier(STAGING_ROW)))
+    cols.append(
+        sql.SQL("{} bigint GENERATED ALWAYS AS IDENTITY").format(sql.Identifier(STAGING_ROW))
+    )
     cur.execute(
         sql.SQL("CREATE TEMP TABLE {} ({}) ON COMMIT DROP").format(ident, sql.SQL(", ").join(cols))
     )
@@ -128,7 +140,9 @@ def cast_list(load: LoadInput, staged_name: dict[int, str]) -> list[sql.Composed
     """``CAST(staging_col AS type) AS target_col`` for each target column."""
     return [
         sql.SQL("CAST({} AS {}) AS {}").format(
-            sql.Identifier(staged_name[c.index]), sql.SQL(load.types[c.name]), sql.Identifier(c.name)
+            sql.Identifier(staged_name[c.index]),
+            sql.SQL(load.types[c.name]),
+            sql.Identifier(c.name),
         )
         for c in load.relation.columns
     ]

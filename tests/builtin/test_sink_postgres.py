@@ -12,7 +12,9 @@ from csvpg.engine import RunSummary, run
 from tests.conftest import job_toml
 
 
-def load(db, tmp_path: Path, files: dict[str, str], sink: str, *, extra: str = "", fmt: str = "") -> RunSummary:
+def load(
+    db, tmp_path: Path, files: dict[str, str], sink: str, *, extra: str = "", fmt: str = ""
+) -> RunSummary:
     data = tmp_path / "data"
     data.mkdir(exist_ok=True)
     for name, text in files.items():
@@ -57,7 +59,13 @@ def test_upsert_inserts_then_updates(db, tmp_path: Path) -> None:
 
 def test_upsert_last_duplicate_in_a_file_wins(db, tmp_path: Path) -> None:
     text = "id,v\n1,first\n2,only\n01,second\n1,last\n"
-    result = load(db, tmp_path, {"d.csv": text}, 'mode = "upsert"\nprimary_key = ["id"]', extra='[columns]\nid = "int"\n')
+    result = load(
+        db,
+        tmp_path,
+        {"d.csv": text},
+        'mode = "upsert"\nprimary_key = ["id"]',
+        extra='[columns]\nid = "int"\n',
+    )
     f = result.files[0]
     assert (f.rows_read, f.inserted, f.updated, f.collapsed) == (4, 2, 0, 2)
     assert f.rows_read == f.inserted + f.updated + f.collapsed
@@ -68,7 +76,9 @@ def test_upsert_composite_key(db, tmp_path: Path) -> None:
     sink = 'mode = "upsert"\nprimary_key = ["kontonr", "jahr"]'
     text = "kontonr;jahr;saldo\n1000;2023;5\n1000;2024;7\n2000;2024;9\n"
     load(db, tmp_path, {"konto.csv": text}, sink)
-    second = load(db, tmp_path, {"konto.csv": "kontonr;jahr;saldo\n1000;2024;8\n3000;2024;1\n"}, sink)
+    second = load(
+        db, tmp_path, {"konto.csv": "kontonr;jahr;saldo\n1000;2024;8\n3000;2024;1\n"}, sink
+    )
     assert (second.files[0].inserted, second.files[0].updated) == (1, 1)
     assert db.rows("konto", "kontonr,jahr") == [
         ("1000", "2023", "5"),
@@ -87,7 +97,9 @@ def test_upsert_composite_key(db, tmp_path: Path) -> None:
 
 def test_rebuild_replaces_contents(db, tmp_path: Path) -> None:
     load(db, tmp_path, {"people.csv": CUSTOMERS}, 'mode = "rebuild"')
-    second = load(db, tmp_path, {"people.csv": "id,name,city\n9,Alan,Wilmslow\n"}, 'mode = "rebuild"')
+    second = load(
+        db, tmp_path, {"people.csv": "id,name,city\n9,Alan,Wilmslow\n"}, 'mode = "rebuild"'
+    )
     assert second.files[0].inserted == 1
     assert db.rows("people") == [("9", "Alan", "Wilmslow")]
 
@@ -139,7 +151,11 @@ def test_failed_file_leaves_table_as_it_was(db, tmp_path: Path) -> None:
     failed = result.files[0]
     assert failed.status == "failed"
     assert "line 3" in failed.error and "people.csv" in failed.error
-    assert db.rows("people", "id") == [("1", "Ada", "London"), ("2", "Grace", "Arlington"), ("3", "Zoë", "Zürich")]
+    assert db.rows("people", "id") == [
+        ("1", "Ada", "London"),
+        ("2", "Grace", "Arlington"),
+        ("3", "Zoë", "Zürich"),
+    ]
 
 
 def test_columns_give_types_when_creating(db, tmp_path: Path) -> None:
@@ -157,9 +173,9 @@ def test_bad_value_for_type_fails_with_line_and_column(db, tmp_path: Path) -> No
     error = result.files[0].error
     assert "n.csv, line 3, column id" in error
     assert "x2" in error
-    assert db.execute(
-        "SELECT to_regclass(%s)", (f"{db.schema}.n",)
-    ).fetchone()[0] is None, "the table created for the failed file is rolled back too"
+    assert db.execute("SELECT to_regclass(%s)", (f"{db.schema}.n",)).fetchone()[0] is None, (
+        "the table created for the failed file is rolled back too"
+    )
 
 
 def test_missing_table_without_create(db, tmp_path: Path) -> None:
@@ -177,7 +193,9 @@ def test_existing_table_missing_a_column(db, tmp_path: Path) -> None:
 
 
 def test_existing_typed_table_is_loaded_through_its_types(db, tmp_path: Path) -> None:
-    db.execute(f'CREATE TABLE "{db.schema}".t (id int PRIMARY KEY, seen date, extra text DEFAULT \'x\')')
+    db.execute(
+        f"CREATE TABLE \"{db.schema}\".t (id int PRIMARY KEY, seen date, extra text DEFAULT 'x')"
+    )
     text = "ID,Seen\n1,2024-05-01\n2,2024-05-02\n"
     result = load(db, tmp_path, {"t.csv": text}, 'mode = "upsert"\nprimary_key = ["id"]')
     assert result.files[0].inserted == 2
@@ -201,20 +219,29 @@ def test_rename_and_select_keep_the_byte_path(db, tmp_path: Path) -> None:
     result = load(db, tmp_path, {"kunden.csv": text}, 'mode = "append"', extra=extra)
     assert result.files[0].details["path"] == "bytes"
     assert db.columns("kunden") == {"customer_id": "text", "email": "text"}
-    assert db.rows("kunden", "customer_id") == [("1", "ada@example.org"), ("2", "grace@example.org")]
+    assert db.rows("kunden", "customer_id") == [
+        ("1", "ada@example.org"),
+        ("2", "grace@example.org"),
+    ]
 
 
 def test_many_files_many_tables(db, tmp_path: Path) -> None:
-    files = {"IxExpKunde.csv": "nr;name\n1;A\n", "IxExpKonto.csv": "nr;jahr\n1;2024\n2;2024\n", "notes.txt": "x"}
+    files = {
+        "IxExpKunde.csv": "nr;name\n1;A\n",
+        "IxExpKonto.csv": "nr;jahr\n1;2024\n2;2024\n",
+        "notes.txt": "x",
+    }
     extra = '[naming]\nstrip_prefix = "IxExp"\n'
     data = tmp_path / "data"
     data.mkdir()
     for name, text in files.items():
         (data / name).write_text(text)
     job = tmp_path / "job.toml"
-    job.write_text(job_toml(db, str(data), sink='mode = "rebuild"', extra=extra).replace(
-        f'url = "{data}"', f'url = "{data}"\npattern = "IxExp*.csv"'
-    ))
+    job.write_text(
+        job_toml(db, str(data), sink='mode = "rebuild"', extra=extra).replace(
+            f'url = "{data}"', f'url = "{data}"\npattern = "IxExp*.csv"'
+        )
+    )
     result = run(job)
     assert sorted(f.table for f in result.files) == [f"{db.schema}.konto", f"{db.schema}.kunde"]
     assert db.count("konto") == 2 and db.count("kunde") == 1
