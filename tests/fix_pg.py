@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,11 +34,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.fixture(scope="session")
-def embedded_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A private CSVPG_HOME for the whole session, so tests never touch the user's data."""
+def embedded_home() -> Iterator[Path]:
+    """A private CSVPG_HOME for the whole session, so tests never touch the user's data.
+
+    Not under pytest's tmp_path: each new pytest run resets that tree to mode 0700,
+    which would lock out the server's own system user (``embedded_postgres``)."""
     from csvpg import embedded
 
-    home = tmp_path_factory.mktemp("csvpg-home")
+    home = Path(tempfile.mkdtemp(prefix="csvpg-test-home-"))
     old = os.environ.get("CSVPG_HOME")
     os.environ["CSVPG_HOME"] = str(home)
     try:
@@ -47,6 +52,7 @@ def embedded_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             os.environ.pop("CSVPG_HOME", None)
         else:
             os.environ["CSVPG_HOME"] = old
+        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
