@@ -11,18 +11,21 @@ import time
 import uuid
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import pluggy
 import psycopg
+from psycopg import sql
 
 from csvpg import events as ev
-from csvpg.errors import CsvpgError, SinkError, SpecError
-from csvpg.interfaces import LoadInput, LoadResult
+from csvpg.errors import CsvpgError, FormatError, SinkError, SpecError
+from csvpg.interfaces import ColumnType, LoadInput, LoadResult, Staged
+from csvpg.pg.careful import Prober, TooManyRejects, careful_stage, is_row_error, too_many
 from csvpg.pg.connect import connect, mask_dsn, sink_error
-from csvpg.pg.load import checked_type, table_columns
+from csvpg.pg.load import STAGING_ROW, checked_type, table_columns
+from csvpg.pg.rejects import Reject, ensure_schema, over_limit, reject_limit, write_rejects
 from csvpg.plan import FilePlan, OpenedFile, Plan, make_plan, open_file
 from csvpg.plugins import Registry, get_plugin_manager
 from csvpg.spec import Job, load_job
@@ -156,6 +159,7 @@ class Engine:
         self.run_id = uuid.uuid4().hex
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._limit = reject_limit(job.sink["max_rejects"])
 
     def emit(self, event: ev.Event) -> None:
         # One event at a time: reporters need not be thread-safe.
@@ -176,7 +180,9 @@ class Engine:
         started = time.perf_counter()
         plan = self.plan()
         # One clear error for an unreachable server, rather than one per file.
-        connect(self.dsn, connect_timeout=10).close()
+        with connect(self.dsn, connect_timeout=10) as conn:
+            if not self.dry_run:
+                ensure_schema(conn)
         self.emit(ev.JobStarted(self.run_id, self.job.name, len(plan.files), mask_dsn(self.dsn)))
         results: list[FileSummary] = []
         for ref, reason in plan.skipped:
@@ -235,45 +241,45 @@ class Engine:
                 opened = open_file(plan, fp, stream)  # type: ignore[arg-type]
                 try:
                     with conn.transaction(force_rollback=self.dry_run):
-                        result = self._load(conn, fp, opened)
+                        result, rejects, read, careful = self._load(conn, plan, fp, opened)
+                        if rejects and not self.dry_run:
+                            write_rejects(conn, self.run_id, url, rejects)
+                except TooManyRejects as exc:
+                    # The file's rows are rolled back; its rejects are kept to say why.
+                    if not self.dry_run:
+                        with conn.transaction():
+                            write_rejects(conn, self.run_id, url, exc.rejects)
+                    self._rejected(fp, exc.rejects)
+                    raise too_many(
+                        url, exc.rejects, exc.read, self.job.sink["max_rejects"]
+                    ) from None
                 finally:
                     opened.close()
         except psycopg.Error as exc:
             return self._failed(fp, sink_error(exc, file=url, table=table), started)
         except CsvpgError as exc:
             return self._failed(fp, exc, started)
+        if rejects:
+            self._rejected(fp, rejects)
         seconds = time.perf_counter() - started
         details = {
             **opened.reader.details,
             "mode": fp.mode,
             "path": "rows" if opened.row_path else "bytes",
+            "careful": careful,
         }
+        counts = (read, result.inserted, result.updated, result.collapsed, len(rejects))
+        self.emit(ev.FileLoaded(self.run_id, url, table, *counts, seconds, details))
+        return FileSummary(url, table, "loaded", *counts, seconds, details=details)
+
+    def _rejected(self, fp: FilePlan, rejects: list[Reject]) -> None:
         self.emit(
-            ev.FileLoaded(
-                self.run_id,
-                url,
-                table,
-                result.rows,
-                result.inserted,
-                result.updated,
-                result.collapsed,
-                0,
-                seconds,
-                details,
+            ev.RowsRejected(
+                self.run_id, fp.ref.url, len(rejects), [r.to_dict() for r in rejects[:20]]
             )
         )
-        return FileSummary(
-            url,
-            table,
-            "loaded",
-            result.rows,
-            result.inserted,
-            result.updated,
-            result.collapsed,
-            0,
-            seconds,
-            details=details,
-        )
+        if self.job.sink["rejects_csv"] and not self.dry_run:
+            write_rejects_csv(self.job, self.run_id, fp, rejects)
 
     def _failed(self, fp: FilePlan, exc: CsvpgError, started: float) -> FileSummary:
         seconds = time.perf_counter() - started
@@ -286,15 +292,67 @@ class Engine:
             fp.ref.url, table, "failed", seconds=seconds, error=message, hint=exc.hint
         )
 
-    def _load(self, conn: psycopg.Connection[Any], fp: FilePlan, opened: OpenedFile) -> LoadResult:
+    def _load(
+        self, conn: psycopg.Connection[Any], plan: Plan, fp: FilePlan, opened: OpenedFile
+    ) -> tuple[LoadResult, list[Reject], int, bool]:
+        """The fast path first; the careful path only when it failed on bad rows.
+        Returns the counts, the rejects, the records read, and whether it was careful."""
         load = self.load_input(conn, fp, opened)
         if not load.relation.columns:
             self.emit(ev.Warned(self.run_id, f"{fp.ref.url} is empty: nothing to load", fp.ref.url))
-            return LoadResult(rows=0, inserted=0)
+            return LoadResult(rows=0, inserted=0), [], 0, False
         exists = table_columns(conn, fp.schema, fp.table) is not None
         for statement in fp.sink.ddl(load, exists):
             conn.execute(statement)
-        return fp.sink.load(conn, load)
+        try:
+            with conn.transaction():
+                result = fp.sink.load(conn, load)
+            return result, [], result.rows, False
+        except psycopg.Error as exc:
+            if not (is_row_error(exc) and self._careful_possible(fp, opened)):
+                raise
+            why = sink_error(exc, file=fp.ref.url, table=fp.table).message
+        except FormatError as exc:
+            if not self._careful_possible(fp, opened):
+                raise
+            why = exc.message
+        self.emit(
+            ev.Warned(self.run_id, f"{why.split(' — ')[0]}; setting bad rows aside", fp.ref.url)
+        )
+        return (*self._careful(conn, plan, fp, load), True)
+
+    def _careful_possible(self, fp: FilePlan, opened: OpenedFile) -> bool:
+        return fp.sink.takes_staged and not opened.row_path and self._limit != (0, None)
+
+    def _careful(
+        self, conn: psycopg.Connection[Any], plan: Plan, fp: FilePlan, load: LoadInput
+    ) -> tuple[LoadResult, list[Reject], int]:
+        count = self._limit[0]
+        stream = plan.source.open(fp.ref)
+        try:
+            records = fp.format.open(stream, fp.ref).iter_records()
+            staged, rejects, read = careful_stage(
+                conn, load, records, lambda n, _read: count is not None and n > count
+            )
+        finally:
+            stream.close()
+        bad = Prober(conn, load, staged).bad_rows(
+            lambda n: count is not None and len(rejects) + n > count
+        )
+        rejects = sorted(rejects + bad, key=lambda r: r.line or 0)
+        if over_limit(len(rejects), read, self._limit):
+            raise TooManyRejects(rejects, read)
+        if bad:
+            conn.execute(
+                sql.SQL("DELETE FROM {} WHERE {} = ANY(%s)").format(
+                    staged.table, sql.Identifier(STAGING_ROW)
+                ),
+                ([r.line for r in bad],),
+            )
+            staged = Staged(staged.table, staged.names, staged.rows - len(bad))
+        with conn.transaction():
+            result = fp.sink.load_staged(conn, load, staged)
+        return result, rejects, read
 
     def load_input(
         self, conn: psycopg.Connection[Any], fp: FilePlan, opened: OpenedFile
@@ -318,9 +376,11 @@ class Engine:
                     file=fp.ref.url,
                     hint="create it, or set create = true in [sink]",
                 )
-            types = {
-                n: checked_type(conn, fp.column_types.get(n, "text"), f"columns.{n}") for n in names
-            }
+            types = {}
+            for n in names:
+                given = fp.column_types.get(n, ColumnType())
+                checked = checked_type(conn, given.type, f"columns.{n}")
+                types[n] = replace(given, type=checked)
         else:
             missing = [n for n in names if n not in existing]
             if missing:
@@ -332,7 +392,10 @@ class Engine:
                     + ", ".join(existing)
                     + "; rename or select columns with [[transform]], or alter the table",
                 )
-            types = {n: existing[n] for n in names}
+            # The table's own types; conversions ([columns] decimal, format …) still apply.
+            types = {
+                n: replace(fp.column_types.get(n, ColumnType()), type=existing[n]) for n in names
+            }
         for name in sorted(fp.own_columns):
             if name not in names:
                 self.emit(
@@ -374,3 +437,24 @@ def run(
         for plugin in plugins:
             pm.register(plugin)
     return Engine(job, pm, dsn, dry_run=dry_run).run()
+
+
+def write_rejects_csv(job: Job, run_id: str, fp: FilePlan, rejects: list[Reject]) -> Path:
+    """``rejects/<job>-<run>-<file>.csv`` beside the job: the rejects of one file."""
+    import csv
+
+    from csvpg.naming import safe_identifier
+
+    folder = job.base_dir / "rejects"
+    folder.mkdir(exist_ok=True)
+    # The remote name never becomes a path as it is.
+    path = (
+        folder
+        / f"{safe_identifier(job.name, 1)}-{run_id[:8]}-{safe_identifier(fp.ref.name, 1)}.csv"
+    )
+    with path.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(["line", "column", "value", "reason", "raw"])
+        for r in rejects:
+            writer.writerow([r.line, r.column or "", r.value or "", r.reason, r.raw or ""])
+    return path

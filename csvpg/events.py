@@ -62,6 +62,16 @@ class Warned(Event):
 
 
 @dataclass(frozen=True)
+class RowsRejected(Event):
+    """Fires when a file set rows aside (before its FileLoaded or FileFailed), with the
+    first few of them; all are in ``csvpg.rejects``."""
+
+    file: str
+    count: int
+    first: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class FileLoaded(Event):
     """Fires after a file's transaction committed."""
 

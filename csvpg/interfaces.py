@@ -50,6 +50,38 @@ class CsvDialect:
     encoding: str = "UTF8"
     #: True when the first record of the byte stream is a header COPY must skip.
     header: bool = True
+    #: Field values that mean NULL. PostgreSQL's CSV reads an unquoted empty field as
+    #: NULL; other markers are mapped in SQL, after COPY.
+    nulls: tuple[str, ...] = ("",)
+
+
+@dataclass(frozen=True)
+class Record:
+    """One record on the careful path: where it starts, its raw text, its fields — or,
+    when it cannot be parsed, ``fields`` is ``None`` and ``problem`` says why."""
+
+    line: int
+    raw: str
+    fields: list[str | None] | None
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class ColumnType:
+    """A target column's type and the conversions that turn the file's text into it."""
+
+    type: str = "text"
+    #: "1.234,56": ``decimal = ","``, ``thousands = "."``.
+    decimal: str | None = None
+    thousands: str | None = None
+    #: A ``to_date`` / ``to_timestamp`` template, e.g. ``DD.MM.YYYY``.
+    format: str | None = None
+    true: tuple[str, ...] = ()
+    false: tuple[str, ...] = ()
+
+    @property
+    def converts(self) -> bool:
+        return bool(self.decimal or self.thousands or self.format or self.true or self.false)
 
 
 @dataclass(frozen=True)
@@ -104,6 +136,11 @@ class Reader:
         """Parsed rows, all file columns, in batches."""
         raise NotImplementedError
 
+    def iter_records(self) -> Iterator[Record]:
+        """The careful path: every data record with its line number and raw text, and
+        the unparseable ones flagged, for a file the fast path could not load."""
+        raise NotImplementedError
+
     def close(self) -> None:
         """Release what the reader holds."""
 
@@ -152,8 +189,8 @@ class LoadInput:
     schema: str
     table: str
     relation: Relation
-    #: Target column name → PostgreSQL type, for every column of the relation.
-    types: dict[str, str]
+    #: Target column name → its type (and conversions), for every relation column.
+    types: dict[str, ColumnType]
     primary_key: list[str]
     create: bool
     #: Set on the byte path, else ``None``: then :attr:`batches` carries the rows,
@@ -175,6 +212,16 @@ class LoadResult:
     collapsed: int = 0
 
 
+@dataclass(frozen=True)
+class Staged:
+    """A file's rows in a session-local TEXT table: column ``names[file index]``, and
+    ``__csvpg_row`` keeping file order (the line number on the careful path)."""
+
+    table: Any  # psycopg.sql.Identifier
+    names: dict[int, str]
+    rows: int
+
+
 class Sink:
     """Writes one file's rows into PostgreSQL inside the transaction the engine opened.
     Registered by ``mode``."""
@@ -187,4 +234,14 @@ class Sink:
         return []
 
     def load(self, conn: psycopg.Connection[Any], load: LoadInput) -> LoadResult:
+        raise NotImplementedError
+
+    #: True when the sink can take rows from a staging table (:meth:`load_staged`):
+    #: then bad rows are set aside as rejects instead of failing the file.
+    takes_staged: ClassVar[bool] = False
+
+    def load_staged(
+        self, conn: psycopg.Connection[Any], load: LoadInput, staged: Staged
+    ) -> LoadResult:
+        """Move checked rows from ``staged`` into the target (the careful path)."""
         raise NotImplementedError

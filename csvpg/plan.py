@@ -18,6 +18,7 @@ from csvpg.errors import FormatError, SpecError
 from csvpg.interfaces import (
     Batch,
     Column,
+    ColumnType,
     FileRef,
     Format,
     Reader,
@@ -44,7 +45,7 @@ class FilePlan:
     table: str
     mode: str
     primary_key: list[str]
-    column_types: dict[str, str]
+    column_types: dict[str, ColumnType]
     create: bool
     #: [columns] of this file's [[override]]: a name the file lacks there is worth a warning
     #: (the job-wide [columns] serves many files, so its names need not all fit each one).
@@ -160,7 +161,7 @@ def make_plan(job: Job, registry: Registry) -> Plan:
                 table=table,
                 mode=mode,
                 primary_key=list(keys),
-                column_types={**job.columns, **(override.columns or {} if override else {})},
+                column_types={**job.columns, **((override.columns or {}) if override else {})},
                 create=job.sink["create"],
                 own_columns=frozenset(override.columns or {}) if override else frozenset(),
             )

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from csvpg.errors import SpecError
+from csvpg.interfaces import ColumnType
 from csvpg.options import Option, unknown_key, validate
 
 SECTIONS: dict[str, dict[str, Option]] = {
@@ -36,7 +37,10 @@ SECTIONS: dict[str, dict[str, Option]] = {
         "table": Option(str, "{name}"),
         "primary_key": Option(list, [], item=str),
         "create": Option(bool, True),
-        "max_rejects": Option((int, str), 0),
+        "max_rejects": Option(
+            (int, str), 1000, help='rows a file may reject before it fails: a count, or "2%"'
+        ),
+        "rejects_csv": Option(bool, False, help="also write each file's rejects next to the job"),
     },
     "naming": {
         "strip_prefix": Option(str, ""),
@@ -54,7 +58,7 @@ OVERRIDE: dict[str, Option] = {
     "table": Option(str, None),
     "mode": Option(str, None),
     "primary_key": Option(list, None, item=str),
-    "columns": Option(dict, None, item=str),
+    "columns": Option(dict, None),
     "format": Option(dict, None),
     "skip": Option(bool, False),
 }
@@ -64,13 +68,55 @@ TOP_LEVEL = [*SECTIONS, "format", "transform", "override", "columns"]
 _VAR = re.compile(r"\$(\$|\{([A-Za-z_][A-Za-z0-9_]*)\})")
 
 
+COLUMN: dict[str, Option] = {
+    "type": Option(str, help='a PostgreSQL type, e.g. type = "numeric(12,2)"'),
+    "decimal": Option(str, None, help='the decimal mark, e.g. ","'),
+    "thousands": Option(str, None, help='the thousands separator, e.g. "."'),
+    "format": Option(str, None, help='a to_date/to_timestamp template, e.g. "DD.MM.YYYY"'),
+    "true": Option(list, [], item=str),
+    "false": Option(list, [], item=str),
+}
+
+
+def column_types(raw: dict[str, Any], path: str, file: str | None) -> dict[str, ColumnType]:
+    """``name = "bigint"`` or ``name = { type = "numeric", decimal = "," }``."""
+    out = {}
+    for name, entry in raw.items():
+        key = f"{path}.{name}"
+        if isinstance(entry, str):
+            out[name] = ColumnType(entry)
+        elif isinstance(entry, dict):
+            opts = validate(key, entry, COLUMN, file=file)
+            for sep in ("decimal", "thousands"):
+                if opts[sep] is not None and len(opts[sep]) != 1:
+                    raise SpecError(
+                        f"'{key}.{sep}' must be one character", key=f"{key}.{sep}", file=file
+                    )
+            out[name] = ColumnType(
+                opts["type"],
+                decimal=opts["decimal"],
+                thousands=opts["thousands"],
+                format=opts["format"],
+                true=tuple(v.lower() for v in opts["true"]),
+                false=tuple(v.lower() for v in opts["false"]),
+            )
+        else:
+            raise SpecError(
+                f"'{key}' must be a type name or a table such as "
+                f'{{ type = "date", format = "DD.MM.YYYY" }}, not {entry!r}',
+                key=key,
+                file=file,
+            )
+    return out
+
+
 @dataclass
 class Override:
     match: str
     table: str | None = None
     mode: str | None = None
     primary_key: list[str] | None = None
-    columns: dict[str, str] | None = None
+    columns: dict[str, ColumnType] | None = None
     format: dict[str, Any] | None = None
     skip: bool = False
 
@@ -88,7 +134,7 @@ class Job:
     naming: dict[str, Any]
     run: dict[str, Any]
     database: dict[str, Any]
-    columns: dict[str, str] = field(default_factory=dict)
+    columns: dict[str, ColumnType] = field(default_factory=dict)
     overrides: list[Override] = field(default_factory=list)
     path: Path | None = None
     #: True when the job named no [database]: the embedded server is used.
@@ -200,18 +246,13 @@ def job_from_dict(
             )
         transforms.append(dict(entry))
 
-    columns = data.get("columns", {})
-    for name, pgtype in columns.items():
-        if not isinstance(pgtype, str):
-            raise SpecError(
-                f"'columns.{name}' must be a PostgreSQL type name as a string, not {pgtype!r}",
-                key=f"columns.{name}",
-                file=file,
-            )
+    columns = column_types(data.get("columns", {}), "columns", file)
 
     overrides = []
     for i, entry in enumerate(data.get("override", [])):
         checked = validate(f"override[{i}]", entry, OVERRIDE, file=file)
+        if checked["columns"] is not None:
+            checked["columns"] = column_types(checked["columns"], f"override[{i}].columns", file)
         overrides.append(Override(**checked))
 
     sink = sections["sink"]
@@ -226,6 +267,13 @@ def job_from_dict(
             file=file,
             hint='name the key columns, e.g. primary_key = ["customer_id"]',
         )
+    from csvpg.pg.rejects import reject_limit
+
+    try:
+        reject_limit(sink["max_rejects"])
+    except SpecError as exc:
+        exc.file = file
+        raise
     workers = sections["run"]["workers"]
     if workers < 0:
         raise SpecError("'run.workers' must be 0 (automatic) or more", key="run.workers", file=file)

@@ -45,7 +45,7 @@ def test_run_json_summary(job: Path, db, capsys) -> None:
 def test_failed_file_exit_code_and_message(db, tmp_path: Path, capsys) -> None:
     (tmp_path / "bad.csv").write_text('id,name\n1,"never closed\n')
     path = tmp_path / "job.toml"
-    path.write_text(job_toml(db, "bad.csv"))
+    path.write_text(job_toml(db, "bad.csv", sink="max_rejects = 0"))
     assert main(["run", str(path)]) == 1
     out = capsys.readouterr().out
     assert "FAILED  bad.csv" in out and "unterminated CSV quoted field" in out

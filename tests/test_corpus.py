@@ -65,20 +65,46 @@ def test_real_world_files_load_every_row(db, tmp_path: Path, path: str) -> None:
     assert result.files[0].rows_read == len(records) - 1
 
 
+def test_mixed_line_endings_load_on_the_careful_path(db, tmp_path: Path) -> None:
+    """CRLF lines and a last line ending in a bare LF: COPY refuses the mix, so the
+    file is parsed in Python instead, and every row arrives."""
+    job = tmp_path / "job.toml"
+    job.write_text(job_toml(db, str(CORPUS / "messy/messytables/simple.psv"), sink='table = "t"'))
+    result = run(job)
+    assert result.exit_code == 0, result.files[0].error
+    assert result.files[0].details["careful"]
+    assert result.files[0].rejected == 0
+    assert db.count("t") == result.files[0].rows_read == 28
+
+
+def test_ragged_records_become_rejects(db, tmp_path: Path) -> None:
+    """csvw's manifest.csv: from line 161 on, its records have 8 fields, not 11."""
+    job = tmp_path / "job.toml"
+    job.write_text(job_toml(db, str(CORPUS / "csvw/manifest.csv"), sink='table = "t"'))
+    result = run(job)
+    f = result.files[0]
+    assert result.exit_code == 0, f.error
+    assert f.rejected == 93
+    assert f.rows_read == f.inserted + f.rejected == db.count("t") + 93 == 301
+    rejects = db.execute(
+        "SELECT line, reason FROM csvpg.rejects WHERE run_id = %s ORDER BY line", (result.run_id,)
+    ).fetchall()
+    lines = [line for line, _ in rejects]
+    assert len(lines) == 93 and lines[0] == 161 and lines == sorted(set(lines))
+    assert {reason for _, reason in rejects} == {"8 fields where the header has 11"}
+
+
 @pytest.mark.parametrize(
     ("path", "words"),
     [
-        # CRLF lines, then a last line ending in a bare LF.
         ("messy/messytables/simple.psv", "simple.psv, line 29: unquoted newline found in data"),
-        # Record 161 has one field less than the header.
         ("csvw/manifest.csv", "manifest.csv, line 161: missing data for column"),
     ],
 )
-def test_malformed_files_fail_whole_and_say_where(
-    db, tmp_path: Path, path: str, words: str
-) -> None:
+def test_strict_jobs_fail_malformed_files_whole(db, tmp_path: Path, path: str, words: str) -> None:
+    """With max_rejects = 0 a malformed file fails as a whole and says where."""
     job = tmp_path / "job.toml"
-    job.write_text(job_toml(db, str(CORPUS / path), sink='mode = "rebuild"\ntable = "t"'))
+    job.write_text(job_toml(db, str(CORPUS / path), sink='table = "t"\nmax_rejects = 0'))
     result = run(job)
     assert result.exit_code == 1
     assert words in result.files[0].error

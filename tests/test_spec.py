@@ -55,7 +55,8 @@ def test_defaults_are_filled_in(tmp_path: Path) -> None:
         "table": "{name}",
         "primary_key": [],
         "create": True,
-        "max_rejects": 0,
+        "max_rejects": 1000,
+        "rejects_csv": False,
     }
     assert job.format == {"type": "csv"}
     assert job.base_dir == tmp_path

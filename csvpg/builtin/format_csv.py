@@ -15,14 +15,18 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
 from collections.abc import Iterator
 from typing import Any, BinaryIO, ClassVar
 
 from csvpg.errors import FormatError, SpecError
 from csvpg.hookspecs import hookimpl
-from csvpg.interfaces import Batch, CsvDialect, FileRef, Format, Reader
+from csvpg.interfaces import Batch, CsvDialect, FileRef, Format, Reader, Record
 from csvpg.options import Option
 from csvpg.sniff import Encoding, detect_delimiter, detect_encoding, resolve_encoding
+
+#: What a byte that did not decode becomes under errors="surrogateescape".
+_SURROGATE = re.compile("[\udc80-\udcff]")
 
 SAMPLE_SIZE = 1 << 20
 BLOCK_SIZE = 1 << 20
@@ -100,6 +104,7 @@ class CsvReader(Reader):
         self.quote: str = settings["quote"]
         self.escape: str = settings["escape"] or self.quote
         self.delimiter: str = "," if settings["delimiter"] == "auto" else settings["delimiter"]
+        self.nulls: tuple[str, ...] = tuple(settings["null_values"])
         self._blocks = self._converted(sample[len(encoding.bom) :])
         head, final = self._head()
         self._first = head  # the bytes after the BOM and the skipped lines
@@ -125,6 +130,7 @@ class CsvReader(Reader):
             escape=self.escape,
             encoding=encoding.pg or "UTF8",
             header=self._header and first is not None,
+            nulls=self.nulls,
         )
         self.details: dict[str, Any] = {
             "encoding": encoding.codec,
@@ -137,6 +143,7 @@ class CsvReader(Reader):
             "bom": bool(encoding.bom),
             "detected": detected,
             "transcoded": encoding.transcode,
+            "null_values": list(self.nulls),
         }
 
     # -- the byte stream ---------------------------------------------------------------
@@ -223,11 +230,21 @@ class CsvReader(Reader):
         return next(reader, None) is not None and next(reader, None) is not None
 
     def _decode_head(self, head: bytes, final: bool) -> str:
-        try:
-            return codecs.getincrementaldecoder(self._codec)().decode(head, final=final)
-        except UnicodeDecodeError as exc:
-            line = self._skip + 1 + _breaks(exc.object[: exc.start])
-            raise _decode_error(self.ref, self.encoding.codec, line, exc) from None
+        """The head as text for sniffing. A bad byte in a data row is that row's problem
+        (a reject later), so it is only kept aside here; in the header it is an error."""
+        text = codecs.getincrementaldecoder(self._codec)(errors="surrogateescape").decode(
+            head, final=final
+        )
+        bad = _SURROGATE.search(text)
+        if bad and self._header:
+            first = next(io.StringIO(text, newline=""), "")
+            if bad.start() < len(first):
+                try:
+                    head.decode(self._codec)
+                except UnicodeDecodeError as exc:
+                    line = self._skip + 1 + _breaks(exc.object[: exc.start])
+                    raise _decode_error(self.ref, self.encoding.codec, line, exc) from None
+        return text
 
     def _take(self) -> Iterator[bytes]:
         if self._used:
@@ -263,9 +280,9 @@ class CsvReader(Reader):
             "strict": False,
         }
 
-    def _lines(self) -> Iterator[str]:
+    def _lines(self, errors: str = "strict") -> Iterator[str]:
         """Whole physical lines, line ends kept, as ``csv.reader`` needs them."""
-        decoder = codecs.getincrementaldecoder(self._codec)()
+        decoder = codecs.getincrementaldecoder(self._codec)(errors=errors)
         line = self._skip + 1  # the physical line the next decoded text starts on
         carry = ""
         blocks = self._take()
@@ -300,12 +317,16 @@ class CsvReader(Reader):
         reader = csv.reader(self._lines(), **self._fmt())
         batch: Batch = []
         skip_header = self._header
+        nulls = self.nulls
         try:
             for record in reader:
                 if skip_header:
                     skip_header = False
                     continue
-                batch.append([v or None for v in record] if record else [None])
+                if nulls == ("",):
+                    batch.append([v or None for v in record] if record else [None])
+                else:
+                    batch.append([None if v in nulls else v for v in record] or [None])
                 if len(batch) >= BATCH_ROWS:
                     yield batch
                     batch = []
@@ -318,6 +339,50 @@ class CsvReader(Reader):
             ) from None
         if batch:
             yield batch
+
+    def iter_records(self) -> Iterator[Record]:
+        """Every data record with the physical line it starts on and its raw text.
+
+        A record Python's strict CSV parser refuses (an unclosed quote, text after a
+        closing quote), one with bytes that do not decode, or one holding a NUL byte
+        comes with ``fields = None`` and the reason; parsing goes on after it. Blank
+        lines are not records.
+        """
+        consumed: list[str] = []
+
+        def lines() -> Iterator[str]:
+            for text in self._lines(errors="surrogateescape"):
+                consumed.append(text)
+                yield text
+
+        reader = csv.reader(lines(), **{**self._fmt(), "strict": True})
+        nulls = self.nulls
+        skip_header = self._header
+        while True:
+            start = self._skip + reader.line_num + 1
+            try:
+                record = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                raw = "".join(consumed)
+                consumed.clear()
+                reason = "a quoted field is never closed" if "end of data" in str(exc) else str(exc)
+                yield Record(start, raw, None, f"malformed CSV: {reason}")
+                continue
+            raw = "".join(consumed)
+            consumed.clear()
+            if skip_header:
+                skip_header = False
+                continue
+            if not record:
+                continue
+            if _SURROGATE.search(raw):
+                yield Record(start, raw, None, f"bytes that are not valid {self.encoding.codec}")
+            elif "\x00" in raw:
+                yield Record(start, raw, None, "a NUL byte (PostgreSQL text cannot hold one)")
+            else:
+                yield Record(start, raw, [None if v in nulls else v for v in record])
 
     def close(self) -> None:
         """Nothing to release: the engine owns the stream."""
@@ -353,6 +418,9 @@ class CsvFormat(Format):
         ),
         "header": Option(bool, True, help="the first record names the columns"),
         "skip_rows": Option(int, 0, help="physical lines dropped before the header or data"),
+        "null_values": Option(
+            list, [""], item=str, help='values read as NULL, e.g. ["", "NULL", "\\N", "NA"]'
+        ),
     }
 
     def __init__(self, **settings: Any) -> None:

@@ -179,12 +179,28 @@ def test_latin1_names() -> None:
 
 @needs_corpus
 def test_latin1_given_wrong_encoding_names_file_and_line() -> None:
+    """Bad bytes in data rows are the rows' problem: the row path names the line, the
+    careful path flags each such record (and the load sets it aside)."""
     path = CORPUS / "duckdb/encodings/latin1.csv"
-    with pytest.raises(FormatError) as info:
-        open_path(path, encoding="utf-8")
+    reader, handle = open_path(path, encoding="utf-8")
+    with handle, pytest.raises(FormatError) as info:
+        list(reader.iter_batches())
     assert info.value.file == str(path)
     assert info.value.line == 2
     assert info.value.hint and "latin-1" in info.value.hint
+    reader, handle = open_path(path, encoding="utf-8")
+    with handle:
+        records = list(reader.iter_records())
+    assert records[0].line == 2
+    assert records[0].fields is None
+    assert records[0].problem == "bytes that are not valid utf-8"
+
+
+def test_undecodable_header_is_an_error() -> None:
+    data = b"na\xefme,age\nx,1\n"
+    with pytest.raises(FormatError) as info:
+        CsvFormat(encoding="utf-8").open(io.BytesIO(data), FileRef(url="h.csv", name="h.csv"))
+    assert info.value.line == 1
 
 
 @needs_corpus

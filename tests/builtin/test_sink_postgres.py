@@ -146,7 +146,7 @@ def test_rebuild_readers_see_old_rows_until_commit(db, tmp_path: Path) -> None:
 def test_failed_file_leaves_table_as_it_was(db, tmp_path: Path) -> None:
     load(db, tmp_path, {"people.csv": CUSTOMERS}, 'mode = "rebuild"')
     broken = "id,name,city\n7,Ok,Row\n8,too,many,fields\n"
-    result = load(db, tmp_path, {"people.csv": broken}, 'mode = "rebuild"')
+    result = load(db, tmp_path, {"people.csv": broken}, 'mode = "rebuild"\nmax_rejects = 0')
     assert result.exit_code == 1
     failed = result.files[0]
     assert failed.status == "failed"
@@ -169,7 +169,8 @@ def test_columns_give_types_when_creating(db, tmp_path: Path) -> None:
 
 def test_bad_value_for_type_fails_with_line_and_column(db, tmp_path: Path) -> None:
     extra = '[columns]\nid = "integer"\n'
-    result = load(db, tmp_path, {"n.csv": "id,v\n1,a\nx2,b\n"}, 'mode = "append"', extra=extra)
+    sink = 'mode = "append"\nmax_rejects = 0'
+    result = load(db, tmp_path, {"n.csv": "id,v\n1,a\nx2,b\n"}, sink, extra=extra)
     error = result.files[0].error
     assert "n.csv, line 3, column id" in error
     assert "x2" in error

@@ -1,0 +1,105 @@
+"""``csvpg.rejects``: every row a file could not load, with where and why."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+from csvpg.errors import SpecError
+
+#: A reject keeps at most this much of its raw text.
+RAW_LIMIT = 8192
+
+_SCHEMA = """
+CREATE SCHEMA IF NOT EXISTS csvpg;
+CREATE TABLE IF NOT EXISTS csvpg.rejects (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    run_id      text NOT NULL,
+    file        text NOT NULL,
+    line        bigint,
+    column_name text,
+    value       text,
+    reason      text NOT NULL,
+    sqlstate    text,
+    raw         text,
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS rejects_run_file ON csvpg.rejects (run_id, file);
+"""
+
+
+@dataclass(frozen=True)
+class Reject:
+    line: int | None
+    reason: str
+    raw: str | None = None
+    column: str | None = None
+    value: str | None = None
+    sqlstate: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "line": self.line,
+            "column": self.column,
+            "value": self.value,
+            "reason": self.reason,
+            "sqlstate": self.sqlstate,
+        }
+
+
+def ensure_schema(conn: psycopg.Connection[Any]) -> None:
+    """Create csvpg's own tables once; an advisory lock keeps parallel runs from racing."""
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('csvpg.schema'))")
+        for statement in filter(str.strip, _SCHEMA.split(";")):
+            conn.execute(statement)
+
+
+def write_rejects(
+    conn: psycopg.Connection[Any], run_id: str, file: str, rejects: Iterable[Reject]
+) -> None:
+    columns = "run_id, file, line, column_name, value, reason, sqlstate, raw"
+    with conn.cursor() as cur, cur.copy(f"COPY csvpg.rejects ({columns}) FROM STDIN") as copy:
+        for r in rejects:
+            raw = printable(r.raw[:RAW_LIMIT]) if r.raw is not None else None
+            copy.write_row((run_id, file, r.line, r.column, r.value, r.reason, r.sqlstate, raw))
+
+
+#: NUL, and the stand-ins for undecodable bytes: text PostgreSQL cannot store.
+_UNSTORABLE = re.compile("[\x00\udc80-\udcff]")
+
+
+def printable(raw: str) -> str:
+    """A raw line as storable text: a NUL or an undecodable byte shows as ``\\xNN``."""
+    return _UNSTORABLE.sub(lambda m: f"\\x{ord(m.group()) & 0xFF:02x}", raw)
+
+
+_PERCENT = re.compile(r"\s*(\d+(?:\.\d+)?)\s*%\s*")
+
+
+def reject_limit(
+    value: int | str, key: str = "sink.max_rejects"
+) -> tuple[int | None, float | None]:
+    """``1000`` → (1000, None); ``"2%"`` → (None, 0.02). Checked when the job is read."""
+    if isinstance(value, int):
+        if value < 0:
+            raise SpecError(f"'{key}' must be 0 or more", key=key)
+        return value, None
+    m = _PERCENT.fullmatch(value)
+    if not m or float(m.group(1)) > 100:
+        raise SpecError(
+            f"'{key}' must be a count or a percentage such as \"2%\", not {value!r}", key=key
+        )
+    return None, float(m.group(1)) / 100
+
+
+def over_limit(rejected: int, read: int, limit: tuple[int | None, float | None]) -> bool:
+    count, share = limit
+    if count is not None:
+        return rejected > count
+    assert share is not None
+    return rejected > share * read
