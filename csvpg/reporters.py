@@ -36,6 +36,8 @@ class LineReporter:
             counts = f"{event.inserted} inserted, {event.updated} updated"
             if event.collapsed:
                 counts += f", {event.collapsed} duplicate keys collapsed"
+            if event.rejected:
+                counts += f", {event.rejected} rejected"
             self._say(
                 f"  loaded  {_short(event.file)} → {event.table}: "
                 f"{_plural(event.rows_read, 'row')} ({counts}) in {event.seconds:.2f} s"
@@ -46,6 +48,15 @@ class LineReporter:
                 self._say(f"          hint: {event.hint}")
         elif isinstance(event, ev.FileSkipped) and not self.quiet:
             self._say(f"  skipped {_short(event.file)}: {event.reason}")
+        elif isinstance(event, ev.RowsRejected):
+            self._say(f"  {_plural(event.count, 'row')} of {_short(event.file)} set aside:")
+            for r in event.first[:5]:
+                where = f"line {r['line']}" + (f", column {r['column']}" if r["column"] else "")
+                self._say(f"          {where}: {r['reason']}")
+            if event.count > 5:
+                self._say(
+                    f"          … {event.count - 5} more in csvpg.rejects (run {event.run_id})"
+                )
         elif isinstance(event, ev.Warned):
             self._say(f"  warning: {event.message}")
         elif isinstance(event, ev.JobFinished):
@@ -54,7 +65,9 @@ class LineReporter:
                 files += f", {event.files_failed} failed"
             self._say(
                 f"{event.status}: {files}; {_plural(event.rows_read, 'row')} read, "
-                f"{event.inserted} inserted, {event.updated} updated in {event.seconds:.2f} s"
+                f"{event.inserted} inserted, {event.updated} updated"
+                + (f", {event.rejected} rejected" if event.rejected else "")
+                + f" in {event.seconds:.2f} s"
             )
 
 

@@ -102,3 +102,14 @@ def test_plugins_lists_builtins_and_third_party(capsys) -> None:
         line.split()[:2] == ["transform", "upper"] and "csvpg-example-upper" in line
         for line in lines
     )
+
+
+def test_rejects_are_shown_with_line_and_reason(db, tmp_path: Path, capsys) -> None:
+    (tmp_path / "n.csv").write_text("id,v\n1,a\nx,b\n3,c\n")
+    path = tmp_path / "job.toml"
+    path.write_text(job_toml(db, "n.csv", extra='[columns]\nid = "integer"\n'))
+    assert main(["run", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "1 row of n.csv set aside:" in out
+    assert 'line 3, column id: invalid input syntax for type integer: "x"' in out
+    assert "3 rows (2 inserted, 0 updated, 1 rejected)" in out
