@@ -22,10 +22,12 @@ from psycopg import sql
 from csvpg import events as ev
 from csvpg.errors import CsvpgError, FormatError, SinkError, SpecError
 from csvpg.interfaces import ColumnType, LoadInput, LoadResult, Staged
+from csvpg.pg import history
 from csvpg.pg.careful import Prober, TooManyRejects, careful_stage, is_row_error, too_many
 from csvpg.pg.connect import connect, mask_dsn, sink_error
 from csvpg.pg.load import STAGING_ROW, checked_type, table_columns
-from csvpg.pg.rejects import Reject, ensure_schema, over_limit, reject_limit, write_rejects
+from csvpg.pg.rejects import Reject, over_limit, reject_limit, write_rejects
+from csvpg.pg.schema import ensure_schema
 from csvpg.plan import FilePlan, OpenedFile, Plan, make_plan, open_file
 from csvpg.plugins import Registry, get_plugin_manager
 from csvpg.spec import Job, load_job
@@ -183,11 +185,14 @@ class Engine:
         with connect(self.dsn, connect_timeout=10) as conn:
             if not self.dry_run:
                 ensure_schema(conn)
+                history.run_started(
+                    conn, self.run_id, self.job.name, self.job.digest, mask_dsn(self.dsn)
+                )
         self.emit(ev.JobStarted(self.run_id, self.job.name, len(plan.files), mask_dsn(self.dsn)))
         results: list[FileSummary] = []
         for ref, reason in plan.skipped:
             self.emit(ev.FileSkipped(self.run_id, ref.url, reason))
-            results.append(FileSummary(ref.url, None, "skipped", error=reason))
+            results.append(self._record(FileSummary(ref.url, None, "skipped", error=reason)))
         workers = self.job.run["workers"] or min(os.cpu_count() or 1, 4)
         workers = max(1, min(workers, len(plan.files) or 1))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="csvpg-load") as pool:
@@ -204,6 +209,9 @@ class Engine:
             seconds=time.perf_counter() - started,
             dry_run=self.dry_run,
         )
+        if not self.dry_run:
+            with connect(self.dsn) as conn:
+                history.run_finished(conn, summary)
         self.emit(
             ev.JobFinished(
                 run_id=self.run_id,
@@ -228,7 +236,7 @@ class Engine:
             self.emit(
                 ev.FileSkipped(self.run_id, url, "an earlier file failed and fail_fast is on")
             )
-            return FileSummary(url, table, "skipped", error="not started: fail_fast")
+            return self._record(FileSummary(url, table, "skipped", error="not started: fail_fast"))
         started = time.perf_counter()
         self.emit(ev.FileStarted(self.run_id, url, table, fp.ref.size))
 
@@ -242,8 +250,22 @@ class Engine:
                 try:
                     with conn.transaction(force_rollback=self.dry_run):
                         result, rejects, read, careful = self._load(conn, plan, fp, opened)
-                        if rejects and not self.dry_run:
-                            write_rejects(conn, self.run_id, url, rejects)
+                        details = {
+                            **opened.reader.details,
+                            "mode": fp.mode,
+                            "path": "rows" if opened.row_path else "bytes",
+                            "careful": careful,
+                        }
+                        counts = (read, result.inserted, result.updated, result.collapsed)
+                        seconds = time.perf_counter() - started
+                        summary = FileSummary(
+                            url, table, "loaded", *counts, len(rejects), seconds, details=details
+                        )
+                        if not self.dry_run:
+                            if rejects:
+                                write_rejects(conn, self.run_id, url, rejects)
+                            # In the file's own transaction: history never disagrees with data.
+                            history.file_done(conn, self.run_id, summary)
                 except TooManyRejects as exc:
                     # The file's rows are rolled back; its rejects are kept to say why.
                     if not self.dry_run:
@@ -261,16 +283,8 @@ class Engine:
             return self._failed(fp, exc, started)
         if rejects:
             self._rejected(fp, rejects)
-        seconds = time.perf_counter() - started
-        details = {
-            **opened.reader.details,
-            "mode": fp.mode,
-            "path": "rows" if opened.row_path else "bytes",
-            "careful": careful,
-        }
-        counts = (read, result.inserted, result.updated, result.collapsed, len(rejects))
-        self.emit(ev.FileLoaded(self.run_id, url, table, *counts, seconds, details))
-        return FileSummary(url, table, "loaded", *counts, seconds, details=details)
+        self.emit(ev.FileLoaded(self.run_id, url, table, *counts, len(rejects), seconds, details))
+        return summary
 
     def _rejected(self, fp: FilePlan, rejects: list[Reject]) -> None:
         self.emit(
@@ -288,9 +302,19 @@ class Engine:
         self.emit(ev.FileFailed(self.run_id, fp.ref.url, table, message, exc.hint, seconds))
         if self.job.run["fail_fast"]:
             self._stop.set()
-        return FileSummary(
-            fp.ref.url, table, "failed", seconds=seconds, error=message, hint=exc.hint
+        return self._record(
+            FileSummary(fp.ref.url, table, "failed", seconds=seconds, error=message, hint=exc.hint)
         )
+
+    def _record(self, summary: FileSummary) -> FileSummary:
+        """History for a file that did not load (its own transaction rolled back)."""
+        if not self.dry_run:
+            try:
+                with connect(self.dsn) as conn, conn.transaction():
+                    history.file_done(conn, self.run_id, summary)
+            except (psycopg.Error, CsvpgError) as exc:
+                log.warning("cannot record %s in the run history: %s", summary.file, exc)
+        return summary
 
     def _load(
         self, conn: psycopg.Connection[Any], plan: Plan, fp: FilePlan, opened: OpenedFile

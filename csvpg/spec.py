@@ -6,6 +6,8 @@ nearest valid one. ``${VAR}`` in any string is taken from the environment.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 import tomllib
@@ -139,6 +141,8 @@ class Job:
     path: Path | None = None
     #: True when the job named no [database]: the embedded server is used.
     embedded: bool = True
+    #: A short hash of the spec as written, kept with each run.
+    digest: str = ""
 
     @property
     def base_dir(self) -> Path:
@@ -195,7 +199,9 @@ def load_job(path: str | Path, env: Mapping[str, str] | None = None) -> Job:
         ) from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(f"cannot read job file {path}: {exc}", file=str(path)) from exc
-    return job_from_dict(parse_toml(text, str(path)), path=path, env=env)
+    job = job_from_dict(parse_toml(text, str(path)), path=path, env=env)
+    job.digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    return job
 
 
 def job_from_dict(
@@ -291,4 +297,7 @@ def job_from_dict(
         overrides=overrides,
         path=path,
         embedded="database" not in data or not sections["database"]["dsn"],
+        digest=hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()[
+            :16
+        ],
     )

@@ -14,23 +14,6 @@ from csvpg.errors import SpecError
 #: A reject keeps at most this much of its raw text.
 RAW_LIMIT = 8192
 
-_SCHEMA = """
-CREATE SCHEMA IF NOT EXISTS csvpg;
-CREATE TABLE IF NOT EXISTS csvpg.rejects (
-    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    run_id      text NOT NULL,
-    file        text NOT NULL,
-    line        bigint,
-    column_name text,
-    value       text,
-    reason      text NOT NULL,
-    sqlstate    text,
-    raw         text,
-    created_at  timestamptz NOT NULL DEFAULT now()
-);
-CREATE INDEX IF NOT EXISTS rejects_run_file ON csvpg.rejects (run_id, file);
-"""
-
 
 @dataclass(frozen=True)
 class Reject:
@@ -49,14 +32,6 @@ class Reject:
             "reason": self.reason,
             "sqlstate": self.sqlstate,
         }
-
-
-def ensure_schema(conn: psycopg.Connection[Any]) -> None:
-    """Create csvpg's own tables once; an advisory lock keeps parallel runs from racing."""
-    with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(hashtext('csvpg.schema'))")
-        for statement in filter(str.strip, _SCHEMA.split(";")):
-            conn.execute(statement)
 
 
 def write_rejects(

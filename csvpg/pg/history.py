@@ -1,0 +1,81 @@
+"""Run history: ``csvpg.runs`` (one row a run) and ``csvpg.run_files`` (one a file).
+
+A loaded file's row is written in the file's own transaction, so the history can never
+claim a load that did not happen, nor miss one that did.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+if TYPE_CHECKING:
+    from csvpg.engine import FileSummary, RunSummary
+
+
+def run_started(
+    conn: psycopg.Connection[Any], run_id: str, job: str, digest: str, database: str
+) -> None:
+    with conn.transaction():
+        conn.execute(
+            "INSERT INTO csvpg.runs (id, job, spec_hash, status, database)"
+            " VALUES (%s, %s, %s, 'running', %s)",
+            (run_id, job, digest, database),
+        )
+
+
+def file_done(conn: psycopg.Connection[Any], run_id: str, f: FileSummary) -> None:
+    conn.execute(
+        """
+        INSERT INTO csvpg.run_files (run_id, file, table_name, status, rows_read, inserted,
+            updated, collapsed, rejected, seconds, error, hint, details)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+        ON CONFLICT (run_id, file) DO UPDATE SET status = EXCLUDED.status,
+            rows_read = EXCLUDED.rows_read, inserted = EXCLUDED.inserted,
+            updated = EXCLUDED.updated, collapsed = EXCLUDED.collapsed,
+            rejected = EXCLUDED.rejected, seconds = EXCLUDED.seconds,
+            error = EXCLUDED.error, hint = EXCLUDED.hint, details = EXCLUDED.details
+        """,
+        (
+            run_id,
+            f.file,
+            f.table,
+            f.status,
+            f.rows_read,
+            f.inserted,
+            f.updated,
+            f.collapsed,
+            f.rejected,
+            f.seconds,
+            f.error,
+            f.hint,
+            Jsonb(json.loads(json.dumps(f.details, default=str))),
+        ),
+    )
+
+
+def run_finished(conn: psycopg.Connection[Any], summary: RunSummary) -> None:
+    with conn.transaction():
+        conn.execute(
+            """
+            UPDATE csvpg.runs SET status = %s, finished_at = now(), files = %s,
+                files_failed = %s, rows_read = %s, inserted = %s, updated = %s,
+                collapsed = %s, rejected = %s, seconds = %s
+            WHERE id = %s
+            """,
+            (
+                summary.status,
+                len(summary.files),
+                sum(f.status == "failed" for f in summary.files),
+                summary.total("rows_read"),
+                summary.total("inserted"),
+                summary.total("updated"),
+                summary.total("collapsed"),
+                summary.total("rejected"),
+                summary.seconds,
+                summary.run_id,
+            ),
+        )

@@ -1,0 +1,82 @@
+"""csvpg's own tables in the schema ``csvpg``, created and migrated automatically.
+
+Each migration runs once, in order, recorded in ``csvpg.schema_version``; an advisory
+lock keeps parallel runs (one machine or many) from racing each other.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+MIGRATIONS: list[str] = [
+    # 1: rejects and run history
+    """
+    CREATE TABLE csvpg.runs (
+        id          text PRIMARY KEY,
+        job         text NOT NULL,
+        spec_hash   text NOT NULL,
+        status      text NOT NULL,
+        database    text NOT NULL,
+        started_at  timestamptz NOT NULL DEFAULT now(),
+        finished_at timestamptz,
+        files       integer NOT NULL DEFAULT 0,
+        files_failed integer NOT NULL DEFAULT 0,
+        rows_read   bigint NOT NULL DEFAULT 0,
+        inserted    bigint NOT NULL DEFAULT 0,
+        updated     bigint NOT NULL DEFAULT 0,
+        collapsed   bigint NOT NULL DEFAULT 0,
+        rejected    bigint NOT NULL DEFAULT 0,
+        seconds     double precision
+    );
+    CREATE INDEX runs_job_started ON csvpg.runs (job, started_at DESC);
+    CREATE TABLE csvpg.rejects (
+        id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        run_id      text NOT NULL REFERENCES csvpg.runs (id) ON DELETE CASCADE,
+        file        text NOT NULL,
+        line        bigint,
+        column_name text,
+        value       text,
+        reason      text NOT NULL,
+        sqlstate    text,
+        raw         text,
+        created_at  timestamptz NOT NULL DEFAULT now()
+    );
+    CREATE INDEX rejects_run_file ON csvpg.rejects (run_id, file);
+    CREATE TABLE csvpg.run_files (
+        run_id      text NOT NULL REFERENCES csvpg.runs (id) ON DELETE CASCADE,
+        file        text NOT NULL,
+        table_name  text,
+        status      text NOT NULL,
+        rows_read   bigint NOT NULL DEFAULT 0,
+        inserted    bigint NOT NULL DEFAULT 0,
+        updated     bigint NOT NULL DEFAULT 0,
+        collapsed   bigint NOT NULL DEFAULT 0,
+        rejected    bigint NOT NULL DEFAULT 0,
+        seconds     double precision,
+        error       text,
+        hint        text,
+        details     jsonb,
+        PRIMARY KEY (run_id, file)
+    )
+    """,
+]
+
+
+def ensure_schema(conn: psycopg.Connection[Any]) -> int:
+    """Bring ``csvpg.*`` up to date; returns the schema version."""
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('csvpg.schema'))")
+        conn.execute("CREATE SCHEMA IF NOT EXISTS csvpg")
+        conn.execute("CREATE TABLE IF NOT EXISTS csvpg.schema_version (version integer NOT NULL)")
+        row = conn.execute("SELECT max(version) FROM csvpg.schema_version").fetchone()
+        version = (row[0] if row else None) or 0
+        for number, migration in enumerate(MIGRATIONS, start=1):
+            if number <= version:
+                continue
+            for statement in filter(str.strip, migration.split(";")):
+                conn.execute(statement.encode())
+            conn.execute("INSERT INTO csvpg.schema_version VALUES (%s)", (number,))
+            version = number
+    return version
