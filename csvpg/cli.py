@@ -42,6 +42,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("plugins", help="list installed plugins")
 
+    p = sub.add_parser("infer", help="guess column types and write a job for a file")
+    p.add_argument("file", help="a CSV file's path or URL")
+    p.add_argument("-o", "--output", help="write the job here instead of to stdout")
+    p.add_argument("--explain", action="store_true", help="show each decision on stderr")
+    p.add_argument("--sample-rows", type=int, default=10_000, metavar="N", help="rows to sample")
+    p.add_argument("--full-scan", action="store_true", help="read every row, not a sample")
+
     p = sub.add_parser("db", help="the embedded PostgreSQL")
     p.add_argument("action", choices=["start", "stop", "status", "url"])
     return parser
@@ -62,6 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_plugins()
         if args.command == "db":
             return cmd_db(args.action)
+        if args.command == "infer":
+            return cmd_infer(args)
     except CsvpgError as exc:
         if args.debug:
             traceback.print_exc()
@@ -126,6 +135,23 @@ def cmd_db(action: str) -> int:
     else:
         for key, value in embedded.status().items():
             print(f"{key}: {value}")
+    return EXIT_OK
+
+
+def cmd_infer(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from csvpg.infer import explain, infer_file, job_for, summary, to_toml
+
+    guess = infer_file(args.file, sample_rows=args.sample_rows, full_scan=args.full_scan)
+    if args.explain:
+        print(explain(guess), end="", file=sys.stderr)
+    text = to_toml(job_for(guess), comment=f"csvpg infer: {summary(guess)}")
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
     return EXIT_OK
 
 

@@ -55,3 +55,19 @@ def track_event(event: Event) -> None:
     Called from the thread that loads the file; return quickly. The result is ignored.
     Reporters (the progress bar, the JSON summary, the dashboard) are such plugins.
     """
+
+
+@hookspec(firstresult=True)
+def infer_column_types(
+    headers: list[str], samples: list[list[str | None]]
+) -> dict[str, str] | None:
+    """Propose PostgreSQL types for ``csvpg infer``.
+
+    ``headers`` are the column names as csvpg will create them (safe names); ``samples``
+    are the sampled rows, each aligned with ``headers`` (``None`` for an empty field).
+    Return a mapping column name → type (``"bigint"``, ``"numeric(12,2)"`` …); it may be
+    partial, and ``None`` lets the next plugin answer. csvpg checks every proposal
+    against the sample: a type that does not take every non-null sampled value is
+    ignored (with a note in ``--explain``), and the built-in heuristic decides that
+    column, as it does every column no plugin names.
+    """

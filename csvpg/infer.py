@@ -1,0 +1,581 @@
+"""``csvpg infer``: a file → column types, a primary key, and a job that loads it.
+
+Files are read through csvpg's own source and format plugins, so a URL works like a
+path. The sample is spread over the whole file when the stream can seek: the first rows,
+the last rows and blocks in between, each found by byte offset and resynchronised to the
+next line (rows whose field count differs from the header's — a resync inside a quoted
+newline — are dropped). ``full_scan`` reads every row instead. Types come from
+:mod:`csvpg.infer_types`; a plugin may propose others through ``infer_column_types``,
+and each proposal is checked against the sample before it is taken.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import fsspec
+import pluggy
+import tomli_w
+
+from csvpg.errors import SourceError
+from csvpg.infer_types import DEFAULT_NULLS, ColumnGuess, Profile, infer_column, is_id_like
+from csvpg.interfaces import Batch, FileRef, Reader
+from csvpg.naming import safe_names, table_name
+from csvpg.plugins import Registry, get_plugin_manager
+
+__all__ = [
+    "ColumnGuess",
+    "FileGuess",
+    "Sample",
+    "draw_sample",
+    "explain",
+    "infer_column",
+    "infer_file",
+    "job_for",
+    "to_toml",
+]
+
+#: Blocks the sample is spread over: the head, the tail and the ones between.
+BLOCKS = 20
+MIN_CHUNK, MAX_CHUNK = 64 << 10, 16 << 20
+#: With ``full_scan``, uniqueness is tracked for this many values per key candidate (an
+#: id-like column, or one of FULL_SCAN_PAIRS pairs); other columns count 100 000.
+KEY_CAP = 1_000_000
+FULL_SCAN_PAIRS = 3
+_PERIOD = (
+    *("jahr", "year", "yr", "month", "monat", "date", "datum", "period", "periode", "line"),
+    *("pos", "position", "seq", "version", "lfd", "day", "tag"),
+)
+_NO_KEY_TYPES = ("double precision", "real", "jsonb", "boolean")
+_FRIENDLY = {"cp1252": "windows-1252", "iso8859-1": "latin-1", "iso8859-15": "latin-9"}
+
+
+@dataclass
+class Sample:
+    """How the rows were drawn; filled in while the rows are read."""
+
+    method: str = ""
+    rows: int = 0
+    #: Every row of the file was seen.
+    complete: bool = False
+    #: Rows dropped because their field count differs from the header's.
+    dropped: int = 0
+    size: int | None = None
+    estimated_rows: int | None = None
+
+
+def _csv_options(details: dict[str, Any]) -> dict[str, Any]:
+    backslash = details["escape"] != details["quote"]
+    return {
+        "delimiter": details["delimiter"],
+        "quotechar": details["quote"],
+        "escapechar": details["escape"] if backslash else None,
+        "doublequote": not backslash,
+        "strict": False,
+    }
+
+
+def _read(stream: BinaryIO, size: int) -> bytes:
+    parts, got = [], 0
+    while got < size:
+        part = stream.read(size - got)
+        if not part:
+            break
+        parts.append(part)
+        got += len(part)
+    return b"".join(parts)
+
+
+def draw_sample(
+    stream: BinaryIO,
+    reader: Reader,
+    sample: Sample,
+    *,
+    rows: int = 10_000,
+    full_scan: bool = False,
+    seekable: bool = True,
+    blocks: int = BLOCKS,
+) -> Iterator[Batch]:
+    """Batches of sampled rows (each as wide as the header), filling in ``sample``.
+
+    ``reader`` must be fresh (``fmt.open(stream, ref)``); when the stream can seek and the
+    file holds more than about 1.5 × ``rows`` rows, the head comes from the reader and
+    the other blocks from byte offsets. Otherwise rows are read in order: all of them
+    with ``full_scan``, else the first ``rows``.
+    """
+    width = len(reader.headers)
+    codec = str(reader.details.get("encoding", "utf-8"))
+    batches = reader.iter_batches()
+    spread = seekable and not full_scan and sample.size is not None and width > 0
+    per_block = max(1, math.ceil(rows / blocks)) if spread else rows
+    limit = None if full_scan else (3 * rows if spread else rows)
+    decided = not spread  # until the head shows whether the file is small
+    bytes_per_row = 1.0
+    pending: Batch = []
+    exhausted = True
+    records = 0  # records the reader gave, kept or not
+    for batch in batches:
+        kept = [r for r in batch if len(r) == width]
+        if not decided and sample.rows + len(kept) >= per_block:
+            seen = pending + kept
+            size = sum(len(v.encode(codec, "replace")) if v else 0 for r in seen for v in r)
+            bytes_per_row = max(1.0, size / max(1, len(seen)) + width * _unit(reader))
+            sample.estimated_rows = int((sample.size or 0) / bytes_per_row)
+            decided = True
+            if sample.estimated_rows > 1.5 * rows:
+                limit = per_block
+        if limit is not None and sample.rows + len(kept) >= limit:
+            need, took, whole = limit - sample.rows, 0, len(batch)
+            for i, row in enumerate(batch):
+                took += len(row) == width
+                if took == need:
+                    batch = batch[: i + 1]
+                    break
+            kept = kept[:need]
+            exhausted = len(batch) == whole and next(batches, None) is None
+        records += len(batch)
+        sample.dropped += len(batch) - len(kept)
+        sample.rows += len(kept)
+        pending += kept
+        if not exhausted:
+            break
+        if len(pending) >= rows:
+            yield pending
+            pending = []
+    if pending:
+        yield pending
+    if exhausted:
+        sample.complete = True
+        sample.method = "the whole file"
+        sample.estimated_rows = sample.rows + sample.dropped
+        return
+    if not spread:
+        sample.method = f"the first {sample.rows} rows (the stream cannot seek)"
+        return
+    close = getattr(batches, "close", None)
+    if close is not None:
+        close()  # the reader is done: the stream is ours to seek
+    start = _head_end(stream, reader, records)
+    first = sample.rows
+    yield from _spread(stream, reader, sample, start, per_block, blocks - 1, bytes_per_row)
+    sample.method = (
+        f"spread: the first {first} rows, the last rows and {blocks - 2} blocks between "
+        "(by byte offset)"
+    )
+
+
+def _unit(reader: Reader) -> int:
+    codec = str(reader.details.get("encoding", ""))
+    return 4 if codec.startswith("utf-32") else 2 if codec.startswith("utf-16") else 1
+
+
+def _head_end(stream: BinaryIO, reader: Reader, records: int) -> int:
+    """The byte offset where the reader's first ``records`` data records end.
+
+    The start of the file is parsed again as the reader parsed it (skipped lines, the
+    header), counting the characters each record took; the blocks start after them.
+    """
+    details = reader.details
+    codec = str(details["encoding"])
+    bom = 0
+    if details.get("bom"):
+        bom = {1: 3, 2: 2, 4: 4}[_unit(reader)]
+    need = records + (1 if details.get("header", True) else 0)
+    options = _csv_options(details)
+    size = MIN_CHUNK
+    while True:
+        stream.seek(0)
+        data = _read(stream, size)
+        eof = len(data) < size
+        text = data[bom:].decode(codec, errors="replace")
+        used = 0
+
+        def lines(text: str = text) -> Iterator[str]:
+            nonlocal used
+            for line in io.StringIO(text, newline=""):
+                used += len(line)
+                yield line
+
+        source = lines()
+        for _ in range(int(details.get("skip_rows", 0))):
+            next(source, None)
+        got = 0
+        with contextlib.suppress(csv.Error):
+            for _record in csv.reader(source, **options):
+                got += 1
+                if got == need:
+                    break
+        if eof or (got == need and used < len(text)):
+            return bom + len(text[:used].encode(codec, errors="replace"))
+        size *= 4
+
+
+def _spread(
+    stream: BinaryIO,
+    reader: Reader,
+    sample: Sample,
+    start: int,
+    per_block: int,
+    regions: int,
+    bytes_per_row: float,
+) -> Iterator[Batch]:
+    size = sample.size or 0
+    unit = _unit(reader)
+    codec = str(reader.details["encoding"])
+    options = _csv_options(reader.details)
+    width = len(reader.headers)
+    chunk = int(min(MAX_CHUNK, max(MIN_CHUNK, per_block * bytes_per_row * 2)))
+    bounds = [start + (size - start) * i // regions for i in range(regions + 1)]
+    parsed_bytes = parsed_rows = 0
+    for i in range(regions):
+        tail = i == regions - 1
+        lo, hi = bounds[i], bounds[i + 1]
+        lo = max(lo, hi - chunk) if tail else lo
+        hi = hi if tail else min(hi, lo + chunk)
+        lo -= lo % unit
+        stream.seek(lo)
+        text = _read(stream, hi - lo).decode(codec, errors="replace")
+        records = _records(text, options, width, at_eof=tail)
+        parsed_bytes += hi - lo
+        parsed_rows += len(records)
+        kept = [[v or None for v in r] for r in records if len(r) == width]
+        sample.dropped += len(records) - len(kept)
+        kept = kept[-per_block:] if tail else kept[:per_block]
+        sample.rows += len(kept)
+        if kept:
+            yield kept
+    if parsed_rows:
+        sample.estimated_rows = int(size / (parsed_bytes / parsed_rows))
+
+
+def _records(text: str, options: dict[str, Any], width: int, *, at_eof: bool) -> list[list[str]]:
+    """Whole records of a block that starts (and unless ``at_eof`` ends) mid-line.
+
+    The first line break may lie inside a quoted field, so the block is read twice: as
+    if the text after it were outside quotes, and as if inside; the reading with fewer
+    records of the wrong width wins (ties: outside). The first record of either reading
+    may be a fragment and is dropped, as is a last record that may be cut off.
+    """
+    cuts = [i for i in (text.find("\n"), text.find("\r")) if i >= 0]
+    if not cuts:
+        return []
+    begin = min(cuts) + 1
+    if text[begin - 1 : begin + 1] == "\r\n":
+        begin += 1
+    end = len(text) if at_eof else max(text.rfind("\n"), text.rfind("\r")) + 1
+    if end <= begin:
+        return []
+    best: tuple[tuple[int, int], list[list[str]]] | None = None
+    for prefix in ("", options["quotechar"]):
+        out: list[list[str]] = []
+        with contextlib.suppress(csv.Error):  # a quote opened near the end: keep the rest
+            for record in csv.reader(io.StringIO(prefix + text[begin:end], newline=""), **options):
+                out.append(record)
+        out = out[1:] if at_eof else out[1:-1]
+        good = sum(len(r) == width for r in out)
+        score = (len(out) - good, -good)
+        if best is None or score < best[0]:
+            best = (score, out)
+    return best[1] if best else []
+
+
+@dataclass
+class FileGuess:
+    """What ``csvpg infer`` found out about one file."""
+
+    url: str
+    name: str
+    ref: FileRef
+    details: dict[str, Any]
+    headers: list[str]
+    columns: list[ColumnGuess]
+    primary_key: list[str]
+    null_values: list[str]
+    sample: Sample
+    evidence: list[str] = field(default_factory=list)
+
+
+def _absolute(url_or_path: str) -> str:
+    protocol, path = fsspec.core.split_protocol(str(url_or_path))
+    if protocol in (None, "file", "local"):
+        return str(Path(path).expanduser().resolve())
+    return str(url_or_path)
+
+
+class _Keys:
+    """Pairs that may be a key when no one column is: an id-like column and another."""
+
+    def __init__(self, names: list[str], headers: list[str], cap: int, pairs: int) -> None:
+        ids = [i for i, (n, h) in enumerate(zip(names, headers, strict=True)) if is_id_like(n, h)]
+        rank = [j for j, n in enumerate(names) if any(p in n for p in _PERIOD)]
+        rank += [j for j in range(len(names)) if j not in rank]
+        self.seen: dict[tuple[int, int], set[int]] = {
+            key: set() for key in [(i, j) for i in ids for j in rank if j != i][:pairs]
+        }
+        self.repeats: set[tuple[int, int]] = set()
+        self.capped: set[tuple[int, int]] = set()
+        self.cap = cap
+
+    def feed(self, batch: Batch) -> None:
+        for (i, j), values in self.seen.items():
+            if (i, j) in self.repeats or (i, j) in self.capped:
+                continue
+            before = len(values)
+            values.update(hash((row[i], row[j])) for row in batch)
+            if len(values) - before < len(batch):
+                self.repeats.add((i, j))
+                values.clear()
+            elif len(values) >= self.cap:
+                self.capped.add((i, j))
+
+    def unique(self) -> list[tuple[int, int]]:
+        return [key for key in self.seen if key not in self.repeats]
+
+
+def infer_file(
+    url_or_path: str,
+    *,
+    sample_rows: int = 10_000,
+    full_scan: bool = False,
+    pm: pluggy.PluginManager | None = None,
+    null_values: tuple[str, ...] | list[str] = DEFAULT_NULLS,
+) -> FileGuess:
+    """Sample a file and guess its format details, column types and primary key."""
+    url = _absolute(url_or_path)
+    pm = pm or get_plugin_manager()
+    registry = Registry(pm)
+    protocol = fsspec.core.split_protocol(url)[0] or "file"
+    found = registry.sources.get(protocol) or registry.sources.get("*")
+    if found is None:
+        raise SourceError(f"no installed source reads {protocol}://", file=url)
+    source = found.cls(url=url, options={})
+    refs = source.list(None)
+    if len(refs) != 1:
+        raise SourceError(
+            f"{url} names {len(refs)} files; csvpg infer reads exactly one",
+            file=url,
+            hint="give the path or URL of one file",
+        )
+    ref = refs[0]
+    fmt = registry.formats["csv"].cls()
+    stream = source.open(ref)
+    try:
+        reader = fmt.open(stream, ref)
+        try:
+            return _infer(url, ref, stream, reader, pm, sample_rows, full_scan, tuple(null_values))
+        finally:
+            reader.close()
+    finally:
+        stream.close()
+
+
+def _infer(
+    url: str,
+    ref: FileRef,
+    stream: BinaryIO,
+    reader: Reader,
+    pm: pluggy.PluginManager,
+    sample_rows: int,
+    full_scan: bool,
+    null_values: tuple[str, ...],
+) -> FileGuess:
+    headers = list(reader.headers)
+    names = safe_names(headers)
+    details = dict(reader.details)
+    try:
+        seekable = bool(stream.seekable())
+    except (AttributeError, OSError, ValueError):
+        seekable = False
+    if fsspec.utils.infer_compression(ref.name):
+        seekable = False  # a compressed stream seeks by decompressing everything before
+    sample = Sample(size=ref.size)
+    cap = KEY_CAP if full_scan else max(KEY_CAP, sample_rows)
+    profiles = [
+        Profile(
+            n,
+            h,
+            null_values=null_values,
+            prefer_decimal_comma=details["delimiter"] == ";",
+            distinct_cap=cap if is_id_like(n, h) or not full_scan else 100_000,
+        )
+        for n, h in zip(names, headers, strict=True)
+    ]
+    keys = _Keys(names, headers, cap, FULL_SCAN_PAIRS if full_scan else 8)
+    kept: Batch = []
+    batches = draw_sample(
+        stream, reader, sample, rows=sample_rows, full_scan=full_scan, seekable=seekable
+    )
+    for batch in batches:
+        for profile, values in zip(profiles, zip(*batch, strict=True), strict=True):
+            profile.feed(values)
+        keys.feed(batch)
+        kept.extend(batch[: max(0, sample_rows - len(kept))])
+    guesses = [p.guess() for p in profiles]
+    evidence: list[str] = []
+    _proposals(pm, names, headers, kept, profiles, guesses, evidence)
+
+    typed = [g for g in guesses if g.type != "text"]
+    markers = sorted({m for g in typed for m in g.markers if m})
+    for g in guesses:
+        unused = [m for m in g.markers if m and m not in markers]
+        if unused:
+            g.evidence.append(f"{', '.join(map(repr, unused))} load as text: no typed column")
+    key, upto = _primary_key(names, guesses, keys)
+    where = "the whole file" if sample.complete else f"the {sample.rows} sampled rows"
+    if key:
+        note = f" (repeats looked for among the first {upto} values only)" if upto else ""
+        evidence.append(f"primary key {', '.join(key)}: unique and non-null in {where}{note}")
+    else:
+        evidence.append(f"no column named like an id is unique and non-null in {where}: append")
+    if sample.dropped:
+        evidence.append(f"{sample.dropped} rows dropped: their field count differs from the header")
+    return FileGuess(
+        url=url,
+        name=table_name(ref.name, "{name}"),
+        ref=ref,
+        details=details,
+        headers=headers,
+        columns=guesses,
+        primary_key=key,
+        null_values=["", *markers] if markers else [""],
+        sample=sample,
+        evidence=evidence,
+    )
+
+
+def _proposals(
+    pm: pluggy.PluginManager,
+    names: list[str],
+    headers: list[str],
+    rows: Batch,
+    profiles: list[Profile],
+    guesses: list[ColumnGuess],
+    evidence: list[str],
+) -> None:
+    """Take a plugin's type proposals where every sampled value fits them."""
+    try:
+        proposed = pm.hook.infer_column_types(headers=list(names), samples=rows)
+    except Exception as exc:  # a plugin's bug must not stop the heuristic
+        evidence.append(f"the infer_column_types hook failed ({exc!r}); the heuristic decided")
+        return
+    if not proposed:
+        return
+    if not isinstance(proposed, dict):
+        evidence.append(f"infer_column_types returned {type(proposed).__name__}, not a dict")
+        return
+    for key, pgtype in proposed.items():
+        where = names.index(key) if key in names else headers.index(key) if key in headers else -1
+        if where < 0 or not isinstance(pgtype, str):
+            evidence.append(f"ignored a plugin's proposal {key!r} = {pgtype!r}: no such column")
+            continue
+        guess, checked = guesses[where], profiles[where].check(pgtype)
+        if isinstance(checked, str):
+            guess.evidence.append(f"a plugin proposed {pgtype!r}, not taken: {checked}")
+            continue
+        guess.evidence.insert(
+            1, f"a plugin proposed {pgtype!r}, taken: it fits every value (heuristic: {guess.type})"
+        )
+        guess.type, guess.conversions, guess.source = pgtype.strip(), checked, "plugin"
+
+
+def _primary_key(
+    names: list[str], guesses: list[ColumnGuess], keys: _Keys
+) -> tuple[list[str], int | None]:
+    """The suggested key and, when repeats were looked for only so far, how far."""
+    ok = [g.values > 0 and g.nulls == 0 and g.type not in _NO_KEY_TYPES for g in guesses]
+    singles = [
+        i for i, g in enumerate(guesses) if ok[i] and g.unique and is_id_like(g.name, g.header)
+    ]
+    if singles:
+        best = min(singles, key=lambda i: (names[i] != "id", not names[i].endswith("id"), i))
+        return [names[best]], guesses[best].unique_upto
+    pairs = [
+        k
+        for k in keys.unique()
+        if ok[k[0]] and ok[k[1]] and not guesses[k[1]].type.startswith("numeric(")
+    ]
+    if not pairs:
+        return [], None
+    return [names[i] for i in pairs[0]], keys.cap if pairs[0] in keys.capped else None
+
+
+def job_for(guess: FileGuess) -> dict[str, Any]:
+    """A complete job for the file: run it as it is, or edit it first."""
+    details = guess.details
+    fmt: dict[str, Any] = {
+        "type": "csv",
+        "encoding": _FRIENDLY.get(details["encoding"], details["encoding"]),
+        "delimiter": details["delimiter"],
+    }
+    if details["quote"] != '"':
+        fmt["quote"] = details["quote"]
+    if details["escape"] != details["quote"]:
+        fmt["escape"] = details["escape"]
+    if guess.null_values != [""]:
+        fmt["null_values"] = list(guess.null_values)
+    sink: dict[str, Any] = {"mode": "upsert" if guess.primary_key else "append"}
+    if guess.primary_key:
+        sink["primary_key"] = list(guess.primary_key)
+    return {
+        "job": {"name": guess.name},
+        "source": {"url": guess.url},
+        "format": fmt,
+        "columns": {c.name: c.spec for c in guess.columns},
+        "sink": sink,
+    }
+
+
+def _literal(value: Any) -> str:
+    """One TOML value on one line: inline tables and arrays stay inline."""
+    if isinstance(value, dict):
+        inner = ", ".join(f"{_key(k)} = {_literal(v)}" for k, v in value.items())
+        return "{ " + inner + " }" if inner else "{}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_literal(v) for v in value) + "]"
+    return tomli_w.dumps({"x": value})[len("x = ") :].rstrip("\n")
+
+
+def _key(key: str) -> str:
+    return tomli_w.dumps({key: 0}).rstrip("\n").rpartition(" = ")[0]
+
+
+def to_toml(job: dict[str, Any], *, comment: str = "") -> str:
+    """The job as TOML: tomli-w writes every value; tables and arrays stay on one line."""
+    parts = ["".join(f"# {line}\n" for line in comment.splitlines())] if comment else []
+    for section, body in job.items():
+        tables = body if isinstance(body, list) else [body]
+        for table in tables:
+            head = f"[[{section}]]" if isinstance(body, list) else f"[{section}]"
+            lines = "".join(f"{_key(k)} = {_literal(v)}\n" for k, v in table.items())
+            parts.append(f"{head}\n{lines}")
+    return "\n".join(parts)
+
+
+def summary(guess: FileGuess) -> str:
+    """One line: what was read and how."""
+    d = guess.details
+    return (
+        f"{guess.ref.name}: {_FRIENDLY.get(d['encoding'], d['encoding'])}, "
+        f"delimiter {d['delimiter']!r}; "
+        f"{guess.sample.rows} rows sampled ({guess.sample.method})"
+    )
+
+
+def explain(guess: FileGuess) -> str:
+    """Every column's decision and its evidence, for ``csvpg infer --explain``."""
+    lines = [summary(guess)]
+    if guess.sample.estimated_rows and not guess.sample.complete:
+        lines.append(f"  about {guess.sample.estimated_rows} rows in the file (estimated)")
+    for c in guess.columns:
+        header = f" (header {c.header!r})" if c.header != c.name else ""
+        lines.append(f"  {c.name}{header} → {_literal(c.spec)}")
+        lines.extend(f"      {e}" for e in c.evidence)
+    lines.extend(f"  {e}" for e in guess.evidence)
+    return "\n".join(lines) + "\n"
