@@ -77,6 +77,19 @@ def _format_for(job: Job, registry: Registry, settings: dict[str, Any], key: str
     return cls(**validate(key, settings, cls.options, file=file))
 
 
+def _sniffed(
+    job: Job, registry: Registry, source: Source, ref: FileRef, settings: dict[str, Any], key: str
+) -> Format:
+    """``type = "auto"``: the ``sniff_format`` hook names the format from the first bytes."""
+    stream = source.open(ref)
+    try:
+        sample = stream.read(8192)
+    finally:
+        stream.close()
+    name = registry.pm.hook.sniff_format(ref=ref, sample=sample) or "csv"
+    return _format_for(job, registry, {**settings, "type": name}, key)
+
+
 def _transforms_for(job: Job, registry: Registry) -> list[Transform]:
     file = str(job.path) if job.path else None
     out = []
@@ -105,7 +118,8 @@ def make_plan(job: Job, registry: Registry) -> Plan:
         options = validate("source.options", options, source_cls.cls.options, file=file)
     source = source_cls.cls(url=url, options=options)
 
-    base_format = _format_for(job, registry, job.format, "format")
+    auto = job.format.get("type") == "auto"
+    base_format = None if auto else _format_for(job, registry, job.format, "format")
     transforms = _transforms_for(job, registry)
     sink_cls = registry.pick("sink", job.sink["mode"], "sink.mode", file)
 
@@ -116,9 +130,15 @@ def make_plan(job: Job, registry: Registry) -> Plan:
         if override and override.skip:
             skipped.append((ref, f"[[override]] match = {override.match!r} says skip"))
             continue
-        fmt = base_format
+        settings, key = job.format, "format"
         if override and override.format:
-            fmt = _format_for(job, registry, {**job.format, **override.format}, "override.format")
+            settings, key = {**job.format, **override.format}, "override.format"
+        if settings.get("type") == "auto":
+            fmt = _sniffed(job, registry, source, ref, settings, key)
+        elif settings is job.format and base_format is not None:
+            fmt = base_format
+        else:
+            fmt = _format_for(job, registry, settings, key)
         mode = override.mode if override and override.mode else job.sink["mode"]
         sink = (
             sink_cls

@@ -68,3 +68,38 @@ def test_in_process_transform_and_events(db, tmp_path: Path) -> None:
     (loaded,) = log.of(FileLoaded)
     assert loaded.rows_read == 2 and loaded.details["path"] == "rows"
     assert all(e.run_id == summary.run_id for e in log.events)
+
+
+def test_sniff_format_hook_picks_the_format(db, tmp_path: Path) -> None:
+    """``[format] type = "auto"``: the first plugin that recognises the bytes wins."""
+    from csvpg import Format
+    from csvpg.builtin.format_csv import CsvFormat
+
+    class Pipes(CsvFormat):
+        name = "pipes"
+
+        def __init__(self, **settings):
+            super().__init__(**{**settings, "delimiter": "|"})
+
+    class Plugin:
+        @hookimpl
+        def register_formats(self):
+            return [Pipes]
+
+        @hookimpl
+        def sniff_format(self, ref, sample):
+            return "pipes" if sample.startswith(b"PIPES") else None
+
+    assert issubclass(Pipes, Format)
+    (tmp_path / "p.csv").write_text("PIPES|b\n1,2|3\n")
+    (tmp_path / "c.csv").write_text("a,b\n1,2\n")
+    job = tmp_path / "job.toml"
+    job.write_text(
+        job_toml(db, str(tmp_path), fmt='type = "auto"').replace(
+            f'url = "{tmp_path}"', f'url = "{tmp_path}"\npattern = "*.csv"'
+        )
+    )
+    summary = run(job, plugins=[Plugin()])
+    assert summary.exit_code == 0
+    assert db.rows("p") == [("1,2", "3")]
+    assert db.rows("c") == [("1", "2")]
