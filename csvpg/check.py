@@ -6,6 +6,7 @@ from typing import Any, TextIO
 
 from csvpg.engine import Engine
 from csvpg.errors import CsvpgError, DatabaseError
+from csvpg.fileload import FileLoad
 from csvpg.pg.connect import connect, mask_dsn
 from csvpg.plan import open_file
 from csvpg.plugins import get_plugin_manager
@@ -45,7 +46,7 @@ def check(job_path: str, *, dsn: str | None, out: TextIO) -> int:
                         say(f"  column {col.index + 1}: {col.header!r} {arrow}")
                     if conn is not None:
                         with conn.transaction(force_rollback=True):
-                            load = engine.load_input(conn, fp, opened)
+                            load = FileLoad(engine, plan, fp).load_input(conn, opened)
                             exists = bool(load.relation.columns) and _exists(conn, fp)
                             for stmt in fp.sink.ddl(load, exists):
                                 say(f"  DDL: {stmt.as_string(conn)}")

@@ -33,6 +33,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("job", help="the job's TOML file")
     p.add_argument("--dsn", help="PostgreSQL URL; beats [database] dsn")
     p.add_argument("--dry-run", action="store_true", help="load each file, then roll it back")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="load every file, even those the manifest says are unchanged",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON summary on stdout")
     p.add_argument("-q", "--quiet", action="store_true", help="print only errors and the totals")
 
@@ -99,7 +104,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from csvpg.reporters import LineReporter, dump_json
 
     reporter = LineReporter(sys.stderr if args.json else sys.stdout, quiet=args.quiet)
-    summary = run(args.job, dsn=args.dsn, plugins=[reporter], dry_run=args.dry_run)
+    summary = run(
+        args.job, dsn=args.dsn, plugins=[reporter], dry_run=args.dry_run, force=args.force
+    )
     if args.json:
         dump_json(summary.to_dict(), sys.stdout)
     return summary.exit_code

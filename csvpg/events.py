@@ -105,6 +105,7 @@ class JobFinished(Event):
     status: str  # succeeded | failed | partial
     files_loaded: int
     files_failed: int
+    files_skipped: int
     rows_read: int
     inserted: int
     updated: int

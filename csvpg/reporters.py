@@ -63,6 +63,8 @@ class LineReporter:
             files = _plural(event.files_loaded, "file") + " loaded"
             if event.files_failed:
                 files += f", {event.files_failed} failed"
+            if event.files_skipped:
+                files += f", {event.files_skipped} skipped"
             self._say(
                 f"{event.status}: {files}; {_plural(event.rows_read, 'row')} read, "
                 f"{event.inserted} inserted, {event.updated} updated"

@@ -31,7 +31,7 @@ def test_run_prints_a_line_per_file(job: Path, db, capsys) -> None:
 def test_run_json_summary(job: Path, db, capsys) -> None:
     main(["run", str(job)])
     capsys.readouterr()
-    assert main(["run", str(job), "--json"]) == 0
+    assert main(["run", str(job), "--json", "--force"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["status"] == "succeeded"
     assert len(summary["run_id"]) == 32
@@ -113,3 +113,12 @@ def test_rejects_are_shown_with_line_and_reason(db, tmp_path: Path, capsys) -> N
     assert "1 row of n.csv set aside:" in out
     assert 'line 3, column id: invalid input syntax for type integer: "x"' in out
     assert "3 rows (2 inserted, 0 updated, 1 rejected)" in out
+
+
+def test_rerun_skips_unchanged_files(job: Path, db, capsys) -> None:
+    assert main(["run", str(job)]) == 0
+    capsys.readouterr()
+    assert main(["run", str(job)]) == 0
+    out = capsys.readouterr().out
+    assert "skipped people.csv: unchanged since run" in out
+    assert "0 files loaded, 1 skipped" in out

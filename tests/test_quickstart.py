@@ -26,7 +26,9 @@ def test_quickstart_job_loads_the_examples(embedded_home: Path) -> None:
         "public.orders": (400, 0, 0),
     }
     again = run(REPO / "jobs" / "quickstart.toml")
-    assert {f.table: (f.inserted, f.updated) for f in again.files} == {
+    assert {f.status for f in again.files} == {"skipped"}, "nothing changed: nothing to do"
+    forced = run(REPO / "jobs" / "quickstart.toml", force=True)
+    assert {f.table: (f.inserted, f.updated) for f in forced.files} == {
         "public.customers": (0, 300),
         "public.konto": (0, 200),
         "public.orders": (0, 400),

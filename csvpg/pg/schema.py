@@ -10,6 +10,8 @@ from typing import Any
 
 import psycopg
 
+from csvpg.pg.manifest import MIGRATION as MANIFEST
+
 MIGRATIONS: list[str] = [
     # 1: rejects and run history
     """
@@ -61,6 +63,8 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (run_id, file)
     )
     """,
+    # 2: the manifest of loaded files
+    MANIFEST,
 ]
 
 

@@ -1,0 +1,424 @@
+"""One file's load: claim it, skip it when unchanged, load it in one transaction (the
+fast path, then the careful one when rows are bad), record it, and retry what is
+worth retrying. :class:`csvpg.engine.Engine` runs many of these at once."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+from psycopg import sql
+
+from csvpg import events as ev
+from csvpg.errors import CsvpgError, FormatError, SinkError, SourceError, SpecError
+from csvpg.interfaces import ColumnType, LoadInput, LoadResult, Staged
+from csvpg.pg import history, manifest
+from csvpg.pg.careful import Prober, TooManyRejects, careful_stage, is_row_error, too_many
+from csvpg.pg.connect import connect, sink_error
+from csvpg.pg.load import STAGING_ROW, checked_type, table_columns
+from csvpg.pg.rejects import Reject, over_limit, write_rejects
+from csvpg.plan import FilePlan, OpenedFile, Plan, open_file
+from csvpg.retry import backoff, is_transient
+from csvpg.streams import CountingStream
+
+if TYPE_CHECKING:
+    from csvpg.engine import Engine
+
+
+@dataclass
+class FileSummary:
+    file: str
+    table: str | None
+    status: str  # loaded | failed | skipped
+    rows_read: int = 0
+    inserted: int = 0
+    updated: int = 0
+    collapsed: int = 0
+    rejected: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+    hint: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class Skip(Exception):
+    """The file is not loaded this time, for a reason worth saying."""
+
+
+@dataclass
+class Loaded:
+    result: LoadResult
+    rejects: list[Reject]
+    read: int
+    careful: bool
+    sha256: str | None
+
+
+def as_error(exc: BaseException, url: str, table: str) -> CsvpgError | None:
+    """A failure as a csvpg error naming the file; ``None`` for a bug (keep its traceback)."""
+    if isinstance(exc, CsvpgError):
+        return exc
+    if isinstance(exc, psycopg.Error):
+        return sink_error(exc, file=url, table=table)
+    module = type(exc).__module__.split(".")[0]
+    if isinstance(exc, OSError) or module in ("aiohttp", "asyncssh"):
+        return SourceError(
+            f"{url}: reading failed: {exc or type(exc).__name__}",
+            file=url,
+            hint="check that the source is reachable; csvpg retries dropped connections",
+        )
+    return None
+
+
+class FileLoad:
+    def __init__(self, run: Engine, plan: Plan, fp: FilePlan) -> None:
+        self.run = run
+        self.plan = plan
+        self.fp = fp
+        self.url = fp.ref.url
+        self.table = f"{fp.schema}.{fp.table}"
+        self.started = time.perf_counter()
+
+    def __call__(self) -> FileSummary:
+        run, url = self.run, self.url
+        if run.stopping.is_set():
+            return self._skipped("not started: an earlier file failed and fail_fast is on")
+        run.emit(ev.FileStarted(run.run_id, url, self.table, self.fp.ref.size))
+        retries, delay = run.job.run["max_retries"], run.job.run["retry_delay"]
+        for attempt in itertools.count():
+            try:
+                return self._attempt()
+            except Skip as skip:
+                return self._skipped(str(skip))
+            except Exception as exc:
+                error = as_error(exc, url, self.table)
+                if error is None:
+                    raise
+                if attempt < retries and is_transient(exc):
+                    wait = backoff(attempt, delay)
+                    run.emit(
+                        ev.Warned(
+                            run.run_id,
+                            f"{url}: {error.message}; retry {attempt + 1} of {retries} "
+                            f"in {wait:.1f} s",
+                            url,
+                        )
+                    )
+                    time.sleep(wait)
+                    continue
+                return self._failed(error)
+        raise AssertionError("unreachable")
+
+    # -- one attempt ---------------------------------------------------------------
+
+    def _attempt(self) -> FileSummary:
+        run, fp, url = self.run, self.fp, self.url
+
+        def progress(n: int) -> None:
+            run.emit(ev.BytesRead(run.run_id, url, n, fp.ref.size))
+
+        with connect(run.dsn) as conn:
+            try:
+                with conn.transaction(force_rollback=run.dry_run):
+                    before = self._claim(conn)
+                    stream = CountingStream(self.plan.source.open(fp.ref), progress)
+                    opened = open_file(self.plan, fp, stream)  # type: ignore[arg-type]
+                    try:
+                        loaded = self._load(conn, opened, stream)
+                    finally:
+                        opened.close()
+                    if (
+                        not run.force
+                        and before is not None
+                        and before.status == "loaded"
+                        and loaded.sha256 is not None
+                        and before.sha256 == loaded.sha256
+                    ):
+                        raise Skip(f"unchanged (same sha256 as run {(before.run_id or '')[:8]})")
+                    summary = self._summary(opened, loaded)
+                    if not run.dry_run:
+                        self._commit_records(conn, summary, loaded)
+            except TooManyRejects as exc:
+                # The file's rows are rolled back; its rejects are kept to say why.
+                if not run.dry_run:
+                    with conn.transaction():
+                        write_rejects(conn, run.run_id, url, exc.rejects)
+                self._rejected(exc.rejects)
+                raise too_many(url, exc.rejects, exc.read, run.job.sink["max_rejects"]) from None
+        if loaded.rejects:
+            self._rejected(loaded.rejects)
+        run.emit(
+            ev.FileLoaded(
+                run.run_id,
+                url,
+                self.table,
+                summary.rows_read,
+                summary.inserted,
+                summary.updated,
+                summary.collapsed,
+                summary.rejected,
+                summary.seconds,
+                summary.details,
+            )
+        )
+        return summary
+
+    def _claim(self, conn: psycopg.Connection[Any]) -> manifest.Entry | None:
+        """Claim the file for this transaction and say how it was loaded before; a file
+        another worker holds, or one unchanged since it loaded, is skipped."""
+        run, ref = self.run, self.fp.ref
+        if not manifest.claim(conn, run.job.name, self.url):
+            raise Skip("another worker is loading it")
+        before = (
+            manifest.previous(conn, run.job.name, self.url, self.table)
+            if run.has_manifest
+            else None
+        )
+        if (
+            not run.force
+            and before is not None
+            and before.status == "loaded"
+            and ref.size is not None
+            and ref.mtime is not None
+            and (before.size, before.mtime) == (ref.size, ref.mtime)
+        ):
+            raise Skip(f"unchanged since run {(before.run_id or '')[:8]}")
+        return before
+
+    def _summary(self, opened: OpenedFile, loaded: Loaded) -> FileSummary:
+        details = {
+            **opened.reader.details,
+            "mode": self.fp.mode,
+            "path": "rows" if opened.row_path else "bytes",
+            "careful": loaded.careful,
+            "sha256": loaded.sha256,
+        }
+        r = loaded.result
+        return FileSummary(
+            self.url,
+            self.table,
+            "loaded",
+            loaded.read,
+            r.inserted,
+            r.updated,
+            r.collapsed,
+            len(loaded.rejects),
+            time.perf_counter() - self.started,
+            details=details,
+        )
+
+    def _commit_records(
+        self, conn: psycopg.Connection[Any], summary: FileSummary, loaded: Loaded
+    ) -> None:
+        """Rejects, history and manifest, in the file's own transaction: they can never
+        disagree with the data."""
+        run, ref = self.run, self.fp.ref
+        if loaded.rejects:
+            write_rejects(conn, run.run_id, self.url, loaded.rejects)
+        history.file_done(conn, run.run_id, summary)
+        manifest.record(
+            conn,
+            job=run.job.name,
+            url=self.url,
+            size=ref.size,
+            mtime=ref.mtime,
+            sha256=loaded.sha256,
+            rows=summary.rows_read,
+            status="loaded",
+            run_id=run.run_id,
+            table=self.table,
+            seconds=summary.seconds,
+        )
+
+    # -- outcomes other than loaded ------------------------------------------------
+
+    def _skipped(self, reason: str) -> FileSummary:
+        self.run.emit(ev.FileSkipped(self.run.run_id, self.url, reason))
+        return self._record(FileSummary(self.url, self.table, "skipped", error=reason))
+
+    def _failed(self, exc: CsvpgError) -> FileSummary:
+        run = self.run
+        seconds = time.perf_counter() - self.started
+        message = exc.message if self.url in exc.message else f"{self.url}: {exc.message}"
+        run.emit(ev.FileFailed(run.run_id, self.url, self.table, message, exc.hint, seconds))
+        if run.job.run["fail_fast"]:
+            run.stopping.set()
+        summary = FileSummary(
+            self.url, self.table, "failed", seconds=seconds, error=message, hint=exc.hint
+        )
+        return self._record(summary, failed=True)
+
+    def _record(self, summary: FileSummary, *, failed: bool = False) -> FileSummary:
+        """History (and for a failure, the manifest) of a file that did not load."""
+        run = self.run
+        if run.dry_run:
+            return summary
+        try:
+            with connect(run.dsn) as conn, conn.transaction():
+                history.file_done(conn, run.run_id, summary)
+                if failed and run.has_manifest and manifest.claim(conn, run.job.name, self.url):
+                    before = manifest.previous(conn, run.job.name, self.url, self.table)
+                    if before is None or before.status != "loaded":
+                        manifest.record(
+                            conn,
+                            job=run.job.name,
+                            url=self.url,
+                            size=self.fp.ref.size,
+                            mtime=self.fp.ref.mtime,
+                            sha256=None,
+                            rows=0,
+                            status="failed",
+                            run_id=run.run_id,
+                            table=self.table,
+                            seconds=summary.seconds,
+                        )
+        except (psycopg.Error, CsvpgError) as exc:
+            run.log.warning("cannot record %s in the run history: %s", summary.file, exc)
+        return summary
+
+    def _rejected(self, rejects: list[Reject]) -> None:
+        run = self.run
+        first = [r.to_dict() for r in rejects[:20]]
+        run.emit(ev.RowsRejected(run.run_id, self.url, len(rejects), first))
+        if run.job.sink["rejects_csv"] and not run.dry_run:
+            from csvpg.engine import write_rejects_csv
+
+            write_rejects_csv(run.job, run.run_id, self.fp, rejects)
+
+    # -- the load itself -----------------------------------------------------------
+
+    def _load(
+        self, conn: psycopg.Connection[Any], opened: OpenedFile, stream: CountingStream
+    ) -> Loaded:
+        """The fast path first; the careful path only when it failed on bad rows."""
+        fp = self.fp
+        if table_columns(conn, fp.schema, fp.table) is None:
+            # Files that create the same table take turns: the second waits for the first
+            # to commit, then finds the table there.
+            conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtext('csvpg.create'), hashtext(%s))",
+                (self.table,),
+            )
+        load = self.load_input(conn, opened)
+        if not load.relation.columns:
+            self.run.emit(
+                ev.Warned(self.run.run_id, f"{self.url} is empty: nothing to load", self.url)
+            )
+            return Loaded(LoadResult(rows=0, inserted=0), [], 0, False, stream.sha256)
+        exists = table_columns(conn, fp.schema, fp.table) is not None
+        for statement in fp.sink.ddl(load, exists):
+            conn.execute(statement)
+        try:
+            with conn.transaction():
+                result = fp.sink.load(conn, load)
+            return Loaded(result, [], result.rows, False, stream.sha256)
+        except psycopg.Error as exc:
+            if not (is_row_error(exc) and self._careful_possible(opened)):
+                raise
+            why = sink_error(exc, file=self.url, table=fp.table).message
+        except FormatError as exc:
+            if not self._careful_possible(opened):
+                raise
+            why = exc.message
+        self.run.emit(
+            ev.Warned(self.run.run_id, f"{why.split(' — ')[0]}; setting bad rows aside", self.url)
+        )
+        return self._careful(conn, load)
+
+    def _careful_possible(self, opened: OpenedFile) -> bool:
+        return self.fp.sink.takes_staged and not opened.row_path and self.run.limit != (0, None)
+
+    def _careful(self, conn: psycopg.Connection[Any], load: LoadInput) -> Loaded:
+        fp, limit = self.fp, self.run.limit
+        count = limit[0]
+        stream = CountingStream(self.plan.source.open(fp.ref))
+        try:
+            records = fp.format.open(stream, fp.ref).iter_records()  # type: ignore[arg-type]
+            staged, rejects, read = careful_stage(
+                conn, load, records, lambda n, _read: count is not None and n > count
+            )
+        finally:
+            stream.close()
+        bad = Prober(conn, load, staged).bad_rows(
+            lambda n: count is not None and len(rejects) + n > count
+        )
+        rejects = sorted(rejects + bad, key=lambda r: r.line or 0)
+        if over_limit(len(rejects), read, limit):
+            raise TooManyRejects(rejects, read)
+        if bad:
+            conn.execute(
+                sql.SQL("DELETE FROM {} WHERE {} = ANY(%s)").format(
+                    staged.table, sql.Identifier(STAGING_ROW)
+                ),
+                ([r.line for r in bad],),
+            )
+            staged = Staged(staged.table, staged.names, staged.rows - len(bad))
+        with conn.transaction():
+            result = fp.sink.load_staged(conn, load, staged)
+        return Loaded(result, rejects, read, True, stream.sha256)
+
+    def load_input(self, conn: psycopg.Connection[Any], opened: OpenedFile) -> LoadInput:
+        """Check the file's columns against the table (or the types to create it with)."""
+        fp = self.fp
+        relation = opened.relation
+        names = [c.name for c in relation.columns]
+        for key in fp.primary_key:
+            if key not in names:
+                raise SpecError(
+                    f"primary key column {key!r} is not among {fp.ref.name}'s columns",
+                    key="sink.primary_key",
+                    file=fp.ref.url,
+                    hint="columns: " + ", ".join(names),
+                )
+        existing = table_columns(conn, fp.schema, fp.table)
+        if existing is None:
+            if not fp.create and names:
+                raise SinkError(
+                    f"table {fp.schema}.{fp.table} does not exist",
+                    file=fp.ref.url,
+                    hint="create it, or set create = true in [sink]",
+                )
+            types = {}
+            for n in names:
+                given = fp.column_types.get(n, ColumnType())
+                checked = checked_type(conn, given.type, f"columns.{n}")
+                types[n] = replace(given, type=checked)
+        else:
+            missing = [n for n in names if n not in existing]
+            if missing:
+                raise SinkError(
+                    f"table {fp.schema}.{fp.table} has no column {', '.join(map(repr, missing))} "
+                    f"for {fp.ref.name}",
+                    file=fp.ref.url,
+                    hint="its columns are: "
+                    + ", ".join(existing)
+                    + "; rename or select columns with [[transform]], or alter the table",
+                )
+            # The table's own types; conversions ([columns] decimal, format …) still apply.
+            types = {
+                n: replace(fp.column_types.get(n, ColumnType()), type=existing[n]) for n in names
+            }
+        for name in sorted(fp.own_columns):
+            if name not in names:
+                self.run.emit(
+                    ev.Warned(
+                        self.run.run_id,
+                        f"[columns] {name!r} is not a column of {fp.ref.name}",
+                        fp.ref.url,
+                    )
+                )
+        return LoadInput(
+            ref=fp.ref,
+            schema=fp.schema,
+            table=fp.table,
+            relation=relation,
+            types=types,
+            primary_key=fp.primary_key,
+            create=fp.create,
+            dialect=None if opened.row_path else opened.reader.dialect,
+            chunks=opened.chunks(),
+            batches=opened.batches(fp.transforms),
+        )

@@ -1,0 +1,87 @@
+"""``csvpg.manifest``: which file each job loaded, when, and with what content.
+
+Its row for a file commits in the same transaction as the file's data, so a crash can
+never record a load that did not happen, nor lose one that did. Workers that share a
+job claim a file with a transaction-scoped advisory lock: a worker that dies releases
+its claim as its transaction rolls back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+MIGRATION = """
+CREATE TABLE csvpg.manifest (
+    job         text NOT NULL,
+    url         text NOT NULL,
+    size        bigint,
+    mtime       double precision,
+    sha256      text,
+    rows        bigint,
+    status      text NOT NULL,
+    run_id      text,
+    table_name  text NOT NULL,
+    seconds     double precision,
+    loaded_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (job, url, table_name)
+)
+"""
+
+
+@dataclass(frozen=True)
+class Entry:
+    size: int | None
+    mtime: float | None
+    sha256: str | None
+    status: str
+    run_id: str | None
+
+
+def claim(conn: psycopg.Connection[Any], job: str, url: str) -> bool:
+    """Take the file for this transaction; False when another worker holds it."""
+    row = conn.execute(
+        "SELECT pg_try_advisory_xact_lock(hashtext(%s), hashtext(%s))", (job, url)
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def previous(conn: psycopg.Connection[Any], job: str, url: str, table: str) -> Entry | None:
+    """How this job last loaded this file into this table (another table: a new load)."""
+    row = conn.execute(
+        "SELECT size, mtime, sha256, status, run_id FROM csvpg.manifest"
+        " WHERE job = %s AND url = %s AND table_name = %s",
+        (job, url, table),
+    ).fetchone()
+    return Entry(*row) if row else None
+
+
+def record(
+    conn: psycopg.Connection[Any],
+    *,
+    job: str,
+    url: str,
+    size: int | None,
+    mtime: float | None,
+    sha256: str | None,
+    rows: int,
+    status: str,
+    run_id: str,
+    table: str,
+    seconds: float,
+) -> None:
+    conn.execute(
+        """
+        INSERT INTO csvpg.manifest AS m (job, url, size, mtime, sha256, rows, status, run_id,
+            table_name, seconds)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+        ON CONFLICT (job, url, table_name) DO UPDATE SET
+            size = EXCLUDED.size, mtime = EXCLUDED.mtime,
+            sha256 = coalesce(EXCLUDED.sha256, m.sha256), rows = EXCLUDED.rows,
+            status = EXCLUDED.status, run_id = EXCLUDED.run_id,
+            seconds = EXCLUDED.seconds, loaded_at = now()
+        """,
+        (job, url, size, mtime, sha256, rows, status, run_id, table, seconds),
+    )
