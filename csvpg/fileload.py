@@ -381,11 +381,13 @@ class FileLoad:
                     file=fp.ref.url,
                     hint="create it, or set create = true in [sink]",
                 )
+            # [columns] first, then what the format knows (Parquet keeps its types), else text.
+            known = opened.reader.types
             types = {}
-            for n in names:
-                given = fp.column_types.get(n, ColumnType())
-                checked = checked_type(conn, given.type, f"columns.{n}")
-                types[n] = replace(given, type=checked)
+            for col in relation.columns:
+                given = fp.column_types.get(col.name) or ColumnType(known.get(col.header, "text"))
+                checked = checked_type(conn, given.type, f"columns.{col.name}")
+                types[col.name] = replace(given, type=checked)
         else:
             missing = [n for n in names if n not in existing]
             if missing:

@@ -127,6 +127,9 @@ class Reader:
 
     #: The byte path: CSV bytes COPY can read with :attr:`dialect`, or ``None``.
     dialect: CsvDialect | None = None
+    #: Header → PostgreSQL type, for formats that carry types (Parquet); a table csvpg
+    #: creates uses them unless [columns] says otherwise. CSV knows none.
+    types: dict[str, str] = {}
 
     def iter_bytes(self) -> Iterator[bytes]:
         """Blocks of raw bytes for ``COPY … (FORMAT csv)``; only when ``dialect`` is set."""
