@@ -295,7 +295,7 @@ class FileLoad:
     ) -> Loaded:
         """The fast path first; the careful path only when it failed on bad rows."""
         fp = self.fp
-        if table_columns(conn, fp.schema, fp.table) is None:
+        if fp.sink.writes_table and table_columns(conn, fp.schema, fp.table) is None:
             # Files that create the same table take turns: the second waits for the first
             # to commit, then finds the table there.
             conn.execute(
@@ -308,9 +308,10 @@ class FileLoad:
                 ev.Warned(self.run.run_id, f"{self.url} is empty: nothing to load", self.url)
             )
             return Loaded(LoadResult(rows=0, inserted=0), [], 0, False, stream.sha256)
-        exists = table_columns(conn, fp.schema, fp.table) is not None
-        for statement in fp.sink.ddl(load, exists):
-            conn.execute(statement)
+        if fp.sink.writes_table:
+            exists = table_columns(conn, fp.schema, fp.table) is not None
+            for statement in fp.sink.ddl(load, exists):
+                conn.execute(statement)
         try:
             with conn.transaction():
                 result = fp.sink.load(conn, load)
@@ -373,8 +374,10 @@ class FileLoad:
                     file=fp.ref.url,
                     hint="columns: " + ", ".join(names),
                 )
-        existing = table_columns(conn, fp.schema, fp.table)
-        if existing is None:
+        existing = table_columns(conn, fp.schema, fp.table) if fp.sink.writes_table else None
+        if not fp.sink.writes_table:
+            types = {n: fp.column_types.get(n) or ColumnType() for n in names}
+        elif existing is None:
             if not fp.create and names:
                 raise SinkError(
                     f"table {fp.schema}.{fp.table} does not exist",

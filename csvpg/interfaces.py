@@ -231,6 +231,16 @@ class Sink:
 
     mode: ClassVar[str] = ""
     requires_primary_key: ClassVar[bool] = False
+    #: ``[sink.options]`` the sink accepts (checked before anything runs).
+    options: ClassVar[dict[str, Option]] = {}
+    #: The sink wants parsed rows (``load.batches``) even when no transform does.
+    needs_rows: ClassVar[bool] = False
+    #: False for sinks that send records elsewhere (a webhook, a file): no table is
+    #: checked or created; the file's transaction still carries history and manifest.
+    writes_table: ClassVar[bool] = True
+
+    def __init__(self, **settings: Any) -> None:
+        self.settings = settings
 
     def ddl(self, load: LoadInput, exists: bool) -> list[Any]:
         """Statements (``psycopg.sql.Composed``) run before loading; shown by ``check``."""

@@ -122,6 +122,7 @@ def make_plan(job: Job, registry: Registry) -> Plan:
     base_format = None if auto else _format_for(job, registry, job.format, "format")
     transforms = _transforms_for(job, registry)
     sink_cls = registry.pick("sink", job.sink["mode"], "sink.mode", file)
+    sink_options = validate("sink.options", job.sink["options"], sink_cls.options, file=file)
 
     plans: list[FilePlan] = []
     skipped: list[tuple[FileRef, str]] = []
@@ -176,7 +177,7 @@ def make_plan(job: Job, registry: Registry) -> Plan:
                 ref=ref,
                 format=fmt,
                 transforms=transforms,
-                sink=sink(),
+                sink=sink(**(sink_options if sink is sink_cls else {})),
                 schema=job.database["schema"],
                 table=table,
                 mode=mode,
@@ -264,5 +265,7 @@ def open_file(plan: Plan, fp: FilePlan, stream: BinaryIO | None = None) -> Opene
     except BaseException:
         stream.close()
         raise
-    row_path = reader.dialect is None or any(t.needs_rows for t in fp.transforms)
+    row_path = (
+        reader.dialect is None or fp.sink.needs_rows or any(t.needs_rows for t in fp.transforms)
+    )
     return OpenedFile(stream=stream, reader=reader, relation=relation, row_path=row_path)

@@ -43,6 +43,7 @@ SECTIONS: dict[str, dict[str, Option]] = {
             (int, str), 1000, help='rows a file may reject before it fails: a count, or "2%"'
         ),
         "rejects_csv": Option(bool, False, help="also write each file's rejects next to the job"),
+        "options": Option(dict, {}, help="settings of the sink's own, e.g. a webhook's url"),
     },
     "naming": {
         "strip_prefix": Option(str, ""),

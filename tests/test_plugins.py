@@ -103,3 +103,35 @@ def test_sniff_format_hook_picks_the_format(db, tmp_path: Path) -> None:
     assert summary.exit_code == 0
     assert db.rows("p") == [("1,2", "3")]
     assert db.rows("c") == [("1", "2")]
+
+
+def test_a_record_sink_gets_rows_and_no_table(db, tmp_path: Path) -> None:
+    """A sink that sends records elsewhere: options checked, rows handed over, no table."""
+    from csvpg import LoadResult, Option, Sink
+
+    received: list[list[str | None]] = []
+
+    class Collect(Sink):
+        mode = "collect"
+        needs_rows = True
+        writes_table = False
+        options = {"label": Option(str)}
+
+        def load(self, conn, load):
+            assert self.settings == {"label": "x"}
+            for batch in load.batches:
+                received.extend(batch)
+            return LoadResult(rows=len(received), inserted=len(received))
+
+    class Plugin:
+        @hookimpl
+        def register_sinks(self):
+            return [Collect]
+
+    (tmp_path / "r.csv").write_text("a,b\n1,2\n3,\n")
+    job = tmp_path / "job.toml"
+    job.write_text(job_toml(db, "r.csv", sink='mode = "collect"\n[sink.options]\nlabel = "x"'))
+    summary = run(job, plugins=[Plugin()])
+    assert summary.exit_code == 0, summary.files[0].error
+    assert received == [["1", "2"], ["3", None]]
+    assert db.execute("SELECT to_regclass(%s)", (f"{db.schema}.r",)).fetchone() == (None,)

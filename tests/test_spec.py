@@ -57,6 +57,7 @@ def test_defaults_are_filled_in(tmp_path: Path) -> None:
         "create": True,
         "max_rejects": 1000,
         "rejects_csv": False,
+        "options": {},
     }
     assert job.format == {"type": "csv"}
     assert job.base_dir == tmp_path
