@@ -23,3 +23,15 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     session.run("uv", "run", "--frozen", "mypy", "csvpg", external=True)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """csvpg against psql \\copy: append, upsert, rebuild, workers (tests/benchmark.py).
+
+    Options after ``--``: ``--rows N`` (default 1 000 000), ``--runs N`` (3), ``--keep``.
+    Data, a private embedded cluster and ``results.json`` go to ``bench-data/``.
+    """
+    session.run(
+        "uv", "run", "--frozen", "python", "-m", "tests.benchmark", *session.posargs, external=True
+    )

@@ -1,0 +1,1121 @@
+"""How fast csvpg loads, next to what PostgreSQL's own tools do with the same file.
+
+Run it with ``uv run nox -s bench`` (or ``uv run python -m tests.benchmark``)::
+
+    python -m tests.benchmark [--rows 1000000] [--runs 3] [--keep] [--dir bench-data]
+
+It generates seeded, realistic CSV files (12 mixed columns: integers, decimals, dates,
+timestamps, short and long text, quoted commas and quotes, UTF-8 accents, empty fields,
+a few quoted newlines) plus an upsert snapshot of the same table (every base row, 10 %
+of them changed, and 10 % new rows), starts the embedded PostgreSQL in a private
+``CSVPG_HOME`` under the data dir (the user's server is never touched) and measures,
+as the median of ``--runs`` repetitions with the tables reset outside the timed region:
+
+* ``psql \\copy`` (the bundled psql 18, csvpg's COPY options) into a fresh TEXT table,
+  against ``csvpg run`` append into a fresh table (in-process with ``csvpg.run``, and
+  once as a ``csvpg run`` subprocess);
+* a hand-written upsert (psql: COPY into a TEXT staging table, then the same
+  ``INSERT … SELECT DISTINCT ON … ON CONFLICT DO UPDATE`` statement csvpg's UpsertSink
+  runs) against ``csvpg run`` upsert, the table holding the base file each time;
+* ``csvpg run`` rebuild of the loaded table against ``psql \\copy`` into an empty one;
+* the base file split in 4, loaded with ``[run] workers = 1`` and ``workers = 2``.
+
+Each timed call also records the client's CPU seconds (this process for in-process
+runs, the waited-for child for psql) and the server's (the postmaster, its live children
+and the backends it reaped), so client and server costs can be told apart even when
+other work on the machine skews wall times. Autovacuum is off in the private cluster,
+so one run's table is not vacuumed during the next run. The client's peak RSS of each
+``csvpg run`` subprocess is its own ``ru_maxrss`` as returned by ``os.wait4`` for that
+child (``RUSAGE_CHILDREN`` would be the largest of every child so far, psql's
+included). It prints one table and writes ``<dir>/results.json``. Without ``--keep``
+the generated files and the cluster are removed at the end (kept when a run fails);
+with it they stay and are reused while the row count matches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import functools
+import json
+import os
+import platform
+import random
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any, TextIO
+
+REPO = Path(__file__).resolve().parent.parent
+SEED = 20240611
+#: Bumped whenever the generator changes, so old data is regenerated.
+GENERATOR_VERSION = 1
+SCHEMA = "bench"
+PARTS = 4
+
+TARGETS = {"append": 1.15, "upsert": 1.25, "rebuild": 1.25}
+RSS_TARGET_MB = 150.0
+
+# --- the data ------------------------------------------------------------------------
+
+HEADER = [
+    "order_id",
+    "customer_id",
+    "order_date",
+    "created_at",
+    "status",
+    "sku",
+    "quantity",
+    "unit_price",
+    "discount",
+    "customer_name",
+    "city",
+    "comment",
+]
+#: The typed table (upsert, rebuild); append goes to a TEXT table, as psql's baseline.
+TYPES = {
+    "order_id": "bigint",
+    "customer_id": "integer",
+    "order_date": "date",
+    "created_at": "timestamp without time zone",
+    "status": "text",
+    "sku": "text",
+    "quantity": "integer",
+    "unit_price": "numeric(12,2)",
+    "discount": "numeric(5,2)",
+    "customer_name": "text",
+    "city": "text",
+    "comment": "text",
+}
+KEY = "order_id"
+
+_STATUS = ["new", "paid", "shipped", "delivered", "returned", "cancelled", "on hold"]
+_FIRST = [
+    "Anna", "Jörg", "Zoë", "Łukasz", "María José", "François", "Søren", "Ana", "İbrahim",
+    "Chloé", "Mateo", "Noémie", "Björn", "Renée", "Ömer", "Eva", "Jürgen", "Dvořák",
+    "José", "Ingrid", "Paul", "Håkon", "Élodie", "Sven",
+]  # fmt: skip
+_LAST = [
+    "Müller", "García", "O'Brien", "Nowak", "Åberg", "Schäfer", "Dubois", "Rossi",
+    "Fernández", "Kowalczyk", "Smith", "Jensen", "Núñez", "Ćosić", "Weiß", "Leclère",
+    "Horváth", "Yılmaz", "Costa", "Novák", "Brown", "Lindqvist",
+]  # fmt: skip
+_CITY = [
+    "Zürich", "São Paulo", "Kraków", "Málaga", "Göteborg", "Besançon", "Reykjavík",
+    "Łódź", "München", "Île-de-France", "Århus", "Köln", "Genève", "Düsseldorf", "Brno",
+    "New York", "Paris", "Lisboa", "Wien", "Montréal", "",
+]  # fmt: skip
+_WORDS = (  # noqa: SIM905 - a sentence reads better than 50 quoted words
+    "the order was delivered late customer asked for a refund package damaged in "
+    "transit please call back before Friday invoice attached déjà vu façade naïve "
+    "Straße prüfen Lieferung verspätet smörgåsbord crème brûlée coöperate résumé "
+    "über Ærø señor piñata café entrée São Tomé ok fine thanks again 42 units "
+    "urgent — next week"
+).split()
+
+
+def _comment(rng: random.Random) -> str:
+    roll = rng.random()
+    if roll < 0.30:
+        return ""
+    if roll < 0.80:
+        words = rng.choices(_WORDS, k=rng.randint(2, 12))
+    else:  # the long tail: up to ~400 characters
+        words = rng.choices(_WORDS, k=rng.randint(20, 60))
+    text = " ".join(words)
+    roll = rng.random()
+    if roll < 0.15:
+        text = text.replace(" ", ", ", 2)  # quoted commas
+    elif roll < 0.20:
+        text = f'said "{text}"'  # doubled quotes
+    elif roll < 0.2004:
+        text = text.replace(" ", "\n", 1)  # a few quoted newlines
+    return text
+
+
+_EPOCH = date(2015, 1, 1)
+
+
+def _row(rng: random.Random, order_id: int) -> list[str]:
+    day = _EPOCH + timedelta(days=rng.randrange(3650))
+    created = datetime(day.year, day.month, day.day) + timedelta(seconds=rng.randrange(86400))
+    stamp = created.isoformat(sep=" ")
+    if rng.random() < 0.3:
+        stamp += f".{rng.randrange(1000000):06d}"
+    if rng.random() < 0.3:
+        name = f"{rng.choice(_LAST)}, {rng.choice(_FIRST)}"  # a quoted comma
+    else:
+        name = f"{rng.choice(_FIRST)} {rng.choice(_LAST)}"
+    return [
+        str(order_id),
+        str(rng.randrange(1, 200_000)),
+        day.isoformat(),
+        stamp,
+        rng.choice(_STATUS),
+        f"SKU-{rng.randrange(100_000):05d}",
+        str(rng.randint(1, 500)),
+        f"{rng.randrange(10, 1_000_000) / 100:.2f}",
+        "" if rng.random() < 0.6 else f"{rng.randrange(0, 5000) / 100:.2f}",
+        name,
+        rng.choice(_CITY),
+        _comment(rng),
+    ]
+
+
+def _changed(rng: random.Random, row: list[str]) -> list[str]:
+    new = list(row)
+    new[4] = rng.choice(_STATUS)
+    new[6] = str(rng.randint(1, 500))
+    new[7] = f"{rng.randrange(10, 1_000_000) / 100:.2f}"
+    new[11] = _comment(rng) or "changed"
+    return new
+
+
+class _Line:
+    """A file-like object that keeps the one line ``csv.writer.writerow`` writes."""
+
+    text = ""
+
+    def write(self, text: str) -> int:
+        self.text = text
+        return len(text)
+
+
+def csv_lines(rows: int, seed: int = SEED, start: int = 1) -> Iterator[str]:
+    """The header line, then ``rows`` generated records (``\\n`` line ends)."""
+    rng = random.Random(seed)
+    line = _Line()
+    writer = csv.writer(line, lineterminator="\n")
+    writer.writerow(HEADER)
+    yield line.text
+    for order_id in range(start, start + rows):
+        writer.writerow(_row(rng, order_id))
+        yield line.text
+
+
+@dataclass
+class Data:
+    rows: int
+    base: Path
+    upsert: Path
+    parts_dir: Path
+    upsert_rows: int
+    changed: int
+    new: int
+    sizes: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def parts(self) -> list[Path]:
+        return sorted(self.parts_dir.glob("part_*.csv"))
+
+
+def generate(folder: Path, rows: int) -> Data:
+    """Write the base file, the upsert snapshot and the base split in 4, in one pass."""
+    rng = random.Random(SEED)
+    change_rng = random.Random(SEED + 1)
+    changed = set(random.Random(SEED + 2).sample(range(rows), rows // 10))
+    new = rows // 10
+    for sub in ("base", "upsert", "parts"):
+        shutil.rmtree(folder / sub, ignore_errors=True)
+        (folder / sub).mkdir(parents=True)
+    line = _Line()
+    writer = csv.writer(line, lineterminator="\n")
+    writer.writerow(HEADER)
+    header = line.text
+
+    def open_csv(path: Path) -> TextIO:
+        handle = path.open("w", encoding="utf-8", newline="", buffering=1 << 20)
+        handle.write(header)
+        return handle
+
+    per_part = -(-rows // PARTS)
+    base = open_csv(folder / "base" / "orders.csv")
+    upsert = open_csv(folder / "upsert" / "orders.csv")
+    part: TextIO | None = None
+    try:
+        for i in range(rows):
+            if i % per_part == 0:
+                if part is not None:
+                    part.close()
+                part = open_csv(folder / "parts" / f"part_{i // per_part + 1}.csv")
+            row = _row(rng, i + 1)
+            writer.writerow(row)
+            base.write(line.text)
+            part.write(line.text)  # type: ignore[union-attr]
+            if i in changed:
+                writer.writerow(_changed(change_rng, row))
+            upsert.write(line.text)
+        for order_id in range(rows + 1, rows + new + 1):
+            writer.writerow(_row(change_rng, order_id))
+            upsert.write(line.text)
+    finally:
+        for handle in (base, upsert, part):
+            if handle is not None:
+                handle.close()
+    data = Data(
+        rows,
+        folder / "base" / "orders.csv",
+        folder / "upsert" / "orders.csv",
+        folder / "parts",
+        rows + new,
+        len(changed),
+        new,
+    )
+    data.sizes = _sizes(data)
+    return data
+
+
+def _sizes(data: Data) -> dict[str, int]:
+    return {
+        "base": data.base.stat().st_size,
+        "upsert": data.upsert.stat().st_size,
+        "parts": sum(p.stat().st_size for p in data.parts),
+    }
+
+
+def ensure_data(folder: Path, rows: int) -> tuple[Data, float | None]:
+    """The generated files, made again only when missing or of another size."""
+    meta_path = folder / "data.json"
+    try:
+        meta = json.loads(meta_path.read_text())
+        data = Data(
+            rows=meta["rows"],
+            base=folder / "base" / "orders.csv",
+            upsert=folder / "upsert" / "orders.csv",
+            parts_dir=folder / "parts",
+            upsert_rows=meta["upsert_rows"],
+            changed=meta["changed"],
+            new=meta["new"],
+        )
+        fresh = (
+            meta["rows"] == rows
+            and meta["seed"] == SEED
+            and meta["version"] == GENERATOR_VERSION
+            and len(data.parts) == PARTS
+            and _sizes(data) == meta["sizes"]
+        )
+    except (OSError, ValueError, KeyError):
+        fresh = False
+    if fresh:
+        data.sizes = meta["sizes"]
+        return data, None
+    started = time.perf_counter()
+    meta_path.unlink(missing_ok=True)
+    data = generate(folder, rows)
+    seconds = time.perf_counter() - started
+    meta = {
+        "rows": rows,
+        "seed": SEED,
+        "version": GENERATOR_VERSION,
+        "upsert_rows": data.upsert_rows,
+        "changed": data.changed,
+        "new": data.new,
+        "sizes": data.sizes,
+    }
+    meta_path.write_text(json.dumps(meta, indent=2))
+    return data, seconds
+
+
+# --- the server and the clients ------------------------------------------------------
+
+
+@dataclass
+class Sample:
+    """One timed call: wall seconds, the client's CPU seconds, the server's CPU seconds."""
+
+    wall: float
+    client: float
+    server: float
+
+
+def _cpu(usage: Any) -> float:
+    return float(usage.ru_utime + usage.ru_stime)
+
+
+class ServerCpu:
+    """CPU seconds of the whole cluster: the postmaster, its live children (backends,
+    checkpointer, WAL writer …) and the children it has reaped (backends that ended)."""
+
+    def __init__(self, pid: int) -> None:
+        import psutil
+
+        self.psutil = psutil
+        self.postmaster = psutil.Process(pid)
+
+    def total(self) -> float:
+        t = self.postmaster.cpu_times()
+        total = t.user + t.system + t.children_user + t.children_system
+        for child in self.postmaster.children():
+            try:
+                c = child.cpu_times()
+            except self.psutil.Error:
+                continue  # ended between the two reads: counted in children_* next time
+            total += c.user + c.system
+        return total
+
+    def children(self) -> set[int]:
+        return {child.pid for child in self.postmaster.children()}
+
+    def quiet(self, before: set[int], timeout: float = 10.0) -> None:
+        """Wait until every process started since ``before`` has ended and been reaped:
+        only then is its CPU time in the postmaster's ``children_*``."""
+        deadline = time.monotonic() + timeout
+        while self.children() - before and time.monotonic() < deadline:
+            time.sleep(0.005)
+
+
+class Bench:
+    def __init__(self, folder: Path, dsn: str, data: Data, runs: int, postmaster: int) -> None:
+        import psycopg
+
+        from csvpg import embedded
+
+        self.folder = folder
+        self.dsn = dsn
+        self.data = data
+        self.runs = runs
+        self.psql = str(embedded.psql_path())
+        self.conn = psycopg.connect(dsn, autocommit=True)
+        self.server = ServerCpu(postmaster)
+        self.jobs = folder / "jobs"
+        self.jobs.mkdir(exist_ok=True)
+        self.logs = folder / "logs"
+        self.logs.mkdir(exist_ok=True)
+        self.results: list[dict[str, Any]] = []
+        self.rss: list[dict[str, Any]] = []
+
+    # -- SQL helpers
+
+    def sql(self, query: str) -> list[tuple[Any, ...]]:
+        cur = self.conn.execute(query.encode())
+        return cur.fetchall() if cur.description else []
+
+    def count(self, table: str) -> int:
+        return int(self.sql(f"SELECT count(*) FROM {SCHEMA}.{table}")[0][0])
+
+    def settle(self) -> None:
+        """Outside the timed region: dirty pages flushed, so no run pays for another."""
+        self.sql("CHECKPOINT")
+
+    def text_table(self, table: str) -> None:
+        cols = ", ".join(f"{c} text" for c in HEADER)
+        self.sql(f"DROP TABLE IF EXISTS {SCHEMA}.{table}")
+        self.sql(f"CREATE TABLE {SCHEMA}.{table} ({cols})")
+
+    def typed_table(self, table: str, *, loaded: bool) -> None:
+        """The typed table with its primary key; ``loaded``: holding the base file."""
+        cols = ", ".join(f"{c} {t}" for c, t in TYPES.items())
+        self.sql(f"DROP TABLE IF EXISTS {SCHEMA}.{table}")
+        self.sql(f"CREATE TABLE {SCHEMA}.{table} ({cols})")
+        if loaded:
+            self.sql(f"INSERT INTO {SCHEMA}.{table} SELECT * FROM {SCHEMA}.pristine")
+            self.sql(f"ALTER TABLE {SCHEMA}.{table} ADD PRIMARY KEY ({KEY})")
+            self.sql(f"VACUUM ANALYZE {SCHEMA}.{table}")
+        else:
+            self.sql(f"ALTER TABLE {SCHEMA}.{table} ADD PRIMARY KEY ({KEY})")
+
+    def prepare(self) -> None:
+        # The private cluster only: no autovacuum of one run's table during the next run.
+        self.sql("ALTER SYSTEM SET autovacuum = off")
+        self.sql("SELECT pg_reload_conf()")
+        self.sql(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
+        self.sql(f"CREATE SCHEMA {SCHEMA}")
+        cols = ", ".join(f"{c} {t}" for c, t in TYPES.items())
+        self.sql(f"CREATE TABLE {SCHEMA}.pristine ({cols})")
+        self.psql_copy("pristine", self.data.base)
+        self.sql(f"VACUUM ANALYZE {SCHEMA}.pristine")
+        for path in [self.data.base, self.data.upsert, *self.data.parts]:
+            with path.open("rb") as handle:  # warm the page cache for every contender
+                while handle.read(1 << 24):
+                    pass
+        # One small in-process run first, so the timed runs do not pay for imports.
+        small = self.jobs / "warm" / "warm.csv"
+        small.parent.mkdir(exist_ok=True)
+        with self.data.base.open(encoding="utf-8", newline="") as src:
+            small.write_text("".join(src.readline() for _ in range(1000)), encoding="utf-8")
+        self.csvpg_inprocess(self.job("warm", small, 'mode = "append"\ntable = "warm"'))
+        self.sql(f"DROP TABLE {SCHEMA}.warm")
+
+    # -- the contenders
+
+    def run_psql(self, args: list[str], log: str) -> str:
+        env = {**os.environ, "PGCLIENTENCODING": "UTF8"}
+        done = subprocess.run(
+            [self.psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", self.dsn, *args],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+        (self.logs / f"{log}.log").write_text(done.stdout + done.stderr)
+        if done.returncode != 0:
+            raise SystemExit(f"psql failed ({log}): {done.stderr.strip()}")
+        return done.stdout
+
+    @staticmethod
+    def copy_options() -> str:
+        """What csvpg's ``copy_options`` composes for these files (header, UTF-8)."""
+        return "(FORMAT csv, DELIMITER ',', QUOTE '\"', ESCAPE '\"', HEADER true, ENCODING 'UTF8')"
+
+    def psql_copy(self, table: str, path: Path) -> None:
+        command = f"\\copy {SCHEMA}.{table} FROM '{path}' WITH {self.copy_options()}"
+        self.run_psql(["-c", command], f"copy_{table}")
+
+    def upsert_script(self, table: str, path: Path) -> Path:
+        """The hand-written upsert: UpsertSink's SQL, written out for psql."""
+        staged = [f"f{i}" for i in range(len(HEADER))]
+        casts = ", ".join(
+            f'CAST({s} AS {TYPES[c]}) AS "{c}"' for s, c in zip(staged, HEADER, strict=True)
+        )
+        cols = ", ".join(f'"{c}"' for c in HEADER)
+        sets = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in HEADER if c != KEY)
+        staging_cols = ", ".join(f"{s} text" for s in staged)
+        script = textwrap.dedent(
+            f"""\
+            BEGIN;
+            CREATE TEMP TABLE csvpg_staging ({staging_cols},
+                __csvpg_row bigint GENERATED ALWAYS AS IDENTITY) ON COMMIT DROP;
+            \\copy csvpg_staging ({", ".join(staged)}) FROM '{path}' WITH {self.copy_options()}
+            WITH src AS (
+                SELECT DISTINCT ON ("{KEY}") {cols}
+                FROM (SELECT {casts}, __csvpg_row FROM csvpg_staging) s
+                ORDER BY "{KEY}", __csvpg_row DESC
+            ), written AS (
+                INSERT INTO {SCHEMA}.{table} ({cols}) SELECT {cols} FROM src
+                ON CONFLICT ("{KEY}") DO UPDATE SET {sets}
+                RETURNING (xmax = 0) AS inserted
+            )
+            SELECT (SELECT count(*) FROM src),
+                   count(*) FILTER (WHERE inserted),
+                   count(*) FILTER (WHERE NOT inserted)
+            FROM written;
+            COMMIT;
+            """
+        )
+        out = self.jobs / f"upsert_{table}.sql"
+        out.write_text(script)
+        return out
+
+    def job(self, name: str, source: Path, sink: str, *, workers: int = 1, extra: str = "") -> Path:
+        text = textwrap.dedent(
+            f"""\
+            [job]
+            name = "{name}"
+
+            [database]
+            dsn = "{self.dsn}"
+            schema = "{SCHEMA}"
+
+            [source]
+            url = "{source}"
+            {extra}
+            [sink]
+            {sink}
+
+            [run]
+            workers = {workers}
+            """
+        )
+        path = self.jobs / f"{name}.toml"
+        path.write_text(text)
+        return path
+
+    @functools.cached_property
+    def force(self) -> bool:
+        """Whether this csvpg skips files it loaded before unless forced (a manifest):
+        every timed run must load its file again."""
+        import inspect
+
+        import csvpg
+
+        return "force" in inspect.signature(csvpg.run).parameters
+
+    def csvpg_inprocess(self, job: Path) -> Any:
+        import csvpg
+
+        summary = csvpg.run(job, force=True) if self.force else csvpg.run(job)
+        problems = [
+            f"{f.file}: {f.status} ({f.error})" for f in summary.files if f.status != "loaded"
+        ]
+        if summary.exit_code != 0 or problems:
+            raise SystemExit(f"csvpg run {job.name}: " + "; ".join(problems))
+        return summary
+
+    def csvpg_subprocess(self, job: Path, label: str) -> tuple[Sample, float, dict[str, Any]]:
+        """One ``csvpg run --json`` child: its times, its own peak RSS (MB), its summary."""
+        exe = Path(sys.executable).parent / "csvpg"
+        command = [str(exe)] if exe.exists() else [sys.executable, "-m", "csvpg.cli"]
+        out_path = self.logs / f"subprocess_{label}.json"
+        err_path = self.logs / f"subprocess_{label}.log"
+        with out_path.open("wb") as out, err_path.open("wb") as err:
+            pids = self.server.children()
+            server = self.server.total()
+            started = time.perf_counter()
+            child = subprocess.Popen(
+                [*command, "run", "--json", "-q", *(["--force"] if self.force else []), str(job)],
+                stdout=out,
+                stderr=err,
+            )
+            _, status, usage = os.wait4(child.pid, 0)
+            seconds = time.perf_counter() - started
+        self.server.quiet(pids)
+        sample = Sample(seconds, _cpu(usage), self.server.total() - server)
+        child.returncode = os.waitstatus_to_exitcode(status)  # Popen must not wait again
+        if child.returncode != 0:
+            raise SystemExit(f"csvpg run {job.name} exited {child.returncode}; see {err_path}")
+        summary = json.loads(out_path.read_text())
+        problems = [f"{f['file']}: {f['status']} ({f['error']})" for f in summary["files"]]
+        if any(f["status"] != "loaded" for f in summary["files"]):
+            raise SystemExit(f"csvpg run {job.name} (subprocess): " + "; ".join(problems))
+        return sample, usage.ru_maxrss * 1024 / 1e6, summary
+
+    # -- the measurements
+
+    def record(
+        self,
+        key: str,
+        label: str,
+        samples: list[Sample],
+        rows: int,
+        size: int,
+        *,
+        baseline: str | None = None,
+        target: float | None = None,
+        note: str = "",
+    ) -> dict[str, Any]:
+        times = [x.wall for x in samples]
+        median = statistics.median(times)
+        result: dict[str, Any] = {
+            "key": key,
+            "label": label,
+            "rows": rows,
+            "bytes": size,
+            "runs": [round(t, 4) for t in times],
+            "median_s": round(median, 4),
+            "rows_per_s": round(rows / median),
+            "mb_per_s": round(size / 1e6 / median, 2),
+            "client_cpu_s": round(statistics.median(x.client for x in samples), 3),
+            "server_cpu_s": round(statistics.median(x.server for x in samples), 3),
+            "client_cpu_runs": [round(x.client, 3) for x in samples],
+            "server_cpu_runs": [round(x.server, 3) for x in samples],
+            "baseline": baseline,
+            "ratio": None,
+            "target": target,
+            "ok": None,
+            "note": note,
+        }
+        if baseline is not None:
+            base = next(r for r in self.results if r["key"] == baseline)
+            result["ratio"] = round(median / base["median_s"], 3)
+            # Less sensitive to other load on the machine than the medians:
+            result["ratio_of_min"] = round(min(times) / min(base["runs"]), 3)
+            if target is not None:
+                result["ok"] = result["ratio"] <= target
+        self.results.append(result)
+        return result
+
+    def repeat(
+        self, contenders: list[tuple[Callable[[], object], Callable[[], object]]]
+    ) -> list[list[Sample]]:
+        """Each repetition runs every contender once, in turn: reset, then the timed call.
+
+        Client CPU is this process's (csvpg in-process) plus its waited-for children's
+        (psql); server CPU is the cluster's, the backends that ended included.
+        """
+        samples: list[list[Sample]] = [[] for _ in contenders]
+        for rep in range(self.runs):
+            for i, (reset, call) in enumerate(contenders):
+                reset()
+                self.settle()
+                pids = self.server.children()
+                server = self.server.total()
+                me = _cpu(resource.getrusage(resource.RUSAGE_SELF))
+                kids = _cpu(resource.getrusage(resource.RUSAGE_CHILDREN))
+                started = time.perf_counter()
+                call()
+                wall = time.perf_counter() - started
+                client = (
+                    _cpu(resource.getrusage(resource.RUSAGE_SELF))
+                    - me
+                    + _cpu(resource.getrusage(resource.RUSAGE_CHILDREN))
+                    - kids
+                )
+                self.server.quiet(pids)
+                samples[i].append(Sample(wall, client, self.server.total() - server))
+            progress(
+                f"  repetition {rep + 1}/{self.runs}: "
+                + ", ".join(f"{t[-1].wall:.2f} s" for t in samples)
+            )
+        return samples
+
+    def bench_append(self) -> None:
+        d = self.data
+        progress("append: psql \\copy vs csvpg run")
+        job = self.job("append", d.base, 'mode = "append"\ntable = "append_csvpg"')
+        checks: list[int] = []
+
+        def csvpg_append() -> None:
+            checks.append(self.csvpg_inprocess(job).total("rows_read"))
+
+        psql_t, csvpg_t = self.repeat(
+            [
+                (lambda: self.text_table("copy_psql"), lambda: self.psql_copy("copy_psql", d.base)),
+                (lambda: self.sql(f"DROP TABLE IF EXISTS {SCHEMA}.append_csvpg"), csvpg_append),
+            ]
+        )
+        assert self.count("copy_psql") == d.rows and self.count("append_csvpg") == d.rows
+        assert set(checks) == {d.rows}, checks
+        self.record("copy", "psql \\copy → new TEXT table", psql_t, d.rows, d.sizes["base"])
+        self.record(
+            "append",
+            "csvpg run append → new table (in-process)",
+            csvpg_t,
+            d.rows,
+            d.sizes["base"],
+            baseline="copy",
+            target=TARGETS["append"],
+        )
+        self.sql(f"DROP TABLE IF EXISTS {SCHEMA}.append_csvpg")
+        self.settle()
+        sample, rss, summary = self.csvpg_subprocess(job, "append")
+        assert summary["totals"]["rows_read"] == d.rows
+        self.record(
+            "append_subprocess",
+            "csvpg run append (subprocess, 1 run)",
+            [sample],
+            d.rows,
+            d.sizes["base"],
+            baseline="copy",
+            note="includes interpreter start",
+        )
+        self.rss.append({"run": "append", "peak_rss_mb": round(rss, 1)})
+        for table in ("copy_psql", "append_csvpg"):
+            self.sql(f"DROP TABLE IF EXISTS {SCHEMA}.{table}")
+
+    def bench_upsert(self) -> None:
+        d = self.data
+        progress("upsert: hand-written (psql) vs csvpg run, into the loaded table")
+        script = self.upsert_script("upsert_hand", d.upsert)
+        job = self.job(
+            "upsert",
+            d.upsert,
+            f'mode = "upsert"\ntable = "upsert_csvpg"\nprimary_key = ["{KEY}"]',
+        )
+        hand_counts: list[str] = []
+        csvpg_counts: list[tuple[int, int]] = []
+
+        def hand() -> None:
+            out = self.run_psql(["-At", "-f", str(script)], "upsert_hand")
+            hand_counts.append(out.strip())
+
+        def csvpg_upsert() -> None:
+            summary = self.csvpg_inprocess(job)
+            csvpg_counts.append((summary.total("inserted"), summary.total("updated")))
+
+        hand_t, csvpg_t = self.repeat(
+            [
+                (lambda: self.typed_table("upsert_hand", loaded=True), hand),
+                (lambda: self.typed_table("upsert_csvpg", loaded=True), csvpg_upsert),
+            ]
+        )
+        expect = (d.new, d.rows)
+        assert set(hand_counts) == {f"{d.upsert_rows}|{d.new}|{d.rows}"}, hand_counts
+        assert set(csvpg_counts) == {expect}, csvpg_counts
+        total = d.rows + d.new
+        assert self.count("upsert_hand") == total and self.count("upsert_csvpg") == total
+        differ = self.sql(
+            f"SELECT count(*) FROM (SELECT * FROM {SCHEMA}.upsert_hand "
+            f"EXCEPT ALL SELECT * FROM {SCHEMA}.upsert_csvpg) x"
+        )[0][0]
+        assert differ == 0, f"{differ} rows differ between the two upserts"
+        self.record(
+            "upsert_hand",
+            "hand-written upsert (psql, UpsertSink's SQL)",
+            hand_t,
+            d.upsert_rows,
+            d.sizes["upsert"],
+        )
+        self.record(
+            "upsert",
+            "csvpg run upsert (in-process)",
+            csvpg_t,
+            d.upsert_rows,
+            d.sizes["upsert"],
+            baseline="upsert_hand",
+            target=TARGETS["upsert"],
+        )
+        self.typed_table("upsert_csvpg", loaded=True)
+        self.settle()
+        sample, rss, summary = self.csvpg_subprocess(job, "upsert")
+        assert (summary["totals"]["inserted"], summary["totals"]["updated"]) == expect
+        self.record(
+            "upsert_subprocess",
+            "csvpg run upsert (subprocess, 1 run)",
+            [sample],
+            d.upsert_rows,
+            d.sizes["upsert"],
+            baseline="upsert_hand",
+            note="includes interpreter start",
+        )
+        self.rss.append({"run": "upsert", "peak_rss_mb": round(rss, 1)})
+        for table in ("upsert_hand", "upsert_csvpg"):
+            self.sql(f"DROP TABLE IF EXISTS {SCHEMA}.{table}")
+
+    def bench_rebuild(self) -> None:
+        d = self.data
+        progress("rebuild: psql \\copy into an empty table vs csvpg run rebuild of the loaded one")
+        job = self.job("rebuild", d.base, 'mode = "rebuild"\ntable = "rebuild_csvpg"')
+        checks: list[int] = []
+
+        def csvpg_rebuild() -> None:
+            checks.append(self.csvpg_inprocess(job).total("inserted"))
+
+        psql_t, csvpg_t = self.repeat(
+            [
+                (
+                    lambda: self.typed_table("rebuild_psql", loaded=False),
+                    lambda: self.psql_copy("rebuild_psql", d.base),
+                ),
+                (lambda: self.typed_table("rebuild_csvpg", loaded=True), csvpg_rebuild),
+            ]
+        )
+        assert set(checks) == {d.rows}, checks
+        assert self.count("rebuild_psql") == d.rows == self.count("rebuild_csvpg")
+        self.record(
+            "copy_empty",
+            "psql \\copy → empty typed table (with PK)",
+            psql_t,
+            d.rows,
+            d.sizes["base"],
+        )
+        self.record(
+            "rebuild",
+            "csvpg run rebuild of the loaded table (in-process)",
+            csvpg_t,
+            d.rows,
+            d.sizes["base"],
+            baseline="copy_empty",
+            target=TARGETS["rebuild"],
+        )
+        self.typed_table("rebuild_csvpg", loaded=True)
+        self.settle()
+        sample, rss, summary = self.csvpg_subprocess(job, "rebuild")
+        assert summary["totals"]["inserted"] == d.rows
+        self.record(
+            "rebuild_subprocess",
+            "csvpg run rebuild (subprocess, 1 run)",
+            [sample],
+            d.rows,
+            d.sizes["base"],
+            baseline="copy_empty",
+            note="includes interpreter start",
+        )
+        self.rss.append({"run": "rebuild", "peak_rss_mb": round(rss, 1)})
+        for table in ("rebuild_psql", "rebuild_csvpg"):
+            self.sql(f"DROP TABLE IF EXISTS {SCHEMA}.{table}")
+
+    def bench_workers(self) -> None:
+        d = self.data
+        progress(f"workers: {PARTS} files, workers = 1 vs 2")
+        sink = 'mode = "append"\ntable = "{name}"'
+        extra = 'pattern = "part_*.csv"\n'
+        jobs = {
+            w: self.job(f"workers{w}", d.parts_dir, sink, workers=w, extra=extra) for w in (1, 2)
+        }
+        names = [p.stem for p in d.parts]
+
+        def drop() -> None:
+            for name in names:
+                self.sql(f"DROP TABLE IF EXISTS {SCHEMA}.{name}")
+
+        checks: list[int] = []
+
+        def call(w: int) -> Callable[[], None]:
+            return lambda: checks.append(self.csvpg_inprocess(jobs[w]).total("rows_read"))
+
+        one, two = self.repeat([(drop, call(1)), (drop, call(2))])
+        speedup = statistics.median(x.wall for x in one) / statistics.median(x.wall for x in two)
+        assert set(checks) == {d.rows}, checks
+        size = d.sizes["parts"]
+        self.record(
+            "workers1", f"csvpg run, {PARTS} files, workers = 1", one, d.rows, size, baseline="copy"
+        )
+        self.record(
+            "workers2",
+            f"csvpg run, {PARTS} files, workers = 2",
+            two,
+            d.rows,
+            size,
+            baseline="copy",
+            note=f"speed-up over workers = 1: {speedup:.2f}×",
+        )
+        drop()
+        self.settle()
+        _, rss, summary = self.csvpg_subprocess(jobs[2], "workers2")
+        assert summary["totals"]["rows_read"] == d.rows
+        self.rss.append({"run": f"{PARTS} files, workers = 2", "peak_rss_mb": round(rss, 1)})
+        drop()
+
+    def close(self) -> None:
+        try:
+            self.sql(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
+            self.sql("ALTER SYSTEM RESET autovacuum")
+        finally:
+            self.conn.close()
+
+
+# --- the report ----------------------------------------------------------------------
+
+
+def progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def machine(dsn: str) -> dict[str, Any]:
+    import psycopg
+
+    from csvpg import __version__, embedded
+
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    with psycopg.connect(dsn) as conn:
+        version = conn.execute("SHOW server_version").fetchone()[0]  # type: ignore[index]
+        settings: dict[str, str] = dict(
+            conn.execute(
+                "SELECT name, setting || coalesce(unit, '') FROM pg_settings WHERE name IN "
+                "('shared_buffers', 'wal_level', 'autovacuum', 'max_wal_size', "
+                "'synchronous_commit', 'fsync', 'maintenance_work_mem', 'work_mem', "
+                "'temp_buffers')"
+            ).fetchall()
+        )
+    psql = subprocess.run(
+        [str(embedded.psql_path()), "--version"], capture_output=True, text=True
+    ).stdout.strip()
+    try:
+        affinity = len(os.sched_getaffinity(0))
+    except AttributeError:
+        affinity = os.cpu_count() or 1
+    import csvpg
+
+    where = Path(csvpg.__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(where), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(where), "status", "--porcelain", "--", "csvpg"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.splitlines()
+        source = f"{commit}" + (f" + {len(dirty)} changed files in csvpg/" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        source = f"{where} (not a git checkout)"
+    return {
+        "cpu": cpu,
+        "source": source,
+        "cores": os.cpu_count(),
+        "usable_cores": affinity,
+        "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9, 1),
+        "postgresql": version,
+        "psql": psql,
+        "server_settings": settings,
+        "python": platform.python_version(),
+        "psycopg": psycopg.__version__,
+        "csvpg": __version__,
+        "os": platform.platform(),
+    }
+
+
+def mark(ok: bool | None) -> str:
+    return "" if ok is None else ("✓" if ok else "✗")
+
+
+def report(
+    info: dict[str, Any],
+    data: Data,
+    results: list[dict[str, Any]],
+    rss: list[dict[str, Any]],
+    runs: int,
+) -> str:
+    lines = [
+        f"machine: {info['cpu']}, {info['cores']} cores ({info['usable_cores']} usable), "
+        f"{info['memory_gb']} GB RAM; PostgreSQL {info['postgresql']} (embedded), "
+        f"{info['psql']}; Python {info['python']}, psycopg {info['psycopg']}; "
+        f"csvpg {info['csvpg']} at {info['source']}",
+        "server: " + ", ".join(f"{k}={v}" for k, v in sorted(info["server_settings"].items())),
+        f"data: {data.rows:,} rows base ({data.sizes['base'] / 1e6:.1f} MB), upsert file "
+        f"{data.upsert_rows:,} rows ({data.sizes['upsert'] / 1e6:.1f} MB: {data.changed:,} "
+        f"changed, {data.new:,} new), {PARTS} parts; median of {runs} runs; MB = 10^6 bytes",
+        f"load average before/after: {info['load_before']} / {info['load_after']}"
+        " (other work on the machine skews wall times; CPU seconds less so)",
+        "",
+    ]
+    head = [
+        "case",
+        "rows",
+        "median s",
+        "min–max s",
+        "rows/s",
+        "MB/s",
+        "client CPU s",
+        "server CPU s",
+        "ratio (of min)",
+        "target",
+    ]
+    table: list[list[str] | None] = [head, None]
+    for r in results:
+        if r["key"] in ("upsert_hand", "copy_empty", "workers1"):
+            table.append(None)
+        if r["baseline"] is None:
+            ratio = "baseline"
+        else:
+            ratio = f"{r['ratio']:.3f}× ({r['ratio_of_min']:.3f}×)"
+        target = f"≤ {r['target']:.2f}× {mark(r['ok'])}" if r["target"] is not None else ""
+        table.append(
+            [
+                r["label"],
+                f"{r['rows']:,}",
+                f"{r['median_s']:.2f}",
+                f"{min(r['runs']):.2f}–{max(r['runs']):.2f}",
+                f"{r['rows_per_s']:,}",
+                f"{r['mb_per_s']:.1f}",
+                f"{r['client_cpu_s']:.2f}",
+                f"{r['server_cpu_s']:.2f}",
+                ratio,
+                target,
+            ]
+        )
+    widths = [max(len(row[i]) for row in table if row) for i in range(len(head))]
+    right = {1, 2, 3, 4, 5, 6, 7}
+    for row in table:
+        if row is None:
+            lines.append("  ".join("-" * w for w in widths))
+            continue
+        cells = [
+            c.rjust(w) if i in right else c.ljust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        lines.append("  ".join(cells).rstrip())
+    lines += [
+        "",
+        "ratio: median time / the baseline's median (in brackets: best run / best baseline"
+        " run); CPU: medians, client = csvpg's process or psql, server = every backend.",
+    ]
+    notes = [f"  {r['label']}: {r['note']}" for r in results if r["note"]]
+    if notes:
+        lines += ["", "notes:", *notes]
+    lines += [
+        "",
+        "client peak RSS of each `csvpg run` subprocess (os.wait4 ru_maxrss of that child):",
+    ]
+    for entry in rss:
+        ok = entry["peak_rss_mb"] <= RSS_TARGET_MB
+        lines.append(
+            f"  {entry['run']:<24} {entry['peak_rss_mb']:7.1f} MB"
+            f"   ≤ {RSS_TARGET_MB:.0f} MB {mark(ok)}"
+        )
+    return "\n".join(lines)
+
+
+# --- main ----------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.benchmark", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--rows", type=int, default=1_000_000, help="rows of the base file")
+    parser.add_argument("--runs", type=int, default=3, help="repetitions per measurement")
+    parser.add_argument("--keep", action="store_true", help="keep the generated data and cluster")
+    parser.add_argument("--dir", type=Path, default=REPO / "bench-data", help="data folder")
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=["append", "upsert", "rebuild", "workers"],
+        help="run only these measurements (append always runs: it is the baseline)",
+    )
+    args = parser.parse_args(argv)
+    if args.rows < PARTS * 10 or args.runs < 1:
+        parser.error("--rows must be at least 40 and --runs at least 1")
+    folder: Path = args.dir.resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+
+    progress(f"data: {args.rows:,} rows in {folder}")
+    data, generated = ensure_data(folder, args.rows)
+    progress(f"  generated in {generated:.1f} s" if generated is not None else "  reused")
+
+    # A private cluster: the user's own csvpg server is never touched.
+    os.environ["CSVPG_HOME"] = str(folder / "pg-home")
+    from csvpg import embedded
+
+    started = time.perf_counter()
+    dsn = embedded.start()
+    progress(f"server: {dsn} (up in {time.perf_counter() - started:.1f} s)")
+    bench: Bench | None = None
+    finished = False
+    try:
+        bench = Bench(folder, dsn, data, args.runs, int(embedded.status()["pid"]))
+        bench.prepare()
+        info = machine(dsn)
+        info["load_before"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+        wanted = set(args.only or ["append", "upsert", "rebuild", "workers"])
+        bench.bench_append()
+        if "upsert" in wanted:
+            bench.bench_upsert()
+        if "rebuild" in wanted:
+            bench.bench_rebuild()
+        if "workers" in wanted:
+            bench.bench_workers()
+        info["load_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+        text = report(info, data, bench.results, bench.rss, args.runs)
+        print(text, flush=True)
+        out = {
+            "when": datetime.now().astimezone().isoformat(timespec="seconds"),
+            "machine": info,
+            "params": {"rows": args.rows, "runs": args.runs, "seed": SEED},
+            "data": {
+                **asdict(data),
+                "base": str(data.base),
+                "upsert": str(data.upsert),
+                "parts_dir": str(data.parts_dir),
+            },
+            "targets": {**TARGETS, "rss_mb": RSS_TARGET_MB},
+            "results": bench.results,
+            "peak_rss": bench.rss,
+            "table": text,
+        }
+        (folder / "results.json").write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n")
+        progress(f"results: {folder / 'results.json'}")
+        finished = True
+    finally:
+        if bench is not None:
+            bench.close()
+        embedded.stop()
+        if not finished:
+            progress(f"failed: the data, jobs and logs are kept in {folder}")
+        elif not args.keep:
+            for sub in ("base", "upsert", "parts", "jobs", "logs", "pg-home"):
+                shutil.rmtree(folder / sub, ignore_errors=True)
+            (folder / "data.json").unlink(missing_ok=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
