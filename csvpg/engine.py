@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pluggy
+import psycopg
 
 from csvpg import events as ev
+from csvpg.errors import DatabaseError
 from csvpg.fileload import FileLoad, FileSummary
 from csvpg.pg import history
 from csvpg.pg.connect import connect, mask_dsn
@@ -105,8 +107,17 @@ class Engine:
         self.limit = reject_limit(job.sink["max_rejects"])
         #: Set when fail_fast saw a failure: files not yet started are skipped.
         self.stopping = threading.Event()
+        #: Set by :meth:`cancel`: files in flight roll back and are recorded as cancelled.
+        self.cancelled = threading.Event()
         self.has_manifest = False
         self._lock = threading.Lock()
+
+    def cancel(self) -> None:
+        """Stop the run, from any thread (the dashboard's ``q``): a file in flight rolls
+        back at its next MiB read or before its commit, and is recorded as cancelled;
+        files not yet started are skipped. :meth:`run` then returns as usual."""
+        self.cancelled.set()
+        self.stopping.set()
 
     def emit(self, event: ev.Event) -> None:
         # One event at a time: reporters need not be thread-safe.
@@ -128,12 +139,21 @@ class Engine:
         plan = self.plan()
         # One clear error for an unreachable server, rather than one per file.
         with connect(self.dsn, connect_timeout=10) as conn:
-            if not self.dry_run:
-                ensure_schema(conn)
-                history.run_started(
-                    conn, self.run_id, self.job.name, self.job.digest, mask_dsn(self.dsn)
-                )
-            self.has_manifest = _has_manifest(conn)
+            try:
+                if not self.dry_run:
+                    ensure_schema(conn)
+                    history.run_started(
+                        conn, self.run_id, self.job.name, self.job.digest, mask_dsn(self.dsn)
+                    )
+                self.has_manifest = _has_manifest(conn)
+            except psycopg.Error as exc:
+                raise DatabaseError(
+                    f"cannot prepare csvpg's tables (schema csvpg) at {mask_dsn(self.dsn)}: "
+                    f"{exc.diag.message_primary or exc}",
+                    hint="the database user needs CREATE on the database, or an administrator "
+                    "can create the schema csvpg for it",
+                    sqlstate=exc.sqlstate,
+                ) from exc
         self.emit(ev.JobStarted(self.run_id, self.job.name, len(plan.files), mask_dsn(self.dsn)))
         results: list[FileSummary] = []
         for ref, reason in plan.skipped:
@@ -149,6 +169,8 @@ class Engine:
         loaded = sum(r.status == "loaded" for r in results)
         failed = sum(r.status == "failed" for r in results)
         status = "failed" if failed and not loaded else "partial" if failed else "succeeded"
+        if self.cancelled.is_set():
+            status = "cancelled"
         summary = RunSummary(
             run_id=self.run_id,
             job=self.job.name,

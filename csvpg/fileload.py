@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 class FileSummary:
     file: str
     table: str | None
-    status: str  # loaded | failed | skipped
+    status: str  # loaded | failed | skipped | cancelled
     rows_read: int = 0
     inserted: int = 0
     updated: int = 0
@@ -42,6 +42,14 @@ class FileSummary:
     error: str | None = None
     hint: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+
+
+#: The end of a cancelled file's FileFailed message (see :meth:`csvpg.engine.Engine.cancel`).
+CANCELLED = "cancelled; its rows were rolled back"
+
+
+class Cancelled(CsvpgError):
+    """The run was cancelled while this file loaded: its transaction rolls back."""
 
 
 class Skip(Exception):
@@ -55,6 +63,8 @@ class Loaded:
     read: int
     careful: bool
     sha256: str | None
+    #: The target table was there before this load (else an unchanged file still loads).
+    existed: bool = True
 
 
 def as_error(exc: BaseException, url: str, table: str) -> CsvpgError | None:
@@ -84,6 +94,8 @@ class FileLoad:
 
     def __call__(self) -> FileSummary:
         run, url = self.run, self.url
+        if run.cancelled.is_set():
+            return self._skipped("not started: the run was cancelled")
         if run.stopping.is_set():
             return self._skipped("not started: an earlier file failed and fail_fast is on")
         run.emit(ev.FileStarted(run.run_id, url, self.table, self.fp.ref.size))
@@ -93,6 +105,8 @@ class FileLoad:
                 return self._attempt()
             except Skip as skip:
                 return self._skipped(str(skip))
+            except Cancelled:
+                return self._cancelled()
             except Exception as exc:
                 error = as_error(exc, url, self.table)
                 if error is None:
@@ -119,6 +133,8 @@ class FileLoad:
 
         def progress(n: int) -> None:
             run.emit(ev.BytesRead(run.run_id, url, n, fp.ref.size))
+            if run.cancelled.is_set():
+                raise Cancelled(f"{url}: {CANCELLED}", file=url)
 
         with connect(run.dsn) as conn:
             try:
@@ -136,9 +152,12 @@ class FileLoad:
                         and before.status == "loaded"
                         and loaded.sha256 is not None
                         and before.sha256 == loaded.sha256
+                        and loaded.existed
                     ):
                         raise Skip(f"unchanged (same sha256 as run {(before.run_id or '')[:8]})")
                     summary = self._summary(opened, loaded)
+                    if run.cancelled.is_set():
+                        raise Cancelled(f"{url}: {CANCELLED}", file=url)
                     if not run.dry_run:
                         self._commit_records(conn, summary, loaded)
             except TooManyRejects as exc:
@@ -184,9 +203,15 @@ class FileLoad:
             and ref.size is not None
             and ref.mtime is not None
             and (before.size, before.mtime) == (ref.size, ref.mtime)
+            and self._target_exists(conn)
         ):
             raise Skip(f"unchanged since run {(before.run_id or '')[:8]}")
         return before
+
+    def _target_exists(self, conn: psycopg.Connection[Any]) -> bool:
+        """A table dropped since the file loaded must be loaded again."""
+        fp = self.fp
+        return not fp.sink.writes_table or table_columns(conn, fp.schema, fp.table) is not None
 
     def _summary(self, opened: OpenedFile, loaded: Loaded) -> FileSummary:
         details = {
@@ -251,6 +276,16 @@ class FileLoad:
         )
         return self._record(summary, failed=True)
 
+    def _cancelled(self) -> FileSummary:
+        """The file rolled back because the run was cancelled: a FileFailed event (its
+        transaction rolled back) and status ``cancelled`` in the history."""
+        run = self.run
+        seconds = time.perf_counter() - self.started
+        message = f"{self.url}: {CANCELLED}"
+        run.emit(ev.FileFailed(run.run_id, self.url, self.table, message, None, seconds))
+        summary = FileSummary(self.url, self.table, "cancelled", seconds=seconds, error=message)
+        return self._record(summary)
+
     def _record(self, summary: FileSummary, *, failed: bool = False) -> FileSummary:
         """History (and for a failure, the manifest) of a file that did not load."""
         run = self.run
@@ -295,7 +330,8 @@ class FileLoad:
     ) -> Loaded:
         """The fast path first; the careful path only when it failed on bad rows."""
         fp = self.fp
-        if fp.sink.writes_table and table_columns(conn, fp.schema, fp.table) is None:
+        existed = not fp.sink.writes_table or table_columns(conn, fp.schema, fp.table) is not None
+        if not existed:
             # Files that create the same table take turns: the second waits for the first
             # to commit, then finds the table there.
             conn.execute(
@@ -307,7 +343,7 @@ class FileLoad:
             self.run.emit(
                 ev.Warned(self.run.run_id, f"{self.url} is empty: nothing to load", self.url)
             )
-            return Loaded(LoadResult(rows=0, inserted=0), [], 0, False, stream.sha256)
+            return Loaded(LoadResult(rows=0, inserted=0), [], 0, False, stream.sha256, existed)
         if fp.sink.writes_table:
             exists = table_columns(conn, fp.schema, fp.table) is not None
             for statement in fp.sink.ddl(load, exists):
@@ -315,7 +351,7 @@ class FileLoad:
         try:
             with conn.transaction():
                 result = fp.sink.load(conn, load)
-            return Loaded(result, [], result.rows, False, stream.sha256)
+            return Loaded(result, [], result.rows, False, stream.sha256, existed)
         except psycopg.Error as exc:
             if not (is_row_error(exc) and self._careful_possible(opened)):
                 raise
@@ -327,7 +363,7 @@ class FileLoad:
         self.run.emit(
             ev.Warned(self.run.run_id, f"{why.split(' — ')[0]}; setting bad rows aside", self.url)
         )
-        return self._careful(conn, load)
+        return replace(self._careful(conn, load), existed=existed)
 
     def _careful_possible(self, opened: OpenedFile) -> bool:
         return self.fp.sink.takes_staged and not opened.row_path and self.run.limit != (0, None)

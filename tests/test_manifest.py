@@ -165,3 +165,18 @@ def test_a_wrong_user_fails_at_once_without_retries(db, tmp_path: Path) -> None:
     else:
         raise AssertionError("expected a DatabaseError")
     assert time.perf_counter() - started < 10
+
+
+def test_a_dropped_table_is_loaded_again(db, tmp_path: Path) -> None:
+    make_files(tmp_path / "in", 1)
+    job = job_for(db, tmp_path)
+    run(job)
+    db.execute(f'DROP TABLE "{db.schema}".t')
+    again = run(job)
+    assert again.files[0].status == "loaded"
+    assert db.count("t") == 3
+    os.utime(tmp_path / "in" / "f00.csv", (time.time() + 60, time.time() + 60))
+    db.execute(f'DROP TABLE "{db.schema}".t')
+    third = run(job)
+    assert third.files[0].status == "loaded", "same checksum, but the table was gone"
+    assert db.count("t") == 3

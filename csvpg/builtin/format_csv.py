@@ -29,8 +29,10 @@ from csvpg.sniff import Encoding, detect_delimiter, detect_encoding, resolve_enc
 _SURROGATE = re.compile("[\udc80-\udcff]")
 
 SAMPLE_SIZE = 1 << 20
+SNIFF_CHARS = 64 << 10
 BLOCK_SIZE = 1 << 20
 BATCH_ROWS = 10_000
+BATCH_CHARS = 4 << 20
 #: The header record must end within this many bytes of the sample's start.
 HEADER_LIMIT = 64 << 20
 #: PostgreSQL takes fields up to 1 GB; ``csv``'s 128 KiB default would fail the row path.
@@ -110,7 +112,12 @@ class CsvReader(Reader):
         self._first = head  # the bytes after the BOM and the skipped lines
         text = self._decode_head(head, final)
         if settings["delimiter"] == "auto":
-            self.delimiter = detect_delimiter(text, self.quote, escape=self.escape, final=final)
+            # A few hundred records decide it; parsing the whole sample four times would
+            # cost more than many a small file's COPY.
+            cut = text[:SNIFF_CHARS]
+            self.delimiter = detect_delimiter(
+                cut, self.quote, escape=self.escape, final=final and cut == text, limit=200
+            )
             detected.append("delimiter")
         try:
             first = next(csv.reader(io.StringIO(text, newline=""), **self._fmt()), None)
@@ -232,6 +239,10 @@ class CsvReader(Reader):
     def _decode_head(self, head: bytes, final: bool) -> str:
         """The head as text for sniffing. A bad byte in a data row is that row's problem
         (a reject later), so it is only kept aside here; in the header it is an error."""
+        try:  # the common case, and the quickest: every byte decodes
+            return codecs.getincrementaldecoder(self._codec)().decode(head, final=final)
+        except UnicodeDecodeError:
+            pass
         text = codecs.getincrementaldecoder(self._codec)(errors="surrogateescape").decode(
             head, final=final
         )
@@ -308,13 +319,22 @@ class CsvReader(Reader):
             carry = text[cut:]
 
     def iter_batches(self) -> Iterator[Batch]:
-        """Rows in batches of up to 10 000, the header record left out.
+        """Rows in batches of up to 10 000 (fewer when rows are wide), no header record.
 
         Every empty field becomes ``None``: Python 3.11's ``csv`` cannot tell a quoted
         ``""`` from an empty field. A blank line is a record of one empty field
         (``[None]``), as COPY reads it. Ragged rows are passed on as they are.
         """
-        reader = csv.reader(self._lines(), **self._fmt())
+        # Batches end at 10 000 rows or 4 Mi characters, whichever comes first, so wide
+        # rows cannot make a batch (and the client's memory) grow without bound.
+        size = [0]
+
+        def lines() -> Iterator[str]:
+            for text in self._lines():
+                size[0] += len(text)
+                yield text
+
+        reader = csv.reader(lines(), **self._fmt())
         batch: Batch = []
         skip_header = self._header
         nulls = self.nulls
@@ -327,9 +347,10 @@ class CsvReader(Reader):
                     batch.append([v or None for v in record] if record else [None])
                 else:
                     batch.append([None if v in nulls else v for v in record] or [None])
-                if len(batch) >= BATCH_ROWS:
+                if len(batch) >= BATCH_ROWS or size[0] >= BATCH_CHARS:
                     yield batch
                     batch = []
+                    size[0] = 0
         except csv.Error as exc:
             raise FormatError(
                 f"cannot parse the CSV: {exc}",
