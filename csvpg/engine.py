@@ -52,7 +52,7 @@ class RunSummary:
         return 1 if any(f.status == "failed" for f in self.files) else 0
 
     def to_dict(self) -> dict[str, Any]:
-        counts = ("rows_read", "inserted", "updated", "collapsed", "rejected")
+        counts = ("rows_read", "inserted", "updated", "unchanged", "collapsed", "rejected")
         return {
             "run_id": self.run_id,
             "job": self.job,
@@ -195,6 +195,7 @@ class Engine:
                 inserted=summary.total("inserted"),
                 updated=summary.total("updated"),
                 collapsed=summary.total("collapsed"),
+                unchanged=summary.total("unchanged"),
                 rejected=summary.total("rejected"),
                 seconds=summary.seconds,
             )

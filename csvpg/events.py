@@ -84,6 +84,7 @@ class FileLoaded(Event):
     rejected: int
     seconds: float
     details: dict[str, Any] = field(default_factory=dict)
+    unchanged: int = 0
 
 
 @dataclass(frozen=True)
@@ -112,3 +113,4 @@ class JobFinished(Event):
     collapsed: int
     rejected: int
     seconds: float
+    unchanged: int = 0

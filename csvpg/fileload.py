@@ -42,6 +42,7 @@ class FileSummary:
     error: str | None = None
     hint: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    unchanged: int = 0
 
 
 #: The end of a cancelled file's FileFailed message (see :meth:`csvpg.engine.Engine.cancel`).
@@ -181,6 +182,7 @@ class FileLoad:
                 summary.rejected,
                 summary.seconds,
                 summary.details,
+                summary.unchanged,
             )
         )
         return summary
@@ -233,6 +235,7 @@ class FileLoad:
             len(loaded.rejects),
             time.perf_counter() - self.started,
             details=details,
+            unchanged=r.unchanged,
         )
 
     def _commit_records(

@@ -207,12 +207,14 @@ class LoadInput:
 @dataclass
 class LoadResult:
     """Counts a sink reports for one file: rows it took, inserted, updated and
-    collapsed (duplicate keys within the file, of which the last one won)."""
+    collapsed (duplicate keys within the file, of which the last one won), and
+    unchanged (an upsert found the row already as the file has it: nothing written)."""
 
     rows: int
     inserted: int
     updated: int = 0
     collapsed: int = 0
+    unchanged: int = 0
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -25,11 +26,27 @@ def get_plugin_manager(
     pm = pluggy.PluginManager("csvpg")
     pm.add_hookspecs(hookspecs)
     if entry_points:
-        pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+        _load_entry_points(pm)
     for plugin in plugins:
         pm.register(plugin)
     pm.check_pending()
     return pm
+
+
+def _load_entry_points(pm: pluggy.PluginManager) -> None:
+    """pluggy's loader, after a first import of each plugin so that a package that fails
+    to import is named in the error rather than lost in a traceback."""
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            ep.load()
+        except Exception as exc:
+            package = ep.dist.name if ep.dist else ep.value
+            raise PluginError(
+                f"the plugin {ep.name!r} of the package {package} failed to load: "
+                f"{type(exc).__name__}: {exc}",
+                hint=f"reinstall or uninstall {package}",
+            ) from exc
+    pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ import codecs
 import csv
 import io
 import itertools
-from collections import Counter
 from dataclasses import dataclass
 
 from csvpg.errors import FormatError
@@ -266,14 +265,13 @@ def detect_delimiter(
 ) -> str:
     """Choose the delimiter among ``, ; \\t |`` from a decoded sample.
 
-    Each candidate parses the sample's records; the winner gives the same field count
-    (more than one) in the largest share of records, ties going to the earlier
-    candidate. ``final`` says the sample is the whole file, so its last record counts.
-    The first record (usually the header) must have that field count too. A file no
-    candidate splits that way is single-column: the first candidate that splits no
-    record at all, so COPY never sees a stray delimiter.
+    The first record (the header, usually) sets the width: the winner splits it into
+    two fields or more and gives the largest share of records that same width, ties
+    going to the earlier candidate. ``final`` says the sample is the whole file, so its
+    last record counts. A file no candidate splits is single-column: the first
+    candidate that splits no record at all, so COPY never sees a stray delimiter.
     """
-    best, best_score = "", 0.0
+    best, best_score = "", -1.0
     unsplit: list[str] = []
     for delimiter in DELIMITERS:
         counts = [len(r) for r in _records(text, delimiter, quote, escape, final, limit) if r]
@@ -282,10 +280,9 @@ def detect_delimiter(
         if max(counts) == 1:
             unsplit.append(delimiter)
             continue
-        width, seen = Counter(counts).most_common(1)[0]
-        if width < 2 or counts[0] != width:
+        if counts[0] < 2:
             continue
-        score = seen / len(counts)
+        score = counts.count(counts[0]) / len(counts)
         if score > best_score:
             best, best_score = delimiter, score
     if not best:

@@ -36,10 +36,16 @@ def test_run_json_summary(job: Path, db, capsys) -> None:
     assert summary["status"] == "succeeded"
     assert len(summary["run_id"]) == 32
     assert summary["totals"]["inserted"] == 0
-    assert summary["totals"]["updated"] == 2
+    assert summary["totals"]["unchanged"] == 2
     (file,) = summary["files"]
     assert file["table"] == f"{db.schema}.people"
-    assert file["rows_read"] == file["inserted"] + file["updated"] + file["collapsed"]
+    assert file["rows_read"] == (
+        file["inserted"]
+        + file["updated"]
+        + file["unchanged"]
+        + file["collapsed"]
+        + file["rejected"]
+    )
 
 
 def test_failed_file_exit_code_and_message(db, tmp_path: Path, capsys) -> None:

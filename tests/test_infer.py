@@ -24,6 +24,7 @@ from csvpg.hookspecs import hookimpl
 from csvpg.infer import Sample, draw_sample, infer_file, job_for, to_toml
 from csvpg.infer_types import infer_column, is_id_like
 from csvpg.interfaces import FileRef
+from csvpg.pg.load import value_expr
 from csvpg.plugins import Registry, get_plugin_manager
 from tests.conftest import CORPUS, REPO
 
@@ -273,24 +274,11 @@ def test_rendered_columns_round_trip(
 
 
 def _sql_expr(spec: str | dict[str, Any]) -> sql.Composable:
-    """The conversions as SQL, written out here as the [columns] contract describes them."""
-    conv = spec if isinstance(spec, dict) else {"type": spec}
-    value: sql.Composable = sql.SQL("v")
-    if conv.get("thousands"):
-        value = sql.SQL("replace({}, {}, '')").format(value, conv["thousands"])
-    if conv.get("decimal"):
-        value = sql.SQL("replace({}, {}, '.')").format(value, conv["decimal"])
-    if conv.get("true"):
-        value = sql.SQL("CASE WHEN lower({0}) = ANY({1}) THEN 'true' ELSE {0} END").format(
-            value, [w.lower() for w in conv["true"]]
-        )
-        value = sql.SQL("CASE WHEN lower({0}) = ANY({1}) THEN 'false' ELSE {0} END").format(
-            value, [w.lower() for w in conv["false"]]
-        )
-    if conv.get("format"):
-        func = "to_date" if conv["type"] == "date" else "to_timestamp"
-        value = sql.SQL(func + "({}, {})").format(value, conv["format"])
-    return sql.SQL("CAST({} AS {})").format(value, sql.SQL(conv["type"]))
+    """The conversions as the load runs them (csvpg.pg.load.value_expr) on a column v."""
+    from csvpg.spec import column_types
+
+    ct = column_types({"v": spec}, "columns", None)["v"]
+    return value_expr(sql.Identifier("v"), ct, ("",))
 
 
 @settings(

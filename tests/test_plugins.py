@@ -135,3 +135,16 @@ def test_a_record_sink_gets_rows_and_no_table(db, tmp_path: Path) -> None:
     assert summary.exit_code == 0, summary.files[0].error
     assert received == [["1", "2"], ["3", None]]
     assert db.execute("SELECT to_regclass(%s)", (f"{db.schema}.r",)).fetchone() == (None,)
+
+
+def test_a_plugin_that_fails_to_import_is_named(tmp_path: Path, monkeypatch) -> None:
+    """A broken third-party package stops startup with its name, not a traceback."""
+    dist = tmp_path / "broken_plugin-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-plugin\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[csvpg]\nbroken = broken_plugin_module_xyz\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(PluginError) as info:
+        get_plugin_manager()
+    assert "the plugin 'broken' of the package broken-plugin failed to load" in info.value.message
+    assert "ModuleNotFoundError" in info.value.message

@@ -28,10 +28,10 @@ def test_quickstart_job_loads_the_examples(embedded_home: Path) -> None:
     again = run(REPO / "jobs" / "quickstart.toml")
     assert {f.status for f in again.files} == {"skipped"}, "nothing changed: nothing to do"
     forced = run(REPO / "jobs" / "quickstart.toml", force=True)
-    assert {f.table: (f.inserted, f.updated) for f in forced.files} == {
-        "public.customers": (0, 300),
-        "public.konto": (0, 200),
-        "public.orders": (0, 400),
+    assert {f.table: (f.inserted, f.updated, f.unchanged) for f in forced.files} == {
+        "public.customers": (0, 0, 300),
+        "public.konto": (0, 0, 200),
+        "public.orders": (0, 0, 400),
     }
     with psycopg.connect(dsn) as conn:
         # The Latin-1, semicolon file arrives as text with its umlauts intact.

@@ -4,9 +4,12 @@ the rest loads, and the counts prove nothing was lost."""
 from __future__ import annotations
 
 import csv
+import uuid
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from csvpg.engine import RunSummary, run
 from tests.conftest import job_toml
@@ -54,7 +57,7 @@ def run_dirty(db, tmp_path: Path, data: bytes, columns: str, sink: str = "", fmt
     job = tmp_path / "job.toml"
     extra = f"[columns]\n{columns}\n" if columns else ""
     job.write_text(job_toml(db, str(path), sink=sink, extra=extra, fmt=fmt or 'encoding = "utf-8"'))
-    return run(job)
+    return run(job, force=True)  # the same path holds new content each time
 
 
 def rejects_of(db, summary: RunSummary) -> list[tuple]:
@@ -76,7 +79,7 @@ def test_dirty_file_keeps_good_rows_and_names_bad_ones(db, tmp_path: Path, case:
     assert all(file == f.file for _, _, _, file, _ in got)
     assert all(raw for *_, raw in got), "each reject keeps its raw line"
     assert f.rejected == len(expected)
-    assert f.rows_read == f.inserted + f.updated + f.collapsed + f.rejected
+    assert f.rows_read == f.inserted + f.updated + f.unchanged + f.collapsed + f.rejected
     assert db.count("dirty") == f.inserted
 
 
@@ -155,3 +158,39 @@ def test_converted_columns_reject_what_does_not_convert(db, tmp_path: Path) -> N
     ]
     (row,) = db.rows("dirty")
     assert (row[0], row[1].isoformat(), str(row[2])) == (1, "2024-01-31", "1234.56")
+
+
+row = st.one_of(
+    st.tuples(st.integers(0, 30), st.text("abc", max_size=3)).map(lambda t: f"{t[0]},{t[1]}"),
+    st.sampled_from(["x,bad-id", "99999999999,overflow", "1,2,3", "7"]),
+)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(first=st.lists(row, max_size=30), second=st.lists(row, max_size=30))
+def test_every_row_is_accounted_for(
+    db, tmp_path: Path, first: list[str], second: list[str]
+) -> None:
+    """Property: read = inserted + updated + unchanged + collapsed + rejected, and the table
+    holds the last good value of every good key, over two upserts of dirty files."""
+    table = "acc_" + uuid.uuid4().hex[:8]
+    expected: dict[int, str] = {}
+    for lines in (first, second):
+        summary = run_dirty(
+            db,
+            tmp_path,
+            ("id,v\n" + "".join(f"{line}\n" for line in lines)).encode(),
+            'id = "integer"',
+            sink=f'mode = "upsert"\nprimary_key = ["id"]\ntable = "{table}"\nmax_rejects = "100%"',
+        )
+        f = summary.files[0]
+        assert summary.exit_code == 0, f.error
+        assert f.rows_read == len(lines)
+        assert f.rows_read == f.inserted + f.updated + f.unchanged + f.collapsed + f.rejected
+        for line in lines:
+            fields = line.split(",")
+            if len(fields) == 2 and fields[0].isdigit() and int(fields[0]) < 2**31:
+                expected[int(fields[0])] = fields[1]
+        assert {k: v or "" for k, v in db.rows(table)} == expected

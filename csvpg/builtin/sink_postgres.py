@@ -99,7 +99,9 @@ class RebuildSink(PostgresSink):
 class UpsertSink(PostgresSink):
     """Inserts new keys and updates existing ones, set-based: COPY into a TEXT staging
     table, then one ``INSERT … SELECT … ON CONFLICT DO UPDATE``. When a key repeats
-    within the file, the last row wins; the others are counted as collapsed."""
+    within the file, the last row wins; the others are counted as collapsed. A row
+    that already holds the file's values is left alone and counted as unchanged: a
+    nightly re-load of a mostly unchanged export writes (and bloats) nothing."""
 
     mode = "upsert"
     requires_primary_key = True
@@ -117,10 +119,16 @@ class UpsertSink(PostgresSink):
         others = [c for c in cols if c not in load.primary_key]
         action: sql.Composable
         if others:
-            action = sql.SQL("DO UPDATE SET {}").format(
+            mine = sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(c)) for c in others)
+            theirs = sql.SQL(", ").join(
+                sql.SQL("EXCLUDED.{}").format(sql.Identifier(c)) for c in others
+            )
+            action = sql.SQL("DO UPDATE SET {} WHERE ({}) IS DISTINCT FROM ({})").format(
                 sql.SQL(", ").join(
                     sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in others
-                )
+                ),
+                mine,
+                theirs,
             )
         else:
             action = sql.SQL("DO NOTHING")
@@ -132,7 +140,7 @@ class UpsertSink(PostgresSink):
                 FROM (SELECT {casts}, {row} FROM {staging}) s
                 ORDER BY {keys}, {row} DESC
             ), written AS (
-                INSERT INTO {target} ({cols}) SELECT {cols} FROM src
+                INSERT INTO {target} AS t ({cols}) SELECT {cols} FROM src
                 ON CONFLICT ({keys}) {action}
                 RETURNING (xmax = 0) AS inserted
             )
@@ -154,10 +162,13 @@ class UpsertSink(PostgresSink):
             result = cur.execute(query).fetchone()
         assert result is not None
         distinct, inserted, updated = result
-        if not others:  # DO NOTHING returns no row for a key that was already there
-            updated = distinct - inserted
+        # A key already there whose row needed no change returns nothing.
         return LoadResult(
-            rows=staged.rows, inserted=inserted, updated=updated, collapsed=staged.rows - distinct
+            rows=staged.rows,
+            inserted=inserted,
+            updated=updated,
+            collapsed=staged.rows - distinct,
+            unchanged=distinct - inserted - updated,
         )
 
 

@@ -31,11 +31,12 @@ def file_done(conn: psycopg.Connection[Any], run_id: str, f: FileSummary) -> Non
     conn.execute(
         """
         INSERT INTO csvpg.run_files (run_id, file, table_name, status, rows_read, inserted,
-            updated, collapsed, rejected, seconds, error, hint, details)
-        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+            updated, collapsed, rejected, seconds, error, hint, details, unchanged)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
         ON CONFLICT (run_id, file) DO UPDATE SET status = EXCLUDED.status,
             rows_read = EXCLUDED.rows_read, inserted = EXCLUDED.inserted,
             updated = EXCLUDED.updated, collapsed = EXCLUDED.collapsed,
+            unchanged = EXCLUDED.unchanged,
             rejected = EXCLUDED.rejected, seconds = EXCLUDED.seconds,
             error = EXCLUDED.error, hint = EXCLUDED.hint, details = EXCLUDED.details
         """,
@@ -53,6 +54,7 @@ def file_done(conn: psycopg.Connection[Any], run_id: str, f: FileSummary) -> Non
             f.error,
             f.hint,
             Jsonb(json.loads(json.dumps(f.details, default=str))),
+            f.unchanged,
         ),
     )
 
@@ -63,7 +65,7 @@ def run_finished(conn: psycopg.Connection[Any], summary: RunSummary) -> None:
             """
             UPDATE csvpg.runs SET status = %s, finished_at = now(), files = %s,
                 files_failed = %s, rows_read = %s, inserted = %s, updated = %s,
-                collapsed = %s, rejected = %s, seconds = %s
+                collapsed = %s, rejected = %s, seconds = %s, unchanged = %s
             WHERE id = %s
             """,
             (
@@ -76,6 +78,7 @@ def run_finished(conn: psycopg.Connection[Any], summary: RunSummary) -> None:
                 summary.total("collapsed"),
                 summary.total("rejected"),
                 summary.seconds,
+                summary.total("unchanged"),
                 summary.run_id,
             ),
         )

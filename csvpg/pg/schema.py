@@ -65,6 +65,11 @@ MIGRATIONS: list[str] = [
     """,
     # 2: the manifest of loaded files
     MANIFEST,
+    # 3: upserts count rows they found already as the file has them
+    """
+    ALTER TABLE csvpg.runs ADD COLUMN unchanged bigint NOT NULL DEFAULT 0;
+    ALTER TABLE csvpg.run_files ADD COLUMN unchanged bigint NOT NULL DEFAULT 0
+    """,
 ]
 
 

@@ -43,13 +43,16 @@ def test_upsert_inserts_then_updates(db, tmp_path: Path) -> None:
     first = load(db, tmp_path, {"people.csv": CUSTOMERS}, sink, extra=extra)
     assert (first.files[0].inserted, first.files[0].updated) == (3, 0)
 
+    # An idempotent re-run: every key is there already, with the same values.
     again = load(db, tmp_path, {"people.csv": CUSTOMERS}, sink, extra=extra)
-    assert (again.files[0].inserted, again.files[0].updated) == (0, 3)
+    f = again.files[0]
+    assert (f.inserted, f.updated, f.unchanged) == (0, 0, 3)
     assert db.count("people") == 3
 
     changed = "id,name,city\n3,Zoë,Basel\n4,Edsger,Nuenen\n"
     third = load(db, tmp_path, {"people.csv": changed}, sink, extra=extra)
-    assert (third.files[0].inserted, third.files[0].updated) == (1, 1)
+    f = third.files[0]
+    assert (f.inserted, f.updated, f.unchanged) == (1, 1, 0)
     assert db.rows("people", "id") == [
         (1, "Ada", "London"),
         (2, "Grace", "Arlington"),
@@ -69,7 +72,7 @@ def test_upsert_last_duplicate_in_a_file_wins(db, tmp_path: Path) -> None:
     )
     f = result.files[0]
     assert (f.rows_read, f.inserted, f.updated, f.collapsed) == (4, 2, 0, 2)
-    assert f.rows_read == f.inserted + f.updated + f.collapsed
+    assert f.rows_read == f.inserted + f.updated + f.unchanged + f.collapsed
     assert db.rows("d", "id") == [(1, "last"), (2, "only")]
 
 
