@@ -25,6 +25,7 @@ _EXPORTS = {
     "Batch": "csvpg.interfaces",
     "LoadInput": "csvpg.interfaces",
     "LoadResult": "csvpg.interfaces",
+    "Reject": "csvpg.interfaces",
     "Option": "csvpg.options",
     "Job": "csvpg.spec",
     "load_job": "csvpg.spec",

@@ -170,6 +170,9 @@ class FileLoad:
                 raise too_many(url, exc.rejects, exc.read, run.job.sink["max_rejects"]) from None
         if loaded.rejects:
             self._rejected(loaded.rejects)
+        for report in summary.details.get("transforms", {}).values():
+            for warning in report.get("warnings", []):
+                run.emit(ev.Warned(run.run_id, f"{url}: {warning}", url))
         run.emit(
             ev.FileLoaded(
                 run.run_id,
@@ -222,7 +225,11 @@ class FileLoad:
             "path": "rows" if opened.row_path else "bytes",
             "careful": loaded.careful,
             "sha256": loaded.sha256,
+            **loaded.result.details,
         }
+        reports = {t.type: rep for t in self.fp.transforms if (rep := t.report())}
+        if reports:
+            details["transforms"] = reports
         r = loaded.result
         return FileSummary(
             self.url,
@@ -354,7 +361,9 @@ class FileLoad:
         try:
             with conn.transaction():
                 result = fp.sink.load(conn, load)
-            return Loaded(result, [], result.rows, False, stream.sha256, existed)
+            if over_limit(len(result.rejects), result.rows, self.run.limit):
+                raise TooManyRejects(result.rejects, result.rows)
+            return Loaded(result, list(result.rejects), result.rows, False, stream.sha256, existed)
         except psycopg.Error as exc:
             if not (is_row_error(exc) and self._careful_possible(opened)):
                 raise
@@ -398,7 +407,7 @@ class FileLoad:
             staged = Staged(staged.table, staged.names, staged.rows - len(bad))
         with conn.transaction():
             result = fp.sink.load_staged(conn, load, staged)
-        return Loaded(result, rejects, read, True, stream.sha256)
+        return Loaded(result, rejects + list(result.rejects), read, True, stream.sha256)
 
     def load_input(self, conn: psycopg.Connection[Any], opened: OpenedFile) -> LoadInput:
         """Check the file's columns against the table (or the types to create it with)."""
@@ -465,4 +474,6 @@ class FileLoad:
             dialect=None if opened.row_path else opened.reader.dialect,
             chunks=opened.chunks(),
             batches=opened.batches(fp.transforms),
+            dry_run=self.run.dry_run,
+            base_dir=self.run.job.base_dir,
         )

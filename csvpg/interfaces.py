@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
 
 if TYPE_CHECKING:
@@ -53,6 +54,27 @@ class CsvDialect:
     #: Field values that mean NULL. PostgreSQL's CSV reads an unquoted empty field as
     #: NULL; other markers are mapped in SQL, after COPY.
     nulls: tuple[str, ...] = ("",)
+
+
+@dataclass(frozen=True)
+class Reject:
+    """A row that did not load: where (``line``, ``column``, ``value``) and why."""
+
+    line: int | None
+    reason: str
+    raw: str | None = None
+    column: str | None = None
+    value: str | None = None
+    sqlstate: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "line": self.line,
+            "column": self.column,
+            "value": self.value,
+            "reason": self.reason,
+            "sqlstate": self.sqlstate,
+        }
 
 
 @dataclass(frozen=True)
@@ -183,6 +205,12 @@ class Transform:
         """Rows in (shaped as ``relation`` before this step), rows out."""
         return batches
 
+    def report(self) -> dict[str, Any]:
+        """What this step did to its file, asked after the file loaded (an instance
+        serves one file): kept in the file's ``details["transforms"][type]``; each string
+        under ``"warnings"`` is also sent as a ``Warned`` event for the file."""
+        return {}
+
 
 @dataclass
 class LoadInput:
@@ -202,6 +230,11 @@ class LoadInput:
     chunks: Iterator[bytes] | None = None
     batches: Iterator[Batch] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: ``csvpg run --dry-run``: the transaction rolls back, so a sink with effects
+    #: outside PostgreSQL (a webhook, a file) must not have them.
+    dry_run: bool = False
+    #: The job file's folder: relative paths in [sink.options] start here.
+    base_dir: Path | None = None
 
 
 @dataclass
@@ -215,6 +248,12 @@ class LoadResult:
     updated: int = 0
     collapsed: int = 0
     unchanged: int = 0
+    #: Rows the sink set aside (a record sink's failed deliveries): written to
+    #: ``csvpg.rejects`` and counted like the careful path's. ``rows`` counts them too:
+    #: rows = inserted + updated + collapsed + unchanged + len(rejects).
+    rejects: list[Reject] = field(default_factory=list)
+    #: What the sink wants said about the file, merged into the file's ``details``.
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

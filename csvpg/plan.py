@@ -176,7 +176,7 @@ def make_plan(job: Job, registry: Registry) -> Plan:
             FilePlan(
                 ref=ref,
                 format=fmt,
-                transforms=transforms,
+                transforms=[type(t)(**t.settings) for t in transforms],
                 sink=sink(**(sink_options if sink is sink_cls else {})),
                 schema=job.database["schema"],
                 table=table,

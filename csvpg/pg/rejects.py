@@ -4,34 +4,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 
 from csvpg.errors import SpecError
+from csvpg.interfaces import Reject
+
+__all__ = ["Reject", "write_rejects"]
 
 #: A reject keeps at most this much of its raw text.
 RAW_LIMIT = 8192
-
-
-@dataclass(frozen=True)
-class Reject:
-    line: int | None
-    reason: str
-    raw: str | None = None
-    column: str | None = None
-    value: str | None = None
-    sqlstate: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "line": self.line,
-            "column": self.column,
-            "value": self.value,
-            "reason": self.reason,
-            "sqlstate": self.sqlstate,
-        }
 
 
 def write_rejects(
