@@ -40,6 +40,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print one JSON summary on stdout")
     p.add_argument("-q", "--quiet", action="store_true", help="print only errors and the totals")
+    p.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default="text",
+        help="json: one JSON object per event, a line each, for log shippers",
+    )
+    p.add_argument("--tui", action="store_true", help="watch the run in the dashboard")
 
     p = sub.add_parser("check", help="validate a job and show its plan, writing nothing")
     p.add_argument("job")
@@ -53,6 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--explain", action="store_true", help="show each decision on stderr")
     p.add_argument("--sample-rows", type=int, default=10_000, metavar="N", help="rows to sample")
     p.add_argument("--full-scan", action="store_true", help="read every row, not a sample")
+
+    p = sub.add_parser("dashboard", help="past runs, their files and rejects; start a job")
+    p.add_argument("--dsn", help="the PostgreSQL whose run history to show (default: embedded)")
+    p.add_argument("--jobs", default="jobs", metavar="DIR", help="jobs to list (default: ./jobs)")
+    p.add_argument("--web", action="store_true", help="serve the dashboard to a browser")
+    p.add_argument("--port", type=int, default=8000, help="the --web port on 127.0.0.1")
 
     p = sub.add_parser("db", help="the embedded PostgreSQL")
     p.add_argument("action", choices=["start", "stop", "status", "url"])
@@ -76,6 +89,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_db(args.action)
         if args.command == "infer":
             return cmd_infer(args)
+        if args.command == "dashboard":
+            return cmd_dashboard(args)
     except CsvpgError as exc:
         if args.debug:
             traceback.print_exc()
@@ -100,16 +115,126 @@ def print_error(exc: CsvpgError) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if args.tui:
+        return cmd_run_tui(args)
     from csvpg.engine import run
-    from csvpg.reporters import LineReporter, dump_json
+    from csvpg.reporters import dump_json, for_stream
 
-    reporter = LineReporter(sys.stderr if args.json else sys.stdout, quiet=args.quiet)
-    summary = run(
-        args.job, dsn=args.dsn, plugins=[reporter], dry_run=args.dry_run, force=args.force
-    )
+    # Bars on a terminal, plain lines (with progress for long files) anywhere else.
+    out = sys.stderr if args.json else sys.stdout
+    reporter = for_stream(out, log_format=args.log_format, quiet=args.quiet)
+    try:
+        summary = run(
+            args.job, dsn=args.dsn, plugins=[reporter], dry_run=args.dry_run, force=args.force
+        )
+    finally:
+        reporter.close()
     if args.json:
         dump_json(summary.to_dict(), sys.stdout)
     return summary.exit_code
+
+
+def _tui() -> Any:
+    try:
+        from csvpg.tui import app
+    except ImportError as exc:
+        raise CsvpgError(
+            f"the dashboard needs Textual, which is not installed ({exc})",
+            hint="pip install textual, or run without --tui",
+        ) from exc
+    return app
+
+
+def _on_terminal(what: str) -> bool:
+    """Whether the dashboard can draw here; if not, says so (a usage error)."""
+    import os
+
+    if os.environ.get("TEXTUAL_DRIVER"):  # textual-serve's sessions draw in a browser
+        return True
+    if sys.stdin.isatty() and sys.stdout.isatty():
+        return True
+    print(f"error: {what} needs a terminal", file=sys.stderr)
+    print("hint: without one, csvpg run prints plain lines (or --log-format json)", file=sys.stderr)
+    return False
+
+
+def cmd_run_tui(args: argparse.Namespace) -> int:
+    from csvpg.plugins import get_plugin_manager
+    from csvpg.reporters import describe, dump_json
+    from csvpg.spec import load_job
+
+    if not _on_terminal("--tui"):
+        return EXIT_USAGE
+    job = load_job(args.job)  # a broken job is an error here, before the screen opens
+    app = _tui().make_app(
+        job, get_plugin_manager(), dsn=args.dsn, dry_run=args.dry_run, force=args.force
+    )
+    app.run()
+    if app.error is not None:
+        raise app.error
+    summary = app.summary
+    if summary is None:  # a bug in the run: Textual printed its traceback
+        return EXIT_FAILED
+    if app.finished is not None:
+        print(describe(app.finished)[0], file=sys.stderr if args.json else sys.stdout)
+    if args.json:
+        dump_json(summary.to_dict(), sys.stdout)
+    return 130 if summary.status == "cancelled" else summary.exit_code
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    import os
+    from pathlib import Path
+
+    if args.web:
+        return serve_web(args)
+    if not _on_terminal("csvpg dashboard"):
+        return EXIT_USAGE
+    tui = _tui()
+    from csvpg.plugins import get_plugin_manager
+    from csvpg.tui.history import PgHistory
+
+    # --web hands the DSN to each session through the environment, never on a command line.
+    dsn = args.dsn or os.environ.get("CSVPG_DASHBOARD_DSN") or None
+    if dsn is None:
+        from csvpg import embedded
+
+        shown = embedded.start()
+    else:
+        shown = dsn
+    app = tui.make_app(
+        None,
+        get_plugin_manager(),
+        dsn=dsn,
+        history=PgHistory(shown),
+        jobs_dir=Path(args.jobs),
+        dashboard=True,
+    )
+    app.run()
+    return EXIT_OK
+
+
+def serve_web(args: argparse.Namespace) -> int:
+    """``csvpg dashboard --web``: textual-serve runs one dashboard per browser tab, on
+    the loopback address only."""
+    import os
+    import shlex
+    from pathlib import Path
+
+    try:
+        from textual_serve.server import Server
+    except ImportError as exc:
+        raise CsvpgError(
+            "csvpg dashboard --web needs textual-serve, which is not installed",
+            hint="pip install 'csvpg[web]'",
+        ) from exc
+    jobs = str(Path(args.jobs).resolve())
+    command = shlex.join([sys.executable, "-m", "csvpg", "dashboard", "--jobs", jobs])
+    if args.dsn:
+        os.environ["CSVPG_DASHBOARD_DSN"] = args.dsn
+    print(f"csvpg dashboard on http://127.0.0.1:{args.port} (Ctrl+C stops)", flush=True)
+    Server(command, host="127.0.0.1", port=args.port, title="csvpg dashboard").serve()
+    return EXIT_OK
 
 
 def cmd_plugins() -> int:

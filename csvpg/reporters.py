@@ -1,13 +1,29 @@
-"""Reporters: plugins that turn engine events into output. The CLI registers one per run."""
+"""Reporters: plugins that turn engine events into output. The CLI registers one per run.
+
+    LineReporter          a line per file as it ends, then the totals (the plain output)
+    ProgressLineReporter  the same, plus a progress line every N seconds for long files:
+                          for logs, CI and cron
+    RichReporter          on a terminal: a bar per file in flight, an overall bar, and a
+                          summary table at the end
+    JsonLinesReporter     ``--log-format json``: one JSON object per event, for log shippers
+
+:func:`for_stream` picks one. Rich, never Textual: the dashboard lives in ``csvpg.tui``.
+"""
 
 from __future__ import annotations
 
 import json
+import threading
+import time
+from collections.abc import Callable
 from pathlib import PurePosixPath
 from typing import Any, TextIO
 
 from csvpg import events as ev
+from csvpg.fileload import CANCELLED
 from csvpg.hookspecs import hookimpl
+
+Clock = Callable[[], float]
 
 
 def _short(url: str) -> str:
@@ -16,6 +32,84 @@ def _short(url: str) -> str:
 
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def human_bytes(n: float) -> str:
+    """``1536`` → ``1.5 KiB``; binary units, as the MiB that BytesRead counts in."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(n) < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")
+
+
+def human_duration(seconds: float) -> str:
+    """``75`` → ``1 min 15 s``; for ETAs and elapsed times."""
+    s = max(0, round(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+
+def is_cancelled(event: ev.FileFailed) -> bool:
+    """A FileFailed that says the file rolled back because the run was cancelled."""
+    return event.hint is None and event.message.endswith(CANCELLED)
+
+
+def describe(event: ev.Event, *, quiet: bool = False) -> list[str]:
+    """The plain lines for one event (none for progress); LineReporter prints them, and
+    the dashboard's log pane shows them."""
+    if isinstance(event, ev.JobStarted) and not quiet:
+        return [f"job {event.job}: {_plural(event.files, 'file')} → {event.database}"]
+    if isinstance(event, ev.FileLoaded) and not quiet:
+        counts = f"{event.inserted} inserted, {event.updated} updated"
+        unchanged = getattr(event, "unchanged", 0)  # upserts: rows already as the file has them
+        if unchanged:
+            counts += f", {unchanged} unchanged"
+        if event.collapsed:
+            counts += f", {event.collapsed} duplicate keys collapsed"
+        if event.rejected:
+            counts += f", {event.rejected} rejected"
+        return [
+            f"  loaded  {_short(event.file)} → {event.table}: "
+            f"{_plural(event.rows_read, 'row')} ({counts}) in {event.seconds:.2f} s"
+        ]
+    if isinstance(event, ev.FileFailed) and is_cancelled(event):
+        return [f"  cancelled {_short(event.file)} → {event.table}: rolled back"]
+    if isinstance(event, ev.FileFailed):
+        lines = [f"  FAILED  {_short(event.file)} → {event.table}: {event.message}"]
+        if event.hint:
+            lines.append(f"          hint: {event.hint}")
+        return lines
+    if isinstance(event, ev.FileSkipped) and not quiet:
+        return [f"  skipped {_short(event.file)}: {event.reason}"]
+    if isinstance(event, ev.RowsRejected):
+        lines = [f"  {_plural(event.count, 'row')} of {_short(event.file)} set aside:"]
+        for r in event.first[:5]:
+            where = f"line {r['line']}" + (f", column {r['column']}" if r["column"] else "")
+            lines.append(f"          {where}: {r['reason']}")
+        if event.count > 5:
+            lines.append(
+                f"          … {event.count - 5} more in csvpg.rejects (run {event.run_id})"
+            )
+        return lines
+    if isinstance(event, ev.Warned):
+        return [f"  warning: {event.message}"]
+    if isinstance(event, ev.JobFinished):
+        files = _plural(event.files_loaded, "file") + " loaded"
+        if event.files_failed:
+            files += f", {event.files_failed} failed"
+        if event.files_skipped:
+            files += f", {event.files_skipped} skipped"
+        return [
+            f"{event.status}: {files}; {_plural(event.rows_read, 'row')} read, "
+            f"{event.inserted} inserted, {event.updated} updated"
+            + (f", {event.rejected} rejected" if event.rejected else "")
+            + f" in {event.seconds:.2f} s"
+        ]
+    return []
 
 
 class LineReporter:
@@ -30,47 +124,266 @@ class LineReporter:
 
     @hookimpl
     def track_event(self, event: ev.Event) -> None:
-        if isinstance(event, ev.JobStarted) and not self.quiet:
-            self._say(f"job {event.job}: {_plural(event.files, 'file')} → {event.database}")
-        elif isinstance(event, ev.FileLoaded) and not self.quiet:
-            counts = f"{event.inserted} inserted, {event.updated} updated"
-            if event.collapsed:
-                counts += f", {event.collapsed} duplicate keys collapsed"
-            if event.rejected:
-                counts += f", {event.rejected} rejected"
-            self._say(
-                f"  loaded  {_short(event.file)} → {event.table}: "
-                f"{_plural(event.rows_read, 'row')} ({counts}) in {event.seconds:.2f} s"
-            )
-        elif isinstance(event, ev.FileFailed):
-            self._say(f"  FAILED  {_short(event.file)} → {event.table}: {event.message}")
-            if event.hint:
-                self._say(f"          hint: {event.hint}")
-        elif isinstance(event, ev.FileSkipped) and not self.quiet:
-            self._say(f"  skipped {_short(event.file)}: {event.reason}")
-        elif isinstance(event, ev.RowsRejected):
-            self._say(f"  {_plural(event.count, 'row')} of {_short(event.file)} set aside:")
-            for r in event.first[:5]:
-                where = f"line {r['line']}" + (f", column {r['column']}" if r["column"] else "")
-                self._say(f"          {where}: {r['reason']}")
-            if event.count > 5:
-                self._say(
-                    f"          … {event.count - 5} more in csvpg.rejects (run {event.run_id})"
+        for line in describe(event, quiet=self.quiet):
+            self._say(line)
+
+    def close(self) -> None:
+        """Nothing to release; the CLI closes every reporter after a run."""
+
+
+class ProgressLineReporter(LineReporter):
+    """LineReporter, plus a progress line for a file still loading after ``every``
+    seconds, and then at most once every ``every`` seconds: a long load on CI is never
+    silent, a short one prints what it always did.
+
+    Progress lines come with the file's BytesRead events and, with ``heartbeat``, from a
+    timer thread too: once a file is read, PostgreSQL may still work on it for minutes
+    (an upsert of gigabytes) with no event to say so."""
+
+    def __init__(
+        self,
+        out: TextIO,
+        *,
+        quiet: bool = False,
+        every: float = 10.0,
+        clock: Clock = time.monotonic,
+        heartbeat: bool = False,
+    ) -> None:
+        super().__init__(out, quiet=quiet)
+        self.every = every
+        self.clock = clock
+        self.heartbeat = heartbeat
+        self._files: dict[str, _Loading] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @hookimpl
+    def track_event(self, event: ev.Event) -> None:
+        with self._lock:
+            super().track_event(event)
+            if self.quiet:
+                return
+            if isinstance(event, ev.JobStarted) and self.heartbeat and self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._beat, name="csvpg-progress", daemon=True
                 )
-        elif isinstance(event, ev.Warned):
-            self._say(f"  warning: {event.message}")
-        elif isinstance(event, ev.JobFinished):
-            files = _plural(event.files_loaded, "file") + " loaded"
-            if event.files_failed:
-                files += f", {event.files_failed} failed"
-            if event.files_skipped:
-                files += f", {event.files_skipped} skipped"
+                self._thread.start()
+            elif isinstance(event, ev.FileStarted):
+                now = self.clock()
+                self._files[event.file] = _Loading(now, now)
+            elif isinstance(event, ev.BytesRead) and event.file in self._files:
+                loading = self._files[event.file]
+                loading.read = event
+                self._due(event.file, loading, self.clock())
+            elif isinstance(event, (ev.FileLoaded, ev.FileFailed, ev.FileSkipped)):
+                self._files.pop(event.file, None)
+            elif isinstance(event, ev.JobFinished):
+                self._stop.set()
+
+    def tick(self) -> None:
+        """A progress line for each file that has been quiet for ``every`` seconds."""
+        with self._lock:
+            now = self.clock()
+            for file, loading in list(self._files.items()):
+                self._due(file, loading, now)
+
+    def _due(self, file: str, loading: _Loading, now: float) -> None:
+        if now - loading.said < self.every:
+            return
+        loading.said = now
+        seconds = now - loading.started
+        if loading.read is None:
+            self._say(f"  loading {_short(file)}: opening it, for {human_duration(seconds)}")
+        elif loading.read.size and loading.read.bytes_read >= loading.read.size:
             self._say(
-                f"{event.status}: {files}; {_plural(event.rows_read, 'row')} read, "
-                f"{event.inserted} inserted, {event.updated} updated"
-                + (f", {event.rejected} rejected" if event.rejected else "")
-                + f" in {event.seconds:.2f} s"
+                f"  loading {_short(file)}: all {human_bytes(loading.read.bytes_read)} read, "
+                f"PostgreSQL is writing it ({human_duration(seconds)} so far)"
             )
+        else:
+            self._say(progress_line(loading.read, seconds))
+
+    def _beat(self) -> None:
+        while not self._stop.wait(min(self.every, 1.0)):
+            self.tick()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+
+class _Loading:
+    """A file in flight, as ProgressLineReporter tracks it."""
+
+    def __init__(self, started: float, said: float) -> None:
+        self.started = started
+        self.said = said
+        self.read: ev.BytesRead | None = None
+
+
+def progress_line(event: ev.BytesRead, seconds: float) -> str:
+    """``  loading big.csv: 1.2 GiB of 3.0 GiB (40%), 85.0 MiB/s, about 21 s left``"""
+    rate = event.bytes_read / seconds if seconds > 0 else 0.0
+    text = f"  loading {_short(event.file)}: {human_bytes(event.bytes_read)}"
+    if event.size:
+        text += f" of {human_bytes(event.size)} ({100 * event.bytes_read // event.size}%)"
+    else:
+        text += " read"
+    if rate:
+        text += f", {human_bytes(rate)}/s"
+        if event.size and event.size > event.bytes_read:
+            text += f", about {human_duration((event.size - event.bytes_read) / rate)} left"
+    return text
+
+
+class JsonLinesReporter:
+    """One JSON object per event (``Event.to_dict()``), one per line, for log shippers.
+    ``quiet`` keeps failures, rejects, warnings and the totals."""
+
+    QUIET = (ev.FileFailed, ev.RowsRejected, ev.Warned, ev.JobFinished)
+
+    def __init__(self, out: TextIO, *, quiet: bool = False) -> None:
+        self.out = out
+        self.quiet = quiet
+
+    @hookimpl
+    def track_event(self, event: ev.Event) -> None:
+        if self.quiet and not isinstance(event, self.QUIET):
+            return
+        self.out.write(json.dumps(event.to_dict(), ensure_ascii=False, default=str) + "\n")
+        self.out.flush()
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+class RichReporter:
+    """On a terminal: a bar per file in flight (bytes of its size, speed, time left), an
+    overall bar (files done of all), failures and warnings above the bars as they come,
+    and a table of every file with its counts at the end. Rows are counted by
+    PostgreSQL, so a file's rows show once it is done."""
+
+    def __init__(self, out: TextIO, *, clock: Clock = time.monotonic, width: int | None = None):
+        from rich.console import Console
+
+        self.console = Console(file=out, highlight=False, width=width)
+        self.clock = clock
+        self._progress: Any = None
+        self._overall: Any = None
+        self._tasks: dict[str, tuple[Any, float]] = {}
+        self._rows: list[tuple[str, ...]] = []
+        self._files = self._done = 0
+        self._tasks_seen = False
+        self._bytes: dict[str, int] = {}
+
+    def _start(self, event: ev.JobStarted) -> None:
+        from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn
+        from rich.text import Text
+
+        clock = self.clock
+
+        class Elapsed(ProgressColumn):  # rich's stops when a file is read; this goes on
+            def render(self, task: Any) -> Text:
+                return Text(human_duration(clock() - task.fields["t0"]), style="cyan")
+
+        self._files = event.files
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(bar_width=30),
+            Elapsed(),
+            TextColumn("{task.fields[detail]}"),
+            console=self.console,
+            transient=True,
+        )
+        detail, t0 = self._overall_detail(), self.clock()
+        self._overall = self._progress.add_task(event.job, total=event.files, detail=detail, t0=t0)
+        self._progress.start()
+
+    def _overall_detail(self) -> str:
+        read = sum(self._bytes.values())
+        return f"{self._done} of {_plural(self._files, 'file')} · {human_bytes(read)} read"
+
+    def _print(self, lines: list[str], style: str) -> None:
+        for line in lines:
+            self.console.print(line[2:] if line.startswith("  ") else line, style=style)
+
+    @hookimpl
+    def track_event(self, event: ev.Event) -> None:
+        if isinstance(event, ev.JobStarted):
+            self.console.print(describe(event)[0], style="bold")
+            self._start(event)
+        elif isinstance(event, ev.FileStarted) and self._progress is not None:
+            task = self._progress.add_task(
+                f"  {_short(event.file)} → {event.table}",
+                total=event.size or None,
+                detail="",
+                t0=self.clock(),
+            )
+            self._tasks[event.file] = (task, self.clock())
+            self._tasks_seen = True
+        elif isinstance(event, ev.BytesRead) and event.file in self._tasks:
+            task, started = self._tasks[event.file]
+            self._bytes[event.file] = event.bytes_read
+            detail = progress_line(event, self.clock() - started).split(": ", 1)[1]
+            if event.size and event.bytes_read >= event.size:
+                detail = f"{human_bytes(event.size)} read, PostgreSQL is writing it"
+            self._progress.update(task, completed=event.bytes_read, detail=detail)
+            self._progress.update(self._overall, detail=self._overall_detail())
+        elif isinstance(event, (ev.FileLoaded, ev.FileFailed, ev.FileSkipped)):
+            self._file_done(event)
+        elif isinstance(event, (ev.RowsRejected, ev.Warned)):
+            self._print(describe(event), "yellow")
+        elif isinstance(event, ev.JobFinished):
+            self.close()
+            self._summary(event)
+
+    def _file_done(self, event: ev.FileLoaded | ev.FileFailed | ev.FileSkipped) -> None:
+        entry = self._tasks.pop(event.file, None)
+        if entry is not None and self._progress is not None:
+            self._progress.remove_task(entry[0])
+        if entry is not None or self._tasks_seen:  # not one the plan left out
+            self._done += 1
+        if isinstance(event, ev.FileLoaded):
+            counts = (event.rows_read, event.inserted, event.updated, event.rejected)
+            cells = (*(f"{n:,}" for n in counts), f"{event.seconds:.2f}")
+            self._rows.append((_short(event.file), event.table, "loaded", *cells))
+        else:
+            if isinstance(event, ev.FileFailed):
+                status = "cancelled" if is_cancelled(event) else "FAILED"
+                table, seconds = event.table or "", f"{event.seconds:.2f}"
+                self._print(describe(event), "yellow" if status == "cancelled" else "bold red")
+            else:
+                status, table, seconds = "skipped", "", ""
+                self._print(describe(event), "dim")
+            self._rows.append((_short(event.file), table, status, "", "", "", "", seconds))
+        if self._progress is not None:
+            self._progress.update(
+                self._overall, completed=self._done, detail=self._overall_detail()
+            )
+
+    def _summary(self, event: ev.JobFinished) -> None:
+        from rich.table import Table
+
+        if self._rows:
+            table = Table(box=None, pad_edge=False, header_style="bold")
+            for name in ("file", "table", "status"):
+                table.add_column(name)
+            for name in ("rows", "inserted", "updated", "rejected", "seconds"):
+                table.add_column(name, justify="right")
+            for row in self._rows:
+                style = "red" if row[2] == "FAILED" else "dim" if row[2] != "loaded" else None
+                table.add_row(*row, style=style)
+            self.console.print(table)
+        ok = event.status == "succeeded"
+        self.console.print(describe(event)[0], style="bold green" if ok else "bold red")
+
+    def close(self) -> None:
+        """Stop the live display; the CLI calls it even when the run raised."""
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
 
 
 class EventLog:
@@ -85,6 +398,20 @@ class EventLog:
 
     def of(self, kind: type[Any]) -> list[Any]:
         return [e for e in self.events if isinstance(e, kind)]
+
+
+def for_stream(
+    out: TextIO, *, log_format: str = "text", quiet: bool = False, every: float = 10.0
+) -> LineReporter | JsonLinesReporter | RichReporter:
+    """The reporter for a run printing to ``out``: JSON lines when asked, bars on a
+    terminal, plain lines (with periodic progress) anywhere else. ``quiet`` prints only
+    errors and the totals."""
+    if log_format == "json":
+        return JsonLinesReporter(out, quiet=quiet)
+    isatty = getattr(out, "isatty", None)
+    if not quiet and isatty is not None and isatty():
+        return RichReporter(out)
+    return ProgressLineReporter(out, quiet=quiet, every=every, heartbeat=True)
 
 
 def dump_json(data: dict[str, Any], out: TextIO) -> None:

@@ -1,0 +1,1 @@
+"""The widgets the dashboard screens are made of."""

@@ -1,0 +1,102 @@
+"""Modal screens: confirm a cancel, the key help, and an error with its hint."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Static
+
+DIALOG_CSS = """
+{name} {{ align: center middle; }}
+{name} > Vertical {{
+    width: 72; height: auto; max-height: 90%; padding: 1 2;
+    border: thick $accent; background: $surface;
+}}
+{name} Horizontal {{ height: auto; align-horizontal: right; margin-top: 1; }}
+{name} Button {{ margin-left: 2; }}
+"""
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """A yes/no question; ``y`` / ``n`` (or escape) answer it from the keyboard."""
+
+    DEFAULT_CSS = DIALOG_CSS.format(name="ConfirmScreen")
+    BINDINGS = [
+        Binding("y", "answer(True)", "yes"),
+        Binding("n,escape", "answer(False)", "no"),
+    ]
+
+    def __init__(self, question: str, yes: str = "Yes", no: str = "No") -> None:
+        super().__init__()
+        self.question, self.yes, self.no = question, yes, no
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(self.question)
+            with Horizontal():
+                yield Button(f"{self.no} (n)", id="no")
+                yield Button(f"{self.yes} (y)", id="yes", variant="error")
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+    def action_answer(self, answer: bool) -> None:
+        self.dismiss(answer)
+
+
+class HelpScreen(ModalScreen[None]):
+    """The keys of the screen below, from its bindings."""
+
+    DEFAULT_CSS = DIALOG_CSS.format(name="HelpScreen")
+    BINDINGS = [Binding("escape,question_mark,q", "close", "close")]
+
+    def __init__(self, title: str, keys: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self.title_text, self.keys = title, keys
+
+    def compose(self) -> ComposeResult:
+        table = Table.grid(padding=(0, 2))
+        table.add_column(style="bold cyan", no_wrap=True)
+        table.add_column()
+        for key, what in self.keys:
+            table.add_row(key, what)
+        with Vertical():
+            yield Static(Text(self.title_text, style="bold"))
+            yield Static(table)
+            yield Static(Text("escape closes this help", style="dim"))
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class ErrorScreen(ModalScreen[None]):
+    """A failure that stopped the run before or around its files: the error's message
+    and hint, as the command line would print them."""
+
+    DEFAULT_CSS = DIALOG_CSS.format(name="ErrorScreen")
+    BINDINGS = [Binding("escape,enter,q", "close", "close")]
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__()
+        self.message, self.hint = message, hint
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(Text.assemble(("error: ", "bold red"), self.message))
+            if self.hint:
+                yield Static(Text.assemble(("hint: ", "bold"), self.hint))
+            with Horizontal():
+                yield Button("Close (escape)", id="close", variant="primary")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(None)
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,210 @@
+"""RunView: one run as it happens, drawn from engine events.
+
+The engine runs in a thread worker; :class:`~csvpg.tui.reporter.TuiReporter` posts each
+event here as an :class:`~csvpg.tui.messages.EngineEvent`, and :meth:`RunView.on_engine_event`
+folds it into a :class:`~csvpg.tui.state.RunState` and redraws what it changed. Nothing
+changes on a timer, and nothing polls the database: only selecting a file with more
+rejects than its event carried reads them from ``csvpg.rejects``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import DataTable, Label, RichLog, Sparkline
+from textual.worker import Worker, WorkerState
+
+from csvpg import events as ev
+from csvpg.errors import CsvpgError
+from csvpg.tui.history import History, PgHistory
+from csvpg.tui.messages import EngineEvent
+from csvpg.tui.reporter import TuiReporter
+from csvpg.tui.state import RunState
+from csvpg.tui.widgets.progress import InFlight, RunHeader
+from csvpg.tui.widgets.tables import FilesTable, RejectsTable
+
+if TYPE_CHECKING:
+    from csvpg.engine import Engine, RunSummary
+    from csvpg.spec import Job
+
+LOG_STYLE = {"info": "", "warning": "yellow", "error": "bold red"}
+
+
+class RunView(Vertical):
+    DEFAULT_CSS = """
+    RunView #live { height: auto; }
+    RunView InFlight { width: 1fr; }
+    RunView #throughput { width: 34; height: 5; padding: 0 1; }
+    RunView Sparkline { height: 3; }
+    RunView FilesTable { height: 1fr; min-height: 5; }
+    RunView #bottom { height: 12; }
+    RunView #rejects-pane { width: 2fr; }
+    RunView #rejects-title, RunView #throughput Label { color: $text-muted; }
+    RunView RejectsTable { height: 1fr; }
+    RunView RichLog { width: 1fr; border-left: solid $panel; }
+    """
+
+    class Finished(Message):
+        """The engine worker ended: with a summary, or with the error that stopped it."""
+
+        def __init__(self, summary: RunSummary | None, error: CsvpgError | None) -> None:
+            super().__init__()
+            self.summary, self.error = summary, error
+
+    def __init__(self, *, history: History | None = None, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.state = RunState()
+        self.history = history
+        self.engine: Engine | None = None
+        self.summary: RunSummary | None = None
+        self.error: CsvpgError | None = None
+        self.selected: str | None = None
+        #: Files whose full rejects were read from csvpg.rejects.
+        self._all_rejects: dict[str, list[dict[str, Any]]] = {}
+
+    def compose(self) -> ComposeResult:
+        yield RunHeader()
+        with Horizontal(id="live"):
+            yield InFlight()
+            with Vertical(id="throughput"):
+                yield Label("throughput, MiB/s")
+                yield Sparkline([])
+        yield FilesTable()
+        with Horizontal(id="bottom"):
+            with Vertical(id="rejects-pane"):
+                yield Label("rejects: select a file", id="rejects-title")
+                yield RejectsTable()
+            yield RichLog(wrap=True, markup=False, min_width=20)
+
+    def on_mount(self) -> None:
+        self._redraw()
+
+    # -- the engine ----------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self.engine is not None and self.summary is None and self.error is None
+
+    def start(
+        self,
+        job: Job,
+        pm: pluggy.PluginManager,
+        dsn: str | None = None,
+        *,
+        dry_run: bool = False,
+        force: bool = False,
+    ) -> None:
+        """Run ``job`` in a thread worker, with a TuiReporter registered for this run."""
+        from csvpg.engine import Engine
+
+        engine = self.engine = Engine(job, pm, dsn, dry_run=dry_run, force=force)
+        reporter = TuiReporter(self)
+
+        def work() -> RunSummary | CsvpgError:
+            pm.register(reporter)
+            try:
+                return engine.run()
+            except CsvpgError as exc:  # shown on an error screen; anything else is a bug
+                return exc
+            finally:
+                pm.unregister(reporter)
+
+        self.run_worker(work, thread=True, name="engine", group="engine")
+
+    def cancel(self) -> None:
+        """Ask the engine to stop: files in flight roll back, the rest are skipped."""
+        if self.engine is not None and self.running:
+            self.state.cancel_requested = True
+            if self.state.status in ("starting", "running"):
+                self.state.status = "cancelling"
+            self.engine.cancel()
+            self._redraw()
+
+    # -- handlers --------------------------------------------------------------------------
+
+    def on_engine_event(self, message: EngineEvent) -> None:
+        event = message.event
+        lines = self.state.apply(event, message.at)
+        self._redraw()
+        file = getattr(event, "file", None)
+        if file is not None and file in self.state.files and not isinstance(event, ev.Warned):
+            self.query_one(FilesTable).show_file(self.state.files[file])
+        if isinstance(event, ev.BytesRead):
+            self.query_one(Sparkline).data = self.state.throughput
+        if file is not None and file == self.selected:
+            self._show_rejects()
+        log = self.query_one(RichLog)
+        for level, text in lines:
+            log.write(Text(text, style=LOG_STYLE[level]))
+
+    def on_worker_state_changed(self, message: Worker.StateChanged) -> None:
+        worker = message.worker
+        if worker.name == "engine" and message.state == WorkerState.SUCCESS:
+            result = worker.result
+            if isinstance(result, CsvpgError):
+                self.error = result
+                self.state.status = "failed" if self.state.finished is None else self.state.status
+                self.query_one(RichLog).write(Text(f"error: {result.message}", style="bold red"))
+                self._redraw()
+            else:
+                self.summary = result
+            self.post_message(self.Finished(self.summary, self.error))
+        elif worker.name == "rejects" and message.state == WorkerState.SUCCESS:
+            assert worker.result is not None
+            file, rejects = worker.result
+            self._all_rejects[file] = rejects
+            if file == self.selected:
+                self._show_rejects()
+
+    @on(DataTable.RowHighlighted, "FilesTable")
+    def _file_highlighted(self, message: DataTable.RowHighlighted) -> None:
+        self.selected = message.row_key.value
+        self._show_rejects()
+
+    @on(DataTable.RowSelected, "FilesTable")
+    def _file_selected(self, message: DataTable.RowSelected) -> None:
+        """Enter on a file: read all its rejects from csvpg.rejects."""
+        file = message.row_key.value
+        f = self.state.files.get(file or "")
+        history = self.history
+        if history is None and self.engine is not None and not self.engine.dry_run:
+            history = PgHistory(self.engine.dsn)
+        if f is None or history is None or self.state.run_id is None:
+            return
+        if f.rejected <= len(f.rejects) or f.status == "loading":
+            return
+        run_id, store = self.state.run_id, history
+
+        def read() -> tuple[str, list[dict[str, Any]]]:
+            return f.file, store.rejects(run_id, f.file)
+
+        self.run_worker(read, thread=True, name="rejects", group="rejects", exclusive=True)
+
+    # -- drawing ---------------------------------------------------------------------------
+
+    def _redraw(self) -> None:
+        self.query_one(RunHeader).show(self.state)
+        self.query_one(InFlight).show(self.state)
+
+    def _show_rejects(self) -> None:
+        title = self.query_one("#rejects-title", Label)
+        f = self.state.files.get(self.selected or "")
+        if f is None:
+            return
+        rejects = self._all_rejects.get(f.file, f.rejects)
+        if not f.rejected:
+            title.update(f"{f.name}: no rejects")
+        elif len(rejects) < f.rejected:
+            title.update(
+                f"{f.name}: the first {len(rejects)} of {f.rejected:,} rejects"
+                " (enter: all, from csvpg.rejects)"
+            )
+        else:
+            title.update(f"{f.name}: {f.rejected:,} rejects")
+        self.query_one(RejectsTable).show_rejects(rejects)

@@ -1,0 +1,166 @@
+"""The tables: files of a run (live or past), their rejects, past runs, and jobs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import PurePosixPath
+from typing import Any
+
+from rich.text import Text
+from textual.widgets import DataTable
+from textual.widgets.data_table import RowDoesNotExist
+
+from csvpg.tui.history import FileRow, JobEntry, RunRow
+from csvpg.tui.state import FileState
+
+STATUS_STYLE = {
+    "loading": "cyan",
+    "loaded": "green",
+    "succeeded": "green",
+    "failed": "bold red",
+    "partial": "yellow",
+    "cancelled": "yellow",
+    "running": "cyan",
+    "skipped": "dim",
+}
+
+
+def status_text(status: str) -> Text:
+    return Text(status, style=STATUS_STYLE.get(status, ""))
+
+
+def _num(value: int | None) -> Text:
+    return Text("" if value is None else f"{value:,}", justify="right")
+
+
+def _seconds(value: float | None) -> Text:
+    return Text("" if value is None else f"{value:.2f}", justify="right")
+
+
+def _name(url: str) -> str:
+    return PurePosixPath(url).name or url
+
+
+class FilesTable(DataTable[Any]):
+    """A run's files, one row each, keyed by URL; a live run updates its rows in place."""
+
+    COLUMNS = ("status", "file", "table", "rows", "inserted", "updated", "rejected", "seconds")
+
+    def on_mount(self) -> None:
+        self.cursor_type = "row"
+        self.zebra_stripes = True
+        for name in self.COLUMNS:
+            self.add_column(name, key=name)
+
+    def show_file(self, f: FileState) -> None:
+        done = f.status in ("loaded",)
+        cells = {
+            "status": status_text(f.status),
+            "file": f.name,
+            "table": f.table or "",
+            "rows": _num(f.rows_read if done else None),
+            "inserted": _num(f.inserted if done else None),
+            "updated": _num(f.updated if done else None),
+            "rejected": _num(f.rejected or None if f.status != "skipped" else None),
+            "seconds": _seconds(f.seconds),
+        }
+        self._put(f.file, cells)
+
+    def show_rows(self, rows: Iterable[FileRow]) -> None:
+        self.clear()
+        for r in rows:
+            loaded = r.status == "loaded"
+            self._put(
+                r.file,
+                {
+                    "status": status_text(r.status),
+                    "file": _name(r.file),
+                    "table": r.table or "",
+                    "rows": _num(r.rows_read if loaded else None),
+                    "inserted": _num(r.inserted if loaded else None),
+                    "updated": _num(r.updated if loaded else None),
+                    "rejected": _num(r.rejected or None),
+                    "seconds": _seconds(r.seconds),
+                },
+            )
+
+    def _put(self, key: str, cells: dict[str, Any]) -> None:
+        try:
+            self.get_row_index(key)
+        except RowDoesNotExist:
+            self.add_row(*(cells[c] for c in self.COLUMNS), key=key)
+            return
+        for column, value in cells.items():
+            self.update_cell(key, column, value, update_width=True)
+
+
+class RejectsTable(DataTable[Any]):
+    """One file's rejected lines: line number, column, value and PostgreSQL's reason."""
+
+    def on_mount(self) -> None:
+        self.cursor_type = "row"
+        self.add_column("line", key="line")
+        self.add_column("column", key="column")
+        self.add_column("value", key="value")
+        self.add_column("reason", key="reason")
+
+    def show_rejects(self, rejects: Iterable[dict[str, Any]]) -> None:
+        self.clear()
+        for r in rejects:
+            value = r.get("value")
+            self.add_row(
+                _num(r.get("line")),
+                r.get("column") or "",
+                "" if value is None else str(value)[:20],
+                r.get("reason") or "",
+            )
+
+
+class RunsTable(DataTable[Any]):
+    """Past runs, newest first, keyed by run id."""
+
+    COLUMNS = ("started", "run", "job", "status", "files", "failed", "rows", "inserted")
+
+    def on_mount(self) -> None:
+        self.cursor_type = "row"
+        self.zebra_stripes = True
+        for name in (*self.COLUMNS, "updated", "rejected", "seconds"):
+            self.add_column(name, key=name)
+
+    def show_runs(self, runs: Iterable[RunRow]) -> None:
+        self.clear()
+        for r in runs:
+            self.add_row(
+                r.started_at.strftime("%Y-%m-%d %H:%M"),
+                r.id[:8],
+                r.job,
+                status_text(r.status),
+                _num(r.files),
+                _num(r.files_failed or None),
+                _num(r.rows_read),
+                _num(r.inserted),
+                _num(r.updated),
+                _num(r.rejected or None),
+                _seconds(r.seconds),
+                key=r.id,
+            )
+
+
+class JobsTable(DataTable[Any]):
+    """The jobs of the jobs folder; a job that does not read says so."""
+
+    def on_mount(self) -> None:
+        self.cursor_type = "row"
+        self.add_column("job", key="job")
+        self.add_column("file", key="file")
+        self.add_column("about", key="about")
+
+    def show_jobs(self, jobs: Iterable[JobEntry]) -> None:
+        self.clear()
+        for j in jobs:
+            if j.error:
+                about = Text("cannot run: " + j.error, style="red")
+            else:
+                about = Text(j.description, style="dim")
+            about.truncate(72, overflow="ellipsis")
+            self.add_row(j.name, j.path.name, about, key=str(j.path))

@@ -1,0 +1,203 @@
+"""Reporters: the plain lines (and their progress lines off a terminal), JSON lines for
+log shippers, the rich bars on a terminal, and which one a run gets."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+from csvpg import events as ev
+from csvpg.cli import main
+from csvpg.fileload import CANCELLED
+from csvpg.reporters import (
+    JsonLinesReporter,
+    LineReporter,
+    ProgressLineReporter,
+    RichReporter,
+    for_stream,
+    human_bytes,
+    human_duration,
+)
+from tests.conftest import job_toml
+
+R = "0123456789abcdef0123456789abcdef"
+MiB = 1 << 20
+
+RUN = [
+    ev.JobStarted(R, "nightly", 3, "postgresql://etl:***@db/warehouse"),
+    ev.FileStarted(R, "/data/big.csv", "public.big", 300 * MiB),
+    ev.FileStarted(R, "/data/small.csv", "public.small", 2048),
+    ev.FileLoaded(R, "/data/small.csv", "public.small", 20, 20, 0, 0, 0, 0.05),
+    ev.BytesRead(R, "/data/big.csv", 100 * MiB, 300 * MiB),
+    ev.Warned(R, "/data/big.csv: bad value; setting bad rows aside", "/data/big.csv"),
+    ev.BytesRead(R, "/data/big.csv", 300 * MiB, 300 * MiB),
+    ev.RowsRejected(
+        R,
+        "/data/big.csv",
+        7,
+        [{"line": n, "column": "id", "value": "x", "reason": "not an integer"} for n in range(7)],
+    ),
+    ev.FileLoaded(R, "/data/big.csv", "public.big", 1000, 990, 3, 0, 7, 30.0),
+    ev.FileFailed(R, "/data/bad.csv", "public.bad", "/data/bad.csv: boom", "fix it", 0.1),
+    ev.JobFinished(R, "nightly", "partial", 2, 1, 0, 1020, 1010, 3, 0, 7, 31.0),
+]
+
+LINES = [
+    "job nightly: 3 files → postgresql://etl:***@db/warehouse",
+    "  loaded  small.csv → public.small: 20 rows (20 inserted, 0 updated) in 0.05 s",
+    "  warning: /data/big.csv: bad value; setting bad rows aside",
+    "  7 rows of big.csv set aside:",
+    "          line 0, column id: not an integer",
+    "          line 1, column id: not an integer",
+    "          line 2, column id: not an integer",
+    "          line 3, column id: not an integer",
+    "          line 4, column id: not an integer",
+    f"          … 2 more in csvpg.rejects (run {R})",
+    "  loaded  big.csv → public.big: 1000 rows (990 inserted, 3 updated, 7 rejected) in 30.00 s",
+    "  FAILED  bad.csv → public.bad: /data/bad.csv: boom",
+    "          hint: fix it",
+    "partial: 2 files loaded, 1 failed; 1020 rows read, 1010 inserted, 3 updated, 7 rejected"
+    " in 31.00 s",
+]
+
+
+def feed(reporter: object, events: list[ev.Event]) -> None:
+    for event in events:
+        reporter.track_event(event=event)  # type: ignore[attr-defined]
+
+
+def test_line_reporter_lines() -> None:
+    out = io.StringIO()
+    feed(LineReporter(out), RUN)
+    assert out.getvalue().splitlines() == LINES
+
+
+def test_quiet_keeps_errors_rejects_warnings_and_totals() -> None:
+    out = io.StringIO()
+    feed(LineReporter(out, quiet=True), RUN)
+    assert out.getvalue().splitlines() == LINES[2:10] + LINES[11:]
+
+
+def test_a_cancelled_file_says_so() -> None:
+    out = io.StringIO()
+    failed = ev.FileFailed(R, "/data/big.csv", "public.big", f"/data/big.csv: {CANCELLED}", None, 2)
+    feed(LineReporter(out), [failed])
+    assert out.getvalue() == "  cancelled big.csv → public.big: rolled back\n"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_progress_lines_off_a_terminal_only_for_long_files() -> None:
+    """Off a terminal a run prints LineReporter's lines, plus, for a file still loading
+    after ``every`` seconds, a progress line at most every ``every`` seconds."""
+    out, clock = io.StringIO(), Clock()
+    reporter = ProgressLineReporter(out, every=10, clock=clock)
+    feed(reporter, RUN[:4])  # small.csv loads at once: no progress line
+    clock.now = 4
+    feed(reporter, [ev.BytesRead(R, "/data/big.csv", 40 * MiB, 300 * MiB)])
+    clock.now = 10
+    feed(reporter, [RUN[4]])
+    clock.now = 15
+    feed(reporter, [ev.BytesRead(R, "/data/big.csv", 150 * MiB, 300 * MiB)])  # too soon
+    clock.now = 20
+    feed(reporter, RUN[5:7])  # a warning; all read
+    clock.now = 25
+    reporter.tick()  # too soon
+    clock.now = 30
+    reporter.tick()  # PostgreSQL still works on it, with no event to say so: the heartbeat
+    feed(reporter, RUN[7:])
+    assert out.getvalue().splitlines() == [
+        *LINES[:2],
+        "  loading big.csv: 100.0 MiB of 300.0 MiB (33%), 10.0 MiB/s, about 20 s left",
+        LINES[2],
+        "  loading big.csv: all 300.0 MiB read, PostgreSQL is writing it (20 s so far)",
+        "  loading big.csv: all 300.0 MiB read, PostgreSQL is writing it (30 s so far)",
+        *LINES[3:],
+    ]
+
+
+def test_the_heartbeat_thread_prints_and_stops(tmp_path: Path) -> None:
+    out, clock = io.StringIO(), Clock()
+    reporter = ProgressLineReporter(out, every=0.01, clock=clock, heartbeat=True)
+    feed(reporter, RUN[:2])
+    clock.now = 5
+    for _ in range(500):
+        if "opening it" in out.getvalue():
+            break
+        reporter._stop.wait(0.01)
+    reporter.close()
+    assert "  loading big.csv: opening it, for 5 s" in out.getvalue().splitlines()
+
+
+def test_json_lines_are_the_events() -> None:
+    out = io.StringIO()
+    feed(JsonLinesReporter(out), RUN)
+    objects = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert objects == [e.to_dict() for e in RUN]
+    quiet = io.StringIO()
+    feed(JsonLinesReporter(quiet, quiet=True), RUN)
+    kinds = [json.loads(line)["event"] for line in quiet.getvalue().splitlines()]
+    assert kinds == ["Warned", "RowsRejected", "FileFailed", "JobFinished"]
+
+
+def test_rich_reporter_ends_with_a_summary_table() -> None:
+    out = io.StringIO()
+    reporter = RichReporter(out, width=100)
+    feed(reporter, RUN)
+    reporter.close()
+    text = out.getvalue()
+    assert "FAILED  bad.csv → public.bad: /data/bad.csv: boom" in text
+    table = [line.split() for line in text.splitlines()]
+    assert ["big.csv", "public.big", "loaded", "1,000", "990", "3", "7", "30.00"] in table
+    assert ["small.csv", "public.small", "loaded", "20", "20", "0", "0", "0.05"] in table
+    assert text.rstrip().endswith(LINES[-1])
+
+
+class Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_run_gets_bars_on_a_terminal_and_lines_elsewhere() -> None:
+    assert type(for_stream(io.StringIO())) is ProgressLineReporter
+    assert type(for_stream(Tty())) is RichReporter
+    assert type(for_stream(Tty(), quiet=True)) is ProgressLineReporter
+    assert type(for_stream(Tty(), log_format="json")) is JsonLinesReporter
+
+
+def test_human_units() -> None:
+    assert [human_bytes(n) for n in (512, 1536, 3 * MiB, 5 << 30)] == [
+        "512 B",
+        "1.5 KiB",
+        "3.0 MiB",
+        "5.0 GiB",
+    ]
+    assert [human_duration(s) for s in (4.4, 75, 3725)] == ["4 s", "1 min 15 s", "1 h 02 min"]
+
+
+def test_cli_log_format_json(db, tmp_path: Path, capsys) -> None:
+    (tmp_path / "people.csv").write_text("id,name\n1,Ada\n")
+    job = tmp_path / "job.toml"
+    job.write_text(job_toml(db, "people.csv"))
+    assert main(["run", str(job), "--log-format", "json"]) == 0
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [e["event"] for e in events] == [
+        "JobStarted",
+        "FileStarted",
+        "BytesRead",
+        "FileLoaded",
+        "JobFinished",
+    ]
+    assert events[3]["rows_read"] == 1 and len({e["run_id"] for e in events}) == 1
+
+    assert main(["run", str(job), "--log-format", "json", "--json", "-q", "--force"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["totals"]["rows_read"] == 1  # the summary on stdout
+    assert [json.loads(line)["event"] for line in captured.err.splitlines()] == ["JobFinished"]

@@ -1,0 +1,87 @@
+"""RunState folds engine events into what the dashboard shows; TuiReporter posts them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from csvpg import events as ev
+from csvpg.fileload import CANCELLED
+from csvpg.tui.messages import EngineEvent
+from csvpg.tui.reporter import TuiReporter
+from csvpg.tui.state import THROUGHPUT_SECONDS, RunState
+from tests.tui.replay import recorded
+
+R = "r1"
+MiB = 1 << 20
+
+
+def test_the_recorded_run_adds_up() -> None:
+    state = RunState()
+    for at, event in recorded():
+        state.apply(event, at)
+    assert state.status == "partial" and not state.running
+    assert state.files_total == 6 and state.finished_files == 6 and state.queued == 0
+    assert [f.status for f in state.files.values()].count("loaded") == 5
+    payments = state.files["/srv/exports/payments.csv"]
+    assert (payments.rejected, len(payments.rejects)) == (100, 20)
+    assert payments.rejects[0]["line"] == 998
+    assert state.total("rows_read") == state.finished.rows_read  # type: ignore[union-attr]
+
+
+def test_queued_in_flight_and_done() -> None:
+    state = RunState()
+    state.apply(ev.JobStarted(R, "j", 3, "db"), 0.0)
+    state.apply(ev.FileSkipped(R, "/x/empty.csv", "no header"), 0.0)  # left out by the plan
+    state.apply(ev.FileStarted(R, "/x/a.csv", "s.a", 4 * MiB), 0.0)
+    assert (state.queued, len(state.in_flight), state.finished_files) == (2, 1, 0)
+    state.apply(ev.BytesRead(R, "/x/a.csv", 2 * MiB, 4 * MiB), 1.0)
+    a = state.files["/x/a.csv"]
+    assert a.rate == 2 * MiB and a.eta == 1.0
+    state.apply(ev.FileFailed(R, "/x/a.csv", "s.a", "/x/a.csv: boom", "fix it", 1.5), 1.5)
+    state.apply(ev.FileSkipped(R, "/x/b.csv", "not started: fail_fast"), 1.5)
+    assert (state.queued, len(state.in_flight), state.finished_files) == (1, 0, 2)
+
+
+def test_a_cancelled_file_is_shown_as_cancelled_not_failed() -> None:
+    state = RunState()
+    state.apply(ev.JobStarted(R, "j", 1, "db"), 0.0)
+    state.apply(ev.FileStarted(R, "/x/a.csv", "s.a", None), 0.0)
+    state.cancel_requested = True
+    lines = state.apply(ev.FileFailed(R, "/x/a.csv", "s.a", f"/x/a.csv: {CANCELLED}", None, 1), 1)
+    assert state.files["/x/a.csv"].status == "cancelled"
+    assert lines == [("info", "cancelled a.csv → s.a: rolled back")]
+
+
+def test_throughput_is_bytes_per_second_of_the_run() -> None:
+    state = RunState()
+    state.apply(ev.JobStarted(R, "j", 1, "db"), 10.0)
+    state.apply(ev.FileStarted(R, "/x/a.csv", "s.a", None), 10.0)
+    state.apply(ev.BytesRead(R, "/x/a.csv", 3 * MiB, None), 10.5)
+    state.apply(ev.BytesRead(R, "/x/a.csv", 4 * MiB, None), 12.2)
+    assert state.throughput[-3:] == [3.0, 0.0, 1.0]
+    assert len(state.throughput) == THROUGHPUT_SECONDS
+
+
+class Target:
+    def __init__(self) -> None:
+        self.posted: list[EngineEvent] = []
+
+    def post_message(self, message: Any) -> bool:
+        self.posted.append(message)
+        return True
+
+
+def test_reporter_thins_progress_but_never_the_end() -> None:
+    now = [0.0]
+    target = Target()
+    reporter = TuiReporter(target, every=0.1, clock=lambda: now[0])  # type: ignore[arg-type]
+    for i in range(1, 11):  # ten MiB in 50 ms
+        now[0] = i * 0.005
+        reporter.track_event(event=ev.BytesRead(R, "/x/a.csv", i * MiB, 10 * MiB))
+    reporter.track_event(event=ev.FileLoaded(R, "/x/a.csv", "s.a", 1, 1, 0, 0, 0, 0.05))
+    got = [
+        (m.event.bytes_read if isinstance(m.event, ev.BytesRead) else "loaded")
+        for m in target.posted
+    ]
+    assert got == [MiB, 10 * MiB, "loaded"]
+    assert target.posted[1].at == 0.05
