@@ -84,6 +84,10 @@ def as_error(exc: BaseException, url: str, table: str) -> CsvpgError | None:
     return None
 
 
+def _with_url(message: str, url: str) -> str:
+    return message if url in message else f"{url}: {message}"
+
+
 class FileLoad:
     def __init__(self, run: Engine, plan: Plan, fp: FilePlan) -> None:
         self.run = run
@@ -117,7 +121,7 @@ class FileLoad:
                     run.emit(
                         ev.Warned(
                             run.run_id,
-                            f"{url}: {error.message}; retry {attempt + 1} of {retries} "
+                            f"{_with_url(error.message, url)}; retry {attempt + 1} of {retries} "
                             f"in {wait:.1f} s",
                             url,
                         )
@@ -277,7 +281,7 @@ class FileLoad:
     def _failed(self, exc: CsvpgError) -> FileSummary:
         run = self.run
         seconds = time.perf_counter() - self.started
-        message = exc.message if self.url in exc.message else f"{self.url}: {exc.message}"
+        message = _with_url(exc.message, self.url)
         run.emit(ev.FileFailed(run.run_id, self.url, self.table, message, exc.hint, seconds))
         if run.job.run["fail_fast"]:
             run.stopping.set()

@@ -62,7 +62,16 @@ class Plan:
 
 def resolve_url(job: Job) -> str:
     """A relative local path is read from the job file's folder."""
-    url = job.source["url"]
+    return resolve_urls(job)[0]
+
+
+def resolve_urls(job: Job) -> list[str]:
+    """``[source] url``, or each of ``urls``, resolved like :func:`resolve_url`."""
+    urls = job.source.get("urls") or [job.source["url"]]
+    return [_resolve(job, url) for url in urls]
+
+
+def _resolve(job: Job, url: str) -> str:
     protocol, path = fsspec.core.split_protocol(url)
     if protocol in (None, "file", "local") and not posixpath.isabs(
         Path(path).expanduser().as_posix()
@@ -100,23 +109,54 @@ def _transforms_for(job: Job, registry: Registry) -> list[Transform]:
     return out
 
 
-def make_plan(job: Job, registry: Registry) -> Plan:
-    """Check every plugin option and list the files; raises SpecError/SourceError."""
+class MultiSource(Source):
+    """``[source] urls``: several sources listed as one; each file is opened by the
+    source that found it."""
+
+    def __init__(self, sources: list[Source]) -> None:
+        super().__init__(url=sources[0].url, options=sources[0].settings)
+        self.sources = sources
+        self._owner: dict[str, Source] = {}
+
+    def list(self, pattern: str | None) -> list[FileRef]:
+        refs: list[FileRef] = []
+        for source in self.sources:
+            for ref in source.list(pattern):
+                if ref.url not in self._owner:  # a file named twice is loaded once
+                    self._owner[ref.url] = source
+                    refs.append(ref)
+        return refs
+
+    def open(self, ref: FileRef) -> BinaryIO:
+        return self._owner.get(ref.url, self.sources[0]).open(ref)
+
+
+def _source_for(job: Job, registry: Registry, url: str, key: str) -> Source:
     file = str(job.path) if job.path else None
-    url = resolve_url(job)
     protocol = fsspec.core.split_protocol(url)[0] or "file"
     source_cls = registry.sources.get(protocol) or registry.sources.get("*")
     if source_cls is None:
         raise SpecError(
-            f"'source.url' uses {protocol}://, which no installed source reads",
-            key="source.url",
+            f"'{key}' uses {protocol}://, which no installed source reads",
+            key=key,
             file=file,
             hint="installed schemes: " + ", ".join(sorted(registry.sources)),
         )
     options = job.source["options"]
     if source_cls.cls.options:
         options = validate("source.options", options, source_cls.cls.options, file=file)
-    source = source_cls.cls(url=url, options=options)
+    return source_cls.cls(url=url, options=options)
+
+
+def make_plan(job: Job, registry: Registry) -> Plan:
+    """Check every plugin option and list the files; raises SpecError/SourceError."""
+    file = str(job.path) if job.path else None
+    urls = resolve_urls(job)
+    if job.source.get("urls"):
+        sources = [_source_for(job, registry, u, f"source.urls[{i}]") for i, u in enumerate(urls)]
+        source: Source = sources[0] if len(sources) == 1 else MultiSource(sources)
+    else:
+        source = _source_for(job, registry, urls[0], "source.url")
 
     auto = job.format.get("type") == "auto"
     base_format = None if auto else _format_for(job, registry, job.format, "format")

@@ -38,12 +38,35 @@ def _transient_one(exc: BaseException) -> bool | None:
         return True
     module = type(exc).__module__.split(".")[0]
     if module == "aiohttp":
+        if type(exc).__name__ in _PERMANENT_AIOHTTP:
+            return False
         status = getattr(exc, "status", None)
         return status is None or status >= 500 or status == 429
     if module == "asyncssh":
-        # A lost or reset connection is worth a retry; a refused key or password is not.
-        return type(exc).__name__ in ("ConnectionLost", "DisconnectError", "ChannelOpenError")
+        # A lost or reset connection is worth a retry; a refused key or password, or an
+        # unknown host key, is not. SFTP requests on a connection that dropped fail with
+        # SFTPConnectionLost, or SFTPNoConnection once it is gone.
+        return type(exc).__name__ in _TRANSIENT_ASYNCSSH
     return None
+
+
+# A certificate that does not verify, or a URL aiohttp cannot request, stays so.
+_PERMANENT_AIOHTTP = (
+    "ClientConnectorCertificateError",
+    "ClientConnectorSSLError",
+    "ClientSSLError",
+    "InvalidURL",
+    "InvalidUrlClientError",
+    "NonHttpUrlClientError",
+    "TooManyRedirects",
+)
+_TRANSIENT_ASYNCSSH = (
+    "ConnectionLost",
+    "DisconnectError",
+    "ChannelOpenError",
+    "SFTPConnectionLost",
+    "SFTPNoConnection",
+)
 
 
 def is_transient(exc: BaseException) -> bool:

@@ -30,7 +30,8 @@ SECTIONS: dict[str, dict[str, Option]] = {
         "schema": Option(str, "public"),
     },
     "source": {
-        "url": Option(str, help='a path, directory or URL, e.g. url = "data/"'),
+        "url": Option(str, None, help='a path, directory or URL, e.g. url = "data/"'),
+        "urls": Option(list, None, item=str, help="several paths or URLs, read as one source"),
         "pattern": Option(str, None),
         "options": Option(dict, {}),
     },
@@ -191,6 +192,30 @@ def parse_toml(text: str, file: str | None) -> dict[str, Any]:
         ) from exc
 
 
+def _check_urls(source: dict[str, Any], file: str | None) -> None:
+    """Exactly one of ``url`` and ``urls``; ``urls`` names at least one, none empty."""
+    if source["url"] is None and source["urls"] is None:
+        raise SpecError(
+            "missing required key 'source.url'",
+            key="source.url",
+            file=file,
+            hint='a path, directory or URL, e.g. url = "data/" (or urls = ["…", "…"])',
+        )
+    if source["url"] is not None and source["urls"] is not None:
+        raise SpecError(
+            "'source.url' and 'source.urls' cannot both be given",
+            key="source.urls",
+            file=file,
+            hint="keep url for one place, or put every URL into urls",
+        )
+    if source["urls"] is not None and (not source["urls"] or not all(source["urls"])):
+        raise SpecError(
+            "'source.urls' must name at least one URL, and none empty",
+            key="source.urls",
+            file=file,
+        )
+
+
 def load_job(path: str | Path, env: Mapping[str, str] | None = None) -> Job:
     """Read and validate a job file."""
     path = Path(path)
@@ -238,6 +263,7 @@ def job_from_dict(
         name: validate(name, data.get(name, {}), schema, file=file)
         for name, schema in SECTIONS.items()
     }
+    _check_urls(sections["source"], file)
 
     fmt = dict(data.get("format", {}))
     fmt.setdefault("type", "csv")

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-pytest_plugins = ["tests.fix_pg"]
+pytest_plugins = ["tests.fix_pg", "tests.fix_sftp", "tests.fix_http"]
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO.parent / "shared" / "corpus"

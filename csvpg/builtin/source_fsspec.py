@@ -1,101 +1,546 @@
-"""Files from anywhere fsspec reaches: local paths, directories, globs, and URLs."""
+"""Files from anywhere fsspec reaches: local paths, directories, globs, and URLs.
+
+:class:`FsspecSource` is the generic ``"*"`` source; :class:`RemoteSource` is what it
+shares with the ``sftp`` (:mod:`csvpg.builtin.source_sftp`) and ``http(s)``
+(:mod:`csvpg.builtin.source_http`) sources, which this module registers too:
+
+* compressed files (``.gz``, ``.bz2``, ``.xz``, ``.zst`` …) are decompressed while they
+  stream; a codec whose package is missing is an error naming the package;
+* a ``.zip`` is listed member by member (``…/bundle.zip#orders.csv``), and read with
+  random access: from the remote when it can seek, else from one temporary download;
+* listing retries what :func:`csvpg.retry.is_transient` calls transient, and a failed
+  read reaches the engine as a :class:`SourceError` chained to what the library raised,
+  so the engine still sees whether a retry is worth it;
+* a remote name never becomes a local path, and ``FileRef.url`` never holds a password.
+"""
 
 from __future__ import annotations
 
+import calendar
+import contextlib
+import functools
+import io
+import os
 import posixpath
-from typing import Any, BinaryIO
+import re
+import shutil
+import tempfile
+import threading
+import time
+import zipfile
+from collections.abc import Callable
+from typing import Any, BinaryIO, TypeVar
+from urllib.parse import quote, unquote
 
 import fsspec
 from fsspec.core import url_to_fs
 
-from csvpg.errors import SourceError
+from csvpg.errors import CsvpgError, SourceError
 from csvpg.hookspecs import hookimpl
 from csvpg.interfaces import FileRef, Source
+from csvpg.retry import backoff, is_transient
 
 _GLOB_CHARS = set("*?[")
 
+#: Tries at listing (the plan): a dropped connection or a 5xx there is retried too.
+LIST_RETRIES = 3
+LIST_RETRY_DELAY = 0.5
 
-class FsspecSource(Source):
-    """Lists with ``glob`` (or a directory listing) and streams with ``open``.
+#: Codecs fsspec knows once their package is installed: extension → (codec, package).
+_CODEC_PACKAGES = {
+    "zst": ("zstd", "zstandard"),
+    "zstd": ("zstd", "zstandard"),
+    "lz4": ("lz4", "lz4"),
+    "sz": ("snappy", "python-snappy"),
+}
 
-    Compressed files (``.gz``, ``.bz2``, ``.zst`` …) are decompressed while streaming.
-    """
+#: Programming errors are bugs and keep their traceback; anything else a source raises
+#: while reading is a failure of the source.
+_BUGS = (TypeError, AttributeError, NameError, AssertionError, NotImplementedError)
+
+_URL_USERINFO = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@?#\s]*):[^@/?#\s]*@", re.I)
+
+T = TypeVar("T")
+
+
+def without_password(url: str) -> str:
+    """``scheme://user:pw@host/…`` → ``scheme://user@host/…`` (anywhere in the text)."""
+    return _URL_USERINFO.sub(lambda m: f"{m['head']}{m['user']}@", url)
+
+
+def safe_name(name: str, default: str = "file") -> str:
+    """A remote file name fit to show and to name a table: its last part, with path
+    separators, control characters and dot-only names taken out."""
+    name = re.split(r"[/\\]", name.rstrip("/\\"))[-1]
+    name = "".join(c if c.isprintable() else "_" for c in name).strip()
+    return default if not name.strip(".") else name
+
+
+def quote_path(path: str) -> str:
+    """A remote path as it appears in a URL: readable, and unambiguous to parse back."""
+    return "".join(c if c.isprintable() and c not in "%#?" else quote(c, safe="") for c in path)
+
+
+def _secret_key(key: str) -> bool:
+    return bool(re.search(r"pass|secret|token|key|auth|credential", key, re.I))
+
+
+def _is_bug(exc: BaseException) -> bool:
+    return isinstance(exc, _BUGS) and not isinstance(exc, CsvpgError)
+
+
+def _timestamp(value: Any) -> float | None:
+    if value is None or value == "":
+        return None
+    if hasattr(value, "timestamp"):
+        return float(value.timestamp())
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def codec_for(name: str) -> str | None:
+    """fsspec's codec for a file name; a known codec whose package is missing is an error."""
+    codec = fsspec.utils.infer_compression(name)
+    if codec is not None:
+        return str(codec)
+    ext = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    if ext in _CODEC_PACKAGES:
+        _, package = _CODEC_PACKAGES[ext]
+        raise SourceError(
+            f"{name} is compressed with {ext}, but the Python package {package!r} is not installed",
+            file=name,
+            hint=f"install it (pip install {package}, or uv add {package}) and run again",
+        )
+    return None
+
+
+def is_zip(name: str) -> bool:
+    return name.lower().endswith(".zip")
+
+
+class _Stream(io.RawIOBase):
+    """A source stream as the engine reads it: decompressed, closed whole, and failing
+    with a :class:`SourceError` (chained to the library's exception)."""
+
+    def __init__(
+        self,
+        source: RemoteSource,
+        ref: FileRef,
+        outer: BinaryIO,
+        inner: list[BinaryIO],
+        *,
+        seekable: bool,
+        expect_size: int | None,
+    ) -> None:
+        self._source = source
+        self._ref = ref
+        self._outer = outer
+        self._inner = inner
+        self._seekable = seekable
+        self._expect = expect_size
+        self._count = 0
+        #: The connection this stream reads on: its failure must not drop a newer one.
+        self._generation = source.generation()
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return self._seekable
+
+    def read(self, size: int | None = -1) -> bytes:
+        try:
+            data = self._outer.read(-1 if size is None else size)
+        except Exception as exc:
+            if _is_bug(exc):
+                raise
+            error = self._source.failure(exc, self._ref.url, "reading", self._generation)
+            raise error from error.__cause__
+        self._count += len(data)
+        if not data and size != 0 and self._expect is not None and self._count < self._expect:
+            # The remote said how long the file is; fewer bytes is a cut connection (or
+            # a file rewritten while it was read), never a complete file.
+            lost = ConnectionResetError(
+                f"the stream ended after {self._count} of {self._expect} bytes"
+            )
+            error = self._source.failure(lost, self._ref.url, "reading", self._generation)
+            raise error from lost
+        return bytes(data)
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def readall(self) -> bytes:
+        return self.read(-1)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if not self._seekable:
+            raise io.UnsupportedOperation("this remote stream cannot seek")
+        self._expect = None  # a seek makes the byte count meaningless
+        try:
+            return int(self._outer.seek(offset, whence))
+        except Exception as exc:
+            if _is_bug(exc):
+                raise
+            error = self._source.failure(exc, self._ref.url, "reading", self._generation)
+            raise error from error.__cause__
+
+    def tell(self) -> int:
+        return int(self._outer.tell()) if self._seekable else self._count
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        for stream in (self._outer, *reversed(self._inner)):
+            # A stream on a dropped connection cannot close cleanly; it is gone anyway.
+            with contextlib.suppress(Exception):
+                stream.close()
+        super().close()
+
+
+class RemoteSource(Source):
+    """What every built-in source shares: listing with retries, ``.zip`` members,
+    decompression, and errors as :class:`SourceError`.
+
+    A subclass lists with :meth:`_list` (refs, each noted in :attr:`_paths` with the path
+    its file system opens), opens with :meth:`_open_raw`, and may describe its failures
+    better in :meth:`_describe`."""
+
+    #: Check that a plain file yields as many bytes as the listing said.
+    check_size = False
+    #: Whether the streams of :meth:`_open_raw` may seek (a ``.zip`` is read in place);
+    #: else an archive is downloaded once to a temporary file.
+    random_access = True
+
+    def __init__(self, *, url: str, options: dict[str, Any]) -> None:
+        super().__init__(url=url, options=options)
+        #: FileRef.url → the path the file system opens.
+        self._paths: dict[str, str] = {}
+        #: FileRef.url of a zip member → (FileRef of the archive, member name).
+        self._members: dict[str, tuple[FileRef, str]] = {}
+        #: Strings never to show: passwords, passphrases, tokens.
+        self._secrets: list[str] = []
+        self._spooled: dict[str, str] = {}
+        self._spool_lock = threading.Lock()
+        self._spool_dir: tempfile.TemporaryDirectory[str] | None = None
+
+    # -- to implement --------------------------------------------------------------
+
+    def _list(self, pattern: str | None) -> list[FileRef]:
+        raise NotImplementedError
+
+    def _open_raw(self, ref: FileRef, path: str) -> BinaryIO:
+        raise NotImplementedError
+
+    def _describe(self, exc: BaseException, url: str, doing: str) -> SourceError | None:
+        """A clearer error for ``exc`` than the generic one, or ``None``."""
+        return None
+
+    def _reset(self, generation: int | None = None) -> None:
+        """Forget a connection that failed (the ``generation``-th, or the current one),
+        so that the next call makes a new one."""
+
+    def generation(self) -> int:
+        """Counts the connections made: a stream remembers the one it reads on."""
+        return 0
+
+    # -- errors --------------------------------------------------------------------
+
+    def scrub(self, text: str) -> str:
+        text = without_password(text)
+        for secret in self._secrets:
+            if secret:
+                text = text.replace(secret, "***")
+        return text
+
+    def failure(
+        self, exc: BaseException, url: str, doing: str, generation: int | None = None
+    ) -> CsvpgError:
+        """``exc`` as a csvpg error chained to it; a transient one also drops the
+        connection, so that a retry starts afresh."""
+        if isinstance(exc, CsvpgError):
+            error = exc
+        else:
+            error = self._describe(exc, url, doing) or self._generic(exc, url, doing)
+            error.__cause__ = exc
+        error.message = self.scrub(error.message)
+        error.args = (error.message,)
+        if error.hint:
+            error.hint = self.scrub(error.hint)
+        if is_transient(error):
+            self._reset(generation)
+        return error
+
+    def _generic(self, exc: BaseException, url: str, doing: str) -> SourceError:
+        text = str(exc).strip() or type(exc).__name__
+        if isinstance(exc, FileNotFoundError):
+            if doing == "listing":
+                return SourceError(
+                    f"source not found: {url}",
+                    file=url,
+                    hint="check [source] url (a relative path starts at the job file's folder)",
+                )
+            return SourceError(f"file disappeared before it was read: {url}", file=url)
+        if isinstance(exc, PermissionError):
+            return SourceError(f"permission denied {doing} {url}: {text}", file=url)
+        if is_transient(exc):
+            return SourceError(
+                f"{url}: {doing} failed: {text}",
+                file=url,
+                hint="check that the source is reachable; csvpg retries dropped connections",
+            )
+        return SourceError(f"{url}: {doing} failed: {text}", file=url)
+
+    def retrying(self, what: Callable[[], T], url: str, doing: str = "listing") -> T:
+        """``what()``, tried again after a transient failure (the plan has no retries of
+        its own)."""
+        attempt = 0
+        while True:
+            try:
+                return what()
+            except Exception as exc:
+                if _is_bug(exc):
+                    raise
+                error = self.failure(exc, url, doing)
+                if attempt >= LIST_RETRIES or not is_transient(error):
+                    raise error from error.__cause__
+            time.sleep(backoff(attempt, LIST_RETRY_DELAY))
+            attempt += 1
+
+    # -- zip archives --------------------------------------------------------------
+
+    def _zip_members(self, archive: FileRef) -> list[FileRef]:
+        zf, raw = self._open_zip(archive)
+        try:
+            infos = zf.infolist()
+        finally:
+            zf.close()
+            raw.close()
+        refs = []
+        for info in infos:
+            member = info.filename
+            parts = member.replace("\\", "/").split("/")
+            if info.is_dir() or parts[0] == "__MACOSX" or parts[-1].startswith("."):
+                continue
+            url = f"{archive.url}#{quote_path(member)}"
+            self._members[url] = (archive, member)
+            refs.append(
+                FileRef(
+                    url=url,
+                    name=safe_name(member),
+                    size=info.file_size,
+                    mtime=float(calendar.timegm((*info.date_time, 0, 0, 0))),
+                )
+            )
+        return refs
+
+    def _open_zip(self, archive: FileRef) -> tuple[zipfile.ZipFile, BinaryIO]:
+        """The archive, read with random access, and the stream under it (to close)."""
+        path = self._paths.get(archive.url) or self._path_of(archive.url)
+        raw: BinaryIO | None = None
+        if self.random_access and archive.url not in self._spooled:
+            raw = self._open_raw(archive, path)
+            if not _can_seek(raw):
+                raw.close()
+                raw = None
+        if raw is None:
+            raw = open(self._spool(archive, path), "rb")  # noqa: SIM115 - closed with the zip
+        try:
+            return zipfile.ZipFile(raw), raw
+        except BaseException:
+            raw.close()
+            raise
+
+    def _spool(self, archive: FileRef, path: str) -> str:
+        """One local copy of an archive the remote cannot seek in, under a name of our
+        own (the remote name never becomes a path)."""
+        with self._spool_lock:
+            if archive.url in self._spooled:
+                return self._spooled[archive.url]
+            if self._spool_dir is None:
+                self._spool_dir = tempfile.TemporaryDirectory(prefix="csvpg-zip-")
+            local = os.path.join(self._spool_dir.name, f"{len(self._spooled)}.zip")
+            raw = self._open_raw(archive, path)
+            try:
+                with open(local, "wb") as out:
+                    shutil.copyfileobj(raw, out, 1 << 20)
+            finally:
+                raw.close()
+            self._spooled[archive.url] = local
+            return local
+
+    # -- opening -------------------------------------------------------------------
+
+    def open(self, ref: FileRef) -> BinaryIO:
+        try:
+            return self._open(ref)
+        except Exception as exc:
+            if _is_bug(exc):
+                raise
+            error = self.failure(exc, ref.url, "opening")
+            raise error from error.__cause__
+
+    def _open(self, ref: FileRef) -> BinaryIO:
+        member = self._members.get(ref.url) or _member_of(ref.url)
+        inner: list[BinaryIO] = []
+        if member is not None:
+            archive, name = member
+            zf, raw = self._open_zip(archive)
+            try:
+                opened: BinaryIO = zf.open(name)  # type: ignore[assignment]
+            except BaseException:
+                zf.close()
+                raw.close()
+                raise
+            inner = [raw, zf]  # type: ignore[list-item]
+            outer, expect = opened, None
+        else:
+            codec = codec_for(ref.name)
+            path = self._paths.get(ref.url) or self._path_of(ref.url)
+            raw = self._open_raw(ref, path)
+            codec = self._codec_after_transport(raw, codec)
+            outer, expect = raw, (ref.size if self.check_size else None)
+            if codec is not None:
+                from fsspec.compression import compr
+
+                inner, outer, expect = [raw], compr[codec](raw, mode="rb"), None
+        seekable = member is None and not inner and _can_seek(outer)
+        return _Stream(self, ref, outer, inner, seekable=seekable, expect_size=expect)  # type: ignore[return-value]
+
+    def _codec_after_transport(self, raw: BinaryIO, codec: str | None) -> str | None:
+        """The codec still to apply once the transport decoded what it could."""
+        return codec
+
+    def _path_of(self, url: str) -> str:
+        return url
+
+    # -- listing (last: the name `list` shadows the builtin below it) ----------------
+
+    def list(self, pattern: str | None) -> list[FileRef]:
+        refs = self.retrying(lambda: self._list(pattern), self.url)
+        out: list[FileRef] = []
+        for ref in refs:
+            if is_zip(ref.name):
+                out.extend(self.retrying(functools.partial(self._zip_members, ref), ref.url))
+            else:
+                out.append(ref)
+        return sorted(out, key=lambda r: r.url)
+
+
+def _member_of(url: str) -> tuple[FileRef, str] | None:
+    """``…/bundle.zip#orders.csv`` → (the archive, the member), for a ref this source
+    did not list itself."""
+    archive, sep, member = url.rpartition("#")
+    if not sep or not is_zip(archive) or not member:
+        return None
+    return FileRef(url=archive, name=safe_name(archive)), unquote(member)
+
+
+def _can_seek(stream: Any) -> bool:
+    try:
+        return bool(stream.seekable())
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+class FsspecSource(RemoteSource):
+    """Lists with ``glob`` (or a directory listing) and streams with ``open``, through
+    whichever fsspec file system the URL names (local paths included)."""
 
     #: "*": every protocol fsspec knows; a plugin that registers a scheme itself wins.
     schemes = ("*",)
 
     def __init__(self, *, url: str, options: dict[str, Any]) -> None:
         super().__init__(url=url, options=options)
-        try:
-            self.fs, self.root = url_to_fs(url, **options)
-        except ImportError as exc:
-            raise SourceError(
-                f"cannot read {url!r}: {exc}",
-                file=url,
-                hint="install the fsspec package for this protocol (the message names it)",
-            ) from exc
-        except (TypeError, ValueError) as exc:
-            raise SourceError(
-                f"cannot open source {url!r}: {exc}", file=url, hint="check [source.options]"
-            ) from exc
+        self.url = without_password(url)
+        self._secrets = [str(v) for k, v in options.items() if _secret_key(k) and v]
+
+        def connect() -> tuple[Any, str]:
+            try:
+                fs, root = url_to_fs(url, **options)
+            except ImportError as exc:
+                raise SourceError(
+                    f"cannot read {self.url!r}: {exc}",
+                    file=self.url,
+                    hint=f"install the fsspec package for {protocol_of(url)}:// "
+                    "(the message names it)",
+                ) from exc
+            except ValueError as exc:
+                if "not known" not in str(exc).lower():
+                    raise SourceError(
+                        f"cannot open source {self.url!r}: {exc}",
+                        file=self.url,
+                        hint="check [source.options]",
+                    ) from exc
+                raise SourceError(
+                    f"no fsspec file system reads {protocol_of(url)}:// ({self.url})",
+                    file=self.url,
+                    hint="check the URL's scheme; fsspec.available_protocols() lists those "
+                    "fsspec knows",
+                ) from exc
+            except TypeError as exc:
+                raise SourceError(
+                    f"cannot open source {self.url!r}: {exc}",
+                    file=self.url,
+                    hint="check [source.options]",
+                ) from exc
+            return fs, str(root)
+
+        self.fs, self.root = self.retrying(connect, self.url, "connecting")
 
     @property
     def _local(self) -> bool:
         protocols = self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,)
-        return "file" in protocols
+        return "file" in protocols or "local" in protocols
 
     def _ref(self, info: dict[str, Any]) -> FileRef:
         path = info["name"]
         mtime = info.get("mtime") or info.get("created")
+        url = path if self._local else without_password(self.fs.unstrip_protocol(path))
+        self._paths[url] = path
         return FileRef(
-            url=path if self._local else self.fs.unstrip_protocol(path),
-            name=posixpath.basename(path.rstrip("/")),
+            url=url,
+            name=safe_name(posixpath.basename(path.rstrip("/"))),
             size=info.get("size"),
-            mtime=float(mtime.timestamp() if hasattr(mtime, "timestamp") else mtime)
-            if mtime
-            else None,
+            mtime=_timestamp(mtime),
         )
 
-    def list(self, pattern: str | None) -> list[FileRef]:
-        root = self.root.rstrip("/") or "/"
-        try:
-            if pattern:
-                paths = self.fs.glob(posixpath.join(root, pattern), detail=True)
-            elif _GLOB_CHARS & set(root):
-                paths = self.fs.glob(root, detail=True)
-            elif self.fs.isdir(root):
-                paths = {i["name"]: i for i in self.fs.ls(root, detail=True)}
-            else:
-                paths = {root: self.fs.info(root)}
-        except FileNotFoundError as exc:
-            raise SourceError(
-                f"source not found: {self.url}",
-                file=self.url,
-                hint="check [source] url (a relative path starts at the job file's folder)",
-            ) from exc
-        except PermissionError as exc:
-            raise SourceError(
-                f"permission denied listing {self.url}: {exc}", file=self.url
-            ) from exc
-        files = [info for info in paths.values() if info.get("type", "file") != "directory"]
-        return sorted((self._ref(info) for info in files), key=lambda r: r.url)
+    def _list(self, pattern: str | None) -> list[FileRef]:
+        infos = list_infos(self.fs, self.root, pattern)
+        return [self._ref(info) for info in infos]
 
-    def open(self, ref: FileRef) -> BinaryIO:
-        path = self.fs._strip_protocol(ref.url)
-        try:
-            stream: BinaryIO = self.fs.open(path, "rb", compression="infer")
-        except FileNotFoundError as exc:
-            raise SourceError(
-                f"file disappeared before it was read: {ref.url}", file=ref.url
-            ) from exc
-        except PermissionError as exc:
-            raise SourceError(f"permission denied reading {ref.url}", file=ref.url) from exc
+    def _open_raw(self, ref: FileRef, path: str) -> BinaryIO:
+        stream: BinaryIO = self.fs.open(path, "rb")
         return stream
+
+    def _path_of(self, url: str) -> str:
+        return str(self.fs._strip_protocol(url))
+
+
+def list_infos(fs: Any, root: str, pattern: str | None) -> list[dict[str, Any]]:
+    """Files (not directories) under ``root`` matching ``pattern``, as fsspec info dicts."""
+    root = root.rstrip("/") or "/"
+    if pattern:
+        paths = fs.glob(posixpath.join(root, pattern), detail=True)
+    elif _GLOB_CHARS & set(root):
+        paths = fs.glob(root, detail=True)
+    elif fs.isdir(root):
+        paths = {i["name"]: i for i in fs.ls(root, detail=True)}
+    else:
+        paths = {root: fs.info(root)}
+    return [info for info in paths.values() if info.get("type", "file") != "directory"]
 
 
 @hookimpl
 def register_sources() -> list[type[Source]]:
-    return [FsspecSource]
+    from csvpg.builtin.source_http import HttpSource
+    from csvpg.builtin.source_sftp import SftpSource
+
+    return [FsspecSource, SftpSource, HttpSource]
 
 
 def protocol_of(url: str) -> str:
