@@ -47,6 +47,31 @@ def build_parser() -> argparse.ArgumentParser:
         help="json: one JSON object per event, a line each, for log shippers",
     )
     p.add_argument("--tui", action="store_true", help="watch the run in the dashboard")
+    p.add_argument(
+        "--callback-url",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="POST the run's JSON summary here when it ends (may be repeated)",
+    )
+
+    p = sub.add_parser("runs", help="the run history: recent runs, or one run's files")
+    p.add_argument("run_id", nargs="?", help="a run id (or a unique prefix) to show")
+    p.add_argument("--dsn", help="the PostgreSQL holding the history (default: embedded)")
+    p.add_argument("--job", help="only runs of this job")
+    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--rejects", action="store_true", help="with a run id: list its rejects")
+
+    p = sub.add_parser("serve", help="the HTTP API for automation (n8n, cron, CI)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--jobs", default="jobs", metavar="DIR", help="the jobs directory")
+    p.add_argument("--dsn", help="history, and jobs without [database] (default: embedded)")
+    p.add_argument("--workers", type=int, default=2, help="runs at once")
+    p.add_argument("--max-upload-mb", type=int, default=100)
+    p.add_argument(
+        "--no-auth", action="store_true", help="no bearer token (allowed on loopback only)"
+    )
 
     p = sub.add_parser("check", help="validate a job and show its plan, writing nothing")
     p.add_argument("job")
@@ -91,6 +116,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_infer(args)
         if args.command == "dashboard":
             return cmd_dashboard(args)
+        if args.command == "runs":
+            return cmd_runs(args)
+        if args.command == "serve":
+            return cmd_serve(args)
     except CsvpgError as exc:
         if args.debug:
             traceback.print_exc()
@@ -125,13 +154,71 @@ def cmd_run(args: argparse.Namespace) -> int:
     reporter = for_stream(out, log_format=args.log_format, quiet=args.quiet)
     try:
         summary = run(
-            args.job, dsn=args.dsn, plugins=[reporter], dry_run=args.dry_run, force=args.force
+            args.job,
+            dsn=args.dsn,
+            plugins=[reporter],
+            dry_run=args.dry_run,
+            force=args.force,
+            callbacks=args.callback_url,
         )
     finally:
         reporter.close()
     if args.json:
         dump_json(summary.to_dict(), sys.stdout)
     return summary.exit_code
+
+
+def _history_dsn(dsn: str | None) -> str:
+    if dsn:
+        return dsn
+    from csvpg import embedded
+
+    return embedded.start()
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from csvpg.runs import list_runs, show_run
+
+    dsn = _history_dsn(args.dsn)
+    if args.run_id:
+        return show_run(dsn, args.run_id, sys.stdout, rejects=args.rejects)
+    return list_runs(dsn, sys.stdout, job=args.job, limit=args.limit)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import ipaddress
+    import os
+    from pathlib import Path
+
+    try:
+        import uvicorn
+
+        from csvpg.serve import make_app
+    except ImportError as exc:
+        raise CsvpgError(
+            f"csvpg serve needs its extra packages ({exc})", hint="pip install 'csvpg[serve]'"
+        ) from exc
+    token = os.environ.get("CSVPG_API_TOKEN") or None
+    try:
+        loopback = args.host == "localhost" or ipaddress.ip_address(args.host).is_loopback
+    except ValueError:
+        loopback = False
+    if token is None and not (args.no_auth and loopback):
+        print("error: csvpg serve needs a bearer token in CSVPG_API_TOKEN", file=sys.stderr)
+        print(
+            "hint: export CSVPG_API_TOKEN=…, or --no-auth on a loopback address (127.0.0.1)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    app = make_app(
+        jobs_dir=Path(args.jobs),
+        dsn=args.dsn,
+        token=None if args.no_auth else token,
+        workers=args.workers,
+        max_upload_mb=args.max_upload_mb,
+    )
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return EXIT_OK
 
 
 def _tui() -> Any:

@@ -11,7 +11,7 @@ import time
 import uuid
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ import psycopg
 from csvpg import events as ev
 from csvpg.errors import DatabaseError
 from csvpg.fileload import FileLoad, FileSummary
+from csvpg.notify import Webhook, deliver
 from csvpg.pg import history
 from csvpg.pg.connect import connect, mask_dsn
 from csvpg.pg.rejects import Reject, reject_limit
@@ -43,6 +44,8 @@ class RunSummary:
     files: list[FileSummary]
     seconds: float
     dry_run: bool = False
+    #: Webhook deliveries ([[notify]], --callback-url), each a csvpg.notify.Delivery dict.
+    notifications: list[dict[str, Any]] = field(default_factory=list)
 
     def total(self, name: str) -> int:
         return sum(getattr(f, name) for f in self.files)
@@ -68,6 +71,7 @@ class RunSummary:
                 **{c: self.total(c) for c in counts},
             },
             "files": [{**asdict(f), "seconds": round(f.seconds, 3)} for f in self.files],
+            "notifications": self.notifications,
         }
 
 
@@ -95,6 +99,7 @@ class Engine:
         *,
         dry_run: bool = False,
         force: bool = False,
+        callbacks: Iterable[str] = (),
     ) -> None:
         self.job = job
         self.pm = pm
@@ -103,6 +108,8 @@ class Engine:
         self.dry_run = dry_run
         #: Load every file, even one the manifest says is unchanged.
         self.force = force
+        #: Extra webhooks for this run only (``--callback-url``).
+        self.callbacks = list(callbacks)
         self.run_id = uuid.uuid4().hex
         self.limit = reject_limit(job.sink["max_rejects"])
         #: Set when fail_fast saw a failure: files not yet started are skipped.
@@ -183,6 +190,11 @@ class Engine:
         if not self.dry_run:
             with connect(self.dsn) as conn:
                 history.run_finished(conn, summary)
+                summary.notifications = self._notify(summary)
+                if summary.notifications:
+                    history.notified(conn, self.run_id, summary.notifications)
+                if self.job.history["keep_days"] > 0:
+                    history.prune(conn, self.job.name, self.job.history["keep_days"])
         self.emit(
             ev.JobFinished(
                 run_id=self.run_id,
@@ -202,6 +214,24 @@ class Engine:
         )
         return summary
 
+    def _notify(self, summary: RunSummary) -> list[dict[str, Any]]:
+        """POST the summary to every webhook; a failing one is recorded, never raised."""
+        hooks = [Webhook(**entry) for entry in self.job.notify]
+        hooks += [Webhook(url=url) for url in self.callbacks]
+        if not hooks:
+            return []
+        data = summary.to_dict()
+        deliveries = [deliver(hook, data).to_dict() for hook in hooks]
+        for d in deliveries:
+            if d["status"] == "failed":
+                self.emit(
+                    ev.Warned(
+                        self.run_id,
+                        f"webhook {d['url']} failed after {d['attempts']} tries: {d['error']}",
+                    )
+                )
+        return deliveries
+
 
 def _has_manifest(conn: Any) -> bool:
     row = conn.execute("SELECT to_regclass('csvpg.manifest') IS NOT NULL").fetchone()
@@ -216,6 +246,7 @@ def run(
     pm: pluggy.PluginManager | None = None,
     dry_run: bool = False,
     force: bool = False,
+    callbacks: Iterable[str] = (),
 ) -> RunSummary:
     """Run a job in-process and return its summary. ``plugins`` are registered for this
     run only (a test's recorder, the CLI's reporters)."""
@@ -226,7 +257,7 @@ def run(
     else:
         for plugin in plugins:
             pm.register(plugin)
-    return Engine(job, pm, dsn, dry_run=dry_run, force=force).run()
+    return Engine(job, pm, dsn, dry_run=dry_run, force=force, callbacks=callbacks).run()
 
 
 def write_rejects_csv(job: Job, run_id: str, fp: FilePlan, rejects: list[Reject]) -> Path:

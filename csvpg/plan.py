@@ -148,6 +148,20 @@ def _source_for(job: Job, registry: Registry, url: str, key: str) -> Source:
     return source_cls.cls(url=url, options=options)
 
 
+def check_plugins(job: Job, registry: Registry) -> None:
+    """What a plan checks before it lists any file: the format, transforms and sink
+    named exist and take the options given (``csvpg serve`` checks a stored job so)."""
+    file = str(job.path) if job.path else None
+    if job.format.get("type") != "auto":
+        _format_for(job, registry, job.format, "format")
+    _transforms_for(job, registry)
+    sink_cls = registry.pick("sink", job.sink["mode"], "sink.mode", file)
+    validate("sink.options", job.sink["options"], sink_cls.options, file=file)
+    for i, o in enumerate(job.overrides):
+        if o.mode:
+            registry.pick("sink", o.mode, f"override[{i}].mode", file)
+
+
 def make_plan(job: Job, registry: Registry) -> Plan:
     """Check every plugin option and list the files; raises SpecError/SourceError."""
     file = str(job.path) if job.path else None

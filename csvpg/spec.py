@@ -57,6 +57,9 @@ SECTIONS: dict[str, dict[str, Option]] = {
         "max_retries": Option(int, 3, help="tries after a dropped connection or a 5xx"),
         "retry_delay": Option((int, float), 1.0, help="seconds before the first retry"),
     },
+    "history": {
+        "keep_days": Option(int, 0, help="prune runs older than this many days; 0 keeps all"),
+    },
 }
 
 OVERRIDE: dict[str, Option] = {
@@ -69,7 +72,7 @@ OVERRIDE: dict[str, Option] = {
     "skip": Option(bool, False),
 }
 
-TOP_LEVEL = [*SECTIONS, "format", "transform", "override", "columns"]
+TOP_LEVEL = [*SECTIONS, "format", "transform", "override", "columns", "notify"]
 
 _VAR = re.compile(r"\$(\$|\{([A-Za-z_][A-Za-z0-9_]*)\})")
 
@@ -140,8 +143,11 @@ class Job:
     naming: dict[str, Any]
     run: dict[str, Any]
     database: dict[str, Any]
+    history: dict[str, Any] = field(default_factory=lambda: {"keep_days": 0})
     columns: dict[str, ColumnType] = field(default_factory=dict)
     overrides: list[Override] = field(default_factory=list)
+    #: [[notify]] webhooks, checked: each a dict of csvpg.notify.NOTIFY's keys.
+    notify: list[dict[str, Any]] = field(default_factory=list)
     path: Path | None = None
     #: True when the job named no [database]: the embedded server is used.
     embedded: bool = True
@@ -240,7 +246,7 @@ def job_from_dict(
     for key, value in data.items():
         if key not in TOP_LEVEL:
             raise unknown_key("", key, TOP_LEVEL, file)
-        expect_list = key in ("transform", "override")
+        expect_list = key in ("transform", "override", "notify")
         if expect_list and not (
             isinstance(value, list) and all(isinstance(v, dict) for v in value)
         ):
@@ -290,6 +296,21 @@ def job_from_dict(
             checked["columns"] = column_types(checked["columns"], f"override[{i}].columns", file)
         overrides.append(Override(**checked))
 
+    from csvpg.notify import NOTIFY, STATUSES
+
+    notify = []
+    for i, entry in enumerate(data.get("notify", [])):
+        checked = validate(f"notify[{i}]", entry, NOTIFY, file=file)
+        for status in checked["on"]:
+            if status not in STATUSES:
+                raise SpecError(
+                    f"'notify[{i}].on' names no run status: {status!r}",
+                    key=f"notify[{i}].on",
+                    file=file,
+                    hint="statuses: " + ", ".join(STATUSES),
+                )
+        notify.append(checked)
+
     sink = sections["sink"]
     if (
         sink["mode"] == "upsert"
@@ -321,9 +342,11 @@ def job_from_dict(
         sink=sink,
         naming=sections["naming"],
         run=sections["run"],
+        history=sections["history"],
         database=sections["database"],
         columns=dict(columns),
         overrides=overrides,
+        notify=notify,
         path=path,
         embedded="database" not in data or not sections["database"]["dsn"],
         digest=hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()[

@@ -59,6 +59,25 @@ def file_done(conn: psycopg.Connection[Any], run_id: str, f: FileSummary) -> Non
     )
 
 
+def notified(conn: psycopg.Connection[Any], run_id: str, deliveries: list[dict[str, Any]]) -> None:
+    with conn.transaction():
+        conn.execute(
+            "UPDATE csvpg.runs SET notifications = %s WHERE id = %s", (Jsonb(deliveries), run_id)
+        )
+
+
+def prune(conn: psycopg.Connection[Any], job: str, keep_days: int) -> int:
+    """Forget this job's runs (their files and rejects too) older than ``keep_days``.
+    The manifest stays: pruning history never makes a loaded file load again."""
+    with conn.transaction():
+        cur = conn.execute(
+            "DELETE FROM csvpg.runs"
+            " WHERE job = %s AND started_at < now() - make_interval(days => %s)",
+            (job, keep_days),
+        )
+        return cur.rowcount
+
+
 def run_finished(conn: psycopg.Connection[Any], summary: RunSummary) -> None:
     with conn.transaction():
         conn.execute(

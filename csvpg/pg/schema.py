@@ -70,6 +70,10 @@ MIGRATIONS: list[str] = [
     ALTER TABLE csvpg.runs ADD COLUMN unchanged bigint NOT NULL DEFAULT 0;
     ALTER TABLE csvpg.run_files ADD COLUMN unchanged bigint NOT NULL DEFAULT 0
     """,
+    # 4: webhook deliveries of each run
+    """
+    ALTER TABLE csvpg.runs ADD COLUMN notifications jsonb
+    """,
 ]
 
 

@@ -1,0 +1,503 @@
+"""``csvpg serve``: an HTTP API over the same ``run()``, for n8n, cron and CI.
+
+Every route but ``/health`` needs ``Authorization: Bearer $CSVPG_API_TOKEN``. Runs start
+in a bounded background pool and answer 202 at once; their state is live while they
+run (from engine events, no polling) and comes from ``csvpg.runs`` afterwards.
+Database passwords never appear in a response.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+import threading
+import tomllib
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import tomli_w
+from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from psycopg.rows import dict_row
+from pydantic import BaseModel, Field
+
+from csvpg import __version__
+from csvpg import events as ev
+from csvpg.engine import Engine, RunSummary
+from csvpg.errors import CsvpgError, SpecError
+from csvpg.hookspecs import hookimpl
+from csvpg.pg.connect import connect, mask_dsn
+from csvpg.pg.schema import ensure_schema
+from csvpg.plan import check_plugins, resolve_url
+from csvpg.plugins import Registry, get_plugin_manager
+from csvpg.spec import Job, job_from_dict
+
+#: Module level: FastAPI reads the dependency from the annotations (strings here).
+BEARER = HTTPBearer(auto_error=False)
+JOB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class RunRequest(BaseModel):
+    job: str | None = Field(None, description="the name of a job in the jobs directory")
+    spec: dict[str, Any] | None = Field(None, description="an inline job spec (as TOML → JSON)")
+    callback_url: str | None = Field(None, description="POST the summary here when it ends")
+    force: bool = False
+    dry_run: bool = False
+
+
+@dataclass
+class LiveRun:
+    """A run started here: its state from engine events, until it ends."""
+
+    run_id: str
+    job: str
+    engine: Engine
+    status: str = "queued"
+    started_at: str = field(default_factory=lambda: datetime.now().astimezone().isoformat())
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)
+    summary: dict[str, Any] | None = None
+    error: str | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @hookimpl
+    def track_event(self, event: ev.Event) -> None:
+        with self.lock:
+            if isinstance(event, ev.JobStarted):
+                self.status = "running"
+            elif isinstance(event, ev.FileStarted):
+                self.files[event.file] = {
+                    "file": event.file,
+                    "table": event.table,
+                    "status": "loading",
+                    "bytes_read": 0,
+                }
+            elif isinstance(event, ev.BytesRead):
+                self.files.setdefault(event.file, {"file": event.file})["bytes_read"] = (
+                    event.bytes_read
+                )
+            elif isinstance(event, ev.FileLoaded):
+                self.files[event.file] = {
+                    "file": event.file,
+                    "table": event.table,
+                    "status": "loaded",
+                    "rows_read": event.rows_read,
+                    "inserted": event.inserted,
+                    "updated": event.updated,
+                    "unchanged": event.unchanged,
+                    "collapsed": event.collapsed,
+                    "rejected": event.rejected,
+                    "seconds": round(event.seconds, 3),
+                }
+            elif isinstance(event, ev.FileFailed):
+                self.files[event.file] = {
+                    "file": event.file,
+                    "table": event.table,
+                    "status": "failed",
+                    "error": event.message,
+                }
+            elif isinstance(event, ev.FileSkipped):
+                self.files[event.file] = {
+                    "file": event.file,
+                    "status": "skipped",
+                    "reason": event.reason,
+                }
+
+    def to_dict(self) -> dict[str, Any]:
+        with self.lock:
+            if self.summary is not None:
+                return {**self.summary, "live": False}
+            return {
+                "run_id": self.run_id,
+                "job": self.job,
+                "status": self.status,
+                "started_at": self.started_at,
+                "error": self.error,
+                "live": True,
+                "files": list(self.files.values()),
+            }
+
+
+class Server:
+    def __init__(self, *, jobs_dir: Path, dsn: str | None, workers: int, max_upload: int) -> None:
+        self.jobs_dir = jobs_dir
+        self._dsn = dsn
+        self.max_upload = max_upload
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="csvpg-serve")
+        self.live: dict[str, LiveRun] = {}
+        self.registry = Registry(get_plugin_manager())
+        self.lock = threading.Lock()
+
+    @property
+    def dsn(self) -> str:
+        """The database for history (and for jobs that name none): --dsn or embedded."""
+        if not self._dsn:
+            from csvpg import embedded
+
+            self._dsn = embedded.start()
+        return self._dsn
+
+    # -- jobs ----------------------------------------------------------------------
+
+    def job_path(self, name: str) -> Path:
+        if not JOB_NAME.fullmatch(name) or name.endswith(".toml"):
+            raise HTTPException(404, f"no job named {name!r}")
+        return self.jobs_dir / f"{name}.toml"
+
+    def load(self, name: str) -> Job:
+        from csvpg.spec import load_job
+
+        path = self.job_path(name)
+        if not path.is_file():
+            raise HTTPException(404, f"no job named {name!r}")
+        return load_job(path)
+
+    # -- runs ----------------------------------------------------------------------
+
+    def start(self, job: Job, request: RunRequest) -> LiveRun:
+        engine = Engine(
+            job,
+            get_plugin_manager(),
+            None if job.database.get("dsn") else self.dsn,
+            dry_run=request.dry_run,
+            force=request.force,
+            callbacks=[request.callback_url] if request.callback_url else [],
+        )
+        live = LiveRun(engine.run_id, job.name, engine)
+        engine.pm.register(live)
+        with self.lock:
+            self.live[live.run_id] = live
+        self.pool.submit(self._run, live)
+        return live
+
+    def _run(self, live: LiveRun) -> None:
+        summary: RunSummary | None = None
+        try:
+            summary = live.engine.run()
+            data = summary.to_dict()
+        except CsvpgError as exc:
+            data = {
+                "run_id": live.run_id,
+                "job": live.job,
+                "status": "failed",
+                "error": exc.message,
+                "hint": exc.hint,
+                "files": [],
+            }
+        except Exception as exc:  # a bug: kept in the run's state for the caller to see
+            data = {
+                "run_id": live.run_id,
+                "job": live.job,
+                "status": "failed",
+                "error": f"internal error: {type(exc).__name__}: {exc}",
+                "files": [],
+            }
+        with live.lock:
+            live.summary = data
+            live.status = data["status"]
+
+    def history(self, run_id: str) -> dict[str, Any] | None:
+        with connect(self.dsn) as conn, conn.cursor(row_factory=dict_row) as cur:
+            ensure_schema(conn)
+            run = cur.execute("SELECT * FROM csvpg.runs WHERE id = %s", (run_id,)).fetchone()
+            if run is None:
+                return None
+            files = cur.execute(
+                "SELECT file, table_name AS table, status, rows_read, inserted, updated,"
+                " unchanged, collapsed, rejected, seconds, error, hint"
+                " FROM csvpg.run_files WHERE run_id = %s ORDER BY file",
+                (run_id,),
+            ).fetchall()
+        return {
+            **_jsonable(run),
+            "run_id": run["id"],
+            "live": False,
+            "files": [_jsonable(f) for f in files],
+        }
+
+
+def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()}
+
+
+def _masked_spec(data: dict[str, Any]) -> dict[str, Any]:
+    """A spec as stored, with any password in a DSN masked."""
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    db = out.get("database")
+    if isinstance(db, dict) and isinstance(db.get("dsn"), str):
+        db["dsn"] = mask_dsn(db["dsn"])
+    return out
+
+
+def make_app(
+    *,
+    jobs_dir: Path,
+    dsn: str | None = None,
+    token: str | None = None,
+    workers: int = 2,
+    max_upload_mb: int = 100,
+) -> FastAPI:
+    """The API; ``token`` None means no authentication (loopback only: the CLI checks)."""
+    server = Server(jobs_dir=jobs_dir, dsn=dsn, workers=workers, max_upload=max_upload_mb << 20)
+    app = FastAPI(
+        title="csvpg",
+        version=__version__,
+        description="Load CSV files into PostgreSQL: jobs, runs, uploads, history.",
+    )
+    app.state.server = server
+
+    def authorised(
+        cred: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
+    ) -> None:
+        if token is None:
+            return
+        if cred is None or not hmac.compare_digest(cred.credentials.encode(), token.encode()):
+            raise HTTPException(
+                401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"}
+            )
+
+    auth = [Depends(authorised)]
+
+    @app.exception_handler(SpecError)
+    def spec_error(_: Request, exc: SpecError) -> JSONResponse:
+        return JSONResponse(
+            {"detail": exc.message, "hint": exc.hint, "key": exc.key}, status_code=422
+        )
+
+    @app.exception_handler(CsvpgError)
+    def csvpg_error(_: Request, exc: CsvpgError) -> JSONResponse:
+        return JSONResponse({"detail": exc.message, "hint": exc.hint}, status_code=400)
+
+    @app.get("/health")
+    def health() -> JSONResponse:
+        try:
+            with connect(server.dsn, connect_timeout=5) as conn:
+                conn.execute("SELECT 1")
+            return JSONResponse({"status": "ok", "version": __version__, "database": "reachable"})
+        except CsvpgError as exc:
+            return JSONResponse(
+                {"status": "degraded", "version": __version__, "database": exc.message},
+                status_code=503,
+            )
+
+    @app.get("/jobs", dependencies=auth)
+    def list_jobs() -> list[dict[str, str]]:
+        return [
+            {"name": p.stem}
+            for p in sorted(server.jobs_dir.glob("*.toml"))
+            if JOB_NAME.fullmatch(p.stem)
+        ]
+
+    @app.get("/jobs/{name}", dependencies=auth)
+    def get_job(name: str) -> dict[str, Any]:
+        path = server.job_path(name)
+        if not path.is_file():
+            raise HTTPException(404, f"no job named {name!r}")
+        return {"name": name, "spec": _masked_spec(tomllib.loads(path.read_text()))}
+
+    @app.put("/jobs/{name}", dependencies=auth)
+    def put_job(name: str, spec: dict[str, Any]) -> JSONResponse:
+        path = server.job_path(name)
+        # Checked as a run would check it, with ${VAR} left as written.
+        check_plugins(job_from_dict(spec, path=path, env=_Permissive()), server.registry)
+        existed = path.exists()
+        server.jobs_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(tomli_w.dumps(spec))
+        return JSONResponse({"name": name}, status_code=200 if existed else 201)
+
+    @app.delete("/jobs/{name}", dependencies=auth, status_code=204)
+    def delete_job(name: str) -> Response:
+        path = server.job_path(name)
+        if not path.is_file():
+            raise HTTPException(404, f"no job named {name!r}")
+        path.unlink()
+        return Response(status_code=204)
+
+    @app.post("/runs", dependencies=auth, status_code=202)
+    def post_run(request: RunRequest) -> dict[str, Any]:
+        if (request.job is None) == (request.spec is None):
+            raise HTTPException(422, "give either 'job' (a name) or 'spec' (an inline job)")
+        job = server.load(request.job) if request.job else job_from_dict(request.spec or {})
+        live = server.start(job, request)
+        return {
+            "run_id": live.run_id,
+            "status": live.status,
+            "links": {"self": f"/runs/{live.run_id}", "rejects": f"/runs/{live.run_id}/rejects"},
+        }
+
+    @app.get("/runs", dependencies=auth)
+    def list_runs(
+        job: str | None = None,
+        status: str | None = None,
+        since: datetime | None = None,
+        limit: int = 50,
+    ) -> list[dict[str, Any]]:
+        limit = max(1, min(limit, 1000))
+        with connect(server.dsn) as conn, conn.cursor(row_factory=dict_row) as cur:
+            ensure_schema(conn)
+            rows = cur.execute(
+                "SELECT id AS run_id, job, status, started_at, finished_at, files, files_failed,"
+                " rows_read, inserted, updated, unchanged, rejected, seconds FROM csvpg.runs"
+                " WHERE (%(job)s::text IS NULL OR job = %(job)s)"
+                " AND (%(status)s::text IS NULL OR status = %(status)s)"
+                " AND (%(since)s::timestamptz IS NULL OR started_at >= %(since)s)"
+                " ORDER BY started_at DESC LIMIT %(limit)s",
+                {"job": job, "status": status, "since": since, "limit": limit},
+            ).fetchall()
+        return [_jsonable(r) for r in rows]
+
+    @app.get("/runs/{run_id}", dependencies=auth)
+    def get_run(run_id: str) -> dict[str, Any]:
+        live = server.live.get(run_id)
+        if live is not None and live.summary is None:
+            return live.to_dict()
+        found = server.history(run_id) if re.fullmatch(r"[0-9a-f]{32}", run_id) else None
+        if found is None:
+            if live is not None:
+                return live.to_dict()
+            raise HTTPException(404, f"no run {run_id!r}")
+        if live is not None and live.summary is not None:
+            found["notifications"] = live.summary.get("notifications", [])
+        return found
+
+    @app.get("/runs/{run_id}/rejects", dependencies=auth)
+    def get_rejects(run_id: str, limit: int = 1000, offset: int = 0) -> list[dict[str, Any]]:
+        if not re.fullmatch(r"[0-9a-f]{32}", run_id) or server.history(run_id) is None:
+            raise HTTPException(404, f"no run {run_id!r}")
+        with connect(server.dsn) as conn, conn.cursor(row_factory=dict_row) as cur:
+            rows = cur.execute(
+                "SELECT file, line, column_name AS column, value, reason, raw FROM csvpg.rejects"
+                " WHERE run_id = %s ORDER BY file, line LIMIT %s OFFSET %s",
+                (run_id, max(1, min(limit, 10000)), max(0, offset)),
+            ).fetchall()
+        return rows
+
+    @app.post("/runs/{run_id}/cancel", dependencies=auth, status_code=202)
+    def cancel_run(run_id: str) -> dict[str, Any]:
+        live = server.live.get(run_id)
+        if live is None:
+            raise HTTPException(404, f"no run {run_id!r} is running here")
+        if live.summary is not None:
+            raise HTTPException(409, f"run {run_id} has already ended: {live.status}")
+        cancel = getattr(live.engine, "cancel", None)
+        if callable(cancel):
+            cancel()
+        else:
+            live.engine.stopping.set()
+        return {"run_id": run_id, "status": "cancelling"}
+
+    @app.get("/runs/{run_id}/output", dependencies=auth)
+    def get_output(run_id: str, file: str | None = None) -> FileResponse:
+        found = server.history(run_id) if re.fullmatch(r"[0-9a-f]{32}", run_id) else None
+        if found is None:
+            raise HTTPException(404, f"no run {run_id!r}")
+        with connect(server.dsn) as conn:
+            rows = conn.execute(
+                "SELECT details->>'output' FROM csvpg.run_files"
+                " WHERE run_id = %s AND details ? 'output'",
+                (run_id,),
+            ).fetchall()
+        outputs = [Path(r[0]) for r in rows if r[0]]
+        if file:
+            outputs = [p for p in outputs if p.name == file]
+        if not outputs or not outputs[0].is_file():
+            raise HTTPException(404, f"run {run_id} produced no output file")
+        return FileResponse(outputs[0], filename=outputs[0].name)
+
+    @app.post("/uploads", dependencies=auth, status_code=201)
+    async def upload(
+        job: Annotated[str, Form()],
+        files: Annotated[list[UploadFile], File()],
+        run: Annotated[bool, Form()] = False,
+    ) -> dict[str, Any]:
+        spec = server.load(job)
+        inbox = Path(resolve_url(spec))
+        if not inbox.is_dir():
+            raise HTTPException(
+                409,
+                f"job {job!r} does not read a local folder; "
+                "uploads go to a job whose [source] url is a directory",
+            )
+        saved = []
+        for upload in files:
+            name = UNSAFE_NAME.sub("_", Path(upload.filename or "upload").name).lstrip(".")
+            target = inbox / (name or "upload")
+            size = 0
+            with target.open("wb") as out:
+                while chunk := await upload.read(1 << 20):
+                    size += len(chunk)
+                    if size > server.max_upload:
+                        out.close()
+                        target.unlink()
+                        raise HTTPException(
+                            413,
+                            f"{name} is larger than the upload limit "
+                            f"({server.max_upload >> 20} MiB)",
+                        )
+                    out.write(chunk)
+            saved.append({"name": target.name, "bytes": size})
+        answer: dict[str, Any] = {"job": job, "saved": saved}
+        if run:
+            answer["run_id"] = server.start(
+                spec, RunRequest(job=job, spec=None, callback_url=None)
+            ).run_id
+        return answer
+
+    @app.get("/metrics", dependencies=auth, response_class=PlainTextResponse)
+    def metrics() -> str:
+        with connect(server.dsn) as conn:
+            ensure_schema(conn)
+            rows = conn.execute(
+                "SELECT job, status, count(*), coalesce(sum(rows_read), 0),"
+                " coalesce(sum(files), 0), coalesce(sum(files_failed), 0),"
+                " coalesce(sum(seconds), 0) FROM csvpg.runs GROUP BY job, status"
+            ).fetchall()
+        lines = [
+            "# HELP csvpg_runs_total Runs by job and final status.",
+            "# TYPE csvpg_runs_total counter",
+            "# HELP csvpg_rows_read_total Rows read by finished runs.",
+            "# TYPE csvpg_rows_read_total counter",
+            "# HELP csvpg_files_total Files handled by runs.",
+            "# TYPE csvpg_files_total counter",
+            "# HELP csvpg_files_failed_total Files that failed.",
+            "# TYPE csvpg_files_failed_total counter",
+            "# HELP csvpg_run_seconds_total Time spent in runs.",
+            "# TYPE csvpg_run_seconds_total counter",
+        ]
+        for job, status, runs, rows_read, files, failed, seconds in rows:
+            label = f'job="{_label(job)}",status="{_label(status)}"'
+            lines += [
+                f"csvpg_runs_total{{{label}}} {runs}",
+                f"csvpg_rows_read_total{{{label}}} {rows_read}",
+                f"csvpg_files_total{{{label}}} {files}",
+                f"csvpg_files_failed_total{{{label}}} {failed}",
+                f"csvpg_run_seconds_total{{{label}}} {float(seconds):.3f}",
+            ]
+        running = sum(1 for r in list(server.live.values()) if r.summary is None)
+        lines += [
+            "# HELP csvpg_runs_in_flight Runs started here that have not ended.",
+            "# TYPE csvpg_runs_in_flight gauge",
+            f"csvpg_runs_in_flight {running}",
+        ]
+        return "\n".join(lines) + "\n"
+
+    return app
+
+
+def _label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+class _Permissive(dict[str, str]):
+    """An environment in which every ${VAR} exists: a spec stored for later runs is
+    checked for its shape, not for the variables of the server's own environment."""
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+    def __getitem__(self, key: str) -> str:
+        return "${" + key + "}"
