@@ -74,7 +74,7 @@ def table_name(
     ``template`` (``"{name}"``, ``"stage_{name}"`` …)."""
     stem = PurePosixPath(file_name).name
     # "orders.csv.gz" → "orders": drop every extension that looks like one.
-    while "." in stem and re.fullmatch(r"\.[A-Za-z0-9]{1,5}", PurePosixPath(stem).suffix):
+    while "." in stem and re.fullmatch(r"\.[A-Za-z0-9]{1,7}", PurePosixPath(stem).suffix):
         stem = PurePosixPath(stem).stem
     if strip_prefix and stem.startswith(strip_prefix):
         stem = stem[len(strip_prefix) :]

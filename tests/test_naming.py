@@ -52,5 +52,6 @@ def test_long_headers_stay_apart() -> None:
 def test_table_names() -> None:
     assert table_name("IxExpKonto.csv", "{name}", strip_prefix="IxExp") == "konto"
     assert table_name("orders.csv.gz", "stage_{name}") == "stage_orders"
+    assert table_name("events.parquet", "{name}") == "events"
     assert table_name("Sales 2024.CSV", "{name}") == "sales_2024"
     assert table_name("whatever.csv", "Customers") == "Customers"
