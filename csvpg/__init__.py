@@ -27,7 +27,14 @@ _EXPORTS = {
     "LoadResult": "csvpg.interfaces",
     "Reject": "csvpg.interfaces",
     "Record": "csvpg.interfaces",
+    "Staged": "csvpg.interfaces",
     "Option": "csvpg.options",
+    # SQL for sinks that write PostgreSQL tables their own way (e.g. csvpg-merge).
+    "stage_file": "csvpg.builtin.sink_postgres",
+    "create_table_sql": "csvpg.pg.load",
+    "null_markers_sql": "csvpg.pg.load",
+    "convert_sql": "csvpg.pg.load",
+    "qualified": "csvpg.pg.connect",
     "Job": "csvpg.spec",
     "load_job": "csvpg.spec",
     "run": "csvpg.engine",
@@ -45,6 +52,7 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:
+    from csvpg.builtin.sink_postgres import stage_file
     from csvpg.engine import RunSummary, run
     from csvpg.errors import (
         CsvpgError,
@@ -70,9 +78,12 @@ if TYPE_CHECKING:
         Relation,
         Sink,
         Source,
+        Staged,
         Transform,
     )
     from csvpg.options import Option
+    from csvpg.pg.connect import qualified
+    from csvpg.pg.load import convert_sql, create_table_sql, null_markers_sql
     from csvpg.plugins import get_plugin_manager
     from csvpg.spec import Job, load_job
 

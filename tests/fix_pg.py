@@ -8,13 +8,13 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
 from psycopg import sql
+
+from csvpg.testing import CsvpgDb
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -65,29 +65,9 @@ def pg_server(request: pytest.FixtureRequest, embedded_home: Path) -> str:
     return str(request.config.getoption("--test-dsn"))
 
 
-@dataclass
-class Db:
-    dsn: str
-    schema: str
-    conn: psycopg.Connection[Any]
-
-    def table(self, name: str) -> sql.Composed:
-        return sql.SQL("{}.{}").format(sql.Identifier(self.schema), sql.Identifier(name))
-
-    def rows(self, table: str, order_by: str | None = None) -> list[tuple[Any, ...]]:
-        query = sql.SQL("SELECT * FROM {}").format(self.table(table))
-        if order_by:
-            query += sql.SQL(" ORDER BY {}").format(
-                sql.SQL(", ").join(map(sql.Identifier, order_by.split(",")))
-            )
-        return self.conn.execute(query).fetchall()
-
-    def count(self, table: str) -> int:
-        row = self.conn.execute(
-            sql.SQL("SELECT count(*) FROM {}").format(self.table(table))
-        ).fetchone()
-        assert row is not None
-        return int(row[0])
+class Db(CsvpgDb):
+    """csvpg.testing's helpers; ``columns`` gives information_schema's plain type names
+    (``numeric``, not ``numeric(12,2)``), which these tests compare against."""
 
     def columns(self, table: str) -> dict[str, str]:
         rows = self.conn.execute(
@@ -96,12 +76,6 @@ class Db:
             (self.schema, table),
         ).fetchall()
         return dict(rows)
-
-    def execute(self, query: Any, params: Any = None) -> Any:
-        return self.conn.execute(query, params)
-
-    def server_version(self) -> int:
-        return self.conn.info.server_version
 
 
 @pytest.fixture

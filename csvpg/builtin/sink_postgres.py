@@ -26,7 +26,7 @@ from csvpg.pg.load import (
 )
 
 
-def stage(cur: psycopg.Cursor[Any], load: LoadInput) -> Staged:
+def stage_file(cur: psycopg.Cursor[Any], load: LoadInput) -> Staged:
     """COPY the file into a TEXT staging table. Columns are named by file position, so
     renames can never collide; the byte path stages every file column."""
     cols = load.relation.file_columns if load.dialect is not None else load.relation.columns
@@ -52,7 +52,7 @@ class PostgresSink(Sink):
     def load(self, conn: psycopg.Connection[Any], load: LoadInput) -> LoadResult:
         with conn.cursor() as cur:
             if needs_staging(load):
-                return self.load_staged(conn, load, stage(cur, load))
+                return self.load_staged(conn, load, stage_file(cur, load))
             target = qualified(load.schema, load.table)
             self.before_copy(cur, load)
             rows = copy_in(cur, target, [c.name for c in load.relation.columns], load)
@@ -108,7 +108,7 @@ class UpsertSink(PostgresSink):
 
     def load(self, conn: psycopg.Connection[Any], load: LoadInput) -> LoadResult:
         with conn.cursor() as cur:
-            staged = stage(cur, load)
+            staged = stage_file(cur, load)
         return self.load_staged(conn, load, staged)
 
     def load_staged(

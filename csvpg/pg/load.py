@@ -146,15 +146,17 @@ def _in(value: sql.Composable, words: tuple[str, ...]) -> sql.Composed:
     return sql.SQL("{} IN ({})").format(value, sql.SQL(", ").join(map(sql.Literal, words)))
 
 
-def value_expr(column: sql.Composable, ct: ColumnType, nulls: tuple[str, ...]) -> sql.Composable:
-    """SQL that turns one staged TEXT value into the target type, conversions included.
-
-    Everything is set-based: PostgreSQL does the work for the whole file in one query.
-    """
-    value: sql.Composable = column
+def null_markers_sql(column: sql.Composable, nulls: tuple[str, ...]) -> sql.Composable:
+    """A staged TEXT value with the format's extra null markers (beyond "") as NULL."""
     markers = tuple(n for n in nulls if n != "")
-    if markers:
-        value = sql.SQL("CASE WHEN {} THEN NULL ELSE {} END").format(_in(value, markers), value)
+    if not markers:
+        return column
+    return sql.SQL("CASE WHEN {} THEN NULL ELSE {} END").format(_in(column, markers), column)
+
+
+def convert_sql(value: sql.Composable, ct: ColumnType) -> sql.Composed:
+    """TEXT → the column's type, with the [columns] conversions (thousands separator,
+    decimal comma, boolean words, a to_date/to_timestamp template)."""
     if ct.thousands:
         value = sql.SQL("replace({}, {}, '')").format(value, sql.Literal(ct.thousands))
     if ct.decimal and ct.decimal != ".":
@@ -171,6 +173,14 @@ def value_expr(column: sql.Composable, ct: ColumnType, nulls: tuple[str, ...]) -
         func = "to_date" if ct.type.split("(")[0].strip().lower() == "date" else "to_timestamp"
         value = sql.SQL(func + "({}, {})").format(value, sql.Literal(ct.format))
     return sql.SQL("CAST({} AS {})").format(value, sql.SQL(ct.type))
+
+
+def value_expr(column: sql.Composable, ct: ColumnType, nulls: tuple[str, ...]) -> sql.Composed:
+    """SQL that turns one staged TEXT value into the target type, conversions included.
+
+    Everything is set-based: PostgreSQL does the work for the whole file in one query.
+    """
+    return convert_sql(null_markers_sql(column, nulls), ct)
 
 
 def cast_list(load: LoadInput, staged_name: dict[int, str]) -> list[sql.Composed]:

@@ -25,13 +25,23 @@ listing's order exactly.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import psycopg
 from psycopg import sql
 
-from csvpg import LoadInput, LoadResult, Option, Sink, SinkError, SpecError
+from csvpg import (
+    LoadInput,
+    LoadResult,
+    Option,
+    Sink,
+    SpecError,
+    convert_sql,
+    create_table_sql,
+    null_markers_sql,
+    qualified,
+    stage_file,
+)
 
 log = logging.getLogger("csvpg_merge")
 
@@ -40,55 +50,11 @@ POLICIES = ("first", "last", "most_complete")
 ROW = "__csvpg_row"
 
 
-@dataclass(frozen=True)
-class Staging:
-    """A file's rows in a session-local TEXT table: column ``names[index]`` holds the
-    relation column with that index, ``__csvpg_row`` the file order (same shape as the
-    staging table csvpg's careful path hands to :meth:`MergeSink.load_staged`)."""
-
-    table: sql.Identifier
-    names: dict[int, str]
-    rows: int
-
-
 # -- SQL pieces ------------------------------------------------------------------------
 
 
 def _nonempty(value: sql.Composable) -> sql.Composed:
     return sql.SQL("({0} IS NOT NULL AND ({0})::text <> '')").format(value)
-
-
-def _words(value: sql.Composable, words: tuple[str, ...]) -> sql.Composed:
-    return sql.SQL("{} IN ({})").format(value, sql.SQL(", ").join(map(sql.Literal, words)))
-
-
-def prepare(column: sql.Composable, nulls: tuple[str, ...]) -> sql.Composable:
-    """A staged TEXT value with the format's extra null markers turned into NULL."""
-    markers = tuple(n for n in nulls if n != "")
-    if not markers:
-        return column
-    return sql.SQL("CASE WHEN {} THEN NULL ELSE {} END").format(_words(column, markers), column)
-
-
-def convert(value: sql.Composable, ct: Any) -> sql.Composed:
-    """TEXT → the column's type, with ``[columns]`` conversions (decimal comma,
-    thousands separator, boolean words, date templates), as csvpg's own sinks do."""
-    if ct.thousands:
-        value = sql.SQL("replace({}, {}, '')").format(value, sql.Literal(ct.thousands))
-    if ct.decimal and ct.decimal != ".":
-        value = sql.SQL("replace({}, {}, '.')").format(value, sql.Literal(ct.decimal))
-    if ct.true or ct.false:
-        low = sql.SQL("lower({})").format(value)
-        whens = [
-            sql.SQL("WHEN {} THEN {}").format(_words(low, tuple(words)), sql.Literal(word))
-            for words, word in ((ct.true, "true"), (ct.false, "false"))
-            if words
-        ]
-        value = sql.SQL("CASE {} ELSE {} END").format(sql.SQL(" ").join(whens), value)
-    if ct.format:
-        func = "to_date" if ct.type.split("(")[0].strip().lower() == "date" else "to_timestamp"
-        value = sql.SQL(func + "({}, {})").format(value, sql.Literal(ct.format))
-    return sql.SQL("CAST({} AS {})").format(value, sql.SQL(ct.type))
 
 
 def pick(policy: str, value: sql.Composable) -> sql.Composed:
@@ -115,24 +81,6 @@ def resolve(policy: str, old: sql.Composable, new: sql.Composable) -> sql.Compos
         "CASE WHEN length(coalesce(({1})::text, '')) > length(coalesce(({0})::text, '')) "
         "THEN {1} ELSE {0} END"
     ).format(old, new)
-
-
-def _copy_options(dialect: Any) -> sql.Composed:
-    if dialect is None:
-        return sql.SQL("(FORMAT text)").format()
-    parts = [
-        sql.SQL("FORMAT csv"),
-        sql.SQL("DELIMITER {}").format(sql.Literal(dialect.delimiter)),
-        sql.SQL("QUOTE {}").format(sql.Literal(dialect.quote)),
-        sql.SQL("ESCAPE {}").format(sql.Literal(dialect.escape)),
-        sql.SQL("HEADER {}").format(sql.SQL("true" if dialect.header else "false")),
-        sql.SQL("ENCODING {}").format(sql.Literal(dialect.encoding)),
-    ]
-    return sql.SQL("({})").format(sql.SQL(", ").join(parts))
-
-
-def _qualified(schema: str, table: str) -> sql.Composed:
-    return sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
 
 
 # -- the sink --------------------------------------------------------------------------
@@ -167,64 +115,14 @@ class MergeSink(Sink):
     def ddl(self, load: LoadInput, exists: bool) -> list[Any]:
         if exists or not load.create:
             return []
-        cols = [
-            sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(load.types[c.name].type))
-            for c in load.relation.columns
-        ]
-        cols.append(
-            sql.SQL("PRIMARY KEY ({})").format(
-                sql.SQL(", ").join(map(sql.Identifier, load.primary_key))
-            )
-        )
         return [
             sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(load.schema)),
-            sql.SQL("CREATE TABLE {} ({})").format(
-                _qualified(load.schema, load.table), sql.SQL(", ").join(cols)
-            ),
+            create_table_sql(load),
         ]
-
-    # -- staging -------------------------------------------------------------------
-
-    def stage(self, cur: psycopg.Cursor[Any], load: LoadInput) -> Staging:
-        """COPY the file into a TEXT table (bytes: every file column; rows: the relation's)."""
-        cols = load.relation.file_columns if load.dialect is not None else load.relation.columns
-        names = {c.index: f"f{c.index}" for c in cols}
-        table = sql.Identifier("csvpg_merge_staging")
-        defs = [sql.SQL("{} text").format(sql.Identifier(n)) for n in names.values()]
-        defs.append(sql.SQL("{} bigint GENERATED ALWAYS AS IDENTITY").format(sql.Identifier(ROW)))
-        cur.execute(
-            sql.SQL("CREATE TEMP TABLE {} ({}) ON COMMIT DROP").format(
-                table, sql.SQL(", ").join(defs)
-            )
-        )
-        stmt = sql.SQL("COPY {} ({}) FROM STDIN {}").format(
-            table,
-            sql.SQL(", ").join(map(sql.Identifier, names.values())),
-            _copy_options(load.dialect),
-        )
-        with cur.copy(stmt) as copy:
-            if load.dialect is not None:
-                assert load.chunks is not None
-                for chunk in load.chunks:
-                    copy.write(chunk)
-            else:
-                assert load.batches is not None
-                width = len(names)
-                for batch in load.batches:
-                    for row in batch:
-                        if len(row) != width:
-                            raise SinkError(
-                                f"{load.ref.url}: a row has {len(row)} fields where "
-                                f"{width} were expected",
-                                file=load.ref.url,
-                                hint="check the delimiter and quote in [format]",
-                            )
-                        copy.write_row(row)
-        return Staging(table, names, cur.rowcount)
 
     def load(self, conn: psycopg.Connection[Any], load: LoadInput) -> LoadResult:
         with conn.cursor() as cur:
-            staged = self.stage(cur, load)
+            staged = stage_file(cur, load)
         return self.load_staged(conn, load, staged)
 
     # -- the merge -----------------------------------------------------------------
@@ -251,7 +149,7 @@ class MergeSink(Sink):
     ) -> LoadResult:
         policies = self.policies(load)
         nulls = load.dialect.nulls if load.dialect is not None else ("",)
-        target = _qualified(load.schema, load.table)
+        target = qualified(load.schema, load.table)
         by_name = {c.name: c for c in load.relation.columns}
         keys = [sql.Identifier(k) for k in load.primary_key]
         fields = list(policies)
@@ -263,10 +161,10 @@ class MergeSink(Sink):
         n = sql.Identifier("__csvpg_n")
 
         def staged_col(name: str) -> sql.Composable:
-            return prepare(sql.Identifier(staged.names[by_name[name].index]), nulls)
+            return null_markers_sql(sql.Identifier(staged.names[by_name[name].index]), nulls)
 
         key_casts = [
-            sql.SQL("{} AS {}").format(convert(staged_col(k), load.types[k]), sql.Identifier(k))
+            sql.SQL("{} AS {}").format(convert_sql(staged_col(k), load.types[k]), sql.Identifier(k))
             for k in load.primary_key
         ]
         value_cols = [sql.SQL("{} AS {}").format(staged_col(f), v[i]) for i, f in enumerate(fields)]
@@ -277,7 +175,7 @@ class MergeSink(Sink):
             for i, f in enumerate(fields)
         ]
         typed = [
-            sql.SQL("{} AS {}").format(convert(p[i], load.types[f]), ids[i])
+            sql.SQL("{} AS {}").format(convert_sql(p[i], load.types[f]), ids[i])
             for i, f in enumerate(fields)
         ]
         t = sql.Identifier("__csvpg_t")
@@ -418,8 +316,7 @@ class MergeSink(Sink):
         )
         self.details = {"merge": self._report(load, policies, result, filled, replaced)}
         log.info("merge: %s → %s.%s: %s", load.ref.name, load.schema, load.table, self.details)
-        # Handed to the engine once LoadResult carries details; harmless before that.
-        result.details = self.details  # type: ignore[attr-defined]
+        result.details = self.details
         return result
 
     def _report(
