@@ -11,13 +11,20 @@ batch, so a Parquet file loads at about the speed of the same data as CSV.
 
 from __future__ import annotations
 
-from typing import Any, BinaryIO, ClassVar
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
 
 from csvpg import FileRef, Format, Option, SpecError, hookimpl
-from csvpg_parquet.reader import ARROW_MAGIC, PARQUET_MAGIC, ArrowReader
+
+if TYPE_CHECKING:
+    from csvpg_parquet.reader import ArrowReader
+
+# pyarrow is imported only when a file of this format is opened: installing the plugin
+# costs a CSV job nothing (pyarrow alone is ~50 MB of memory).
+PARQUET_MAGIC = b"PAR1"
+ARROW_MAGIC = b"ARROW1"
 
 __version__ = "0.1.0"
-__all__ = ["ArrowFormat", "ArrowReader", "FeatherFormat", "ParquetFormat"]
+__all__ = ["ArrowFormat", "FeatherFormat", "ParquetFormat"]
 
 
 def _options(name: str) -> dict[str, Option]:
@@ -54,6 +61,8 @@ class ParquetFormat(Format):
         super().__init__(**merged)
 
     def open(self, stream: BinaryIO, ref: FileRef) -> ArrowReader:
+        from csvpg_parquet.reader import ArrowReader
+
         return ArrowReader(
             stream,
             ref,

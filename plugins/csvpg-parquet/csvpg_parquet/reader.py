@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 
 from csvpg import Batch, CsvDialect, FileRef, FormatError, Reader
 from csvpg.interfaces import Record
+from csvpg_parquet import ARROW_MAGIC
 from csvpg_parquet.typemap import csv_line, pg_type, text_columns, writable_batch
 
 #: Bytes copied at a time when spooling a stream that cannot seek.
@@ -44,8 +45,6 @@ ROW_BATCH = 10_000
 #: CSV blocks made ahead of COPY by the reader's thread (memory: this many batches).
 PREFETCH = 2
 
-PARQUET_MAGIC = b"PAR1"
-ARROW_MAGIC = b"ARROW1"
 FEATHER_V1_MAGIC = b"FEA1"
 
 #: What ``write_csv`` produces: comma, double quotes, UTF-8, no header, "" → NULL.

@@ -264,3 +264,16 @@ def test_closing_the_reader_stops_a_half_read_byte_stream(tmp_path) -> None:
     reader.close()
     assert threading.active_count() == before
     assert list(tmp_path.iterdir()) == []
+
+
+def test_installing_the_plugin_costs_csv_jobs_nothing() -> None:
+    """Loading csvpg's plugins does not import pyarrow; opening a Parquet file does."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from csvpg.plugins import get_plugin_manager; get_plugin_manager();"
+        " print('pyarrow' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
