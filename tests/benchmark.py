@@ -703,6 +703,64 @@ class Bench:
         for table in ("copy_psql", "append_csvpg"):
             self.sql(f"DROP TABLE IF EXISTS {SCHEMA}.{table}")
 
+    def bench_parquet(self) -> None:
+        """The same rows as Parquet (csvpg-parquet), against the CSV append."""
+        try:
+            import pyarrow.csv as pacsv
+            import pyarrow.parquet as pq
+        except ImportError:
+            progress("parquet: skipped (pyarrow is not installed)")
+            return
+        d = self.data
+        path = self.folder / "parquet" / "orders.parquet"
+        if not path.exists() or pq.ParquetFile(path).metadata.num_rows != d.rows:
+            progress("parquet: writing the base file as Parquet")
+            path.parent.mkdir(exist_ok=True)
+            # All strings, as the CSV job loads them: the two runs fill the same table.
+            table = pacsv.read_csv(
+                d.base,
+                parse_options=pacsv.ParseOptions(newlines_in_values=True),
+                convert_options=pacsv.ConvertOptions(
+                    column_types={c: "string" for c in HEADER}, strings_can_be_null=True
+                ),
+            )
+            pq.write_table(table, path)
+        progress("parquet: csvpg run append of the Parquet file vs the CSV file")
+        csv_job = self.job("append_csv", d.base, 'mode = "append"\ntable = "append_csv"')
+        pq_job = self.job(
+            "append_parquet",
+            path,
+            'mode = "append"\ntable = "append_parquet"',
+            extra='[format]\ntype = "parquet"',
+        )
+        csv_t, pq_t = self.repeat(
+            [
+                (
+                    lambda: self.sql(f"DROP TABLE IF EXISTS {SCHEMA}.append_csv"),
+                    lambda: self.csvpg_inprocess(csv_job),
+                ),
+                (
+                    lambda: self.sql(f"DROP TABLE IF EXISTS {SCHEMA}.append_parquet"),
+                    lambda: self.csvpg_inprocess(pq_job),
+                ),
+            ]
+        )
+        assert self.count("append_parquet") == d.rows
+        self.record(
+            "csv_append", "csvpg run append, CSV (text columns)", csv_t, d.rows, d.sizes["base"]
+        )
+        self.record(
+            "parquet_append",
+            "csvpg run append, the same rows as Parquet",
+            pq_t,
+            d.rows,
+            path.stat().st_size,
+            baseline="csv_append",
+            note="MB/s of the Parquet file's own (smaller) size",
+        )
+        for table in ("append_csv", "append_parquet"):
+            self.sql(f"DROP TABLE IF EXISTS {SCHEMA}.{table}")
+
     def bench_upsert(self) -> None:
         d = self.data
         progress("upsert: hand-written (psql) vs csvpg run, into the loaded table")
@@ -1053,7 +1111,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         action="append",
-        choices=["append", "upsert", "rebuild", "workers"],
+        choices=["append", "upsert", "rebuild", "workers", "parquet"],
         help="run only these measurements (append always runs: it is the baseline)",
     )
     args = parser.parse_args(argv)
@@ -1080,7 +1138,7 @@ def main(argv: list[str] | None = None) -> int:
         bench.prepare()
         info = machine(dsn)
         info["load_before"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
-        wanted = set(args.only or ["append", "upsert", "rebuild", "workers"])
+        wanted = set(args.only or ["append", "upsert", "rebuild", "workers", "parquet"])
         bench.bench_append()
         if "upsert" in wanted:
             bench.bench_upsert()
@@ -1088,6 +1146,8 @@ def main(argv: list[str] | None = None) -> int:
             bench.bench_rebuild()
         if "workers" in wanted:
             bench.bench_workers()
+        if "parquet" in wanted:
+            bench.bench_parquet()
         info["load_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
         text = report(info, data, bench.results, bench.rss, args.runs)
         print(text, flush=True)
