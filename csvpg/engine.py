@@ -138,6 +138,15 @@ class Engine:
             self._dsn = resolve_dsn(self.job, self._dsn)
         return self._dsn
 
+    @property
+    def history_dsn(self) -> str:
+        """Where runs, their files and rejects go: [history] dsn, else the target."""
+        return str(self.job.history.get("dsn") or self.dsn)
+
+    @property
+    def separate_history(self) -> bool:
+        return self.history_dsn != self.dsn
+
     def plan(self) -> Plan:
         return make_plan(self.job, self.registry)
 
@@ -149,18 +158,19 @@ class Engine:
             try:
                 if not self.dry_run:
                     ensure_schema(conn)
+                self.has_manifest = _has_manifest(conn)
+            except psycopg.Error as exc:
+                raise _schema_error(self.dsn, exc) from exc
+        if not self.dry_run:
+            with connect(self.history_dsn, connect_timeout=10) as conn:
+                try:
+                    if self.separate_history:
+                        ensure_schema(conn)
                     history.run_started(
                         conn, self.run_id, self.job.name, self.job.digest, mask_dsn(self.dsn)
                     )
-                self.has_manifest = _has_manifest(conn)
-            except psycopg.Error as exc:
-                raise DatabaseError(
-                    f"cannot prepare csvpg's tables (schema csvpg) at {mask_dsn(self.dsn)}: "
-                    f"{exc.diag.message_primary or exc}",
-                    hint="the database user needs CREATE on the database, or an administrator "
-                    "can create the schema csvpg for it",
-                    sqlstate=exc.sqlstate,
-                ) from exc
+                except psycopg.Error as exc:
+                    raise _schema_error(self.history_dsn, exc) from exc
         self.emit(ev.JobStarted(self.run_id, self.job.name, len(plan.files), mask_dsn(self.dsn)))
         results: list[FileSummary] = []
         for ref, reason in plan.skipped:
@@ -188,7 +198,7 @@ class Engine:
             dry_run=self.dry_run,
         )
         if not self.dry_run:
-            with connect(self.dsn) as conn:
+            with connect(self.history_dsn) as conn:
                 history.run_finished(conn, summary)
                 summary.notifications = self._notify(summary)
                 if summary.notifications:
@@ -231,6 +241,16 @@ class Engine:
                     )
                 )
         return deliveries
+
+
+def _schema_error(dsn: str, exc: psycopg.Error) -> DatabaseError:
+    return DatabaseError(
+        f"cannot prepare csvpg's tables (schema csvpg) at {mask_dsn(dsn)}: "
+        f"{exc.diag.message_primary or exc}",
+        hint="the database user needs CREATE on the database, or an administrator "
+        "can create the schema csvpg for it",
+        sqlstate=exc.sqlstate,
+    )
 
 
 def _has_manifest(conn: Any) -> bool:

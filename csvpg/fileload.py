@@ -168,10 +168,15 @@ class FileLoad:
             except TooManyRejects as exc:
                 # The file's rows are rolled back; its rejects are kept to say why.
                 if not run.dry_run:
-                    with conn.transaction():
-                        write_rejects(conn, run.run_id, url, exc.rejects)
+                    with connect(run.history_dsn) as hconn, hconn.transaction():
+                        write_rejects(hconn, run.run_id, url, exc.rejects)
                 self._rejected(exc.rejects)
                 raise too_many(url, exc.rejects, exc.read, run.job.sink["max_rejects"]) from None
+        if run.separate_history and not run.dry_run:
+            # A history in another database cannot share the file's transaction: it is
+            # written just after; the manifest (with the data) is what decides reloads.
+            with connect(run.history_dsn) as hconn, hconn.transaction():
+                self._history(hconn, summary, loaded)
         if loaded.rejects:
             self._rejected(loaded.rejects)
         for report in summary.details.get("transforms", {}).values():
@@ -255,9 +260,8 @@ class FileLoad:
         """Rejects, history and manifest, in the file's own transaction: they can never
         disagree with the data."""
         run, ref = self.run, self.fp.ref
-        if loaded.rejects:
-            write_rejects(conn, run.run_id, self.url, loaded.rejects)
-        history.file_done(conn, run.run_id, summary)
+        if not run.separate_history:
+            self._history(conn, summary, loaded)
         manifest.record(
             conn,
             job=run.job.name,
@@ -271,6 +275,11 @@ class FileLoad:
             table=self.table,
             seconds=summary.seconds,
         )
+
+    def _history(self, conn: psycopg.Connection[Any], summary: FileSummary, loaded: Loaded) -> None:
+        if loaded.rejects:
+            write_rejects(conn, self.run.run_id, self.url, loaded.rejects)
+        history.file_done(conn, self.run.run_id, summary)
 
     # -- outcomes other than loaded ------------------------------------------------
 
@@ -306,8 +315,9 @@ class FileLoad:
         if run.dry_run:
             return summary
         try:
-            with connect(run.dsn) as conn, conn.transaction():
+            with connect(run.history_dsn) as conn, conn.transaction():
                 history.file_done(conn, run.run_id, summary)
+            with connect(run.dsn) as conn, conn.transaction():
                 if failed and run.has_manifest and manifest.claim(conn, run.job.name, self.url):
                     before = manifest.previous(conn, run.job.name, self.url, self.table)
                     if before is None or before.status != "loaded":

@@ -59,6 +59,12 @@ SECTIONS: dict[str, dict[str, Option]] = {
     },
     "history": {
         "keep_days": Option(int, 0, help="prune runs older than this many days; 0 keeps all"),
+        "dsn": Option(
+            str,
+            None,
+            help="a separate database for runs, files and rejects (one history "
+            "for jobs that load into different databases)",
+        ),
     },
 }
 
@@ -143,7 +149,7 @@ class Job:
     naming: dict[str, Any]
     run: dict[str, Any]
     database: dict[str, Any]
-    history: dict[str, Any] = field(default_factory=lambda: {"keep_days": 0})
+    history: dict[str, Any] = field(default_factory=lambda: {"keep_days": 0, "dsn": None})
     columns: dict[str, ColumnType] = field(default_factory=dict)
     overrides: list[Override] = field(default_factory=list)
     #: [[notify]] webhooks, checked: each a dict of csvpg.notify.NOTIFY's keys.

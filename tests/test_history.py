@@ -55,3 +55,47 @@ def test_dry_run_leaves_no_history(db, tmp_path: Path) -> None:
 def test_schema_version_is_current(db) -> None:
     assert ensure_schema(db.conn) == len(MIGRATIONS)
     assert ensure_schema(db.conn) == len(MIGRATIONS), "running it again changes nothing"
+
+
+def test_history_in_a_separate_database(db, tmp_path: Path) -> None:
+    """[history] dsn: runs, files and rejects go there; data and manifest stay put."""
+    import uuid
+
+    import psycopg
+    from psycopg.conninfo import make_conninfo
+
+    name = "csvpg_hist_" + uuid.uuid4().hex[:8]
+    with psycopg.connect(db.dsn, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    history_dsn = make_conninfo(db.dsn, dbname=name)
+    try:
+        (tmp_path / "h.csv").write_text("id\n1\nx\n")
+        job = tmp_path / "job.toml"
+        job.write_text(
+            job_toml(
+                db,
+                "h.csv",
+                extra=f'[columns]\nid = "integer"\n[history]\ndsn = "{history_dsn}"\n',
+            )
+        )
+        summary = run(job)
+        assert summary.files[0].inserted == 1 and summary.files[0].rejected == 1
+        assert db.count("h") == 1
+        with psycopg.connect(history_dsn) as conn:
+            assert conn.execute(
+                "SELECT status, rows_read FROM csvpg.runs WHERE id = %s", (summary.run_id,)
+            ).fetchone() == ("succeeded", 2)
+            assert conn.execute(
+                "SELECT line FROM csvpg.rejects WHERE run_id = %s", (summary.run_id,)
+            ).fetchall() == [(3,)]
+            assert conn.execute("SELECT to_regclass('csvpg.run_files')").fetchone()[0]
+        assert db.execute(
+            "SELECT count(*) FROM csvpg.runs WHERE id = %s", (summary.run_id,)
+        ).fetchone() == (0,)
+        assert db.execute(
+            "SELECT status FROM csvpg.manifest WHERE url = %s", (str(tmp_path / "h.csv"),)
+        ).fetchone() == ("loaded",)
+        assert run(job).files[0].status == "skipped", "the manifest still decides"
+    finally:
+        with psycopg.connect(db.dsn, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
