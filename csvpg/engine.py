@@ -19,7 +19,7 @@ import pluggy
 import psycopg
 
 from csvpg import events as ev
-from csvpg.errors import DatabaseError
+from csvpg.errors import CsvpgError, DatabaseError
 from csvpg.fileload import FileLoad, FileSummary
 from csvpg.notify import Webhook, deliver
 from csvpg.pg import history
@@ -117,6 +117,8 @@ class Engine:
         #: Set by :meth:`cancel`: files in flight roll back and are recorded as cancelled.
         self.cancelled = threading.Event()
         self.has_manifest = False
+        #: Webhook deliveries of a run that ended before its files (see _ended_early).
+        self.early_notifications: list[dict[str, Any]] = []
         self._lock = threading.Lock()
 
     def cancel(self) -> None:
@@ -152,6 +154,35 @@ class Engine:
 
     def run(self) -> RunSummary:
         started = time.perf_counter()
+        self._started_row = False
+        try:
+            return self._run(started)
+        except CsvpgError as exc:
+            self._ended_early(exc, started)
+            raise
+
+    def _ended_early(self, exc: CsvpgError, started: float) -> None:
+        """A run that stopped before its files (no source, no database): its webhooks
+        still hear of it, and a history row already written says failed."""
+        summary = RunSummary(
+            run_id=self.run_id,
+            job=self.job.name,
+            database=mask_dsn(self._dsn or ""),
+            status="failed",
+            files=[],
+            seconds=time.perf_counter() - started,
+            dry_run=self.dry_run,
+        )
+        if not self.dry_run:
+            summary.notifications = self.early_notifications = self._notify(summary, error=exc)
+            if self._started_row:
+                try:
+                    with connect(self.history_dsn) as conn:
+                        history.run_finished(conn, summary)
+                except CsvpgError as again:
+                    log.warning("cannot record the failed run %s: %s", self.run_id, again)
+
+    def _run(self, started: float) -> RunSummary:
         plan = self.plan()
         # One clear error for an unreachable server, rather than one per file.
         with connect(self.dsn, connect_timeout=10) as conn:
@@ -169,6 +200,7 @@ class Engine:
                     history.run_started(
                         conn, self.run_id, self.job.name, self.job.digest, mask_dsn(self.dsn)
                     )
+                    self._started_row = True
                 except psycopg.Error as exc:
                     raise _schema_error(self.history_dsn, exc) from exc
         self.emit(ev.JobStarted(self.run_id, self.job.name, len(plan.files), mask_dsn(self.dsn)))
@@ -224,13 +256,15 @@ class Engine:
         )
         return summary
 
-    def _notify(self, summary: RunSummary) -> list[dict[str, Any]]:
+    def _notify(self, summary: RunSummary, error: CsvpgError | None = None) -> list[dict[str, Any]]:
         """POST the summary to every webhook; a failing one is recorded, never raised."""
         hooks = [Webhook(**entry) for entry in self.job.notify]
         hooks += [Webhook(url=url) for url in self.callbacks]
         if not hooks:
             return []
         data = summary.to_dict()
+        if error is not None:
+            data["error"], data["hint"] = error.message, error.hint
         deliveries = [deliver(hook, data).to_dict() for hook in hooks]
         for d in deliveries:
             if d["status"] == "failed":

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import json
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +36,9 @@ NOTIFY: dict[str, Option] = {
 
 STATUSES = ("succeeded", "failed", "partial", "cancelled")
 SIGNATURE_HEADER = "X-Csvpg-Signature"
+#: 4xx answers worth another try. 409: n8n's Wait node answers it ("the execution is
+#: running already") to a callback that arrives before the workflow reached the node.
+RETRY_STATUSES = (408, 409, 425, 429)
 
 
 @dataclass
@@ -64,10 +69,13 @@ def signature(secret: str, body: bytes) -> str:
 
 
 def deliver(hook: Webhook, summary: dict[str, Any]) -> Delivery:
-    """POST ``summary`` to one webhook, retrying 5xx, 429 and dropped connections."""
+    """POST ``summary`` to one webhook, retrying 5xx, 408, 409, 425, 429 and dropped
+    connections."""
     shown = mask_dsn(hook.url)
     if summary.get("status") not in hook.on:
         return Delivery(shown, "skipped", 0)
+    if urllib.parse.urlsplit(hook.url).scheme.lower() not in ("http", "https"):
+        return Delivery(shown, "failed", 0, error="not an http:// or https:// URL")
     body = json.dumps(summary, ensure_ascii=False, default=str).encode()
     headers = {"Content-Type": "application/json", "User-Agent": "csvpg", **hook.headers}
     if hook.secret:
@@ -82,10 +90,14 @@ def deliver(hook: Webhook, summary: dict[str, Any]) -> Delivery:
                 return Delivery(shown, "delivered", attempt, answer.status)
         except urllib.error.HTTPError as exc:
             status, error = exc.code, f"HTTP {exc.code} {exc.reason}"
-            if exc.code < 500 and exc.code != 429:
+            if exc.code < 500 and exc.code not in RETRY_STATUSES:
                 break  # the receiver refused it: trying again will not help
-        except (urllib.error.URLError, OSError) as exc:
-            status, error = None, str(getattr(exc, "reason", exc))
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+            # A dropped connection, a timeout, or an answer that is not HTTP.
+            status, error = None, str(getattr(exc, "reason", exc)) or type(exc).__name__
+        except ValueError as exc:  # a URL urllib cannot use: trying again will not help
+            status, error = None, str(exc)
+            break
         if attempt <= hook.max_retries:
             time.sleep(backoff(attempt - 1, hook.retry_delay))
     return Delivery(shown, "failed", attempt, status, error)

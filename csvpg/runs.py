@@ -90,7 +90,8 @@ def show_run(dsn: str, run_id: str, out: TextIO, *, rejects: bool = False) -> in
         if f["error"]:
             print(f"           {f['error']}", file=out)
     if rejects:
-        print(f"  {len(bad)} rejects:" if bad else "  no rejects", file=out)
+        plural = "" if len(bad) == 1 else "s"
+        print(f"  {len(bad)} reject{plural}:" if bad else "  no rejects", file=out)
         for b in bad:
             where = f"line {b['line']}" + (
                 f", column {b['column_name']}" if b["column_name"] else ""

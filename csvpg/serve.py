@@ -11,7 +11,6 @@ from __future__ import annotations
 import hmac
 import re
 import threading
-import tomllib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,11 +29,12 @@ from csvpg import events as ev
 from csvpg.engine import Engine, RunSummary
 from csvpg.errors import CsvpgError, SpecError
 from csvpg.hookspecs import hookimpl
+from csvpg.notify import Webhook, deliver
 from csvpg.pg.connect import connect, mask_dsn
 from csvpg.pg.schema import ensure_schema
 from csvpg.plan import check_plugins, resolve_url
 from csvpg.plugins import Registry, get_plugin_manager
-from csvpg.spec import Job, job_from_dict
+from csvpg.spec import Job, job_from_dict, parse_toml
 
 #: Module level: FastAPI reads the dependency from the annotations (strings here).
 BEARER = HTTPBearer(auto_error=False)
@@ -179,7 +179,7 @@ class Server:
         try:
             summary = live.engine.run()
             data = summary.to_dict()
-        except CsvpgError as exc:
+        except CsvpgError as exc:  # the engine has told the webhooks already
             data = {
                 "run_id": live.run_id,
                 "job": live.job,
@@ -187,6 +187,7 @@ class Server:
                 "error": exc.message,
                 "hint": exc.hint,
                 "files": [],
+                "notifications": live.engine.early_notifications,
             }
         except Exception as exc:  # a bug: kept in the run's state for the caller to see
             data = {
@@ -196,6 +197,11 @@ class Server:
                 "error": f"internal error: {type(exc).__name__}: {exc}",
                 "files": [],
             }
+        if "notifications" not in data and not live.engine.dry_run:  # a bug ended it early
+            try:
+                data["notifications"] = _notify_early_failure(live.engine, data)
+            except Exception as exc:  # never leave the run looking live
+                data["notifications"] = [{"status": "failed", "error": f"{exc!r}"}]
         with live.lock:
             live.summary = data
             live.status = data["status"]
@@ -220,17 +226,39 @@ class Server:
         }
 
 
+def _notify_early_failure(engine: Engine, data: dict[str, Any]) -> list[dict[str, Any]]:
+    """A run that failed before loading anything (no files, database down) still ends:
+    its callback and [[notify]] webhooks hear so, or a caller would wait forever."""
+    hooks = [Webhook(**entry) for entry in engine.job.notify]
+    hooks += [Webhook(url=url) for url in engine.callbacks]
+    return [deliver(hook, data).to_dict() for hook in hooks]
+
+
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
     return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()}
 
 
+_SECRET_KEYS = {"password", "passphrase", "secret", "token", "api_key", "key", "headers"}
+
+
 def _masked_spec(data: dict[str, Any]) -> dict[str, Any]:
-    """A spec as stored, with any password in a DSN masked."""
-    out = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
-    db = out.get("database")
-    if isinstance(db, dict) and isinstance(db.get("dsn"), str):
-        db["dsn"] = mask_dsn(db["dsn"])
-    return out
+    """A spec as stored, with what could be a secret masked: passwords in URLs and DSNs,
+    and values under keys such as password, secret, token or headers (``${VAR}`` stays
+    readable: it names the variable, not the secret)."""
+
+    def mask(value: Any, key: str = "") -> Any:
+        if isinstance(value, dict):
+            secret = key.lower() in _SECRET_KEYS  # e.g. headers: every value may be one
+            return {k: mask(v, "secret" if secret else k) for k, v in value.items()}
+        if isinstance(value, list):
+            return [mask(v, key) for v in value]
+        if not isinstance(value, str):
+            return value
+        if key.lower() in _SECRET_KEYS and not value.startswith("${"):
+            return "***"
+        return mask_dsn(value)
+
+    return {k: mask(v, k) for k, v in data.items()}
 
 
 def make_app(
@@ -297,16 +325,22 @@ def make_app(
         path = server.job_path(name)
         if not path.is_file():
             raise HTTPException(404, f"no job named {name!r}")
-        return {"name": name, "spec": _masked_spec(tomllib.loads(path.read_text()))}
+        # A file edited by hand may be broken: a 422 naming the line, not a 500.
+        spec = parse_toml(path.read_text(encoding="utf-8", errors="replace"), path.name)
+        return {"name": name, "spec": _masked_spec(spec)}
 
     @app.put("/jobs/{name}", dependencies=auth)
     def put_job(name: str, spec: dict[str, Any]) -> JSONResponse:
         path = server.job_path(name)
         # Checked as a run would check it, with ${VAR} left as written.
         check_plugins(job_from_dict(spec, path=path, env=_Permissive()), server.registry)
+        try:
+            text = tomli_w.dumps(spec)
+        except (TypeError, ValueError) as exc:  # JSON null has no TOML form
+            raise HTTPException(422, f"the job cannot be written as TOML: {exc}") from exc
         existed = path.exists()
         server.jobs_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(tomli_w.dumps(spec))
+        path.write_text(text, encoding="utf-8")
         return JSONResponse({"name": name}, status_code=200 if existed else 201)
 
     @app.delete("/jobs/{name}", dependencies=auth, status_code=204)
@@ -321,7 +355,12 @@ def make_app(
     def post_run(request: RunRequest) -> dict[str, Any]:
         if (request.job is None) == (request.spec is None):
             raise HTTPException(422, "give either 'job' (a name) or 'spec' (an inline job)")
+        if request.callback_url is not None and not re.match(
+            r"https?://[^/\s]", request.callback_url, re.IGNORECASE
+        ):
+            raise HTTPException(422, "'callback_url' must be an http:// or https:// URL")
         job = server.load(request.job) if request.job else job_from_dict(request.spec or {})
+        check_plugins(job, server.registry)  # a misspelt mode is a 422 now, not a failed run
         live = server.start(job, request)
         return {
             "run_id": live.run_id,
@@ -337,6 +376,8 @@ def make_app(
         limit: int = 50,
     ) -> list[dict[str, Any]]:
         limit = max(1, min(limit, 1000))
+        if "\x00" in (job or "") + (status or ""):  # PostgreSQL text cannot hold NUL
+            return []
         with connect(server.dsn) as conn, conn.cursor(row_factory=dict_row) as cur:
             ensure_schema(conn)
             rows = cur.execute(
@@ -372,7 +413,7 @@ def make_app(
             rows = cur.execute(
                 "SELECT file, line, column_name AS column, value, reason, raw FROM csvpg.rejects"
                 " WHERE run_id = %s ORDER BY file, line LIMIT %s OFFSET %s",
-                (run_id, max(1, min(limit, 10000)), max(0, offset)),
+                (run_id, max(1, min(limit, 10000)), max(0, min(offset, 2**62))),
             ).fetchall()
         return rows
 

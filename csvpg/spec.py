@@ -307,6 +307,12 @@ def job_from_dict(
     notify = []
     for i, entry in enumerate(data.get("notify", [])):
         checked = validate(f"notify[{i}]", entry, NOTIFY, file=file)
+        if not checked["url"].lower().startswith(("http://", "https://")):
+            raise SpecError(
+                f"'notify[{i}].url' must be an http:// or https:// URL, not {checked['url']!r}",
+                key=f"notify[{i}].url",
+                file=file,
+            )
         for status in checked["on"]:
             if status not in STATUSES:
                 raise SpecError(
