@@ -884,6 +884,39 @@ class Bench:
         for table in ("rebuild_psql", "rebuild_csvpg"):
             self.sql(f"DROP TABLE IF EXISTS {SCHEMA}.{table}")
 
+    def bench_infer(self) -> None:
+        """``csvpg infer``'s sampling on a file of about 1 GB (the base file, repeated)."""
+        from csvpg.infer import infer_file
+
+        d = self.data
+        big = self.folder / "infer" / "big.csv"
+        copies = max(1, round(1e9 / d.sizes["base"]))
+        if not big.exists() or big.stat().st_size < copies * d.sizes["base"] * 0.99:
+            progress(f"infer: writing a {copies * d.sizes['base'] / 1e9:.1f} GB file")
+            big.parent.mkdir(exist_ok=True)
+            body = d.base.read_bytes()
+            header, _, rows = body.partition(b"\n")
+            with big.open("wb") as out:
+                out.write(header + b"\n")
+                for _ in range(copies):
+                    out.write(rows)
+        progress("infer: sampling the big file")
+        samples = []
+        for _ in range(self.runs):
+            self.settle()
+            t0, c0 = time.perf_counter(), time.process_time()
+            guess = infer_file(str(big))
+            samples.append(Sample(time.perf_counter() - t0, time.process_time() - c0, 0.0))
+            assert len(guess.columns) == len(HEADER)
+        self.record(
+            "infer",
+            f"csvpg infer sampling, {big.stat().st_size / 1e9:.1f} GB file",
+            samples,
+            copies * d.rows,
+            big.stat().st_size,
+            note="target: under 5 s (the rows are the file's; a sample is read)",
+        )
+
     def bench_workers(self) -> None:
         d = self.data
         progress(f"workers: {PARTS} files, workers = 1 vs 2")
@@ -1111,7 +1144,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         action="append",
-        choices=["append", "upsert", "rebuild", "workers", "parquet"],
+        choices=["append", "upsert", "rebuild", "workers", "parquet", "infer"],
         help="run only these measurements (append always runs: it is the baseline)",
     )
     args = parser.parse_args(argv)
@@ -1138,7 +1171,7 @@ def main(argv: list[str] | None = None) -> int:
         bench.prepare()
         info = machine(dsn)
         info["load_before"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
-        wanted = set(args.only or ["append", "upsert", "rebuild", "workers", "parquet"])
+        wanted = set(args.only or ["append", "upsert", "rebuild", "workers", "parquet", "infer"])
         bench.bench_append()
         if "upsert" in wanted:
             bench.bench_upsert()
@@ -1148,6 +1181,8 @@ def main(argv: list[str] | None = None) -> int:
             bench.bench_workers()
         if "parquet" in wanted:
             bench.bench_parquet()
+        if "infer" in wanted:
+            bench.bench_infer()
         info["load_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
         text = report(info, data, bench.results, bench.rss, args.runs)
         print(text, flush=True)
