@@ -537,10 +537,7 @@ def list_infos(fs: Any, root: str, pattern: str | None) -> list[dict[str, Any]]:
 
 @hookimpl
 def register_sources() -> list[type[Source]]:
-    from csvpg.builtin.source_http import HttpSource
-    from csvpg.builtin.source_sftp import SftpSource
-
-    return [FsspecSource, SftpSource, HttpSource]
+    return [FsspecSource]
 
 
 def protocol_of(url: str) -> str:

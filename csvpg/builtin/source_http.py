@@ -30,7 +30,8 @@ from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 from csvpg.builtin.source_fsspec import RemoteSource, safe_name, without_password
 from csvpg.errors import SourceError
-from csvpg.interfaces import FileRef
+from csvpg.hookspecs import hookimpl
+from csvpg.interfaces import FileRef, Source
 from csvpg.options import Option
 
 #: Requests at once when the links of an index page are looked up.
@@ -371,3 +372,8 @@ class HttpSource(RemoteSource):
             file=url,
             hint="check that the server is reachable; csvpg retries dropped connections",
         )
+
+
+@hookimpl
+def register_sources() -> list[type[Source]]:
+    return [HttpSource]

@@ -30,7 +30,8 @@ from csvpg.builtin.source_fsspec import (
     safe_name,
 )
 from csvpg.errors import SourceError
-from csvpg.interfaces import FileRef
+from csvpg.hookspecs import hookimpl
+from csvpg.interfaces import FileRef, Source
 from csvpg.options import Option
 
 log = logging.getLogger(__name__)
@@ -309,3 +310,8 @@ def _as_list(value: str | list[str] | None) -> list[str]:
     if value is None:
         return []
     return [value] if isinstance(value, str) else list(value)
+
+
+@hookimpl
+def register_sources() -> list[type[Source]]:
+    return [SftpSource]
