@@ -20,26 +20,26 @@ REPO = Path(__file__).resolve().parents[3]
 JOB = REPO / "jobs" / "merge_contacts.toml"
 
 
-def job_for(db, tmp_path: Path) -> Path:
+def job_for(csvpg_db, tmp_path: Path) -> Path:
     """The example job, aimed at the test's schema and server."""
     text = JOB.read_text(encoding="utf-8").replace(
         'url = "../examples/merge"', f'url = "{REPO / "examples" / "merge"}"'
     )
     path = tmp_path / "merge_contacts.toml"
-    path.write_text(text + f'\n[database]\ndsn = "{db.dsn}"\nschema = "{db.schema}"\n')
+    path.write_text(text + f'\n[database]\ndsn = "{csvpg_db.dsn}"\nschema = "{csvpg_db.schema}"\n')
     return path
 
 
-def test_three_files_merge_into_one_deduplicated_table(db, tmp_path: Path, caplog) -> None:
+def test_three_files_merge_into_one_deduplicated_table(csvpg_db, tmp_path: Path, caplog) -> None:
     caplog.set_level(logging.INFO, logger="csvpg_merge")
     log = EventLog()
-    summary = run(job_for(db, tmp_path), plugins=[log])
+    summary = run(job_for(csvpg_db, tmp_path), plugins=[log])
     assert summary.exit_code == 0, [f.error for f in summary.files]
 
-    assert db.columns("contacts") == dict.fromkeys(
+    assert csvpg_db.columns("contacts") == dict.fromkeys(
         ["email", "name", "phone", "company", "website"], "text"
     )
-    assert db.rows("contacts", order_by="email") == [
+    assert csvpg_db.rows("contacts", order_by="email") == [
         (
             "ada@example.org",
             "Ada Lovelace",
@@ -88,19 +88,19 @@ def test_three_files_merge_into_one_deduplicated_table(db, tmp_path: Path, caplo
     assert "'unmapped': ['Notes']" in merged[0]
 
 
-def test_running_it_again_changes_nothing(db, tmp_path: Path) -> None:
-    job = job_for(db, tmp_path)
+def test_running_it_again_changes_nothing(csvpg_db, tmp_path: Path) -> None:
+    job = job_for(csvpg_db, tmp_path)
     assert run(job).exit_code == 0
-    before = db.rows("contacts", order_by="email")
+    before = csvpg_db.rows("contacts", order_by="email")
     again = run(job, force=True)
     assert again.exit_code == 0
-    assert db.rows("contacts", order_by="email") == before
+    assert csvpg_db.rows("contacts", order_by="email") == before
     assert again.total("inserted") == 0
 
 
-def test_check_shows_where_each_header_goes(db, tmp_path: Path) -> None:
+def test_check_shows_where_each_header_goes(csvpg_db, tmp_path: Path) -> None:
     out = io.StringIO()
-    assert check(str(job_for(db, tmp_path)), dsn=None, out=out) == 0
+    assert check(str(job_for(csvpg_db, tmp_path)), dsn=None, out=out) == 0
     text = out.getvalue()
     assert "column 1: 'Mail' → email" in text
     assert "column 4: 'Organisation' → company" in text
@@ -114,9 +114,9 @@ REPORTS = "details" in {f.name for f in dataclasses.fields(LoadResult)} and hasa
 
 
 @pytest.mark.skipif(not REPORTS, reason="this csvpg keeps no sink or transform reports yet")
-def test_the_mappings_and_statistics_land_in_each_files_details(db, tmp_path: Path) -> None:
+def test_the_mappings_and_statistics_land_in_each_files_details(csvpg_db, tmp_path: Path) -> None:
     log = EventLog()
-    summary = run(job_for(db, tmp_path), plugins=[log])
+    summary = run(job_for(csvpg_db, tmp_path), plugins=[log])
     assert summary.exit_code == 0
     details = {Path(f.file).name: f.details for f in summary.files}
     events = details["events.csv"]

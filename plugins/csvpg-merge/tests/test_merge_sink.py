@@ -37,7 +37,7 @@ def _fresh_spy():
 
 
 def job(
-    db,
+    csvpg_db,
     tmp_path: Path,
     *,
     options: str = "",
@@ -49,7 +49,9 @@ def job(
     path = tmp_path / "job.toml"
     sink = f'mode = "{mode}"\ntable = "t"\nprimary_key = {keys}\n[sink.options]\n{options}'
     path.write_text(
-        job_toml(db, str(tmp_path / "in"), sink=sink, fmt=fmt, extra="[run]\nworkers = 1\n" + extra)
+        job_toml(
+            csvpg_db, str(tmp_path / "in"), sink=sink, fmt=fmt, extra="[run]\nworkers = 1\n" + extra
+        )
     )
     return path
 
@@ -72,16 +74,16 @@ EXPECTED = {
 @pytest.mark.parametrize("policy", list(EXPECTED))
 @pytest.mark.parametrize("split", [True, False], ids=["two files", "one file"])
 def test_policies_merge_fields_the_same_within_and_across_files(
-    db, tmp_path: Path, policy: str, split: bool
+    csvpg_db, tmp_path: Path, policy: str, split: bool
 ) -> None:
     header = "k,a,b,c,d\n"
     if split:
         files(tmp_path, f1=header + OLD, f2=header + NEW)
     else:
         files(tmp_path, f1=header + OLD + NEW)
-    summary = run(job(db, tmp_path, options=f'policy = "{policy}"'), plugins=[Spy()])
+    summary = run(job(csvpg_db, tmp_path, options=f'policy = "{policy}"'), plugins=[Spy()])
     assert summary.exit_code == 0, summary.files[0].error
-    assert db.rows("t") == [("1", *EXPECTED[policy])]
+    assert csvpg_db.rows("t") == [("1", *EXPECTED[policy])]
     assert summary.total("rows_read") == 2
     assert summary.total("inserted") == 1
     assert (summary.total("updated"), summary.total("collapsed")) == ((1, 0) if split else (0, 1))
@@ -92,12 +94,12 @@ def test_policies_merge_fields_the_same_within_and_across_files(
     assert report["duplicates_in_file" if not split else "duplicates_of_existing"] == 1
 
 
-def test_per_field_policies_and_the_report(db, tmp_path: Path) -> None:
+def test_per_field_policies_and_the_report(csvpg_db, tmp_path: Path) -> None:
     files(tmp_path, f1="k,a,b\n1,old,old\n2,two,\n", f2="k,a,b\n1,new,\n2,,late\n3,x,y\n")
     options = 'policy = "first"\nfields = { b = "last" }'
-    summary = run(job(db, tmp_path, options=options), plugins=[Spy()])
+    summary = run(job(csvpg_db, tmp_path, options=options), plugins=[Spy()])
     assert summary.exit_code == 0, summary.files[0].error
-    assert db.rows("t", order_by="k") == [
+    assert csvpg_db.rows("t", order_by="k") == [
         ("1", "old", "old"),
         ("2", "two", "late"),
         ("3", "x", "y"),
@@ -118,7 +120,7 @@ def test_per_field_policies_and_the_report(db, tmp_path: Path) -> None:
     }
 
 
-def test_byte_path_casts_keys_before_dedup_and_keeps_conversions(db, tmp_path: Path) -> None:
+def test_byte_path_casts_keys_before_dedup_and_keeps_conversions(csvpg_db, tmp_path: Path) -> None:
     """No transform: COPY takes the bytes; "01" and "1" are one integer key."""
     files(tmp_path, f1='id;amount;note\n01;"1,50";NA\n1;;first note\n2;"2.000,25";\n')
     extra = (
@@ -127,46 +129,46 @@ def test_byte_path_casts_keys_before_dedup_and_keeps_conversions(db, tmp_path: P
     )
     fmt = 'delimiter = ";"\nnull_values = ["", "NA"]'
     summary = run(
-        job(db, tmp_path, keys='["id"]', extra=extra, fmt=fmt, mode="merge"), plugins=[Spy()]
+        job(csvpg_db, tmp_path, keys='["id"]', extra=extra, fmt=fmt, mode="merge"), plugins=[Spy()]
     )
     assert summary.exit_code == 0, summary.files[0].error
     assert summary.files[0].details["path"] == "bytes"
     from decimal import Decimal
 
-    assert db.rows("t", order_by="id") == [
+    assert csvpg_db.rows("t", order_by="id") == [
         (1, Decimal("1.50"), "first note"),
         (2, Decimal("2000.25"), None),
     ]
     assert (summary.total("inserted"), summary.total("collapsed")) == (2, 1)
 
 
-def test_bad_rows_are_set_aside_and_the_rest_merges(db, tmp_path: Path) -> None:
+def test_bad_rows_are_set_aside_and_the_rest_merges(csvpg_db, tmp_path: Path) -> None:
     """The careful path hands the merge its own staging table."""
     files(tmp_path, f1="id,n\n1,a\n1,bb\nx,c\n2,d\n")
     extra = '[columns]\nid = "integer"\n'
-    summary = run(job(db, tmp_path, keys='["id"]', extra=extra, mode="merge"))
+    summary = run(job(csvpg_db, tmp_path, keys='["id"]', extra=extra, mode="merge"))
     f = summary.files[0]
     assert summary.exit_code == 0, f.error
     assert (f.rows_read, f.inserted, f.collapsed, f.rejected) == (4, 2, 1, 1)
-    assert db.rows("t", order_by="id") == [(1, "bb"), (2, "d")]
+    assert csvpg_db.rows("t", order_by="id") == [(1, "bb"), (2, "d")]
 
 
-def test_a_table_of_keys_only(db, tmp_path: Path) -> None:
+def test_a_table_of_keys_only(csvpg_db, tmp_path: Path) -> None:
     files(tmp_path, f1="k\n1\n1\n2\n", f2="k\n2\n3\n")
-    summary = run(job(db, tmp_path, mode="merge"))
+    summary = run(job(csvpg_db, tmp_path, mode="merge"))
     assert summary.exit_code == 0, summary.files[0].error
-    assert db.rows("t", order_by="k") == [("1",), ("2",), ("3",)]
+    assert csvpg_db.rows("t", order_by="k") == [("1",), ("2",), ("3",)]
     assert [(f.inserted, f.updated, f.collapsed) for f in summary.files] == [(2, 0, 1), (1, 1, 0)]
 
 
-def test_files_merging_at_once_take_turns(db, tmp_path: Path) -> None:
+def test_files_merging_at_once_take_turns(csvpg_db, tmp_path: Path) -> None:
     rows = "".join(f"{i},v{i}\n" for i in range(2000))
     files(tmp_path, **{f"f{n}": "k,v\n" + rows for n in range(4)})
-    path = job(db, tmp_path, mode="merge")
+    path = job(csvpg_db, tmp_path, mode="merge")
     path.write_text(path.read_text().replace("workers = 1", "workers = 4"))
     summary = run(path)
     assert summary.exit_code == 0, [f.error for f in summary.files]
-    assert db.count("t") == 2000
+    assert csvpg_db.count("t") == 2000
     assert summary.total("inserted") == 2000 and summary.total("updated") == 6000
 
 
@@ -179,12 +181,12 @@ def test_files_merging_at_once_take_turns(db, tmp_path: Path) -> None:
         ('fields = { zz = "last" }', "'zz' is not a column of the file"),
     ],
 )
-def test_bad_options(db, tmp_path: Path, options: str, message: str) -> None:
+def test_bad_options(csvpg_db, tmp_path: Path, options: str, message: str) -> None:
     files(tmp_path, f1="k,a\n1,2\n")
     from csvpg.errors import SpecError
 
     try:
-        summary = run(job(db, tmp_path, options=options, mode="merge"))
+        summary = run(job(csvpg_db, tmp_path, options=options, mode="merge"))
     except SpecError as exc:  # options checked before anything runs
         assert message in exc.message
         return

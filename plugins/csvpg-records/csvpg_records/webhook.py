@@ -18,7 +18,6 @@ retries are set aside as rejects — the record as sent, and why.
 from __future__ import annotations
 
 import base64
-import dataclasses
 import email.utils
 import http.client
 import json
@@ -33,8 +32,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-import csvpg
-from csvpg import LoadInput, LoadResult, Option, Sink, SinkError, SpecError
+from csvpg import LoadInput, LoadResult, Option, Reject, Sink, SinkError, SpecError
 from csvpg_records.ratelimit import shared_bucket
 
 log = logging.getLogger("csvpg_records")
@@ -43,9 +41,6 @@ log = logging.getLogger("csvpg_records")
 RETRY_STATUSES = frozenset({408, 425, 429}) | frozenset(range(500, 600))
 #: The longest pause between tries, whatever the backoff or Retry-After say.
 MAX_PAUSE = 60.0
-
-#: True once the core writes and counts the rejects a sink returns (LoadResult.rejects).
-CORE_TAKES_REJECTS = "rejects" in {f.name for f in dataclasses.fields(LoadResult)}
 
 
 def safe_url(url: str) -> str:
@@ -60,8 +55,7 @@ def safe_url(url: str) -> str:
 
 @dataclass(frozen=True)
 class FailedRecord:
-    """A record the endpoint did not take. It has the fields of a ``csvpg.rejects`` row
-    (``line``, ``reason``, ``raw`` …) so that the engine can write it as one."""
+    """A record the endpoint did not take; it becomes a row of ``csvpg.rejects``."""
 
     #: 1-based position among the file's data records.
     record: int
@@ -70,20 +64,6 @@ class FailedRecord:
     raw: str
     status: int | None
     attempts: int
-    line: int | None = None  # the row path knows no physical line numbers
-    column: str | None = None
-    value: str | None = None
-    sqlstate: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "line": self.line,
-            "record": self.record,
-            "column": self.column,
-            "value": self.value,
-            "reason": self.reason,
-            "sqlstate": self.sqlstate,
-        }
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -313,25 +293,10 @@ class WebhookSink(Sink):
         return self.result(load, sent, delivered)
 
     def result(self, load: LoadInput, sent: int, delivered: int) -> LoadResult:
-        """Counts, and the failed records handed to the engine as rejects."""
-        if CORE_TAKES_REJECTS:
-            reject = getattr(csvpg, "Reject", None)
-            rejects: list[Any] = (
-                [
-                    reject(line=None, reason=f"record {f.record}: {f.reason}", raw=f.raw)
-                    for f in self.failed
-                ]
-                if reject is not None
-                else list(self.failed)
-            )
-            return LoadResult(rows=sent, inserted=delivered, rejects=rejects)  # type: ignore[call-arg]
-        if self.failed:
-            # This csvpg cannot record a sink's rejects: failing the file says it loudly.
-            f = self.failed[0]
-            raise SinkError(
-                f"{load.ref.url}: {len(self.failed)} of {sent} records were not delivered "
-                f"to {self.where} (record {f.record}: {f.reason})",
-                file=load.ref.url,
-                hint="delivery is at least once: a new run sends this file's records again",
-            )
-        return LoadResult(rows=sent, inserted=delivered)
+        """Counts, and the failed records handed to the engine as rejects (the row path
+        knows no physical line numbers: the reason names the record)."""
+        rejects = [
+            Reject(line=None, reason=f"record {f.record}: {f.reason}", raw=f.raw)
+            for f in self.failed
+        ]
+        return LoadResult(rows=sent, inserted=delivered, rejects=rejects)

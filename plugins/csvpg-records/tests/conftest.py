@@ -1,5 +1,4 @@
-"""A loopback HTTP receiver. (The ``db`` fixture comes from the repository's
-tests/fix_pg.py, loaded by the root test run.)"""
+"""A loopback HTTP receiver. (The database comes from csvpg.testing's ``csvpg_db``.)"""
 
 from __future__ import annotations
 

@@ -14,10 +14,10 @@ from csvpg.options import validate
 from tests.conftest import job_toml
 
 
-def csv_job(db, tmp_path: Path, options: str, source: str = "in") -> Path:
+def csv_job(csvpg_db, tmp_path: Path, options: str, source: str = "in") -> Path:
     path = tmp_path / "job.toml"
     sink = f'mode = "csv"\n[sink.options]\n{options}'
-    path.write_text(job_toml(db, str(tmp_path / source), sink=sink))
+    path.write_text(job_toml(csvpg_db, str(tmp_path / source), sink=sink))
     return path
 
 
@@ -35,12 +35,12 @@ def write_inputs(tmp_path: Path, **files: str) -> None:
 DANGEROUS = '=HYPERLINK("http://x","y")|+49 30 123|-5|@SUM(A1)|\tTAB|\rCR|plain|'
 
 
-def test_formulas_are_defused_by_default(db, tmp_path: Path) -> None:
+def test_formulas_are_defused_by_default(csvpg_db, tmp_path: Path) -> None:
     (tmp_path / "in").mkdir()
     with (tmp_path / "in" / "cells.csv").open("w", newline="", encoding="utf-8") as f:
         csv.writer(f).writerows([["id", "value"], *enumerate(DANGEROUS.split("|"))])
     out = tmp_path / "out"
-    summary = run(csv_job(db, tmp_path, f'path = "{out}/{{name}}.csv"'))
+    summary = run(csv_job(csvpg_db, tmp_path, f'path = "{out}/{{name}}.csv"'))
     assert summary.exit_code == 0, summary.files[0].error
     rows = read(out / "cells.csv")
     assert rows[0] == ["id", "value"]
@@ -56,21 +56,25 @@ def test_formulas_are_defused_by_default(db, tmp_path: Path) -> None:
     ]
     f = summary.files[0]
     assert (f.rows_read, f.inserted) == (8, 8)
-    assert db.execute("SELECT to_regclass(%s)", (f"{db.schema}.cells",)).fetchone() == (None,)
+    assert csvpg_db.execute("SELECT to_regclass(%s)", (f"{csvpg_db.schema}.cells",)).fetchone() == (
+        None,
+    )
 
 
-def test_protection_can_be_turned_off(db, tmp_path: Path) -> None:
+def test_protection_can_be_turned_off(csvpg_db, tmp_path: Path) -> None:
     write_inputs(tmp_path, **{"a.csv": "v\n=1+1\n"})
     out = tmp_path / "out.csv"
-    summary = run(csv_job(db, tmp_path, f'path = "{out}"\nprotect_formulas = false\nnull = "NULL"'))
+    summary = run(
+        csv_job(csvpg_db, tmp_path, f'path = "{out}"\nprotect_formulas = false\nnull = "NULL"')
+    )
     assert summary.exit_code == 0, summary.files[0].error
     assert read(out) == [["v"], ["=1+1"]]
 
 
-def test_append_merges_files_into_one_csv_with_one_header(db, tmp_path: Path) -> None:
+def test_append_merges_files_into_one_csv_with_one_header(csvpg_db, tmp_path: Path) -> None:
     write_inputs(tmp_path, **{"a.csv": "k,v\n1,x\n", "b.csv": "k,v\n2,y\n3,\n"})
     out = tmp_path / "all.csv"
-    job = csv_job(db, tmp_path, f'path = "{out}"\nappend = true')
+    job = csv_job(csvpg_db, tmp_path, f'path = "{out}"\nappend = true')
     summary = run(job)
     assert summary.exit_code == 0, [f.error for f in summary.files]
     assert sorted(read(out)[1:]) == [["1", "x"], ["2", "y"], ["3", ""]]
@@ -83,10 +87,10 @@ def test_append_merges_files_into_one_csv_with_one_header(db, tmp_path: Path) ->
     assert len(read(out)) == 4
 
 
-def test_a_failed_file_leaves_the_output_as_it_was(db, tmp_path: Path) -> None:
+def test_a_failed_file_leaves_the_output_as_it_was(csvpg_db, tmp_path: Path) -> None:
     write_inputs(tmp_path, **{"a.csv": "k,v\n1,x\n"})
     out = tmp_path / "out"
-    job = csv_job(db, tmp_path, f'path = "{out}/{{name}}.csv"')
+    job = csv_job(csvpg_db, tmp_path, f'path = "{out}/{{name}}.csv"')
     assert run(job).exit_code == 0
     write_inputs(tmp_path, **{"a.csv": "k,v\n1,y\n2,z,extra\n"})
     assert run(job).exit_code == 1

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from csvpg_records.ratelimit import TokenBucket
-from csvpg_records.webhook import CORE_TAKES_REJECTS, WebhookSink
+from csvpg_records.webhook import WebhookSink
 
 from csvpg import FileRef, LoadInput, SinkError, SpecError
 from csvpg.engine import run
@@ -38,28 +38,24 @@ def load_input(rows: list[list[str | None]], headers=("id", "name")) -> LoadInpu
 
 
 def load_all(s: WebhookSink, rows: list[list[str | None]]) -> str:
-    """Load; returns what the file would say about failed records. A csvpg that takes
-    rejects from sinks gets them in the result; an older one fails the file instead."""
-    try:
-        result = s.load(None, load_input(rows))
-    except SinkError as exc:
-        if CORE_TAKES_REJECTS:
-            raise
-        return exc.message
+    """Load; returns the reasons of the records set aside as rejects."""
+    result = s.load(None, load_input(rows))
     assert result.rows == len(rows) and result.inserted == len(rows) - len(s.failed)
-    return " ".join(r.reason for r in result.rejects)  # type: ignore[attr-defined]
+    return " ".join(r.reason for r in result.rejects)
 
 
 def people(n: int) -> list[list[str | None]]:
     return [[str(i), f"person {i}" if i % 3 else None] for i in range(1, n + 1)]
 
 
-def webhook_job(db, tmp_path: Path, n: int, options: str) -> Path:
+def webhook_job(csvpg_db, tmp_path: Path, n: int, options: str) -> Path:
     (tmp_path / "people.csv").write_text(
         "id,name\n" + "".join(f"{i},person {i}\n" for i in range(1, n + 1))
     )
     path = tmp_path / "job.toml"
-    path.write_text(job_toml(db, "people.csv", sink=f'mode = "webhook"\n[sink.options]\n{options}'))
+    path.write_text(
+        job_toml(csvpg_db, "people.csv", sink=f'mode = "webhook"\n[sink.options]\n{options}')
+    )
     return path
 
 
@@ -67,13 +63,13 @@ def webhook_job(db, tmp_path: Path, n: int, options: str) -> Path:
 
 
 @pytest.mark.parametrize(("n", "rate", "burst"), [(20, 20, 1), (15, 10, 5)])
-def test_a_job_delivers_at_the_rate_asked(db, tmp_path, receiver, n, rate, burst) -> None:
+def test_a_job_delivers_at_the_rate_asked(csvpg_db, tmp_path, receiver, n, rate, burst) -> None:
     """N records at R a second take at least (N - burst) / R: the first `burst` go at once."""
     options = (
         f'url = "{receiver.url}"\nrate_per_second = {rate}\nburst = {burst}\n'
         f'headers = {{ Authorization = "Bearer {TOKEN}" }}'
     )
-    job = webhook_job(db, tmp_path, n, options)
+    job = webhook_job(csvpg_db, tmp_path, n, options)
     started = time.monotonic()
     summary = run(job)
     elapsed = time.monotonic() - started
@@ -88,7 +84,9 @@ def test_a_job_delivers_at_the_rate_asked(db, tmp_path, receiver, n, rate, burst
     f = summary.files[0]
     assert (f.rows_read, f.inserted, f.rejected) == (n, n, 0)
     assert f.details["path"] == "rows"
-    assert db.execute("SELECT to_regclass(%s)", (f"{db.schema}.people",)).fetchone() == (None,)
+    assert csvpg_db.execute(
+        "SELECT to_regclass(%s)", (f"{csvpg_db.schema}.people",)
+    ).fetchone() == (None,)
 
 
 def test_the_bucket_allows_a_burst_then_the_rate() -> None:
@@ -148,14 +146,8 @@ def test_refused_and_exhausted_records_become_rejects(receiver) -> None:
     receiver.respond = respond
     s = sink(url=receiver.url, retry_delay=0.01, max_retries=2)
     rows = people(5)
-    if CORE_TAKES_REJECTS:
-        result = s.load(None, load_input(rows))
-        assert (result.rows, result.inserted, len(result.rejects)) == (5, 3, 2)
-    else:
-        with pytest.raises(
-            SinkError, match=r"2 of 5 records were not delivered .*\(record 2: HTTP 400"
-        ):
-            s.load(None, load_input(rows))
+    result = s.load(None, load_input(rows))
+    assert (result.rows, result.inserted, len(result.rejects)) == (5, 3, 2)
     refused, exhausted = s.failed
     assert (refused.record, refused.status, refused.attempts) == (2, 400, 1)
     assert refused.reason == "HTTP 400 Bad Request (not retried)"
@@ -187,17 +179,12 @@ def test_redirects_are_not_followed(receiver) -> None:
     assert len(receiver.received) == 1
 
 
-def test_failed_deliveries_in_a_job(db, tmp_path, receiver) -> None:
+def test_failed_deliveries_in_a_job(csvpg_db, tmp_path, receiver) -> None:
     receiver.respond = lambda r: (422, {}) if r.json()["id"] == "2" else (200, {})
-    summary = run(webhook_job(db, tmp_path, 3, f'url = "{receiver.url}"'))
+    summary = run(webhook_job(csvpg_db, tmp_path, 3, f'url = "{receiver.url}"'))
     f = summary.files[0]
-    if CORE_TAKES_REJECTS:
-        assert summary.exit_code == 0
-        assert (f.rows_read, f.inserted, f.rejected) == (3, 2, 1)
-    else:
-        assert summary.exit_code == 1
-        assert "1 of 3 records were not delivered" in (f.error or "")
-        assert "record 2: HTTP 422" in (f.error or "")
+    assert summary.exit_code == 0
+    assert (f.rows_read, f.inserted, f.rejected) == (3, 2, 1)
 
 
 # -- secrets and options -------------------------------------------------------------
