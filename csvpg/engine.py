@@ -155,11 +155,15 @@ class Engine:
     def run(self) -> RunSummary:
         started = time.perf_counter()
         self._started_row = False
+        self._alive: psycopg.Connection[Any] | None = None
         try:
             return self._run(started)
         except CsvpgError as exc:
             self._ended_early(exc, started)
             raise
+        finally:
+            if self._alive is not None:
+                self._alive.close()  # releases the run's lock: it is over
 
     def _ended_early(self, exc: CsvpgError, started: float) -> None:
         """A run that stopped before its files (no source, no database): its webhooks
@@ -197,10 +201,14 @@ class Engine:
                 try:
                     if self.separate_history:
                         ensure_schema(conn)
+                    history.reap(conn)
                     history.run_started(
                         conn, self.run_id, self.job.name, self.job.digest, mask_dsn(self.dsn)
                     )
                     self._started_row = True
+                    # Held while the run lives: a run whose lock is free was abandoned.
+                    self._alive = connect(self.history_dsn, autocommit=True)
+                    history.hold(self._alive, self.run_id)
                 except psycopg.Error as exc:
                     raise _schema_error(self.history_dsn, exc) from exc
         self.emit(ev.JobStarted(self.run_id, self.job.name, len(plan.files), mask_dsn(self.dsn)))

@@ -8,6 +8,7 @@ from psycopg.rows import dict_row
 
 from csvpg.errors import CsvpgError
 from csvpg.pg.connect import connect
+from csvpg.pg.history import reap
 from csvpg.pg.schema import ensure_schema
 
 
@@ -20,6 +21,7 @@ def _table(rows: list[list[str]], out: TextIO) -> None:
 def list_runs(dsn: str, out: TextIO, *, job: str | None = None, limit: int = 20) -> int:
     with connect(dsn) as conn, conn.cursor(row_factory=dict_row) as cur:
         ensure_schema(conn)
+        reap(conn)
         runs = cur.execute(
             "SELECT id, job, status, started_at, seconds, files, files_failed, rows_read,"
             " inserted, updated, unchanged, rejected FROM csvpg.runs"

@@ -99,3 +99,30 @@ def test_history_in_a_separate_database(db, tmp_path: Path) -> None:
     finally:
         with psycopg.connect(db.dsn, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def test_a_run_whose_process_died_is_marked_abandoned(db, tmp_path: Path) -> None:
+    """A run holds a lock while it lives; a 'running' row nobody holds was abandoned."""
+    import uuid
+
+    import psycopg
+
+    from csvpg.pg import history
+
+    ensure_schema(db.conn)
+    dead, alive = uuid.uuid4().hex, uuid.uuid4().hex
+    for run_id in (dead, alive):
+        history.run_started(db.conn, run_id, "crashed", "0" * 16, "x")
+    with psycopg.connect(db.dsn, autocommit=True) as other:
+        history.hold(other, alive)  # another process, still loading
+        (tmp_path / "a.csv").write_text("id\n1\n")
+        job = tmp_path / "job.toml"
+        job.write_text(job_toml(db, "a.csv"))
+        summary = run(job)
+        status = dict(
+            db.execute(
+                "SELECT id, status FROM csvpg.runs WHERE id = ANY(%s)",
+                ([dead, alive, summary.run_id],),
+            ).fetchall()
+        )
+    assert status == {dead: "abandoned", alive: "running", summary.run_id: "succeeded"}

@@ -16,6 +16,33 @@ if TYPE_CHECKING:
     from csvpg.engine import FileSummary, RunSummary
 
 
+def hold(conn: psycopg.Connection[Any], run_id: str) -> None:
+    """Take the run's session lock on ``conn`` (kept open while the run lives)."""
+    conn.execute("SELECT pg_advisory_lock(hashtext('csvpg.run'), hashtext(%s))", (run_id,))
+
+
+def reap(conn: psycopg.Connection[Any]) -> list[str]:
+    """Runs still 'running' whose process is gone (killed, machine lost) become
+    'abandoned': their lock is free. Returns their ids."""
+    gone = []
+    with conn.transaction():
+        running = conn.execute("SELECT id FROM csvpg.runs WHERE status = 'running'").fetchall()
+        for (run_id,) in running:
+            row = conn.execute(
+                "SELECT pg_try_advisory_xact_lock(hashtext('csvpg.run'), hashtext(%s))",
+                (run_id,),
+            ).fetchone()
+            if row and row[0]:
+                gone.append(run_id)
+        if gone:
+            conn.execute(
+                "UPDATE csvpg.runs SET status = 'abandoned', finished_at = now()"
+                " WHERE id = ANY(%s) AND status = 'running'",
+                (gone,),
+            )
+    return gone
+
+
 def run_started(
     conn: psycopg.Connection[Any], run_id: str, job: str, digest: str, database: str
 ) -> None:
