@@ -32,6 +32,7 @@ _EXPORTS = {
     # SQL for sinks that write PostgreSQL tables their own way (e.g. csvpg-merge).
     "stage_file": "csvpg.builtin.sink_postgres",
     "create_table_sql": "csvpg.pg.load",
+    "table_ddl": "csvpg.pg.load",
     "null_markers_sql": "csvpg.pg.load",
     "convert_sql": "csvpg.pg.load",
     "qualified": "csvpg.pg.connect",
@@ -83,7 +84,7 @@ if TYPE_CHECKING:
     )
     from csvpg.options import Option
     from csvpg.pg.connect import qualified
-    from csvpg.pg.load import convert_sql, create_table_sql, null_markers_sql
+    from csvpg.pg.load import convert_sql, create_table_sql, null_markers_sql, table_ddl
     from csvpg.plugins import get_plugin_manager
     from csvpg.spec import Job, load_job
 

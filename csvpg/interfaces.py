@@ -236,6 +236,22 @@ class LoadInput:
     #: The job file's folder: relative paths in [sink.options] start here.
     base_dir: Path | None = None
 
+    def rows(self) -> Iterator[list[str | None]]:
+        """The row path's rows one by one, each checked to have a value per column."""
+        from csvpg.errors import SinkError
+
+        assert self.batches is not None, "rows() is for the row path (dialect is None)"
+        width = len(self.relation.columns)
+        for batch in self.batches:
+            for row in batch:
+                if len(row) != width:
+                    raise SinkError(
+                        f"{self.ref.url}: a row has {len(row)} fields where {width} were expected",
+                        file=self.ref.url,
+                        hint="check the delimiter and quote in [format]",
+                    )
+                yield row
+
 
 @dataclass
 class LoadResult:

@@ -24,6 +24,7 @@ returns its :class:`~csvpg.engine.RunSummary`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -32,7 +33,7 @@ import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
@@ -177,19 +178,29 @@ class CsvpgDb:
         return self.conn.info.server_version
 
 
-@pytest.fixture
-def csvpg_db(csvpg_server: str) -> Iterator[CsvpgDb]:
-    """A fresh schema on the server under test, dropped (with its tables) afterwards."""
+D = TypeVar("D", bound=CsvpgDb)
+
+
+@contextlib.contextmanager
+def fresh_schema(dsn: str, kind: type[D]) -> Iterator[D]:
+    """A new schema on ``dsn`` for one test, dropped (with its tables) afterwards."""
     import psycopg
     from psycopg import sql
 
     schema = "t_" + uuid.uuid4().hex[:12]
-    with psycopg.connect(csvpg_server, autocommit=True) as conn:
+    with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
         try:
-            yield CsvpgDb(csvpg_server, schema, conn)
+            yield kind(dsn, schema, conn)
         finally:
             conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+
+
+@pytest.fixture
+def csvpg_db(csvpg_server: str) -> Iterator[CsvpgDb]:
+    """A fresh schema on the server under test, dropped (with its tables) afterwards."""
+    with fresh_schema(csvpg_server, CsvpgDb) as db:
+        yield db
 
 
 class JobRunner:

@@ -6,15 +6,12 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
-from psycopg import sql
 
-from csvpg.testing import CsvpgDb
+from csvpg.testing import CsvpgDb, fresh_schema
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -80,10 +77,5 @@ class Db(CsvpgDb):
 
 @pytest.fixture
 def db(pg_server: str) -> Iterator[Db]:
-    schema = "t_" + uuid.uuid4().hex[:12]
-    with psycopg.connect(pg_server, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-        try:
-            yield Db(pg_server, schema, conn)
-        finally:
-            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+    with fresh_schema(pg_server, Db) as schema:
+        yield schema

@@ -21,8 +21,8 @@ from csvpg.pg.load import (
     cast_list,
     copy_in,
     create_staging,
-    create_table_sql,
     needs_staging,
+    table_ddl,
 )
 
 
@@ -42,12 +42,7 @@ class PostgresSink(Sink):
     takes_staged = True
 
     def ddl(self, load: LoadInput, exists: bool) -> list[Any]:
-        if exists or not load.create:
-            return []
-        return [
-            sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(load.schema)),
-            create_table_sql(load),
-        ]
+        return table_ddl(load, exists)
 
     def load(self, conn: psycopg.Connection[Any], load: LoadInput) -> LoadResult:
         with conn.cursor() as cur:

@@ -77,6 +77,16 @@ def create_table_sql(load: LoadInput) -> sql.Composed:
     )
 
 
+def table_ddl(load: LoadInput, exists: bool) -> list[sql.Composed]:
+    """What creates the target when it is missing and the job may create it."""
+    if exists or not load.create:
+        return []
+    return [
+        sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(load.schema)),
+        create_table_sql(load),
+    ]
+
+
 def needs_staging(load: LoadInput) -> bool:
     """COPY can fill the target itself only when every file column goes there as it is."""
     if load.dialect is None:
@@ -114,18 +124,8 @@ def copy_in(
             for chunk in load.chunks:
                 copy.write(chunk)
         else:
-            assert load.batches is not None
-            width = len(columns)
-            for batch in load.batches:
-                for row in batch:
-                    if len(row) != width:
-                        raise SinkError(
-                            f"{load.ref.url}: a row has {len(row)} fields "
-                            f"where {width} were expected",
-                            file=load.ref.url,
-                            hint="check the delimiter and quote in [format]",
-                        )
-                    copy.write_row(row)
+            for row in load.rows():
+                copy.write_row(row)
     return cur.rowcount
 
 

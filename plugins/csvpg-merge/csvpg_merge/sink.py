@@ -37,10 +37,10 @@ from csvpg import (
     Sink,
     SpecError,
     convert_sql,
-    create_table_sql,
     null_markers_sql,
     qualified,
     stage_file,
+    table_ddl,
 )
 
 log = logging.getLogger("csvpg_merge")
@@ -113,12 +113,7 @@ class MergeSink(Sink):
         self.details: dict[str, Any] = {}
 
     def ddl(self, load: LoadInput, exists: bool) -> list[Any]:
-        if exists or not load.create:
-            return []
-        return [
-            sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(load.schema)),
-            create_table_sql(load),
-        ]
+        return table_ddl(load, exists)
 
     def load(self, conn: psycopg.Connection[Any], load: LoadInput) -> LoadResult:
         with conn.cursor() as cur:

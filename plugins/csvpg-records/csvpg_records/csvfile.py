@@ -97,12 +97,11 @@ class CsvFileSink(Sink):
         path = path.replace("{table}", safe_stem(load.table))
         target = Path(path).expanduser()
         # Relative to the job's folder once csvpg hands it to sinks, else the current one.
-        base = getattr(load, "base_dir", None)
-        return Path(base) / target if base is not None else target
+        return load.base_dir / target if load.base_dir is not None else target
 
     def load(self, conn: Any, load: LoadInput) -> LoadResult:
         target = self.target(load)
-        if getattr(load, "dry_run", False):  # once csvpg tells sinks about --dry-run
+        if load.dry_run:
             rows = 0
             for batch in load.batches or ():
                 rows += len(batch)
@@ -135,18 +134,9 @@ class CsvFileSink(Sink):
         if self.settings["header"] and not self.settings["append"]:
             writer.writerow([protect(n) if guard else n for n in names])
         rows = 0
-        assert load.batches is not None
-        for batch in load.batches:
-            for row in batch:
-                if len(row) != len(names):
-                    raise SinkError(
-                        f"{load.ref.url}: a row has {len(row)} fields where {len(names)} "
-                        "were expected",
-                        file=load.ref.url,
-                        hint="check the delimiter and quote in [format]",
-                    )
-                writer.writerow([null if v is None else protect(v) if guard else v for v in row])
-                rows += 1
+        for row in load.rows():
+            writer.writerow([null if v is None else protect(v) if guard else v for v in row])
+            rows += 1
         return rows
 
     def _append(self, rows: Path, target: Path, names: list[str]) -> None:

@@ -228,26 +228,17 @@ class WebhookSink(Sink):
         names = [c.name for c in load.relation.columns]
         size = self.settings["batch_size"]
         chunk: list[dict[str, str | None]] = []
-        assert load.batches is not None
-        for batch in load.batches:
-            for row in batch:
-                if len(row) != len(names):
-                    raise SinkError(
-                        f"{load.ref.url}: a row has {len(row)} fields where {len(names)} "
-                        "were expected",
-                        file=load.ref.url,
-                        hint="check the delimiter and quote in [format]",
-                    )
-                chunk.append(dict(zip(names, row, strict=True)))
-                if len(chunk) >= size:
-                    yield chunk
-                    chunk = []
+        for row in load.rows():
+            chunk.append(dict(zip(names, row, strict=True)))
+            if len(chunk) >= size:
+                yield chunk
+                chunk = []
         if chunk:
             yield chunk
 
     def load(self, conn: Any, load: LoadInput) -> LoadResult:
         self.failed = []
-        if getattr(load, "dry_run", False):  # once csvpg tells sinks about --dry-run
+        if load.dry_run:
             rows = sum(len(chunk) for chunk in self._chunks(load))
             return LoadResult(rows=rows, inserted=rows)
         sent = delivered = in_a_row = 0
