@@ -27,7 +27,7 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """csvpg against psql \\copy: append, upsert, rebuild, workers (tests/benchmark.py).
+    """csvpg against psql \\copy: append, upsert, rebuild, workers, split (tests/benchmark.py).
 
     Options after ``--``: ``--rows N`` (default 1 000 000), ``--runs N`` (3), ``--keep``.
     Data, a private embedded cluster and ``results.json`` go to ``bench-data/``.

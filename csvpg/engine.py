@@ -4,6 +4,7 @@ engine never prints."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import threading
@@ -22,7 +23,7 @@ from csvpg import events as ev
 from csvpg.errors import CsvpgError, DatabaseError
 from csvpg.fileload import FileLoad, FileSummary
 from csvpg.notify import Webhook, deliver
-from csvpg.pg import history
+from csvpg.pg import history, split
 from csvpg.pg.connect import connect, mask_dsn
 from csvpg.pg.rejects import Reject, reject_limit
 from csvpg.pg.schema import ensure_schema
@@ -120,6 +121,12 @@ class Engine:
         #: Webhook deliveries of a run that ended before its files (see _ended_early).
         self.early_notifications: list[dict[str, Any]] = []
         self._lock = threading.Lock()
+        #: Connections the run may hold: one per file loading, plus a split file's extra.
+        self.connections = 1
+        self._unfinished = 0
+        self._borrowed = 0
+        self._budget = threading.Lock()
+        self._splits = itertools.count()
 
     def cancel(self) -> None:
         """Stop the run, from any thread (the dashboard's ``q``): a file in flight rolls
@@ -127,6 +134,26 @@ class Engine:
         files not yet started are skipped. :meth:`run` then returns as usual."""
         self.cancelled.set()
         self.stopping.set()
+
+    def borrow_connections(self, want: int) -> int:
+        """Up to ``want`` connections no file of this run needs now (a large file splits
+        over them); give them back with :meth:`return_connections`."""
+        with self._budget:
+            n = max(0, min(want, self.connections - self._unfinished - self._borrowed))
+            self._borrowed += n
+            return n
+
+    def return_connections(self, n: int) -> None:
+        with self._budget:
+            self._borrowed -= n
+
+    def file_finished(self) -> None:
+        with self._budget:
+            self._unfinished -= 1
+
+    def scratch_schema(self) -> str:
+        """A name for one split file's scratch tables (see :mod:`csvpg.pg.split`)."""
+        return f"csvpg_split_{self.run_id}_{next(self._splits)}"
 
     def emit(self, event: ev.Event) -> None:
         # One event at a time: reporters need not be thread-safe.
@@ -209,6 +236,8 @@ class Engine:
                     # Held while the run lives: a run whose lock is free was abandoned.
                     self._alive = connect(self.history_dsn, autocommit=True)
                     history.hold(self._alive, self.run_id)
+                    with connect(self.dsn) as target:
+                        split.reap(target, lambda run_id: _alive(conn, run_id))
                 except psycopg.Error as exc:
                     raise _schema_error(self.history_dsn, exc) from exc
         self.emit(ev.JobStarted(self.run_id, self.job.name, len(plan.files), mask_dsn(self.dsn)))
@@ -216,8 +245,9 @@ class Engine:
         for ref, reason in plan.skipped:
             self.emit(ev.FileSkipped(self.run_id, ref.url, reason))
             results.append(FileSummary(ref.url, None, "skipped", error=reason))
-        workers = self.job.run["workers"] or min(os.cpu_count() or 1, 4)
-        workers = max(1, min(workers, len(plan.files) or 1))
+        self.connections = self.job.run["workers"] or min(os.cpu_count() or 1, 4)
+        self._unfinished = len(plan.files)
+        workers = max(1, min(self.connections, len(plan.files) or 1))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="csvpg-load") as pool:
             results += list(pool.map(lambda fp: FileLoad(self, plan, fp)(), plan.files))
         return self._finish(results, started)
@@ -293,6 +323,11 @@ def _schema_error(dsn: str, exc: psycopg.Error) -> DatabaseError:
         "can create the schema csvpg for it",
         sqlstate=exc.sqlstate,
     )
+
+
+def _alive(conn: psycopg.Connection[Any], run_id: str) -> bool:
+    with conn.transaction():
+        return history.alive(conn, run_id)
 
 
 def _has_manifest(conn: Any) -> bool:

@@ -4,7 +4,7 @@ worth retrying. :class:`csvpg.engine.Engine` runs many of these at once."""
 
 from __future__ import annotations
 
-import itertools
+import contextlib
 import time
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -13,13 +13,15 @@ import psycopg
 from psycopg import sql
 
 from csvpg import events as ev
+from csvpg.builtin.sink_postgres import PostgresSink
 from csvpg.errors import CsvpgError, FormatError, SinkError, SourceError, SpecError
 from csvpg.interfaces import ColumnType, LoadInput, LoadResult, Staged
-from csvpg.pg import history, manifest
+from csvpg.pg import history, manifest, split
 from csvpg.pg.careful import Prober, TooManyRejects, careful_stage, is_row_error, too_many
 from csvpg.pg.connect import connect, sink_error
 from csvpg.pg.load import STAGING_ROW, checked_type, table_columns
 from csvpg.pg.rejects import Reject, over_limit, write_rejects
+from csvpg.pg.split import SplitFailed, SplitLoad
 from csvpg.plan import FilePlan, OpenedFile, Plan, open_file
 from csvpg.retry import backoff, is_transient
 from csvpg.streams import CountingStream
@@ -96,8 +98,16 @@ class FileLoad:
         self.url = fp.ref.url
         self.table = f"{fp.schema}.{fp.table}"
         self.started = time.perf_counter()
+        #: Why a split load of this file failed: it loads again on one connection.
+        self.split_failed: str | None = None
 
     def __call__(self) -> FileSummary:
+        try:
+            return self._load_file()
+        finally:
+            self.run.file_finished()
+
+    def _load_file(self) -> FileSummary:
         run, url = self.run, self.url
         if run.cancelled.is_set():
             return self._skipped("not started: the run was cancelled")
@@ -105,13 +115,22 @@ class FileLoad:
             return self._skipped("not started: an earlier file failed and fail_fast is on")
         run.emit(ev.FileStarted(run.run_id, url, self.table, self.fp.ref.size))
         retries, delay = run.job.run["max_retries"], run.job.run["retry_delay"]
-        for attempt in itertools.count():
+        attempt = 0
+        while True:
             try:
                 return self._attempt()
             except Skip as skip:
                 return self._skipped(str(skip))
             except Cancelled:
                 return self._cancelled()
+            except SplitFailed as exc:
+                self.split_failed = exc.why
+                run.emit(
+                    ev.Warned(
+                        run.run_id, f"{url}: {exc.why}; loading it again on one connection", url
+                    )
+                )
+                continue
             except Exception as exc:
                 error = as_error(exc, url, self.table)
                 if error is None:
@@ -127,9 +146,9 @@ class FileLoad:
                         )
                     )
                     time.sleep(wait)
+                    attempt += 1
                     continue
                 return self._failed(error)
-        raise AssertionError("unreachable")
 
     # -- one attempt ---------------------------------------------------------------
 
@@ -141,7 +160,8 @@ class FileLoad:
             if run.cancelled.is_set():
                 raise Cancelled(f"{url}: {CANCELLED}", file=url)
 
-        with connect(run.dsn) as conn:
+        # Closed after the file's connection: a split file's extra connections and scratch.
+        with contextlib.ExitStack() as self.after, connect(run.dsn) as conn:
             try:
                 with conn.transaction(force_rollback=run.dry_run):
                     before = self._claim(conn)
@@ -236,6 +256,8 @@ class FileLoad:
             "sha256": loaded.sha256,
             **loaded.result.details,
         }
+        if self.split_note and "split" not in details:
+            details["split"] = self.split_note
         reports = {t.type: rep for t in self.fp.transforms if (rep := t.report())}
         if reports:
             details["transforms"] = reports
@@ -354,6 +376,8 @@ class FileLoad:
     ) -> Loaded:
         """The fast path first; the careful path only when it failed on bad rows."""
         fp = self.fp
+        self.extra: list[psycopg.Connection[Any]] = []
+        self.split_note: dict[str, Any] | None = None
         existed = not fp.sink.writes_table or table_columns(conn, fp.schema, fp.table) is not None
         if not existed:
             # Files that create the same table take turns: the second waits for the first
@@ -368,13 +392,19 @@ class FileLoad:
                 ev.Warned(self.run.run_id, f"{self.url} is empty: nothing to load", self.url)
             )
             return Loaded(LoadResult(rows=0, inserted=0), [], 0, False, stream.sha256, existed)
+        splitter = None
         if fp.sink.writes_table:
             exists = table_columns(conn, fp.schema, fp.table) is not None
-            for statement in fp.sink.ddl(load, exists):
-                conn.execute(statement)
+            splitter = self._splitter(load, exists)
+            if splitter is None or splitter.staged:
+                for statement in fp.sink.ddl(load, exists):
+                    conn.execute(statement)
         try:
             with conn.transaction():
-                result = fp.sink.load(conn, load)
+                if splitter is not None:
+                    result = splitter.run(conn, self.extra)
+                else:
+                    result = fp.sink.load(conn, load)
             if over_limit(len(result.rejects), result.rows, self.run.limit):
                 raise TooManyRejects(result.rejects, result.rows)
             return Loaded(result, list(result.rejects), result.rows, False, stream.sha256, existed)
@@ -390,6 +420,41 @@ class FileLoad:
             ev.Warned(self.run.run_id, f"{why.split(' — ')[0]}; setting bad rows aside", self.url)
         )
         return replace(self._careful(conn, load), existed=existed)
+
+    def _splitter(self, load: LoadInput, exists: bool) -> SplitLoad | None:
+        """A large file loads over connections the run has spare, when its mode allows
+        (see :mod:`csvpg.pg.split`); ``None`` loads it on the file's connection alone."""
+        run, fp, size = self.run, self.fp, self.fp.ref.size
+        threshold = run.job.run["split_mb"] << 20
+        if not (threshold and size is not None and size >= threshold):
+            return None
+        why = split.why_not(load, fp.sink, exists)
+        if why is None and run.connections == 1:
+            why = "[run] workers = 1"
+        if why is None and self.split_failed:
+            why = f"split, it failed: {self.split_failed}"
+        borrowed = 0 if why else run.borrow_connections(run.connections - 1)
+        if not borrowed:
+            self.split_note = {"connections": 1, "why": why or "no connection was idle"}
+            return None
+        self.after.callback(run.return_connections, borrowed)
+        assert isinstance(fp.sink, PostgresSink)
+        scratch = run.scratch_schema()
+        self.after.callback(self._drop_scratch, scratch)
+        for _ in range(borrowed):
+            self.extra.append(self.after.enter_context(connect(run.dsn)))
+        loader = split.SplitLoad(run.dsn, load, fp.sink, scratch, borrowed + 1, size)
+        if not loader.prepare(self.extra[0]):
+            self.split_note = {"connections": 1, "why": "the user may not create a schema"}
+            return None
+        return loader
+
+    def _drop_scratch(self, scratch: str) -> None:
+        try:
+            with connect(self.run.dsn) as conn:
+                split.drop(conn, scratch)
+        except (psycopg.Error, CsvpgError) as exc:
+            self.run.log.warning("cannot drop %s (the next run will): %s", scratch, exc)
 
     def _careful_possible(self, opened: OpenedFile) -> bool:
         return self.fp.sink.takes_staged and not opened.row_path and self.run.limit != (0, None)

@@ -56,6 +56,12 @@ SECTIONS: dict[str, dict[str, Option]] = {
         "fail_fast": Option(bool, False),
         "max_retries": Option(int, 3, help="tries after a dropped connection or a 5xx"),
         "retry_delay": Option((int, float), 1.0, help="seconds before the first retry"),
+        "split_mb": Option(
+            int,
+            64,
+            help="a file this large (MiB) also loads over the run's idle connections "
+            "when its mode allows; 0 never splits",
+        ),
     },
     "history": {
         "keep_days": Option(int, 0, help="prune runs older than this many days; 0 keeps all"),
@@ -345,6 +351,10 @@ def job_from_dict(
     workers = sections["run"]["workers"]
     if workers < 0:
         raise SpecError("'run.workers' must be 0 (automatic) or more", key="run.workers", file=file)
+    if sections["run"]["split_mb"] < 0:
+        raise SpecError(
+            "'run.split_mb' must be 0 (never split) or more", key="run.split_mb", file=file
+        )
 
     return Job(
         name=sections["job"]["name"],

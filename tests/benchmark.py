@@ -18,7 +18,9 @@ as the median of ``--runs`` repetitions with the tables reset outside the timed 
   ``INSERT … SELECT DISTINCT ON … ON CONFLICT DO UPDATE`` statement csvpg's UpsertSink
   runs) against ``csvpg run`` upsert, the table holding the base file each time;
 * ``csvpg run`` rebuild of the loaded table against ``psql \\copy`` into an empty one;
-* the base file split in 4, loaded with ``[run] workers = 1`` and ``workers = 2``.
+* the base file split in 4, loaded with ``[run] workers = 1`` and ``workers = 2``;
+* the base file alone over 2 connections (``[run] split_mb``) into a new table, and the
+  upsert file over 2 connections.
 
 Each timed call also records the client's CPU seconds (this process for in-process
 runs, the waited-for child for psql) and the server's (the postmaster, its live children
@@ -507,7 +509,16 @@ class Bench:
         out.write_text(script)
         return out
 
-    def job(self, name: str, source: Path, sink: str, *, workers: int = 1, extra: str = "") -> Path:
+    def job(
+        self,
+        name: str,
+        source: Path,
+        sink: str,
+        *,
+        workers: int = 1,
+        split_mb: int = 0,
+        extra: str = "",
+    ) -> Path:
         text = textwrap.dedent(
             f"""\
             [job]
@@ -525,6 +536,7 @@ class Bench:
 
             [run]
             workers = {workers}
+            split_mb = {split_mb}
             """
         )
         path = self.jobs / f"{name}.toml"
@@ -959,6 +971,75 @@ class Bench:
         self.rss.append({"run": f"{PARTS} files, workers = 2", "peak_rss_mb": round(rss, 1)})
         drop()
 
+    def bench_split(self) -> None:
+        """One file over two connections ([run] split_mb): into a new table, and the
+        upsert (against the hand-written one when that ran)."""
+        d = self.data
+        progress("split: one file over 2 connections (append to a new table, upsert)")
+        append = self.job(
+            "split_append",
+            d.base,
+            'mode = "append"\ntable = "split_append"',
+            workers=2,
+            split_mb=1,
+        )
+        upsert = self.job(
+            "split_upsert",
+            d.upsert,
+            f'mode = "upsert"\ntable = "split_upsert"\nprimary_key = ["{KEY}"]',
+            workers=2,
+            split_mb=1,
+        )
+        seen: dict[str, set[Any]] = {"append": set(), "upsert": set()}
+
+        def load(kind: str, job: Path) -> Callable[[], None]:
+            def call() -> None:
+                summary = self.csvpg_inprocess(job)
+                (file,) = summary.files
+                split = file.details.get("split", {})
+                seen[kind].add((split.get("connections"), file.inserted, file.updated))
+
+            return call
+
+        contenders = [
+            (
+                lambda: self.sql(f"DROP TABLE IF EXISTS {SCHEMA}.split_append"),
+                load("append", append),
+            )
+        ]
+        with_upsert = any(r["key"] == "upsert_hand" for r in self.results)
+        if with_upsert:
+            contenders.append(
+                (lambda: self.typed_table("split_upsert", loaded=True), load("upsert", upsert))
+            )
+        samples = self.repeat(contenders)
+        assert seen["append"] == {(2, d.rows, 0)}, seen
+        self.record(
+            "split_append",
+            "csvpg run append → new table, 1 file over 2 connections",
+            samples[0],
+            d.rows,
+            d.sizes["base"],
+            baseline="copy",
+        )
+        if with_upsert:
+            assert seen["upsert"] == {(2, d.new, d.changed)}, seen
+            self.record(
+                "split_upsert",
+                "csvpg run upsert, 1 file over 2 connections",
+                samples[1],
+                d.upsert_rows,
+                d.sizes["upsert"],
+                baseline="upsert_hand",
+            )
+        self.sql(f"DROP TABLE IF EXISTS {SCHEMA}.split_append")
+        self.settle()
+        _, rss, summary = self.csvpg_subprocess(append, "split_append")
+        assert summary["totals"]["rows_read"] == d.rows
+        self.rss.append({"run": "1 file over 2 connections", "peak_rss_mb": round(rss, 1)})
+        for table in ("split_append", "split_upsert"):
+            self.sql(f"DROP TABLE IF EXISTS {SCHEMA}.{table}")
+
     def close(self) -> None:
         try:
             self.sql(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
@@ -1077,7 +1158,7 @@ def report(
     ]
     table: list[list[str] | None] = [head, None]
     for r in results:
-        if r["key"] in ("upsert_hand", "copy_empty", "workers1"):
+        if r["key"] in ("upsert_hand", "copy_empty", "workers1", "split_append"):
             table.append(None)
         if r["baseline"] is None:
             ratio = "baseline"
@@ -1144,7 +1225,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         action="append",
-        choices=["append", "upsert", "rebuild", "workers", "parquet", "infer"],
+        choices=["append", "upsert", "rebuild", "workers", "split", "parquet", "infer"],
         help="run only these measurements (append always runs: it is the baseline)",
     )
     args = parser.parse_args(argv)
@@ -1171,7 +1252,9 @@ def main(argv: list[str] | None = None) -> int:
         bench.prepare()
         info = machine(dsn)
         info["load_before"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
-        wanted = set(args.only or ["append", "upsert", "rebuild", "workers", "parquet", "infer"])
+        wanted = set(
+            args.only or ["append", "upsert", "rebuild", "workers", "split", "parquet", "infer"]
+        )
         bench.bench_append()
         if "upsert" in wanted:
             bench.bench_upsert()
@@ -1179,6 +1262,8 @@ def main(argv: list[str] | None = None) -> int:
             bench.bench_rebuild()
         if "workers" in wanted:
             bench.bench_workers()
+        if "split" in wanted:
+            bench.bench_split()
         if "parquet" in wanted:
             bench.bench_parquet()
         if "infer" in wanted:

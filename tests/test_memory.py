@@ -153,3 +153,29 @@ def test_a_real_load_holds_blocks_not_the_file(
     # Measured: 9.7 MiB for either file, set by the reader's open() (see above).
     assert peaks["large"] < 1.5 * peaks["small"] + 1 * MB, peaks
     assert peaks["large"] < 16 * MB, peaks
+
+
+def test_a_split_load_holds_a_few_blocks_per_connection(
+    db: Any, tmp_path: Path, template: tuple[bytes, bytes]
+) -> None:
+    """Over two connections, each holds at most a few blocks waiting for its COPY."""
+    peaks = {}
+    # Both cut into the largest chunks (8 MiB), so each queue can fill; one twice the other.
+    for name, size in (("warm", 2 * MB), ("small", 64 * MB), ("large", 128 * MB)):
+        folder = tmp_path / name
+        folder.mkdir()
+        rows = _write_csv(folder / f"{name}.csv", template, size)
+        job = tmp_path / f"{name}.toml"
+        split = "[run]\nworkers = 2\nsplit_mb = 1\n"
+        job.write_text(job_toml(db, str(folder), sink='mode = "append"', extra=split))
+        if name == "warm":
+            summary = run(job)
+        else:
+            peaks[name], summary = traced_peak(partial(run, job))
+        (file,) = summary.files
+        assert file.status == "loaded", file.error
+        assert file.details["split"]["connections"] == 2
+        assert file.rows_read == rows == db.count(name)
+    # The reader's 9.7 MiB (see above) plus up to DEPTH blocks queued per connection.
+    assert peaks["large"] < 1.1 * peaks["small"] + 1 * MB, peaks
+    assert peaks["large"] < 32 * MB, peaks

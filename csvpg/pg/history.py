@@ -21,19 +21,21 @@ def hold(conn: psycopg.Connection[Any], run_id: str) -> None:
     conn.execute("SELECT pg_advisory_lock(hashtext('csvpg.run'), hashtext(%s))", (run_id,))
 
 
+def alive(conn: psycopg.Connection[Any], run_id: str) -> bool:
+    """Whether the run's process still holds its lock. Call it in a transaction: a
+    dead run's lock stays taken until that transaction ends."""
+    row = conn.execute(
+        "SELECT pg_try_advisory_xact_lock(hashtext('csvpg.run'), hashtext(%s))", (run_id,)
+    ).fetchone()
+    return not (row and row[0])
+
+
 def reap(conn: psycopg.Connection[Any]) -> list[str]:
     """Runs still 'running' whose process is gone (killed, machine lost) become
     'abandoned': their lock is free. Returns their ids."""
-    gone = []
     with conn.transaction():
         running = conn.execute("SELECT id FROM csvpg.runs WHERE status = 'running'").fetchall()
-        for (run_id,) in running:
-            row = conn.execute(
-                "SELECT pg_try_advisory_xact_lock(hashtext('csvpg.run'), hashtext(%s))",
-                (run_id,),
-            ).fetchone()
-            if row and row[0]:
-                gone.append(run_id)
+        gone = [run_id for (run_id,) in running if not alive(conn, run_id)]
         if gone:
             conn.execute(
                 "UPDATE csvpg.runs SET status = 'abandoned', finished_at = now()"
