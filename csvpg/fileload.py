@@ -443,7 +443,7 @@ class FileLoad:
         self.after.callback(self._drop_scratch, scratch)
         for _ in range(borrowed):
             self.extra.append(self.after.enter_context(connect(run.dsn)))
-        loader = split.SplitLoad(run.dsn, load, fp.sink, scratch, borrowed + 1, size)
+        loader = split.SplitLoad(load, fp.sink, scratch, borrowed + 1, size)
         if not loader.prepare(self.extra[0]):
             self.split_note = {"connections": 1, "why": "the user may not create a schema"}
             return None

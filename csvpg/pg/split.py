@@ -123,12 +123,17 @@ def why_not(load: LoadInput, sink: Sink, exists: bool) -> str | None:
         return f"sink {sink.mode!r} loads on one connection"
     if d.escape != d.quote or not d.quote.isascii():
         return "its quotes are escaped with another character"
-    if not (needs_staging(load) or sink.mode == "upsert" or not exists):
+    if not (stages(load, sink) or not exists):
         return (
             f"{sink.mode} into an existing table would commit on several connections; "
             "only upserts, converted columns and new tables split"
         )
     return None
+
+
+def stages(load: LoadInput, sink: Sink) -> bool:
+    """Whether the mode loads this file through a staging table anyway."""
+    return sink.mode == "upsert" or needs_staging(load)
 
 
 # -- the load -----------------------------------------------------------------------
@@ -139,12 +144,11 @@ _CHUNK_END = object()
 
 
 class SplitLoad:
-    """Loads ``load`` over the file's connection and ``len(extra)`` more."""
+    """Loads one file over its own connection and ``parts - 1`` more."""
 
     def __init__(
-        self, dsn: str, load: LoadInput, sink: PostgresSink, scratch: str, parts: int, size: int
+        self, load: LoadInput, sink: PostgresSink, scratch: str, parts: int, size: int
     ) -> None:
-        self.dsn = dsn
         self.load = load
         self.sink = sink
         self.scratch = scratch
@@ -152,7 +156,7 @@ class SplitLoad:
         self.chunk = chunk_size(size, parts)
         self.chunks = 0
         #: Staged: each connection its own TEXT table; else the new table itself.
-        self.staged = needs_staging(load) or sink.mode == "upsert"
+        self.staged = stages(load, sink)
         cols = load.relation.file_columns if self.staged else load.relation.columns
         self.names = {c.index: f"f{c.index}" for c in cols}
         self.columns = list(self.names.values()) if self.staged else [c.name for c in cols]
