@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 import difflib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from csvpg.errors import SpecError
@@ -31,6 +32,9 @@ class Option:
     choices: tuple[Any, ...] | None = None
     #: For lists: the type of each item; for tables: the type of each value.
     item: builtins.type | None = None
+    #: A file path (or a list of them): ``~`` is the home folder, and a relative path
+    #: starts at the job file's folder, wherever csvpg is started from.
+    path: bool = False
 
     @property
     def required(self) -> bool:
@@ -73,8 +77,10 @@ def validate(
     schema: dict[str, Option],
     *,
     file: str | None = None,
+    base_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """Check ``given`` against ``schema``; return it with defaults filled in."""
+    """Check ``given`` against ``schema``; return it with defaults filled in, and
+    path options resolved from ``base_dir``."""
     out: dict[str, Any] = {}
     for key, value in given.items():
         option = schema.get(key)
@@ -101,7 +107,7 @@ def validate(
                         key=where,
                         file=file,
                     )
-        out[key] = value
+        out[key] = _resolved(value, base_dir) if option.path else value
     for key, option in schema.items():
         if key in out:
             continue
@@ -112,3 +118,12 @@ def validate(
             )
         out[key] = option.default
     return out
+
+
+def _resolved(value: Any, base_dir: Path | None) -> Any:
+    if isinstance(value, list):
+        return [_resolved(v, base_dir) for v in value]
+    if not isinstance(value, str):
+        return value  # e.g. agent = false
+    path = Path(value).expanduser()
+    return str(path if path.is_absolute() or base_dir is None else base_dir / path)

@@ -83,7 +83,7 @@ def _resolve(job: Job, url: str) -> str:
 def _format_for(job: Job, registry: Registry, settings: dict[str, Any], key: str) -> Format:
     file = str(job.path) if job.path else None
     cls = registry.pick("format", settings.get("type", "csv"), f"{key}.type", file)
-    return cls(**validate(key, settings, cls.options, file=file))
+    return cls(**validate(key, settings, cls.options, file=file, base_dir=job.base_dir))
 
 
 def _sniffed(
@@ -105,7 +105,7 @@ def _transforms_for(job: Job, registry: Registry) -> list[Transform]:
     for i, entry in enumerate(job.transforms):
         key = f"transform[{i}]"
         cls = registry.pick("transform", entry["type"], f"{key}.type", file)
-        out.append(cls(**validate(key, entry, cls.options, file=file)))
+        out.append(cls(**validate(key, entry, cls.options, file=file, base_dir=job.base_dir)))
     return out
 
 
@@ -144,7 +144,9 @@ def _source_for(job: Job, registry: Registry, url: str, key: str) -> Source:
         )
     options = job.source["options"]
     if source_cls.cls.options:
-        options = validate("source.options", options, source_cls.cls.options, file=file)
+        options = validate(
+            "source.options", options, source_cls.cls.options, file=file, base_dir=job.base_dir
+        )
     return source_cls.cls(url=url, options=options)
 
 
@@ -156,7 +158,9 @@ def check_plugins(job: Job, registry: Registry) -> None:
         _format_for(job, registry, job.format, "format")
     _transforms_for(job, registry)
     sink_cls = registry.pick("sink", job.sink["mode"], "sink.mode", file)
-    validate("sink.options", job.sink["options"], sink_cls.options, file=file)
+    validate(
+        "sink.options", job.sink["options"], sink_cls.options, file=file, base_dir=job.base_dir
+    )
     for i, o in enumerate(job.overrides):
         if o.mode:
             registry.pick("sink", o.mode, f"override[{i}].mode", file)
@@ -176,7 +180,9 @@ def make_plan(job: Job, registry: Registry) -> Plan:
     base_format = None if auto else _format_for(job, registry, job.format, "format")
     transforms = _transforms_for(job, registry)
     sink_cls = registry.pick("sink", job.sink["mode"], "sink.mode", file)
-    sink_options = validate("sink.options", job.sink["options"], sink_cls.options, file=file)
+    sink_options = validate(
+        "sink.options", job.sink["options"], sink_cls.options, file=file, base_dir=job.base_dir
+    )
 
     plans: list[FilePlan] = []
     skipped: list[tuple[FileRef, str]] = []

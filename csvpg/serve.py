@@ -11,6 +11,7 @@ from __future__ import annotations
 import hmac
 import re
 import threading
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -37,6 +38,10 @@ from csvpg.plugins import Registry, get_plugin_manager
 from csvpg.spec import Job, job_from_dict, parse_toml
 
 #: Module level: FastAPI reads the dependency from the annotations (strings here).
+#: Finished runs kept in memory (for their webhook deliveries, and dry runs, which the
+#: history does not hold); older ones are answered from the history alone.
+KEEP_FINISHED = 100
+
 BEARER = HTTPBearer(auto_error=False)
 JOB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -129,6 +134,7 @@ class Server:
         self.max_upload = max_upload
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="csvpg-serve")
         self.live: dict[str, LiveRun] = {}
+        self._finished: deque[str] = deque()
         self.registry = Registry(get_plugin_manager())
         self.lock = threading.Lock()
 
@@ -205,6 +211,10 @@ class Server:
         with live.lock:
             live.summary = data
             live.status = data["status"]
+        with self.lock:  # a server that runs for months must not grow with every run
+            self._finished.append(live.run_id)
+            while len(self._finished) > KEEP_FINISHED:
+                self.live.pop(self._finished.popleft(), None)
 
     def history(self, run_id: str) -> dict[str, Any] | None:
         with connect(self.dsn) as conn, conn.cursor(row_factory=dict_row) as cur:

@@ -440,3 +440,29 @@ def test_uploads_land_in_the_jobs_folder_only(api: Api, db, tmp_path: Path) -> N
     api.job(db, single, inbox / "people.csv")
     answer = api.client.post("/uploads", data={"job": single}, files={"files": ("a.csv", b"id\n")})
     assert answer.status_code == 409 and "local folder" in answer.json()["detail"]
+
+
+def test_a_long_running_server_keeps_only_recent_runs_in_memory(
+    pg_server: str, db, data: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """Finished runs past KEEP_FINISHED leave the server's memory; the history still
+    answers for them."""
+    from csvpg import serve as serve_module
+
+    monkeypatch.setattr(serve_module, "KEEP_FINISHED", 2)
+    jobs = tmp_path / "jobs"
+    jobs.mkdir()
+    (jobs / "nightly.toml").write_text(
+        f'[job]\nname = "nightly"\n[database]\ndsn = "{db.dsn}"\nschema = "{db.schema}"\n'
+        f'[source]\nurl = "{data / "good.csv"}"\n'
+    )
+    server = serve_module.Server(jobs_dir=jobs, dsn=pg_server, workers=1, max_upload=1 << 20)
+    runs = [
+        server.start(server.load("nightly"), serve_module.RunRequest(force=True)).run_id
+        for _ in range(4)
+    ]
+    server.pool.shutdown(wait=True)
+    assert list(server.live) == runs[-2:]
+    first = server.history(runs[0])
+    assert first is not None and first["status"] == "succeeded"
+    assert [(f["status"], f["inserted"]) for f in first["files"]] == [("loaded", 2)]

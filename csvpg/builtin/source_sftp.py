@@ -55,15 +55,20 @@ class SftpSource(RemoteSource):
         "username": Option(str, None, help="the login name, if the URL has none"),
         "password": Option(str, None, help='e.g. password = "${SFTP_PASSWORD}"'),
         "key_file": Option(
-            (str, list), None, item=str, help="a private key file (or a list of them)"
+            (str, list), None, item=str, path=True, help="a private key file (or a list of them)"
         ),
         "passphrase": Option(str, None, help="the passphrase of key_file"),
-        "known_hosts": Option(str, None, help="a known_hosts file to check the host key with"),
+        "known_hosts": Option(
+            str, None, path=True, help="a known_hosts file to check the host key with"
+        ),
         "insecure_skip_host_key": Option(
             bool, False, help="accept any host key: only on a network you trust"
         ),
         "agent": Option(
-            (bool, str), True, help="use the SSH agent ($SSH_AUTH_SOCK), or a socket path"
+            (bool, str),
+            True,
+            path=True,
+            help="use the SSH agent ($SSH_AUTH_SOCK), or a socket path",
         ),
         "port": Option(int, None),
         "timeout": Option((int, float), 30, help="seconds to connect"),
@@ -111,7 +116,8 @@ class SftpSource(RemoteSource):
                     f"{self.url}: the private key file {key} does not exist",
                     file=self.url,
                     key="source.options.key_file",
-                    hint="give the path of a private key (absolute, or starting with ~)",
+                    hint="give the path of a private key (a relative one starts at the "
+                    "job's folder)",
                 )
         self.known_hosts = opts["known_hosts"]
         if self.known_hosts is not None and not Path(self.known_hosts).expanduser().is_file():
@@ -119,8 +125,8 @@ class SftpSource(RemoteSource):
                 f"{self.url}: the known_hosts file {self.known_hosts} does not exist",
                 file=self.url,
                 key="source.options.known_hosts",
-                hint="give the path of a known_hosts file (absolute, or starting with ~), "
-                f"e.g. made with: ssh-keyscan{self._port_flag} {self.host} > known_hosts",
+                hint="give the path of a known_hosts file (a relative one starts at the job's "
+                f"folder), e.g. made with: ssh-keyscan{self._port_flag} {self.host} > known_hosts",
             )
         self.insecure = bool(opts["insecure_skip_host_key"])
         self.passphrase: str | None = opts["passphrase"]

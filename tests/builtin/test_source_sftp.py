@@ -467,3 +467,22 @@ def test_a_server_gone_mid_file_fails_it_whole_and_a_re_run_finishes(
     assert again.files[0].status == "loaded", again.files[0].error
     assert db.count("big") == ROWS
     assert db.execute(f'SELECT count(DISTINCT id) FROM "{db.schema}".big').fetchone() == (ROWS,)
+
+
+def test_key_and_known_hosts_paths_start_at_the_job_folder(
+    db, sftp_server: SftpServer, tmp_path: Path, home: Path, monkeypatch
+) -> None:
+    """A job kept with its key and known_hosts beside it runs from any folder (cron)."""
+    exports(sftp_server, {"a.csv": "x\n1\n"})
+    folder = tmp_path / "jobs"
+    (folder / "keys").mkdir(parents=True)
+    shutil.copy(sftp_server.client_key, folder / "keys" / "id_etl")
+    shutil.copy(sftp_server.known_hosts, folder / "known_hosts")
+    options = sftp_server.options(key_file="keys/id_etl", known_hosts="known_hosts")
+    job = write_job(folder / "job.toml", db, sftp_server.url("exports/"), options)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    summary = run(job)
+    assert [f.status for f in summary.files] == ["loaded"]
+    assert db.count("a") == 1
