@@ -17,7 +17,14 @@ from csvpg.builtin.sink_postgres import PostgresSink
 from csvpg.errors import CsvpgError, FormatError, SinkError, SourceError, SpecError
 from csvpg.interfaces import ColumnType, LoadInput, LoadResult, Staged
 from csvpg.pg import history, manifest, split
-from csvpg.pg.careful import Prober, TooManyRejects, careful_stage, is_row_error, too_many
+from csvpg.pg.careful import (
+    Prober,
+    TooManyRejects,
+    careful_stage,
+    is_row_error,
+    stage_rows,
+    too_many,
+)
 from csvpg.pg.connect import connect, sink_error
 from csvpg.pg.load import STAGING_ROW, checked_type, table_columns
 from csvpg.pg.rejects import Reject, over_limit, write_rejects
@@ -399,6 +406,8 @@ class FileLoad:
             if splitter is None or splitter.staged:
                 for statement in fp.sink.ddl(load, exists):
                     conn.execute(statement)
+        if opened.row_path and self._careful_possible():
+            return replace(self._rows(conn, load, stream), existed=existed)
         try:
             with conn.transaction():
                 if splitter is not None:
@@ -409,17 +418,18 @@ class FileLoad:
                 raise TooManyRejects(result.rejects, result.rows)
             return Loaded(result, list(result.rejects), result.rows, False, stream.sha256, existed)
         except psycopg.Error as exc:
-            if not (is_row_error(exc) and self._careful_possible(opened)):
+            if not (is_row_error(exc) and self._careful_possible()) or opened.row_path:
                 raise
             why = sink_error(exc, file=self.url, table=fp.table).message
         except FormatError as exc:
-            if not self._careful_possible(opened):
+            if not self._careful_possible() or opened.row_path:
                 raise
             why = exc.message
-        self.run.emit(
-            ev.Warned(self.run.run_id, f"{why.split(' — ')[0]}; setting bad rows aside", self.url)
-        )
+        self._warn(f"{why.split(' — ')[0]}; setting bad rows aside")
         return replace(self._careful(conn, load), existed=existed)
+
+    def _warn(self, message: str) -> None:
+        self.run.emit(ev.Warned(self.run.run_id, message, self.url))
 
     def _splitter(self, load: LoadInput, exists: bool) -> SplitLoad | None:
         """A large file loads over connections the run has spare, when its mode allows
@@ -456,36 +466,70 @@ class FileLoad:
         except (psycopg.Error, CsvpgError) as exc:
             self.run.log.warning("cannot drop %s (the next run will): %s", scratch, exc)
 
-    def _careful_possible(self, opened: OpenedFile) -> bool:
-        return self.fp.sink.takes_staged and not opened.row_path and self.run.limit != (0, None)
+    def _careful_possible(self) -> bool:
+        return self.fp.sink.takes_staged and self.run.limit != (0, None)
+
+    def _too_many(self, rejects: int, read: int = 0) -> bool:
+        """Past max_rejects already (a count): stop looking for more."""
+        count = self.run.limit[0]
+        return count is not None and rejects > count
 
     def _careful(self, conn: psycopg.Connection[Any], load: LoadInput) -> Loaded:
-        fp, limit = self.fp, self.run.limit
-        count = limit[0]
+        """The byte path's bad rows: the file read again, record by record."""
+        fp = self.fp
         stream = CountingStream(self.plan.source.open(fp.ref))
         try:
             records = fp.format.open(stream, fp.ref).iter_records()  # type: ignore[arg-type]
-            staged, rejects, read = careful_stage(
-                conn, load, records, lambda n, _read: count is not None and n > count
-            )
+            staged, rejects, read = careful_stage(conn, load, records, self._too_many)
         finally:
             stream.close()
-        bad = Prober(conn, load, staged).bad_rows(
-            lambda n: count is not None and len(rejects) + n > count
-        )
+        return self._set_aside(conn, load, Prober(conn, load, staged), rejects, read, stream)
+
+    def _rows(
+        self, conn: psycopg.Connection[Any], load: LoadInput, stream: CountingStream
+    ) -> Loaded:
+        """The row path into a table: its rows are staged first, so the rows PostgreSQL
+        refuses are set aside without reading the file (and transforming it) again."""
+        staged, rejects, read = stage_rows(conn, load, self._too_many)
+        try:
+            with conn.transaction():
+                result = self.fp.sink.load_staged(conn, load, staged)
+        except psycopg.Error as exc:
+            if not is_row_error(exc):
+                raise
+            why = sink_error(exc, file=self.url, table=self.fp.table).message
+            self._warn(f"{why.split(' — ')[0]}; setting bad rows aside")
+            prober = Prober(conn, load, staged, lines=True)
+            return self._set_aside(conn, load, prober, rejects, read, stream)
+        if over_limit(len(rejects), read, self.run.limit):
+            raise TooManyRejects(rejects, read)
+        return Loaded(result, rejects + list(result.rejects), read, bool(rejects), stream.sha256)
+
+    def _set_aside(
+        self,
+        conn: psycopg.Connection[Any],
+        load: LoadInput,
+        prober: Prober,
+        rejects: list[Reject],
+        read: int,
+        stream: CountingStream,
+    ) -> Loaded:
+        """Find the staged rows PostgreSQL refuses, drop them, load the rest."""
+        staged = prober.staged
+        bad = prober.bad_rows(lambda n: self._too_many(len(rejects) + n))
         rejects = sorted(rejects + bad, key=lambda r: r.line or 0)
-        if over_limit(len(rejects), read, limit):
+        if over_limit(len(rejects), read, self.run.limit):
             raise TooManyRejects(rejects, read)
         if bad:
             conn.execute(
                 sql.SQL("DELETE FROM {} WHERE {} = ANY(%s)").format(
                     staged.table, sql.Identifier(STAGING_ROW)
                 ),
-                ([r.line for r in bad],),
+                (prober.keys,),
             )
             staged = Staged(staged.table, staged.names, staged.rows - len(bad))
         with conn.transaction():
-            result = fp.sink.load_staged(conn, load, staged)
+            result = self.fp.sink.load_staged(conn, load, staged)
         return Loaded(result, rejects + list(result.rejects), read, True, stream.sha256)
 
     def load_input(self, conn: psycopg.Connection[Any], opened: OpenedFile) -> LoadInput:

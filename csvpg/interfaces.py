@@ -6,7 +6,7 @@ order the job gives, never through pluggy one row at a time.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
@@ -18,6 +18,21 @@ if TYPE_CHECKING:
 
 #: A batch of rows on the row path: each row a list of values, ``None`` for SQL NULL.
 Batch = list[list[str | None]]
+
+
+class NumberedBatch(list[list[str | None]]):
+    """A batch that knows the physical line each of its rows starts on, so a row
+    PostgreSQL refuses is reported with its line (see :func:`batch_lines`)."""
+
+    def __init__(self, rows: Iterable[list[str | None]], lines: list[int]) -> None:
+        super().__init__(rows)
+        self.lines = lines
+
+
+def batch_lines(batch: Batch) -> list[int] | None:
+    """The line of each row of ``batch``, when it carries them."""
+    lines = getattr(batch, "lines", None)
+    return lines if lines is not None and len(lines) == len(batch) else None
 
 
 @dataclass(frozen=True)
@@ -193,6 +208,10 @@ class Transform:
 
     type: ClassVar[str] = ""
     needs_rows: ClassVar[bool] = False
+    #: Set when :meth:`wrap` yields, for each batch it takes, one batch of the same rows
+    #: in the same order (values changed or not): rows PostgreSQL refuses are then
+    #: reported with their lines in the file, not only their values.
+    one_to_one: ClassVar[bool] = False
     options: ClassVar[dict[str, Option]] = {}
 
     def __init__(self, **settings: Any) -> None:

@@ -7,6 +7,7 @@ header and shapes its columns through the transforms. ``csvpg check`` shows both
 from __future__ import annotations
 
 import posixpath
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,11 +22,13 @@ from csvpg.interfaces import (
     ColumnType,
     FileRef,
     Format,
+    NumberedBatch,
     Reader,
     Relation,
     Sink,
     Source,
     Transform,
+    batch_lines,
 )
 from csvpg.naming import MAX_BYTES, matches, safe_names, table_name
 from csvpg.options import validate
@@ -279,9 +282,12 @@ class OpenedFile:
         relation = file_relation(self.reader.headers)
         for t in transforms:
             after = t.relation(relation)
-            batches = (
-                t.wrap(batches, relation) if t.needs_rows else project(batches, relation, after)
-            )
+            if not t.needs_rows:
+                batches = project(batches, relation, after)
+            elif t.one_to_one:
+                batches = _keep_lines(t, batches, relation)
+            else:
+                batches = t.wrap(batches, relation)
             relation = after
         return batches
 
@@ -314,7 +320,26 @@ def project(batches: Iterator[Batch], before: Relation, after: Relation) -> Iter
                     f"a row has {len(row)} fields where the header has {width}: {row[:5]!r}",
                     hint="check the delimiter and quote in [format]",
                 )
-        yield [[row[p] for p in positions] for row in batch]
+        shaped = [[row[p] for p in positions] for row in batch]
+        lines = batch_lines(batch)
+        yield shaped if lines is None else NumberedBatch(shaped, lines)
+
+
+def _keep_lines(t: Transform, batches: Iterator[Batch], relation: Relation) -> Iterator[Batch]:
+    """A one_to_one transform's batches, with the lines of the batches it took."""
+    taken: deque[list[int] | None] = deque()
+
+    def tap() -> Iterator[Batch]:
+        for batch in batches:
+            taken.append(batch_lines(batch))
+            yield batch
+
+    for out in t.wrap(tap(), relation):
+        lines = taken.popleft() if taken else None
+        if lines is None or batch_lines(out) is not None or len(out) != len(lines):
+            yield out
+        else:
+            yield NumberedBatch(out, lines)
 
 
 def open_file(plan: Plan, fp: FilePlan, stream: BinaryIO | None = None) -> OpenedFile:

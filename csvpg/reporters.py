@@ -22,6 +22,7 @@ from typing import Any, TextIO
 from csvpg import events as ev
 from csvpg.fileload import CANCELLED
 from csvpg.hookspecs import hookimpl
+from csvpg.pg.rejects import place
 
 Clock = Callable[[], float]
 
@@ -88,8 +89,7 @@ def describe(event: ev.Event, *, quiet: bool = False) -> list[str]:
     if isinstance(event, ev.RowsRejected):
         lines = [f"  {_plural(event.count, 'row')} of {_short(event.file)} set aside:"]
         for r in event.first[:5]:
-            where = f"line {r['line']}" + (f", column {r['column']}" if r["column"] else "")
-            lines.append(f"          {where}: {r['reason']}")
+            lines.append(f"          {place(r['line'], r['column'])}: {r['reason']}")
         if event.count > 5:
             lines.append(
                 f"          … {event.count - 5} more in csvpg.rejects (run {event.run_id})"

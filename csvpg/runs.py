@@ -9,6 +9,7 @@ from psycopg.rows import dict_row
 from csvpg.errors import CsvpgError
 from csvpg.pg.connect import connect
 from csvpg.pg.history import reap
+from csvpg.pg.rejects import place
 from csvpg.pg.schema import ensure_schema
 
 
@@ -95,9 +96,7 @@ def show_run(dsn: str, run_id: str, out: TextIO, *, rejects: bool = False) -> in
         plural = "" if len(bad) == 1 else "s"
         print(f"  {len(bad)} reject{plural}:" if bad else "  no rejects", file=out)
         for b in bad:
-            where = f"line {b['line']}" + (
-                f", column {b['column_name']}" if b["column_name"] else ""
-            )
+            where = place(b["line"], b["column_name"])
             value = f" ({b['value']!r})" if b["value"] is not None else ""
             print(f"    {b['file']}, {where}: {b['reason']}{value}", file=out)
     return 0

@@ -21,7 +21,15 @@ from typing import Any, BinaryIO, ClassVar
 
 from csvpg.errors import FormatError, SpecError
 from csvpg.hookspecs import hookimpl
-from csvpg.interfaces import Batch, CsvDialect, FileRef, Format, Reader, Record
+from csvpg.interfaces import (
+    Batch,
+    CsvDialect,
+    FileRef,
+    Format,
+    NumberedBatch,
+    Reader,
+    Record,
+)
 from csvpg.options import Option
 from csvpg.sniff import Encoding, detect_delimiter, detect_encoding, resolve_encoding
 
@@ -335,11 +343,13 @@ class CsvReader(Reader):
                 yield text
 
         reader = csv.reader(lines(), **self._fmt())
-        batch: Batch = []
+        batch = NumberedBatch([], [])
         skip_header = self._header
         nulls = self.nulls
+        start = self._skip + 1  # the physical line the next record starts on
         try:
             for record in reader:
+                line, start = start, self._skip + reader.line_num + 1
                 if skip_header:
                     skip_header = False
                     continue
@@ -347,9 +357,10 @@ class CsvReader(Reader):
                     batch.append([v or None for v in record] if record else [None])
                 else:
                     batch.append([None if v in nulls else v for v in record] or [None])
+                batch.lines.append(line)
                 if len(batch) >= BATCH_ROWS or size[0] >= BATCH_CHARS:
                     yield batch
-                    batch = []
+                    batch = NumberedBatch([], [])
                     size[0] = 0
         except csv.Error as exc:
             raise FormatError(

@@ -7,21 +7,25 @@ at once. The rest go to a TEXT staging table keyed by line number, where Postgre
 itself finds the rows whose values do not fit their types: a probe INSERT over a range
 either succeeds or is split in halves until the bad rows stand alone. The sink then
 loads what is left from the staging table.
+
+The row path (a transform that needs values) cannot read its file twice, as its
+transforms would run twice: it always stages its rows first (:func:`stage_rows`), keyed
+by position, with each row's line when the format and transforms keep it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
 from csvpg.errors import SinkError
-from csvpg.interfaces import LoadInput, Record, Staged
+from csvpg.interfaces import Column, LoadInput, Record, Staged, batch_lines
 from csvpg.pg.connect import qualified
 from csvpg.pg.load import STAGING_ROW, create_staging, value_expr
-from csvpg.pg.rejects import Reject
+from csvpg.pg.rejects import Reject, place
 
 
 def is_row_error(exc: psycopg.Error) -> bool:
@@ -51,45 +55,107 @@ def careful_stage(
     records: Iterator[Record],
     stop: Callable[[int, int], bool],
 ) -> tuple[Staged, list[Reject], int]:
-    """Stage the well-formed records; return the staged table, the rejects so far and
-    the number of records read. ``stop(rejected, read)`` ends early (too many)."""
+    """Stage the well-formed records, keyed by line; return the staged table, the
+    rejects so far and the number of records read. ``stop(rejected, read)`` ends early
+    (too many)."""
     width = len(load.relation.file_columns)
-    names = {c.index: f"f{c.index}" for c in load.relation.file_columns}
+
+    def rows() -> Iterator[list[Any] | Reject]:
+        for record in records:
+            if record.fields is None:
+                yield Reject(record.line, record.problem or "unreadable", record.raw)
+            elif len(record.fields) != width:
+                n = len(record.fields)
+                reason = f"{n} field{'s' if n != 1 else ''} where the header has {width}"
+                yield Reject(record.line, reason, record.raw)
+            else:
+                yield [*record.fields, record.line]
+
+    return _stage(conn, load.relation.file_columns, "csvpg_careful", rows(), stop)
+
+
+#: The staged column holding a row's line on the row path (``None`` when unknown).
+LINE = "__csvpg_line"
+
+
+def stage_rows(
+    conn: psycopg.Connection[Any], load: LoadInput, stop: Callable[[int, int], bool]
+) -> tuple[Staged, list[Reject], int]:
+    """Stage the row path's rows (position in ``__csvpg_row``, line in ``__csvpg_line``);
+    a row with the wrong number of values is a reject. Returns as :func:`careful_stage`."""
+    assert load.batches is not None
+    batches = load.batches
+    width = len(load.relation.columns)
+
+    def rows() -> Iterator[list[Any] | Reject]:
+        position = 0
+        for batch in batches:
+            lines = batch_lines(batch)
+            for i, row in enumerate(batch):
+                position += 1
+                line = lines[i] if lines is not None else None
+                if len(row) == width:
+                    yield [*row, position, line]
+                else:
+                    n = len(row)
+                    reason = f"{n} value{'s' if n != 1 else ''} where the table takes {width}"
+                    yield Reject(line, reason, ",".join("" if v is None else v for v in row))
+
+    return _stage(conn, load.relation.columns, "csvpg_rows", rows(), stop, lines=True)
+
+
+def _stage(
+    conn: psycopg.Connection[Any],
+    columns: Sequence[Column],
+    name: str,
+    rows: Iterator[list[Any] | Reject],
+    stop: Callable[[int, int], bool],
+    *,
+    lines: bool = False,
+) -> tuple[Staged, list[Reject], int]:
+    """COPY rows (values, ``__csvpg_row``, and with ``lines`` the line) into a new
+    staging table; a :class:`Reject` in their place is kept aside."""
+    names = {c.index: f"f{c.index}" for c in columns}
+    extra = [STAGING_ROW, LINE] if lines else [STAGING_ROW]
     rejects: list[Reject] = []
     read = 0
     with conn.cursor() as cur:
-        staging = create_staging(cur, "csvpg_careful", list(names.values()))
-        columns = sql.SQL(", ").join(map(sql.Identifier, [*names.values(), STAGING_ROW]))
-        stmt = sql.SQL("COPY {} ({}) FROM STDIN").format(staging, columns)
-        with cur.copy(stmt) as copy:
-            for record in records:
+        staging = create_staging(cur, name, list(names.values()))
+        if lines:
+            cur.execute(
+                sql.SQL("ALTER TABLE {} ADD COLUMN {} bigint").format(staging, sql.Identifier(LINE))
+            )
+        targets = sql.SQL(", ").join(map(sql.Identifier, [*names.values(), *extra]))
+        with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(staging, targets)) as copy:
+            for row in rows:
                 read += 1
-                if record.fields is None:
-                    rejects.append(Reject(record.line, record.problem or "unreadable", record.raw))
-                elif len(record.fields) != width:
-                    n = len(record.fields)
-                    reason = f"{n} field{'s' if n != 1 else ''} where the header has {width}"
-                    rejects.append(Reject(record.line, reason, record.raw))
-                else:
-                    copy.write_row([*record.fields, record.line])
+                if not isinstance(row, Reject):
+                    copy.write_row(row)
                     continue
+                rejects.append(row)
                 if stop(len(rejects), read):
                     raise TooManyRejects(rejects, read)
-        rows = read - len(rejects)
         cur.execute(sql.SQL("CREATE INDEX ON {} ({})").format(staging, sql.Identifier(STAGING_ROW)))
         cur.execute(sql.SQL("ANALYZE {}").format(staging))
-    return Staged(staging, names, rows), rejects, read
+    return Staged(staging, names, read - len(rejects)), rejects, read
 
 
 class Prober:
     """Finds the staged rows PostgreSQL refuses, by probe INSERTs into a copy of the
     target's shape (types, NOT NULL, CHECK) that each run in a savepoint."""
 
-    def __init__(self, conn: psycopg.Connection[Any], load: LoadInput, staged: Staged) -> None:
+    def __init__(
+        self, conn: psycopg.Connection[Any], load: LoadInput, staged: Staged, *, lines: bool = False
+    ) -> None:
+        """``lines``: the staged table keeps each row's line apart (:func:`stage_rows`);
+        else its ``__csvpg_row`` is the line."""
         self.conn = conn
         self.load = load
         self.staged = staged
         self.row = sql.Identifier(STAGING_ROW)
+        self.line = sql.Identifier(LINE if lines else STAGING_ROW)
+        #: The ``__csvpg_row`` of every refused row, to delete them from staging.
+        self.keys: list[int] = []
         self.exprs = {
             c.name: value_expr(
                 sql.Identifier(staged.names[c.index]),
@@ -149,6 +215,7 @@ class Prober:
             for line in lines:
                 error = self._try(self.insert + self._range(line, line))
                 if error is not None:
+                    self.keys.append(line)
                     found.append(self._explain(line, error))
                     if stop(len(found)):
                         return found
@@ -169,15 +236,16 @@ class Prober:
         row = self.conn.execute(query).fetchone()
         return int(row[0]) if row else lo
 
-    def _explain(self, line: int, error: psycopg.Error) -> Reject:
-        """One refused row: which column, which value, and PostgreSQL's reason."""
-        where = sql.SQL("WHERE {} = {}").format(self.row, sql.Literal(line))
+    def _explain(self, key: int, error: psycopg.Error) -> Reject:
+        """One refused row: its line, which column, which value, and PostgreSQL's reason."""
+        where = sql.SQL("WHERE {} = {}").format(self.row, sql.Literal(key))
         raw_cols = sql.SQL(", ").join(map(sql.Identifier, self.staged.names.values()))
-        raw_row = self.conn.execute(
-            sql.SQL("SELECT {} FROM {} ").format(raw_cols, self.staged.table) + where
+        found = self.conn.execute(
+            sql.SQL("SELECT {}, {} FROM {} ").format(self.line, raw_cols, self.staged.table) + where
         ).fetchone()
-        values = dict(zip(self.staged.names, raw_row or (), strict=False))
-        raw = ",".join("" if v is None else str(v) for v in (raw_row or ()))
+        line, *raw_row = found or (None,)
+        values = dict(zip(self.staged.names, raw_row, strict=False))
+        raw = ",".join("" if v is None else str(v) for v in raw_row)
         for col in self.load.relation.columns:
             probe = sql.SQL("SELECT {} FROM {} ").format(self.exprs[col.name], self.staged.table)
             failed = self._try(probe + where)
@@ -196,7 +264,7 @@ def _reason(exc: psycopg.Error) -> str:
 
 
 def too_many(file: str, rejects: list[Reject], read: int, limit: int | str) -> SinkError:
-    first = "; ".join(f"line {r.line}: {r.reason}" for r in rejects[:3])
+    first = "; ".join(f"{place(r.line, None)}: {r.reason}" for r in rejects[:3])
     return SinkError(
         f"{file}: {len(rejects)} of {read} rows rejected, more than max_rejects = {limit!r} "
         f"allows (first: {first}) — loading was rolled back",

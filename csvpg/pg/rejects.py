@@ -17,6 +17,13 @@ __all__ = ["Reject", "write_rejects"]
 RAW_LIMIT = 8192
 
 
+def place(line: int | None, column: str | None) -> str:
+    """Where a reject was, for people: ``line 5, column amount``. A row a transform
+    made or dropped others around has no line; its values are in ``raw``."""
+    where = f"line {line}" if line is not None else "a transformed row"
+    return where + (f", column {column}" if column else "")
+
+
 def write_rejects(
     conn: psycopg.Connection[Any], run_id: str, file: str, rejects: Iterable[Reject]
 ) -> None:

@@ -21,6 +21,7 @@ class TrimTransform(Transform):
 
     type: ClassVar[str] = "trim"
     needs_rows: ClassVar[bool] = True  # it sees values: the file takes the row path
+    one_to_one: ClassVar[bool] = True  # row for row: rejects keep their line numbers
     options: ClassVar[dict[str, Option]] = {
         "type": Option(str),
         "columns": Option(list, [], item=str, help='the columns to trim, e.g. ["name"]'),

@@ -24,6 +24,8 @@ class UpperTransform(Transform):
     type: ClassVar[str] = "upper"
     # It must see values, so the engine hands it parsed rows instead of raw bytes.
     needs_rows: ClassVar[bool] = True
+    # Row for row, in order: a row PostgreSQL refuses is reported with its line.
+    one_to_one: ClassVar[bool] = True
     options: ClassVar[dict[str, Option]] = {
         "type": Option(str),
         "columns": Option(list, item=str, help='the columns to upper-case, e.g. ["city"]'),

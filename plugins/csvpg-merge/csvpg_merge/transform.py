@@ -46,6 +46,7 @@ class CanonicalTransform(Transform):
 
     type: ClassVar[str] = "canonical"
     needs_rows: ClassVar[bool] = True
+    one_to_one: ClassVar[bool] = True  # one row out per row in: rejects keep their lines
     options: ClassVar[dict[str, Option]] = {
         "type": Option(str),
         "columns": Option(

@@ -1,0 +1,172 @@
+"""Rejects on the row path (a transform that needs values): the rows PostgreSQL refuses
+are set aside like on the byte path, named by line when the transform keeps rows one
+for one, by their values when it does not; the rest loads and the counts add up."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from csvpg import Option, Transform, hookimpl
+from csvpg.cli import main
+
+EXPORT = (
+    "id,name,amount\n"
+    "1,ada,10\n"
+    '2,"grace\nhopper",20\n'  # a quoted newline: the rows below start a line later
+    "3,alan,ten\n"  # line 5: not an integer
+    "4,barbara,40,extra\n"  # line 6: one value too many
+    "5,edsger,50\n"
+)
+
+
+class Capitals(Transform):
+    """Names in capitals: row for row."""
+
+    type = "capitals"
+    needs_rows = True
+    one_to_one = True
+    options = {"type": Option(str)}
+
+    def wrap(self, batches: Iterator[Any], relation: Any) -> Iterator[Any]:
+        for batch in batches:
+            yield [[row[0], (row[1] or "").upper(), *row[2:]] for row in batch]
+
+
+class DropFirst(Transform):
+    """Leaves out id 1: its batches are not the rows it took."""
+
+    type = "drop_first"
+    needs_rows = True
+    options = {"type": Option(str)}
+
+    def wrap(self, batches: Iterator[Any], relation: Any) -> Iterator[Any]:
+        for batch in batches:
+            yield [row for row in batch if row[0] != "1"]
+
+
+class Plugin:
+    @hookimpl
+    def register_transforms(self) -> list[type[Transform]]:
+        return [Capitals, DropFirst]
+
+
+def job(transform: str, *, mode: str = "append", max_rejects: int = 10) -> str:
+    key = 'primary_key = ["id"]\n' if mode == "upsert" else ""
+    return (
+        f'[[transform]]\ntype = "{transform}"\n'
+        f'[sink]\nmode = "{mode}"\ntable = "people"\n{key}max_rejects = {max_rejects}\n'
+        '[columns]\nid = "integer"\namount = "integer"\n'
+    )
+
+
+def rejects(db: Any, run_id: str) -> list[tuple[Any, ...]]:
+    return db.execute(
+        "SELECT line, column_name, value, reason, raw FROM csvpg.rejects WHERE run_id = %s"
+        " ORDER BY line NULLS LAST, id",
+        (run_id,),
+    ).fetchall()
+
+
+def test_a_one_to_one_transform_names_the_lines(csvpg_run, csvpg_db) -> None:
+    summary = csvpg_run(job("capitals"), files={"people.csv": EXPORT}, plugins=[Plugin()])
+    (file,) = summary.files
+    assert file.status == "loaded" and file.details["path"] == "rows"
+    assert (file.rows_read, file.inserted, file.rejected) == (5, 3, 2)
+    assert csvpg_db.rows("people", "id") == [
+        (1, "ADA", 10),
+        (2, "GRACE\nHOPPER", 20),
+        (5, "EDSGER", 50),
+    ]
+    assert rejects(csvpg_db, summary.run_id) == [
+        (5, "amount", "ten", 'invalid input syntax for type integer: "ten"', "3,ALAN,ten"),
+        (6, None, None, "4 values where the table takes 3", "4,BARBARA,40,extra"),
+    ]
+
+
+def test_a_transform_that_drops_rows_names_the_values(csvpg_run, csvpg_db, capsys) -> None:
+    summary = csvpg_run(job("drop_first"), files={"people.csv": EXPORT}, plugins=[Plugin()])
+    (file,) = summary.files
+    assert (file.rows_read, file.inserted, file.rejected) == (4, 2, 2)
+    found = rejects(csvpg_db, summary.run_id)
+    assert sorted((line, raw) for line, *_, raw in found) == [
+        (None, "3,alan,ten"),
+        (None, "4,barbara,40,extra"),
+    ]
+    # People read where it was: no "line None".
+    assert main(["runs", summary.run_id, "--rejects", "--dsn", csvpg_db.dsn]) == 0
+    out = capsys.readouterr().out
+    assert "a transformed row, column amount" in out and "line None" not in out
+
+
+def test_upsert_on_the_row_path_sets_a_bad_key_aside(csvpg_run, csvpg_db) -> None:
+    data = "id,name,amount\n1,ada,10\nx,bad,20\n1,ada,11\n"
+    summary = csvpg_run(
+        job("capitals", mode="upsert"), files={"people.csv": data}, plugins=[Plugin()]
+    )
+    (file,) = summary.files
+    assert (file.rows_read, file.inserted, file.collapsed, file.rejected) == (3, 1, 1, 1)
+    assert csvpg_db.rows("people") == [(1, "ADA", 11)]  # the last row of key 1 won
+    assert [r[:2] for r in rejects(csvpg_db, summary.run_id)] == [(3, "id")]
+
+
+def test_past_max_rejects_the_row_path_leaves_the_table_as_it_was(csvpg_run, csvpg_db) -> None:
+    csvpg_run(
+        job("capitals"), files={"people.csv": "id,name,amount\n9,zuse,90\n"}, plugins=[Plugin()]
+    )
+    summary = csvpg_run(
+        job("capitals", max_rejects=1), files={"people.csv": EXPORT}, plugins=[Plugin()]
+    )
+    (file,) = summary.files
+    assert file.status == "failed" and "max_rejects" in (file.error or "")
+    assert "line 5:" in (file.error or "")
+    assert csvpg_db.rows("people") == [(9, "ZUSE", 90)]
+    assert [r[0] for r in rejects(csvpg_db, summary.run_id)] == [5, 6]
+
+
+value = st.one_of(
+    st.integers(-1000, 1000).map(str),
+    st.sampled_from(["ten", "99999999999", "1.5", ""]),
+)
+record = st.one_of(
+    st.tuples(st.text("ab ", min_size=1, max_size=3), value).map(list),
+    st.just(["too", "many", "values"]),
+)
+
+
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(records=st.lists(record, max_size=25))
+def test_every_row_is_in_the_table_or_rejected_at_its_line(
+    csvpg_run, csvpg_db, records: list[list[str]]
+) -> None:
+    """Property: through a one_to_one transform, read = inserted + rejected, and the
+    rejected lines are exactly the lines of the rows that cannot load."""
+    text = "id,name,amount\n" + "".join(f"{i}," + ",".join(r) + "\n" for i, r in enumerate(records))
+    summary = csvpg_run(
+        '[[transform]]\ntype = "capitals"\n'
+        '[sink]\nmode = "rebuild"\ntable = "prop"\nmax_rejects = "100%"\n'
+        '[columns]\nid = "integer"\namount = "integer"\n',
+        files={"prop.csv": text},
+        plugins=[Plugin()],
+        force=True,
+    )
+    (file,) = summary.files
+    assert file.status == "loaded", file.error
+    assert file.rows_read == len(records) == file.inserted + file.rejected
+
+    def loads(r: list[str]) -> bool:
+        if len(r) != 2 or r[1] == "":
+            return len(r) == 2
+        return r[1].lstrip("-").isdigit() and abs(int(r[1])) < 2**31
+
+    bad_lines = [i + 2 for i, r in enumerate(records) if not loads(r)]
+    assert [line for line, *_ in rejects(csvpg_db, summary.run_id)] == bad_lines
+    good = [
+        (i, r[0].upper(), int(r[1]) if r[1] else None) for i, r in enumerate(records) if loads(r)
+    ]
+    assert csvpg_db.rows("prop", "id") == good
