@@ -406,7 +406,7 @@ class FileLoad:
             if splitter is None or splitter.staged:
                 for statement in fp.sink.ddl(load, exists):
                     conn.execute(statement)
-        if opened.row_path and self._careful_possible():
+        if opened.row_path and fp.sink.takes_staged:
             return replace(self._rows(conn, load, stream), existed=existed)
         try:
             with conn.transaction():

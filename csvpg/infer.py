@@ -364,6 +364,13 @@ def infer_file(
             hint="give the path or URL of one file",
         )
     ref = refs[0]
+    head = source.open(ref)
+    try:
+        kind = pm.hook.sniff_format(ref=ref, sample=head.read(8192)) or "csv"
+    finally:
+        head.close()
+    if kind != "csv" and kind in registry.formats:
+        return _typed(url, ref, kind, registry.formats[kind].cls(), source)
     fmt = registry.formats["csv"].cls()
     stream = source.open(ref)
     try:
@@ -374,6 +381,41 @@ def infer_file(
             reader.close()
     finally:
         stream.close()
+
+
+def _typed(url: str, ref: FileRef, kind: str, fmt: Any, source: Any) -> FileGuess:
+    """A format that carries its column types (Parquet, Arrow): read, not guessed."""
+    stream = source.open(ref)
+    try:
+        reader = fmt.open(stream, ref)
+        try:
+            headers, types, details = list(reader.headers), dict(reader.types), reader.details
+        finally:
+            reader.close()
+    finally:
+        stream.close()
+    names = safe_names(headers)
+    columns = [
+        ColumnGuess(
+            name, types.get(h, "text"), header=h, source=kind, evidence=[f"the {kind} type"]
+        )
+        for name, h in zip(names, headers, strict=True)
+    ]
+    return FileGuess(
+        url=url,
+        name=table_name(ref.name, "{name}"),
+        ref=ref,
+        details={**details, "format": kind},
+        headers=headers,
+        columns=columns,
+        primary_key=[],
+        null_values=[""],
+        sample=Sample(method="the file's schema"),
+        evidence=[
+            f"a {kind} file keeps its column types: none were guessed, and no primary key "
+            '(add one, with mode = "upsert", if the rows have a key)'
+        ],
+    )
 
 
 def _infer(
@@ -509,6 +551,14 @@ def _primary_key(
 def job_for(guess: FileGuess) -> dict[str, Any]:
     """A complete job for the file: run it as it is, or edit it first."""
     details = guess.details
+    if details.get("format", "csv") != "csv":
+        return {
+            "job": {"name": guess.name},
+            "source": {"url": guess.url},
+            "format": {"type": details["format"]},
+            "columns": {c.name: c.spec for c in guess.columns},
+            "sink": {"mode": "append"},
+        }
     fmt: dict[str, Any] = {
         "type": "csv",
         "encoding": _FRIENDLY.get(details["encoding"], details["encoding"]),
@@ -561,6 +611,8 @@ def to_toml(job: dict[str, Any], *, comment: str = "") -> str:
 def summary(guess: FileGuess) -> str:
     """One line: what was read and how."""
     d = guess.details
+    if d.get("format", "csv") != "csv":
+        return f"{guess.ref.name}: {d['format']}, {len(guess.columns)} columns with their types"
     return (
         f"{guess.ref.name}: {_FRIENDLY.get(d['encoding'], d['encoding'])}, "
         f"delimiter {d['delimiter']!r}; "

@@ -113,6 +113,16 @@ def test_upsert_on_the_row_path_sets_a_bad_key_aside(csvpg_run, csvpg_db) -> Non
     assert [r[:2] for r in rejects(csvpg_db, summary.run_id)] == [(3, "id")]
 
 
+def test_max_rejects_0_fails_at_the_first_bad_row_naming_its_line(csvpg_run, csvpg_db) -> None:
+    one_bad = EXPORT.replace("4,barbara,40,extra", "4,barbara,40")
+    summary = csvpg_run(
+        job("capitals", max_rejects=0), files={"people.csv": one_bad}, plugins=[Plugin()]
+    )
+    (file,) = summary.files
+    assert file.status == "failed" and "line 5: invalid input syntax" in (file.error or "")
+    assert csvpg_db.columns("people") == {}
+
+
 def test_past_max_rejects_the_row_path_leaves_the_table_as_it_was(csvpg_run, csvpg_db) -> None:
     csvpg_run(
         job("capitals"), files={"people.csv": "id,name,amount\n9,zuse,90\n"}, plugins=[Plugin()]

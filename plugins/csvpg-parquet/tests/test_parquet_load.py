@@ -380,3 +380,26 @@ def test_a_remote_file_through_fsspec(csvpg_run, csvpg_db) -> None:
     assert summary.exit_code == 0, summary.files[0].error
     assert summary.files[0].details["spooled"] is True
     assert csvpg_db.rows("remote", order_by="id") == [(1, 1.5), (2, None)]
+
+
+def test_infer_reads_the_types_and_writes_a_job_that_runs(csvpg_db, tmp_path, capsys) -> None:
+    """``csvpg infer`` on a Parquet file: the file's own types, a job that loads it."""
+    import tomllib
+
+    import tomli_w
+
+    from csvpg.cli import main
+    from csvpg.engine import run
+
+    (tmp_path / "all.parquet").write_bytes(parquet_bytes(every_type()))
+    job = tmp_path / "all.toml"
+    assert main(["infer", str(tmp_path / "all.parquet"), "--output", str(job)]) == 0
+    spec = tomllib.loads(job.read_text())
+    assert spec["format"] == {"type": "parquet"}
+    assert list(spec["columns"]) == list(EXPECTED_TYPES)  # the file's columns, in order
+    assert spec["columns"]["i64"] == "bigint" and spec["columns"]["dec"] == "numeric(12,2)"
+    spec["database"] = {"dsn": csvpg_db.dsn, "schema": csvpg_db.schema}
+    job.write_text(tomli_w.dumps(spec))
+    summary = run(job)
+    assert summary.files[0].status == "loaded" and csvpg_db.count("all") == 3
+    assert csvpg_db.columns("all") == EXPECTED_TYPES
