@@ -236,10 +236,9 @@ class Engine:
                     # Held while the run lives: a run whose lock is free was abandoned.
                     self._alive = connect(self.history_dsn, autocommit=True)
                     history.hold(self._alive, self.run_id)
-                    with connect(self.dsn) as target:
-                        split.reap(target, lambda run_id: _alive(conn, run_id))
                 except psycopg.Error as exc:
                     raise _schema_error(self.history_dsn, exc) from exc
+            self._reap_scratch()
         self.emit(ev.JobStarted(self.run_id, self.job.name, len(plan.files), mask_dsn(self.dsn)))
         results: list[FileSummary] = []
         for ref, reason in plan.skipped:
@@ -251,6 +250,20 @@ class Engine:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="csvpg-load") as pool:
             results += list(pool.map(lambda fp: FileLoad(self, plan, fp)(), plan.files))
         return self._finish(results, started)
+
+    def _reap_scratch(self) -> None:
+        """Drop the scratch schemas of split files whose run died (csvpg.pg.split); one
+        connection at a time, as a user may have few."""
+        with connect(self.dsn) as conn:
+            scratch = split.scratch_schemas(conn)
+        if not scratch:
+            return
+        with connect(self.history_dsn) as conn:
+            dead = {run_id for run_id in scratch.values() if not _alive(conn, run_id)}
+        with connect(self.dsn) as conn:
+            for name, run_id in scratch.items():
+                if run_id in dead:
+                    split.drop(conn, name)
 
     def _finish(self, results: list[FileSummary], started: float) -> RunSummary:
         loaded = sum(r.status == "loaded" for r in results)

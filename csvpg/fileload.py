@@ -14,7 +14,14 @@ from psycopg import sql
 
 from csvpg import events as ev
 from csvpg.builtin.sink_postgres import PostgresSink
-from csvpg.errors import CsvpgError, FormatError, SinkError, SourceError, SpecError
+from csvpg.errors import (
+    CsvpgError,
+    DatabaseError,
+    FormatError,
+    SinkError,
+    SourceError,
+    SpecError,
+)
 from csvpg.interfaces import ColumnType, LoadInput, LoadResult, Staged
 from csvpg.pg import history, manifest, split
 from csvpg.pg.careful import (
@@ -26,7 +33,7 @@ from csvpg.pg.careful import (
     too_many,
 )
 from csvpg.pg.connect import connect, sink_error
-from csvpg.pg.load import STAGING_ROW, checked_type, table_columns
+from csvpg.pg.load import STAGING_ROW, checked_type, schema_exists, table_columns
 from csvpg.pg.rejects import Reject, over_limit, write_rejects
 from csvpg.pg.split import SplitFailed, SplitLoad
 from csvpg.plan import FilePlan, OpenedFile, Plan, open_file
@@ -451,8 +458,12 @@ class FileLoad:
         assert isinstance(fp.sink, PostgresSink)
         scratch = run.scratch_schema()
         self.after.callback(self._drop_scratch, scratch)
-        for _ in range(borrowed):
-            self.extra.append(self.after.enter_context(connect(run.dsn)))
+        try:
+            for _ in range(borrowed):
+                self.extra.append(self.after.enter_context(connect(run.dsn)))
+        except DatabaseError as exc:  # the server's max_connections, say: load unsplit
+            self.split_note = {"connections": 1, "why": f"no more connections: {exc.message}"}
+            return None
         loader = split.SplitLoad(load, fp.sink, scratch, borrowed + 1, size)
         if not loader.prepare(self.extra[0]):
             self.split_note = {"connections": 1, "why": "the user may not create a schema"}
@@ -599,4 +610,5 @@ class FileLoad:
             batches=opened.batches(fp.transforms),
             dry_run=self.run.dry_run,
             base_dir=self.run.job.base_dir,
+            schema_exists=existing is not None or schema_exists(conn, fp.schema),
         )

@@ -254,6 +254,10 @@ class LoadInput:
     dry_run: bool = False
     #: The job file's folder: relative paths in [sink.options] start here.
     base_dir: Path | None = None
+    #: The target schema is there already. CREATE SCHEMA needs a privilege on the
+    #: database that many loading users lack, so :func:`csvpg.table_ddl` asks for it
+    #: only when the schema is missing.
+    schema_exists: bool = True
 
     def rows(self) -> Iterator[list[str | None]]:
         """The row path's rows one by one, each checked to have a value per column."""

@@ -14,6 +14,7 @@ import psycopg
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from psycopg.conninfo import make_conninfo
 
 from csvpg import events as ev
 from csvpg.hookspecs import hookimpl
@@ -283,3 +284,32 @@ def test_scratch_of_a_dead_run_is_dropped_by_the_next(csvpg_run, csvpg_db) -> No
         csvpg_run("", files={"a.csv": "id\n1\n"})
         assert scratch_schemas(csvpg_db) == [f"csvpg_split_{live}_0"]
     csvpg_db.execute(f"DROP SCHEMA csvpg_split_{live}_0 CASCADE")
+
+
+def test_a_user_without_create_on_the_database(csvpg_run, csvpg_db) -> None:
+    """A least-privileged loading user, its csvpg schema made by an administrator: it
+    loads into a schema it may create tables in, and a large file loads unsplit (no
+    spare connection under its limit, then no right to a scratch schema)."""
+    csvpg_run("", files={"warm.csv": "id\n1\n"})  # csvpg.* made and migrated (as admin)
+    role = "csvpg_loader_" + uuid.uuid4().hex[:8]
+    grants = [
+        f"CREATE ROLE {role} LOGIN CONNECTION LIMIT 2",
+        f"GRANT USAGE, CREATE ON SCHEMA {csvpg_db.schema} TO {role}",
+        f"GRANT USAGE ON SCHEMA csvpg TO {role}",
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA csvpg TO {role}",
+        f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA csvpg TO {role}",
+    ]
+    for statement in grants:
+        csvpg_db.execute(statement)
+    dsn = make_conninfo(csvpg_db.dsn, user=role)
+    try:
+        summary = csvpg_run(job("limited", "upsert"), files={"export.csv": export()}, dsn=dsn)
+        assert split_of(summary)["why"].startswith("no more connections")
+        assert csvpg_db.count("limited") == ROWS - 5000
+        csvpg_db.execute(f"ALTER ROLE {role} CONNECTION LIMIT -1")
+        summary = csvpg_run(job("limited", "upsert"), dsn=dsn, force=True)
+        assert split_of(summary) == {"connections": 1, "why": "the user may not create a schema"}
+        assert summary.files[0].unchanged == ROWS - 5000
+    finally:
+        csvpg_db.execute(f"DROP OWNED BY {role} CASCADE")
+        csvpg_db.execute(f"DROP ROLE {role}")

@@ -81,10 +81,22 @@ def table_ddl(load: LoadInput, exists: bool) -> list[sql.Composed]:
     """What creates the target when it is missing and the job may create it."""
     if exists or not load.create:
         return []
-    return [
-        sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(load.schema)),
-        create_table_sql(load),
-    ]
+    return [*schema_ddl(load), create_table_sql(load)]
+
+
+def schema_ddl(load: LoadInput) -> list[sql.Composed]:
+    """``CREATE SCHEMA`` for a target schema that is missing (only then: see
+    :attr:`LoadInput.schema_exists`)."""
+    if load.schema_exists:
+        return []
+    return [sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(load.schema))]
+
+
+def schema_exists(conn: psycopg.Connection[Any], schema: str) -> bool:
+    row = conn.execute(
+        "SELECT EXISTS (SELECT FROM pg_namespace WHERE nspname = %s)", (schema,)
+    ).fetchone()
+    return bool(row and row[0])
 
 
 def needs_staging(load: LoadInput) -> bool:

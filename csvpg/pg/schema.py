@@ -81,8 +81,17 @@ def ensure_schema(conn: psycopg.Connection[Any]) -> int:
     """Bring ``csvpg.*`` up to date; returns the schema version."""
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('csvpg.schema'))")
-        conn.execute("CREATE SCHEMA IF NOT EXISTS csvpg")
-        conn.execute("CREATE TABLE IF NOT EXISTS csvpg.schema_version (version integer NOT NULL)")
+        # Asked only when missing: a user without CREATE on the database (or on a schema
+        # csvpg an administrator made and migrated for it) is refused even "IF NOT EXISTS".
+        made = conn.execute(
+            "SELECT to_regnamespace('csvpg') IS NOT NULL,"
+            " to_regclass('csvpg.schema_version') IS NOT NULL"
+        ).fetchone()
+        has_schema, has_versions = made if made else (False, False)
+        if not has_schema:
+            conn.execute("CREATE SCHEMA csvpg")
+        if not has_versions:
+            conn.execute("CREATE TABLE csvpg.schema_version (version integer NOT NULL)")
         row = conn.execute("SELECT max(version) FROM csvpg.schema_version").fetchone()
         version = (row[0] if row else None) or 0
         for number, migration in enumerate(MIGRATIONS, start=1):

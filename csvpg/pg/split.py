@@ -24,7 +24,7 @@ from __future__ import annotations
 import queue
 import re
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -41,6 +41,7 @@ from csvpg.pg.load import (
     create_staging,
     create_table_sql,
     needs_staging,
+    schema_ddl,
 )
 from csvpg.retry import is_transient
 
@@ -189,7 +190,8 @@ class SplitLoad:
         details = {"split": {"connections": self.parts, "chunks": self.chunks}}
         if not self.staged:
             target = self.load.schema
-            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(target)))
+            for statement in schema_ddl(self.load):
+                conn.execute(statement)
             conn.execute(
                 sql.SQL("ALTER TABLE {} SET SCHEMA {}").format(
                     self.tables()[0], sql.Identifier(target)
@@ -341,18 +343,12 @@ def _stop(q: queue.Queue[object]) -> None:
 # -- scratch left by a process that died ----------------------------------------------
 
 
-def reap(conn: psycopg.Connection[Any], alive: Callable[[str], bool]) -> list[str]:
-    """Drop the scratch schemas of runs that are no longer alive."""
+def scratch_schemas(conn: psycopg.Connection[Any]) -> dict[str, str]:
+    """Every split file's scratch schema in the database → the run it belongs to."""
     rows = conn.execute(
         "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'csvpg\\_split\\_%'"
     ).fetchall()
-    dropped = []
-    for (name,) in rows:
-        m = SCRATCH.fullmatch(name)
-        if m and not alive(m["run"]):
-            drop(conn, name)
-            dropped.append(name)
-    return dropped
+    return {name: m["run"] for (name,) in rows if (m := SCRATCH.fullmatch(name))}
 
 
 def drop(conn: psycopg.Connection[Any], scratch: str) -> None:
