@@ -24,7 +24,7 @@ from csvpg.errors import CsvpgError, DatabaseError
 from csvpg.fileload import FileLoad, FileSummary
 from csvpg.notify import Webhook, deliver
 from csvpg.pg import history, split
-from csvpg.pg.connect import connect, mask_dsn
+from csvpg.pg.connect import connect, free_connections, mask_dsn
 from csvpg.pg.rejects import Reject, reject_limit
 from csvpg.pg.schema import ensure_schema
 from csvpg.plan import FilePlan, Plan, make_plan
@@ -221,6 +221,7 @@ class Engine:
                 if not self.dry_run:
                     ensure_schema(conn)
                 self.has_manifest = _has_manifest(conn)
+                free = free_connections(conn)
             except psycopg.Error as exc:
                 raise _schema_error(self.dsn, exc) from exc
         if not self.dry_run:
@@ -244,7 +245,8 @@ class Engine:
         for ref, reason in plan.skipped:
             self.emit(ev.FileSkipped(self.run_id, ref.url, reason))
             results.append(FileSummary(ref.url, None, "skipped", error=reason))
-        self.connections = self.job.run["workers"] or min(os.cpu_count() or 1, 4)
+        # Automatic: one per core (up to 4), as many as the server (and role) allow.
+        self.connections = self.job.run["workers"] or max(1, min(os.cpu_count() or 1, 4, free))
         self._unfinished = len(plan.files)
         workers = max(1, min(self.connections, len(plan.files) or 1))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="csvpg-load") as pool:

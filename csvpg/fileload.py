@@ -447,7 +447,7 @@ class FileLoad:
             return None
         why = split.why_not(load, fp.sink, exists)
         if why is None and run.connections == 1:
-            why = "[run] workers = 1"
+            why = "the run has one connection ([run] workers)"
         if why is None and self.split_failed:
             why = f"split, it failed: {self.split_failed}"
         borrowed = 0 if why else run.borrow_connections(run.connections - 1)

@@ -52,7 +52,9 @@ SECTIONS: dict[str, dict[str, Option]] = {
         "lowercase": Option(bool, True),
     },
     "run": {
-        "workers": Option(int, 0, help="0 picks from the CPU count"),
+        "workers": Option(
+            int, 0, help="0 picks from the CPU count and the connections the server allows"
+        ),
         "fail_fast": Option(bool, False),
         "max_retries": Option(int, 3, help="tries after a dropped connection or a 5xx"),
         "retry_delay": Option((int, float), 1.0, help="seconds before the first retry"),

@@ -18,6 +18,7 @@ from psycopg.conninfo import make_conninfo
 
 from csvpg import events as ev
 from csvpg.hookspecs import hookimpl
+from csvpg.pg.connect import free_connections
 from csvpg.pg.split import chunk_size, row_chunks
 from csvpg.spec import SpecError, load_job
 
@@ -222,7 +223,7 @@ def test_existing_table_append_is_not_split(csvpg_run, csvpg_db) -> None:
     assert csvpg_db.count("log") == 80_000
 
     one = csvpg_run(job("other", "upsert", workers=1), files=data)
-    assert split_of(one) == {"connections": 1, "why": "[run] workers = 1"}
+    assert split_of(one) == {"connections": 1, "why": "the run has one connection ([run] workers)"}
 
 
 def test_bad_rows_in_a_split_file_are_rejected_with_their_file_lines(csvpg_run, csvpg_db) -> None:
@@ -286,10 +287,10 @@ def test_scratch_of_a_dead_run_is_dropped_by_the_next(csvpg_run, csvpg_db) -> No
     csvpg_db.execute(f"DROP SCHEMA csvpg_split_{live}_0 CASCADE")
 
 
-def test_a_user_without_create_on_the_database(csvpg_run, csvpg_db) -> None:
-    """A least-privileged loading user, its csvpg schema made by an administrator: it
-    loads into a schema it may create tables in, and a large file loads unsplit (no
-    spare connection under its limit, then no right to a scratch schema)."""
+@pytest.fixture
+def loader(csvpg_run, csvpg_db) -> Any:
+    """A least-privileged loading user (no CREATE on the database, at most 2
+    connections) whose csvpg schema an administrator made: its DSN."""
     csvpg_run("", files={"warm.csv": "id\n1\n"})  # csvpg.* made and migrated (as admin)
     role = "csvpg_loader_" + uuid.uuid4().hex[:8]
     grants = [
@@ -301,15 +302,31 @@ def test_a_user_without_create_on_the_database(csvpg_run, csvpg_db) -> None:
     ]
     for statement in grants:
         csvpg_db.execute(statement)
-    dsn = make_conninfo(csvpg_db.dsn, user=role)
     try:
-        summary = csvpg_run(job("limited", "upsert"), files={"export.csv": export()}, dsn=dsn)
-        assert split_of(summary)["why"].startswith("no more connections")
-        assert csvpg_db.count("limited") == ROWS - 5000
-        csvpg_db.execute(f"ALTER ROLE {role} CONNECTION LIMIT -1")
-        summary = csvpg_run(job("limited", "upsert"), dsn=dsn, force=True)
-        assert split_of(summary) == {"connections": 1, "why": "the user may not create a schema"}
-        assert summary.files[0].unchanged == ROWS - 5000
+        yield role, make_conninfo(csvpg_db.dsn, user=role)
     finally:
         csvpg_db.execute(f"DROP OWNED BY {role} CASCADE")
         csvpg_db.execute(f"DROP ROLE {role}")
+
+
+def test_a_user_without_create_on_the_database(csvpg_run, csvpg_db, loader) -> None:
+    """It loads into a schema it may create tables in; a large file loads unsplit (no
+    spare connection under its limit, then no right to a scratch schema)."""
+    role, dsn = loader
+    summary = csvpg_run(job("limited", "upsert"), files={"export.csv": export()}, dsn=dsn)
+    assert split_of(summary)["why"].startswith("no more connections")
+    assert csvpg_db.count("limited") == ROWS - 5000
+    csvpg_db.execute(f"ALTER ROLE {role} CONNECTION LIMIT -1")
+    summary = csvpg_run(job("limited", "upsert"), dsn=dsn, force=True)
+    assert split_of(summary) == {"connections": 1, "why": "the user may not create a schema"}
+    assert summary.files[0].unchanged == ROWS - 5000
+
+
+def test_automatic_workers_stay_within_the_connection_limit(csvpg_run, loader) -> None:
+    _, dsn = loader
+    with psycopg.connect(dsn) as conn:
+        assert free_connections(conn) == 1  # 2 allowed, this one used
+    summary = csvpg_run(
+        job("auto", "upsert", workers=0), files={"export.csv": export(rows=40_000)}, dsn=dsn
+    )
+    assert split_of(summary)["why"] == "the run has one connection ([run] workers)"

@@ -37,6 +37,25 @@ def connect(dsn: str, **kwargs: Any) -> psycopg.Connection[Any]:
         ) from exc
 
 
+def free_connections(conn: psycopg.Connection[Any]) -> int:
+    """Connections this user may still open: the server's ``max_connections`` less the
+    reserved and the used ones, and the role's own ``CONNECTION LIMIT`` if it has one.
+    ``conn`` counts as used."""
+    row = conn.execute(
+        """
+        SELECT current_setting('max_connections')::int
+                 - current_setting('superuser_reserved_connections')::int
+                 - (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'),
+               (SELECT rolconnlimit FROM pg_roles WHERE rolname = current_user),
+               (SELECT count(*) FROM pg_stat_activity
+                 WHERE backend_type = 'client backend' AND usename = current_user)
+        """
+    ).fetchone()
+    assert row is not None
+    server, limit, mine = row
+    return max(0, min(server, limit - mine) if limit is not None and limit >= 0 else server)
+
+
 def qualified(schema: str, table: str) -> sql.Composed:
     return sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
 
