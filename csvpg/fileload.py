@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections import deque
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -414,7 +415,7 @@ class FileLoad:
                 for statement in fp.sink.ddl(load, exists):
                     conn.execute(statement)
         if opened.row_path and fp.sink.takes_staged:
-            return replace(self._rows(conn, load, stream), existed=existed)
+            return replace(self._rows(conn, load, stream, opened.malformed), existed=existed)
         try:
             with conn.transaction():
                 if splitter is not None:
@@ -497,11 +498,16 @@ class FileLoad:
         return self._set_aside(conn, load, Prober(conn, load, staged), rejects, read, stream)
 
     def _rows(
-        self, conn: psycopg.Connection[Any], load: LoadInput, stream: CountingStream
+        self,
+        conn: psycopg.Connection[Any],
+        load: LoadInput,
+        stream: CountingStream,
+        malformed: deque[Reject],
     ) -> Loaded:
         """The row path into a table: its rows are staged first, so the rows PostgreSQL
-        refuses are set aside without reading the file (and transforming it) again."""
-        staged, rejects, read = stage_rows(conn, load, self._too_many)
+        refuses are set aside without reading the file (and transforming it) again;
+        rows the reader set aside (``malformed``) are rejects too."""
+        staged, rejects, read = stage_rows(conn, load, self._too_many, malformed)
         try:
             with conn.transaction():
                 result = self.fp.sink.load_staged(conn, load, staged)
@@ -607,7 +613,7 @@ class FileLoad:
             create=fp.create,
             dialect=None if opened.row_path else opened.reader.dialect,
             chunks=opened.chunks(),
-            batches=opened.batches(fp.transforms),
+            batches=opened.batches(fp.transforms, set_aside=fp.sink.takes_staged),
             dry_run=self.run.dry_run,
             base_dir=self.run.job.base_dir,
             schema_exists=existing is not None or schema_exists(conn, fp.schema),

@@ -24,6 +24,7 @@ from csvpg.interfaces import (
     Format,
     NumberedBatch,
     Reader,
+    Reject,
     Relation,
     Sink,
     Source,
@@ -271,14 +272,24 @@ class OpenedFile:
     relation: Relation
     #: True when a transform needs row values (or the format gives no bytes).
     row_path: bool
+    #: Rows :meth:`batches` set aside (``set_aside``) as they are read: a consumer takes
+    #: them as it goes, so they never pile up.
+    malformed: deque[Reject] = field(default_factory=deque)
 
     def chunks(self) -> Iterator[bytes] | None:
         return None if self.row_path else self.reader.iter_bytes()
 
-    def batches(self, transforms: list[Transform]) -> Iterator[Batch] | None:
+    def batches(
+        self, transforms: list[Transform], *, set_aside: bool = False
+    ) -> Iterator[Batch] | None:
+        """The row path's rows through the transforms. With ``set_aside``, a row whose
+        number of fields differs from the header's never reaches them: it goes to
+        :attr:`malformed`, and blank lines are skipped, as on the byte path."""
         if not self.row_path:
             return None
         batches = self.reader.iter_batches()
+        if set_aside:
+            batches = _well_formed(batches, len(self.reader.headers), self.malformed)
         relation = file_relation(self.reader.headers)
         for t in transforms:
             after = t.relation(relation)
@@ -323,6 +334,27 @@ def project(batches: Iterator[Batch], before: Relation, after: Relation) -> Iter
         shaped = [[row[p] for p in positions] for row in batch]
         lines = batch_lines(batch)
         yield shaped if lines is None else NumberedBatch(shaped, lines)
+
+
+def _well_formed(batches: Iterator[Batch], width: int, out: deque[Reject]) -> Iterator[Batch]:
+    for batch in batches:
+        if all(len(row) == width for row in batch):
+            yield batch
+            continue
+        lines = batch_lines(batch)
+        kept: Batch = []
+        kept_lines: list[int] = []
+        for i, row in enumerate(batch):
+            line = lines[i] if lines is not None else None
+            if len(row) == width:
+                kept.append(row)
+                if line is not None:
+                    kept_lines.append(line)
+            elif row != [None]:  # a blank line is no record
+                n = len(row)
+                reason = f"{n} field{'s' if n != 1 else ''} where the header has {width}"
+                out.append(Reject(line, reason, ",".join(v or "" for v in row)))
+        yield kept if lines is None else NumberedBatch(kept, kept_lines)
 
 
 def _keep_lines(t: Transform, batches: Iterator[Batch], relation: Relation) -> Iterator[Batch]:

@@ -83,7 +83,8 @@ def test_a_one_to_one_transform_names_the_lines(csvpg_run, csvpg_db) -> None:
     ]
     assert rejects(csvpg_db, summary.run_id) == [
         (5, "amount", "ten", 'invalid input syntax for type integer: "ten"', "3,ALAN,ten"),
-        (6, None, None, "4 values where the table takes 3", "4,BARBARA,40,extra"),
+        # Set aside as it was read, before the transform saw it.
+        (6, None, None, "4 fields where the header has 3", "4,barbara,40,extra"),
     ]
 
 
@@ -92,14 +93,35 @@ def test_a_transform_that_drops_rows_names_the_values(csvpg_run, csvpg_db, capsy
     (file,) = summary.files
     assert (file.rows_read, file.inserted, file.rejected) == (4, 2, 2)
     found = rejects(csvpg_db, summary.run_id)
-    assert sorted((line, raw) for line, *_, raw in found) == [
-        (None, "3,alan,ten"),
-        (None, "4,barbara,40,extra"),
+    assert [(line, raw) for line, *_, raw in found] == [
+        (6, "4,barbara,40,extra"),  # set aside as read, before the transform
+        (None, "3,alan,ten"),  # refused after it: its values, no line
     ]
     # People read where it was: no "line None".
     assert main(["runs", summary.run_id, "--rejects", "--dsn", csvpg_db.dsn]) == 0
     out = capsys.readouterr().out
     assert "a transformed row, column amount" in out and "line None" not in out
+
+
+def test_ragged_rows_and_blank_lines_before_a_projection(csvpg_run, csvpg_db) -> None:
+    """A row with the wrong number of fields never reaches the transforms (a select
+    could not shape it): it is a reject with its line; a blank line is no record."""
+    data = EXPORT.replace("5,edsger,50\n", "\n5,edsger,50\n6,\n")
+    summary = csvpg_run(
+        '[[transform]]\ntype = "select"\ncolumns = ["id", "name"]\n'
+        '[[transform]]\ntype = "capitals"\n'
+        '[sink]\ntable = "people"\n[columns]\nid = "integer"\n',
+        files={"people.csv": data},
+        plugins=[Plugin()],
+    )
+    (file,) = summary.files
+    assert file.status == "loaded", file.error
+    assert (file.rows_read, file.inserted, file.rejected) == (6, 4, 2)
+    assert [r[0] for r in csvpg_db.rows("people", "id")] == [1, 2, 3, 5]
+    assert [(line, reason) for line, _, _, reason, _ in rejects(csvpg_db, summary.run_id)] == [
+        (6, "4 fields where the header has 3"),
+        (9, "2 fields where the header has 3"),
+    ]
 
 
 def test_upsert_on_the_row_path_sets_a_bad_key_aside(csvpg_run, csvpg_db) -> None:

@@ -15,6 +15,7 @@ by position, with each row's line when the format and transforms keep it.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -79,17 +80,24 @@ LINE = "__csvpg_line"
 
 
 def stage_rows(
-    conn: psycopg.Connection[Any], load: LoadInput, stop: Callable[[int, int], bool]
+    conn: psycopg.Connection[Any],
+    load: LoadInput,
+    stop: Callable[[int, int], bool],
+    malformed: deque[Reject] | None = None,
 ) -> tuple[Staged, list[Reject], int]:
     """Stage the row path's rows (position in ``__csvpg_row``, line in ``__csvpg_line``);
-    a row with the wrong number of values is a reject. Returns as :func:`careful_stage`."""
+    a row with the wrong number of values is a reject, and so is each one the reader set
+    aside in ``malformed`` meanwhile. Returns as :func:`careful_stage`."""
     assert load.batches is not None
     batches = load.batches
     width = len(load.relation.columns)
+    aside: deque[Reject] = deque() if malformed is None else malformed
 
     def rows() -> Iterator[list[Any] | Reject]:
         position = 0
         for batch in batches:
+            while aside:
+                yield aside.popleft()
             lines = batch_lines(batch)
             for i, row in enumerate(batch):
                 position += 1
@@ -100,6 +108,8 @@ def stage_rows(
                     n = len(row)
                     reason = f"{n} value{'s' if n != 1 else ''} where the table takes {width}"
                     yield Reject(line, reason, ",".join("" if v is None else v for v in row))
+        while aside:
+            yield aside.popleft()
 
     return _stage(conn, load.relation.columns, "csvpg_rows", rows(), stop, lines=True)
 
