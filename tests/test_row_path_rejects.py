@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -63,6 +64,19 @@ def job(transform: str, *, mode: str = "append", max_rejects: int = 10) -> str:
     )
 
 
+@pytest.fixture
+def load(csvpg_run) -> Any:
+    """``load(spec, data=EXPORT, **options)``: run ``spec`` on people.csv with this
+    module's transforms; returns the run's summary and its one file."""
+
+    def run(spec: str, data: str = EXPORT, **options: Any) -> tuple[Any, Any]:
+        summary = csvpg_run(spec, files={"people.csv": data}, plugins=[Plugin()], **options)
+        (file,) = summary.files
+        return summary, file
+
+    return run
+
+
 def rejects(db: Any, run_id: str) -> list[tuple[Any, ...]]:
     return db.execute(
         "SELECT line, column_name, value, reason, raw FROM csvpg.rejects WHERE run_id = %s"
@@ -71,9 +85,8 @@ def rejects(db: Any, run_id: str) -> list[tuple[Any, ...]]:
     ).fetchall()
 
 
-def test_a_one_to_one_transform_names_the_lines(csvpg_run, csvpg_db) -> None:
-    summary = csvpg_run(job("capitals"), files={"people.csv": EXPORT}, plugins=[Plugin()])
-    (file,) = summary.files
+def test_a_one_to_one_transform_names_the_lines(load, csvpg_db) -> None:
+    summary, file = load(job("capitals"))
     assert file.status == "loaded" and file.details["path"] == "rows"
     assert (file.rows_read, file.inserted, file.rejected) == (5, 3, 2)
     assert csvpg_db.rows("people", "id") == [
@@ -88,9 +101,8 @@ def test_a_one_to_one_transform_names_the_lines(csvpg_run, csvpg_db) -> None:
     ]
 
 
-def test_a_transform_that_drops_rows_names_the_values(csvpg_run, csvpg_db, capsys) -> None:
-    summary = csvpg_run(job("drop_first"), files={"people.csv": EXPORT}, plugins=[Plugin()])
-    (file,) = summary.files
+def test_a_transform_that_drops_rows_names_the_values(load, csvpg_db, capsys) -> None:
+    summary, file = load(job("drop_first"))
     assert (file.rows_read, file.inserted, file.rejected) == (4, 2, 2)
     found = rejects(csvpg_db, summary.run_id)
     assert [(line, raw) for line, *_, raw in found] == [
@@ -103,18 +115,16 @@ def test_a_transform_that_drops_rows_names_the_values(csvpg_run, csvpg_db, capsy
     assert "a transformed row, column amount" in out and "line None" not in out
 
 
-def test_ragged_rows_and_blank_lines_before_a_projection(csvpg_run, csvpg_db) -> None:
+def test_ragged_rows_and_blank_lines_before_a_projection(load, csvpg_db) -> None:
     """A row with the wrong number of fields never reaches the transforms (a select
     could not shape it): it is a reject with its line; a blank line is no record."""
     data = EXPORT.replace("5,edsger,50\n", "\n5,edsger,50\n6,\n")
-    summary = csvpg_run(
+    summary, file = load(
         '[[transform]]\ntype = "select"\ncolumns = ["id", "name"]\n'
         '[[transform]]\ntype = "capitals"\n'
         '[sink]\ntable = "people"\n[columns]\nid = "integer"\n',
-        files={"people.csv": data},
-        plugins=[Plugin()],
+        data,
     )
-    (file,) = summary.files
     assert file.status == "loaded", file.error
     assert (file.rows_read, file.inserted, file.rejected) == (6, 4, 2)
     assert [r[0] for r in csvpg_db.rows("people", "id")] == [1, 2, 3, 5]
@@ -124,35 +134,23 @@ def test_ragged_rows_and_blank_lines_before_a_projection(csvpg_run, csvpg_db) ->
     ]
 
 
-def test_upsert_on_the_row_path_sets_a_bad_key_aside(csvpg_run, csvpg_db) -> None:
+def test_upsert_on_the_row_path_sets_a_bad_key_aside(load, csvpg_db) -> None:
     data = "id,name,amount\n1,ada,10\nx,bad,20\n1,ada,11\n"
-    summary = csvpg_run(
-        job("capitals", mode="upsert"), files={"people.csv": data}, plugins=[Plugin()]
-    )
-    (file,) = summary.files
+    summary, file = load(job("capitals", mode="upsert"), data)
     assert (file.rows_read, file.inserted, file.collapsed, file.rejected) == (3, 1, 1, 1)
     assert csvpg_db.rows("people") == [(1, "ADA", 11)]  # the last row of key 1 won
     assert [r[:2] for r in rejects(csvpg_db, summary.run_id)] == [(3, "id")]
 
 
-def test_max_rejects_0_fails_at_the_first_bad_row_naming_its_line(csvpg_run, csvpg_db) -> None:
-    one_bad = EXPORT.replace("4,barbara,40,extra", "4,barbara,40")
-    summary = csvpg_run(
-        job("capitals", max_rejects=0), files={"people.csv": one_bad}, plugins=[Plugin()]
-    )
-    (file,) = summary.files
+def test_max_rejects_0_fails_at_the_first_bad_row_naming_its_line(load, csvpg_db) -> None:
+    _, file = load(job("capitals", max_rejects=0), EXPORT.replace(",40,extra", ",40"))
     assert file.status == "failed" and "line 5: invalid input syntax" in (file.error or "")
     assert csvpg_db.columns("people") == {}
 
 
-def test_past_max_rejects_the_row_path_leaves_the_table_as_it_was(csvpg_run, csvpg_db) -> None:
-    csvpg_run(
-        job("capitals"), files={"people.csv": "id,name,amount\n9,zuse,90\n"}, plugins=[Plugin()]
-    )
-    summary = csvpg_run(
-        job("capitals", max_rejects=1), files={"people.csv": EXPORT}, plugins=[Plugin()]
-    )
-    (file,) = summary.files
+def test_past_max_rejects_the_row_path_leaves_the_table_as_it_was(load, csvpg_db) -> None:
+    load(job("capitals"), "id,name,amount\n9,zuse,90\n")
+    summary, file = load(job("capitals", max_rejects=1))
     assert file.status == "failed" and "max_rejects" in (file.error or "")
     assert "line 5:" in (file.error or "")
     assert csvpg_db.rows("people") == [(9, "ZUSE", 90)]
@@ -174,20 +172,18 @@ record = st.one_of(
 )
 @given(records=st.lists(record, max_size=25))
 def test_every_row_is_in_the_table_or_rejected_at_its_line(
-    csvpg_run, csvpg_db, records: list[list[str]]
+    load, csvpg_db, records: list[list[str]]
 ) -> None:
     """Property: through a one_to_one transform, read = inserted + rejected, and the
     rejected lines are exactly the lines of the rows that cannot load."""
     text = "id,name,amount\n" + "".join(f"{i}," + ",".join(r) + "\n" for i, r in enumerate(records))
-    summary = csvpg_run(
+    summary, file = load(
         '[[transform]]\ntype = "capitals"\n'
         '[sink]\nmode = "rebuild"\ntable = "prop"\nmax_rejects = "100%"\n'
         '[columns]\nid = "integer"\namount = "integer"\n',
-        files={"prop.csv": text},
-        plugins=[Plugin()],
+        text,
         force=True,
     )
-    (file,) = summary.files
     assert file.status == "loaded", file.error
     assert file.rows_read == len(records) == file.inserted + file.rejected
 
