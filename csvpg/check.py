@@ -7,6 +7,7 @@ from typing import Any, TextIO
 from csvpg.engine import Engine
 from csvpg.errors import CsvpgError, DatabaseError
 from csvpg.fileload import FileLoad
+from csvpg.pg import split
 from csvpg.pg.connect import connect, mask_dsn
 from csvpg.plan import open_file
 from csvpg.plugins import get_plugin_manager
@@ -52,6 +53,8 @@ def check(job_path: str, *, dsn: str | None, out: TextIO) -> int:
                                 say(f"  DDL: {stmt.as_string(conn)}")
                             if exists:
                                 say("  table exists; no DDL")
+                            if (why := _split(job.run["split_mb"], fp, load, exists)) is not None:
+                                say(f"  split: {why}")
                 finally:
                     opened.close()
             except CsvpgError as exc:
@@ -65,6 +68,18 @@ def check(job_path: str, *, dsn: str | None, out: TextIO) -> int:
     say()
     say("plan ok" if not problems else f"{problems} problem(s) found")
     return 0 if not problems else 1
+
+
+def _split(split_mb: int, fp: Any, load: Any, exists: bool) -> str | None:
+    """For a file of at least ``split_mb``: whether (and how) it may split."""
+    size = fp.ref.size
+    if not split_mb or size is None or size < split_mb << 20 or not load.relation.columns:
+        return None
+    why = split.why_not(load, fp.sink, exists)
+    if why is not None:
+        return f"no: {why}"
+    how = "staged" if split.stages(load, fp.sink) else "a new table, moved into place"
+    return f"over the run's idle connections ({how})"
 
 
 def _exists(conn: Any, fp: Any) -> bool:

@@ -330,3 +330,15 @@ def test_automatic_workers_stay_within_the_connection_limit(csvpg_run, loader) -
         job("auto", "upsert", workers=0), files={"export.csv": export(rows=40_000)}, dsn=dsn
     )
     assert split_of(summary)["why"] == "the run has one connection ([run] workers)"
+
+
+def test_check_says_whether_a_large_file_splits(csvpg_run, capsys) -> None:
+    from csvpg.cli import main
+
+    csvpg_run(job("shown", "append", key=False), files={"export.csv": export(rows=40_000)})
+    assert main(["check", str(csvpg_run.job_path)]) == 0
+    assert "split: no: append into an existing table" in capsys.readouterr().out
+    csvpg_run(job("shown_new", "append", key=False), dry_run=True)
+    assert main(["check", str(csvpg_run.job_path)]) == 0
+    out = capsys.readouterr().out
+    assert "split: over the run's idle connections (a new table, moved into place)" in out
