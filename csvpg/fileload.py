@@ -73,6 +73,11 @@ class Cancelled(CsvpgError):
 class Skip(Exception):
     """The file is not loaded this time, for a reason worth saying."""
 
+    def __init__(self, reason: str, *, same_content: bool = False) -> None:
+        super().__init__(reason)
+        #: Read and found as loaded before: the manifest learns its new size and mtime.
+        self.same_content = same_content
+
 
 @dataclass
 class Loaded:
@@ -135,6 +140,8 @@ class FileLoad:
             try:
                 return self._attempt()
             except Skip as skip:
+                if skip.same_content and not run.dry_run:
+                    self._refresh_manifest()
                 return self._skipped(str(skip))
             except Cancelled:
                 return self._cancelled()
@@ -194,7 +201,10 @@ class FileLoad:
                         and before.sha256 == loaded.sha256
                         and loaded.existed
                     ):
-                        raise Skip(f"unchanged (same sha256 as run {(before.run_id or '')[:8]})")
+                        raise Skip(
+                            f"unchanged (same sha256 as run {(before.run_id or '')[:8]})",
+                            same_content=True,
+                        )
                     summary = self._summary(opened, loaded)
                     if run.cancelled.is_set():
                         raise Cancelled(f"{url}: {CANCELLED}", file=url)
@@ -374,6 +384,21 @@ class FileLoad:
         except (psycopg.Error, CsvpgError) as exc:
             run.log.warning("cannot record %s in the run history: %s", summary.file, exc)
         return summary
+
+    def _refresh_manifest(self) -> None:
+        run, ref = self.run, self.fp.ref
+        try:
+            with connect(run.dsn) as conn, conn.transaction():
+                manifest.refresh(
+                    conn,
+                    job=run.job.name,
+                    url=self.url,
+                    table=self.table,
+                    size=ref.size,
+                    mtime=ref.mtime,
+                )
+        except (psycopg.Error, CsvpgError) as exc:
+            run.log.warning("cannot update the manifest for %s: %s", self.url, exc)
 
     def _rejected(self, rejects: list[Reject]) -> None:
         run = self.run

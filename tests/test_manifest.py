@@ -63,6 +63,9 @@ def test_a_touched_but_identical_file_is_not_loaded_again(db, tmp_path: Path) ->
     assert again.files[0].status == "skipped"
     assert again.files[0].error.startswith("unchanged (same sha256")
     assert db.count("t") == 3, "append did not add the same rows twice"
+    # The manifest learnt the new mtime: the next run skips the file without reading it.
+    third = run(job)
+    assert third.files[0].error.startswith("unchanged since run ")
 
 
 def test_force_reloads_and_the_manifest_keeps_the_checksum(db, tmp_path: Path) -> None:

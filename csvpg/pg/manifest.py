@@ -85,3 +85,21 @@ def record(
         """,
         (job, url, size, mtime, sha256, rows, status, run_id, table, seconds),
     )
+
+
+def refresh(
+    conn: psycopg.Connection[Any],
+    *,
+    job: str,
+    url: str,
+    table: str,
+    size: int | None,
+    mtime: float | None,
+) -> None:
+    """A file read again and found with the same content (only touched, or copied over
+    with the same bytes): its new size and mtime, so the next run skips it unread."""
+    conn.execute(
+        "UPDATE csvpg.manifest SET size = %s, mtime = %s"
+        " WHERE job = %s AND url = %s AND table_name = %s AND status = 'loaded'",
+        (size, mtime, job, url, table),
+    )
