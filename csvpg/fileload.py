@@ -118,6 +118,8 @@ class FileLoad:
         self.url = fp.ref.url
         self.table = f"{fp.schema}.{fp.table}"
         self.started = time.perf_counter()
+        #: The file's manifest row: job, file and target table.
+        self.key = {"job": run.job.name, "url": self.url, "table": self.table}
         #: Why a split load of this file failed: it loads again on one connection.
         self.split_failed: str | None = None
 
@@ -311,15 +313,13 @@ class FileLoad:
             self._history(conn, summary, loaded)
         manifest.record(
             conn,
-            job=run.job.name,
-            url=self.url,
+            **self.key,
             size=ref.size,
             mtime=ref.mtime,
             sha256=loaded.sha256,
             rows=summary.rows_read,
             status="loaded",
             run_id=run.run_id,
-            table=self.table,
             seconds=summary.seconds,
         )
 
@@ -370,15 +370,13 @@ class FileLoad:
                     if before is None or before.status != "loaded":
                         manifest.record(
                             conn,
-                            job=run.job.name,
-                            url=self.url,
+                            **self.key,
                             size=self.fp.ref.size,
                             mtime=self.fp.ref.mtime,
                             sha256=None,
                             rows=0,
                             status="failed",
                             run_id=run.run_id,
-                            table=self.table,
                             seconds=summary.seconds,
                         )
         except (psycopg.Error, CsvpgError) as exc:
@@ -391,9 +389,7 @@ class FileLoad:
             with connect(run.dsn) as conn, conn.transaction():
                 manifest.refresh(
                     conn,
-                    job=run.job.name,
-                    url=self.url,
-                    table=self.table,
+                    **self.key,
                     size=ref.size,
                     mtime=ref.mtime,
                 )
