@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import random
+import threading
 import uuid
 from typing import Any
 
@@ -265,6 +266,39 @@ def test_upsert_casts_fail_once_then_careful(csvpg_run, csvpg_db) -> None:
     (file,) = summary.files
     assert file.status == "loaded" and file.rejected == 1 and file.details["careful"]
     assert not any("one connection" in m for m in warnings.messages)
+    assert scratch_schemas(csvpg_db) == []
+
+
+def test_a_connection_killed_mid_split_is_retried(csvpg_run, csvpg_db) -> None:
+    """One of the COPY connections is terminated while the file streams: everything
+    rolls back, the file is tried again, and the table holds each row once."""
+    killed = threading.Event()
+    warnings = Warnings()
+
+    class Killer:
+        @hookimpl
+        def track_event(self, event: ev.Event) -> None:
+            if isinstance(event, ev.BytesRead) and event.bytes_read >= 1 << 20:
+                if killed.is_set():
+                    return
+                with psycopg.connect(csvpg_db.dsn, autocommit=True) as admin:
+                    found = admin.execute(
+                        "SELECT count(pg_terminate_backend(pid)) FROM (SELECT pid"
+                        " FROM pg_stat_activity WHERE application_name = 'csvpg'"
+                        " AND query LIKE 'COPY%%' LIMIT 1) one"
+                    ).fetchone()
+                if found and found[0]:
+                    killed.set()
+
+    summary = csvpg_run(
+        job("killed", "upsert") + "retry_delay = 0.05\n",
+        files={"export.csv": export()},
+        plugins=[Killer(), warnings],
+    )
+    assert killed.is_set(), "a COPY connection was terminated mid-file"
+    assert split_of(summary)["connections"] == 2
+    assert any("retry 1 of 3" in m for m in warnings.messages)
+    assert csvpg_db.count("killed") == ROWS - 5000
     assert scratch_schemas(csvpg_db) == []
 
 
