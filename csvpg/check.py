@@ -9,7 +9,7 @@ from csvpg.errors import CsvpgError, DatabaseError
 from csvpg.fileload import FileLoad
 from csvpg.pg import split
 from csvpg.pg.connect import connect, mask_dsn
-from csvpg.plan import open_file
+from csvpg.plan import Plan, open_file
 from csvpg.plugins import get_plugin_manager
 from csvpg.spec import load_job
 
@@ -18,6 +18,14 @@ def check(job_path: str, *, dsn: str | None, out: TextIO) -> int:
     job = load_job(job_path)
     engine = Engine(job, get_plugin_manager(), dsn)
     plan = engine.plan()
+    try:
+        return _check(engine, plan, out)
+    finally:
+        plan.source.close()
+
+
+def _check(engine: Engine, plan: Plan, out: TextIO) -> int:
+    job = engine.job
     target = engine.dsn
     say = lambda text="": print(text, file=out)  # noqa: E731
     say(f"job {job.name}: valid; {len(plan.files)} file(s) → {mask_dsn(target)}")

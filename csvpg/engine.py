@@ -215,6 +215,12 @@ class Engine:
 
     def _run(self, started: float) -> RunSummary:
         plan = self.plan()
+        try:
+            return self._run_plan(plan, started)
+        finally:
+            plan.source.close()
+
+    def _run_plan(self, plan: Plan, started: float) -> RunSummary:
         # One clear error for an unreachable server, rather than one per file.
         with connect(self.dsn, connect_timeout=10) as conn:
             try:

@@ -26,7 +26,7 @@ import tomli_w
 
 from csvpg.errors import SourceError
 from csvpg.infer_types import DEFAULT_NULLS, ColumnGuess, Profile, infer_column, is_id_like
-from csvpg.interfaces import Batch, FileRef, Reader
+from csvpg.interfaces import Batch, FileRef, Reader, Source
 from csvpg.naming import safe_names, table_name
 from csvpg.plugins import Registry, get_plugin_manager
 
@@ -356,6 +356,21 @@ def infer_file(
     if found is None:
         raise SourceError(f"no installed source reads {protocol}://", file=url)
     source = found.cls(url=url, options={})
+    try:
+        return _infer_one(url, source, registry, pm, sample_rows, full_scan, tuple(null_values))
+    finally:
+        source.close()
+
+
+def _infer_one(
+    url: str,
+    source: Source,
+    registry: Registry,
+    pm: pluggy.PluginManager,
+    sample_rows: int,
+    full_scan: bool,
+    null_values: tuple[str, ...],
+) -> FileGuess:
     refs = source.list(None)
     if len(refs) != 1:
         raise SourceError(
@@ -376,14 +391,14 @@ def infer_file(
     try:
         reader = fmt.open(stream, ref)
         try:
-            return _infer(url, ref, stream, reader, pm, sample_rows, full_scan, tuple(null_values))
+            return _infer(url, ref, stream, reader, pm, sample_rows, full_scan, null_values)
         finally:
             reader.close()
     finally:
         stream.close()
 
 
-def _typed(url: str, ref: FileRef, kind: str, fmt: Any, source: Any) -> FileGuess:
+def _typed(url: str, ref: FileRef, kind: str, fmt: Any, source: Source) -> FileGuess:
     """A format that carries its column types (Parquet, Arrow): read, not guessed."""
     stream = source.open(ref)
     try:

@@ -153,6 +153,11 @@ class Source:
     def open(self, ref: FileRef) -> BinaryIO:
         raise NotImplementedError
 
+    def close(self) -> None:
+        """Release what the source holds (an SSH connection, an HTTP session): called
+        once the run is done with it, so a long-lived process (``csvpg serve``, the
+        dashboard) does not keep one per run. The default holds nothing."""
+
 
 class Reader:
     """One opened file, as a format understands it."""

@@ -134,6 +134,10 @@ class MultiSource(Source):
     def open(self, ref: FileRef) -> BinaryIO:
         return self._owner.get(ref.url, self.sources[0]).open(ref)
 
+    def close(self) -> None:
+        for source in self.sources:
+            source.close()
+
 
 def _source_for(job: Job, registry: Registry, url: str, key: str) -> Source:
     file = str(job.path) if job.path else None

@@ -93,6 +93,11 @@ class _Client:
         self.timeout = timeout
         self._session: Any = None
 
+    def close(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            _close_session(self.loop, session)
+
     def call(self, func: Any, *args: Any) -> Any:
         from fsspec.asyn import sync
 
@@ -243,6 +248,9 @@ class HttpSource(RemoteSource):
         self.client = _Client(headers, auth, float(opts["timeout"]))
 
     # -- listing -------------------------------------------------------------------
+
+    def close(self) -> None:
+        self.client.close()
 
     def _list(self, pattern: str | None) -> list[FileRef]:
         if not urlsplit(self.url).path.endswith("/") and not pattern:

@@ -14,6 +14,7 @@ without the password.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import logging
 import posixpath
@@ -189,6 +190,15 @@ class SftpSource(RemoteSource):
                 self._fs = self._connect()
                 self._generation += 1
             return self._fs
+
+    def close(self) -> None:
+        with self._lock:
+            fs, self._fs = self._fs, None
+        if fs is not None:
+            # sshfs closes at garbage collection only: run its finalizer now (a second
+            # call at collection finds nothing left to close).
+            with contextlib.suppress(Exception):
+                type(fs)._finalize(fs.loop, fs._pool, fs._stack)
 
     def generation(self) -> int:
         return self._generation

@@ -486,3 +486,15 @@ def test_key_and_known_hosts_paths_start_at_the_job_folder(
     summary = run(job)
     assert [f.status for f in summary.files] == ["loaded"]
     assert db.count("a") == 1
+
+
+def test_each_run_closes_its_connection(db, sftp_server: SftpServer, tmp_path: Path, home: Path):
+    """A long-lived process (csvpg serve, the dashboard) keeps no SSH connection per run."""
+    exports(sftp_server, {"a.csv": "x\n1\n"})
+    job = write_job(tmp_path / "job.toml", db, sftp_server.url("exports/"), sftp_server.options())
+    for _ in range(3):
+        assert run(job, force=True).files[0].status == "loaded"
+        deadline = time.monotonic() + 5
+        while sftp_server.connections and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert sftp_server.connections == 0
