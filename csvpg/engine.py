@@ -182,15 +182,17 @@ class Engine:
     def run(self) -> RunSummary:
         started = time.perf_counter()
         self._started_row = False
-        self._alive: psycopg.Connection[Any] | None = None
+        #: Sessions holding the run's lock while it lives: in the history database, and
+        #: in the target one too when they differ (split files' scratch lives there).
+        self._alive: list[psycopg.Connection[Any]] = []
         try:
             return self._run(started)
         except CsvpgError as exc:
             self._ended_early(exc, started)
             raise
         finally:
-            if self._alive is not None:
-                self._alive.close()  # releases the run's lock: it is over
+            for conn in self._alive:
+                conn.close()  # releases the run's lock: it is over
 
     def _ended_early(self, exc: CsvpgError, started: float) -> None:
         """A run that stopped before its files (no source, no database): its webhooks
@@ -241,8 +243,10 @@ class Engine:
                     )
                     self._started_row = True
                     # Held while the run lives: a run whose lock is free was abandoned.
-                    self._alive = connect(self.history_dsn, autocommit=True)
-                    history.hold(self._alive, self.run_id)
+                    dsns = [self.history_dsn, self.dsn] if self.separate_history else [self.dsn]
+                    for dsn in dsns:
+                        self._alive.append(connect(dsn, autocommit=True))
+                        history.hold(self._alive[-1], self.run_id)
                 except psycopg.Error as exc:
                     raise _schema_error(self.history_dsn, exc) from exc
             self._reap_scratch()
@@ -260,17 +264,11 @@ class Engine:
         return self._finish(results, started)
 
     def _reap_scratch(self) -> None:
-        """Drop the scratch schemas of split files whose run died (csvpg.pg.split); one
-        connection at a time, as a user may have few."""
+        """Drop the scratch schemas of split files whose run died (csvpg.pg.split): every
+        run holds its lock in the target database, whichever its history database is."""
         with connect(self.dsn) as conn:
-            scratch = split.scratch_schemas(conn)
-        if not scratch:
-            return
-        with connect(self.history_dsn) as conn:
-            dead = {run_id for run_id in scratch.values() if not _alive(conn, run_id)}
-        with connect(self.dsn) as conn:
-            for name, run_id in scratch.items():
-                if run_id in dead:
+            for name, run_id in split.scratch_schemas(conn).items():
+                if not _alive(conn, run_id):
                     split.drop(conn, name)
 
     def _finish(self, results: list[FileSummary], started: float) -> RunSummary:

@@ -376,3 +376,34 @@ def test_check_says_whether_a_large_file_splits(csvpg_run, capsys) -> None:
     assert main(["check", str(csvpg_run.job_path)]) == 0
     out = capsys.readouterr().out
     assert "split: over the run's idle connections (a new table, moved into place)" in out
+
+
+def test_a_run_with_its_history_elsewhere_is_alive_in_the_target_too(csvpg_run, csvpg_db) -> None:
+    """Scratch lives in the target database: a run holds its lock there as well, so a
+    run of another job (another history) never takes its scratch for a dead run's."""
+    name = "csvpg_hist_" + uuid.uuid4().hex[:8]
+    csvpg_db.execute(f'CREATE DATABASE "{name}"')
+    history_dsn = make_conninfo(csvpg_db.dsn, dbname=name)
+    seen: list[bool] = []
+
+    class Probe:
+        @hookimpl
+        def track_event(self, event: ev.Event) -> None:
+            if isinstance(event, ev.BytesRead) and not seen:
+                with psycopg.connect(csvpg_db.dsn) as conn:
+                    taken = conn.execute(
+                        "SELECT pg_try_advisory_xact_lock(hashtext('csvpg.run'), hashtext(%s))",
+                        (event.run_id,),
+                    ).fetchone()
+                seen.append(bool(taken and not taken[0]))
+
+    try:
+        summary = csvpg_run(
+            job("elsewhere", "upsert") + f'[history]\ndsn = "{history_dsn}"\n',
+            files={"export.csv": export(rows=40_000)},
+            plugins=[Probe()],
+        )
+        assert split_of(summary)["connections"] == 2
+        assert seen == [True], "the run's lock is held in the target database"
+    finally:
+        csvpg_db.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
