@@ -271,6 +271,38 @@ def _masked_spec(data: dict[str, Any]) -> dict[str, Any]:
     return {k: mask(v, k) for k, v in data.items()}
 
 
+class BodyLimit:
+    """Refuses a request to ``path`` whose body is over ``limit`` bytes with a 413 while it
+    streams in (by its Content-Length, or by counting a chunked one), before the form
+    parser spools it to disk."""
+
+    def __init__(self, app: Any, *, path: str, limit: int) -> None:
+        self.app = app
+        self.path = path
+        self.limit = limit
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] != self.path:
+            await self.app(scope, receive, send)
+            return
+        detail = f"the upload is larger than the limit ({(self.limit >> 20) - 1} MiB of files)"
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.limit:
+            await JSONResponse({"detail": detail}, status_code=413)(scope, receive, send)
+            return
+        received = 0
+
+        async def counted() -> Any:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.limit:
+                raise HTTPException(413, detail)
+            return message
+
+        await self.app(scope, counted, send)
+
+
 def make_app(
     *,
     jobs_dir: Path,
@@ -287,6 +319,8 @@ def make_app(
         description="Load CSV files into PostgreSQL: jobs, runs, uploads, history.",
     )
     app.state.server = server
+    # The files of one request, plus room for the form's other fields and framing.
+    app.add_middleware(BodyLimit, path="/uploads", limit=server.max_upload + (1 << 20))
 
     def authorised(
         cred: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],

@@ -436,6 +436,27 @@ def test_uploads_land_in_the_jobs_folder_only(api: Api, db, tmp_path: Path) -> N
     assert answer.json()["detail"] == "big.csv is larger than the upload limit (1 MiB)"
     assert not (inbox / "big.csv").exists()
 
+    # Far over the limit: refused as it streams in, before anything is spooled.
+    huge = b"id\n" + b"1\n" * (3 << 19)
+    answer = api.client.post("/uploads", data={"job": name}, files={"files": ("huge.csv", huge)})
+    assert answer.status_code == 413
+    assert answer.json()["detail"] == "the upload is larger than the limit (1 MiB of files)"
+
+    def chunked() -> Iterator[bytes]:  # no Content-Length: counted as it arrives
+        yield b"--x\r\nContent-Disposition: form-data; name=job\r\n\r\n" + name.encode()
+        yield b"\r\n--x\r\nContent-Disposition: form-data; name=files; filename=c.csv\r\n\r\n"
+        for _ in range(3):
+            yield b"1\n" * (1 << 19)
+
+    answer = api.client.post(
+        "/uploads",
+        content=chunked(),
+        headers={"Content-Type": "multipart/form-data; boundary=x"},
+    )
+    assert answer.status_code == 413, answer.text
+    assert answer.json()["detail"] == "the upload is larger than the limit (1 MiB of files)"
+    assert not (inbox / "huge.csv").exists() and not (inbox / "c.csv").exists()
+
     single = unique("single")
     api.job(db, single, inbox / "people.csv")
     answer = api.client.post("/uploads", data={"job": single}, files={"files": ("a.csv", b"id\n")})
