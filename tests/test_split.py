@@ -407,3 +407,22 @@ def test_a_run_with_its_history_elsewhere_is_alive_in_the_target_too(csvpg_run, 
         assert seen == [True], "the run's lock is held in the target database"
     finally:
         csvpg_db.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def test_a_latin1_semicolon_export_splits_and_keeps_its_accents(csvpg_run, csvpg_db) -> None:
+    """The nightly ERP dump: Latin-1, semicolons, decimal commas; cut on bytes, each
+    chunk COPYed with ENCODING 'LATIN1'."""
+    rows = list(csv.reader(io.StringIO(export().decode(), newline="")))
+    out = io.StringIO(newline="")
+    erp = csv.writer(out, delimiter=";", lineterminator="\r\n")
+    erp.writerows([*rows[:1], *([i, n, note, a.replace(".", ",")] for i, n, note, a in rows[1:])])
+    summary = csvpg_run(
+        job("erp", "upsert", columns='amount = { type = "numeric(8,2)", decimal = "," }'),
+        files={"export.csv": out.getvalue().encode("latin-1")},
+    )
+    assert split_of(summary)["connections"] == 2
+    notes = {r[0] for r in csvpg_db.execute(f"SELECT note FROM {csvpg_db.schema}.erp")}
+    assert "Müller & Söhne" in notes and "two\nlines" in notes
+    assert csvpg_db.count("erp") == ROWS - 5000
+    total = csvpg_db.execute(f"SELECT sum(amount) FROM {csvpg_db.schema}.erp").fetchone()
+    assert total is not None and total[0] > 0
