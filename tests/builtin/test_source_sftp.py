@@ -498,3 +498,30 @@ def test_each_run_closes_its_connection(db, sftp_server: SftpServer, tmp_path: P
         while sftp_server.connections and time.monotonic() < deadline:
             time.sleep(0.05)
         assert sftp_server.connections == 0
+
+
+def test_a_file_split_over_connections_survives_an_sftp_cut(
+    db, sftp_server: SftpServer, tmp_path: Path, home: Path
+) -> None:
+    """One 6 MiB export over 2 connections ([run] split_mb = 1) into a new table: the
+    SFTP connection drops at 2 MiB, the split rolls back, the retry loads it whole."""
+    big_file(sftp_server)
+    job = write_job(
+        tmp_path / "job.toml",
+        db,
+        sftp_server.url("exports/"),
+        sftp_server.options(),
+        extra={"run": {"retry_delay": 0.02, "workers": 2, "split_mb": 1}},
+    )
+    cut = At2MiB(sftp_server.drop_connections)
+    log = EventLog()
+    summary = run(job, plugins=[cut, log])
+    assert cut.done.is_set()
+    (file,) = summary.files
+    assert file.status == "loaded", file.error
+    assert file.details["split"]["connections"] == 2
+    assert any("retry 1 of 3" in w.message for w in log.of(Warned))
+    assert db.count("big") == ROWS
+    assert db.execute(
+        "SELECT count(DISTINCT id) FROM {}".format(f'"{db.schema}".big')
+    ).fetchone() == (ROWS,)
