@@ -255,13 +255,30 @@ class Engine:
         for ref, reason in plan.skipped:
             self.emit(ev.FileSkipped(self.run_id, ref.url, reason))
             results.append(FileSummary(ref.url, None, "skipped", error=reason))
-        # Automatic: one per core (up to 4), as many as the server (and role) allow.
-        self.connections = self.job.run["workers"] or max(1, min(os.cpu_count() or 1, 4, free))
+        self.connections = self._connections(free)
         self._unfinished = len(plan.files)
         workers = max(1, min(self.connections, len(plan.files) or 1))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="csvpg-load") as pool:
             results += list(pool.map(lambda fp: FileLoad(self, plan, fp)(), plan.files))
         return self._finish(results, started)
+
+    def _connections(self, free: int) -> int:
+        """The run's connection budget: ``[run] workers``, or one per core (up to 4);
+        never more than the server (and the role) allow."""
+        wanted = self.job.run["workers"]
+        if not wanted:
+            return max(1, min(os.cpu_count() or 1, 4, free))
+        if wanted > free:
+            self.emit(
+                ev.Warned(
+                    self.run_id,
+                    f"[run] workers = {wanted}, but the server allows {free} more "
+                    f"connection{'s' if free != 1 else ''} for this user: using "
+                    f"{max(1, free)}",
+                )
+            )
+            return max(1, free)
+        return int(wanted)
 
     def _reap_scratch(self) -> None:
         """Drop the scratch schemas of split files whose run died (csvpg.pg.split): every

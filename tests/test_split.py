@@ -347,7 +347,24 @@ def test_a_user_without_create_on_the_database(csvpg_run, csvpg_db, loader) -> N
     """It loads into a schema it may create tables in; a large file loads unsplit (no
     spare connection under its limit, then no right to a scratch schema)."""
     role, dsn = loader
-    summary = csvpg_run(job("limited", "upsert"), files={"export.csv": export()}, dsn=dsn)
+    csvpg_db.execute(f"ALTER ROLE {role} CONNECTION LIMIT 3")
+    held: list[psycopg.Connection[Any]] = []
+
+    class Crowd:
+        """Takes the role's last free connection once the run has counted them."""
+
+        @hookimpl
+        def track_event(self, event: ev.Event) -> None:
+            if isinstance(event, ev.FileStarted):
+                held.append(psycopg.connect(dsn))
+
+    try:
+        summary = csvpg_run(
+            job("limited", "upsert"), files={"export.csv": export()}, dsn=dsn, plugins=[Crowd()]
+        )
+    finally:
+        for conn in held:
+            conn.close()
     assert split_of(summary)["why"].startswith("no more connections")
     assert csvpg_db.count("limited") == ROWS - 5000
     csvpg_db.execute(f"ALTER ROLE {role} CONNECTION LIMIT -1")
@@ -356,14 +373,18 @@ def test_a_user_without_create_on_the_database(csvpg_run, csvpg_db, loader) -> N
     assert summary.files[0].unchanged == ROWS - 5000
 
 
-def test_automatic_workers_stay_within_the_connection_limit(csvpg_run, loader) -> None:
+def test_workers_stay_within_the_connection_limit(csvpg_run, loader) -> None:
     _, dsn = loader
     with psycopg.connect(dsn) as conn:
         assert free_connections(conn) == 1  # 2 allowed, this one used
-    summary = csvpg_run(
-        job("auto", "upsert", workers=0), files={"export.csv": export(rows=40_000)}, dsn=dsn
-    )
+    files = {"export.csv": export(rows=40_000)}
+    summary = csvpg_run(job("auto", "upsert", workers=0), files=files, dsn=dsn)
     assert split_of(summary)["why"] == "the run has one connection ([run] workers)"
+
+    warnings = Warnings()
+    summary = csvpg_run(job("many", "upsert", workers=8), dsn=dsn, plugins=[warnings])
+    assert split_of(summary)["why"] == "the run has one connection ([run] workers)"
+    assert "[run] workers = 8, but the server allows 1 more connection" in warnings.messages[0]
 
 
 def test_check_says_whether_a_large_file_splits(csvpg_run, capsys) -> None:
