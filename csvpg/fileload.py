@@ -555,7 +555,8 @@ class FileLoad:
         """Find the staged rows PostgreSQL refuses, drop them, load the rest."""
         staged = prober.staged
         bad = prober.bad_rows(lambda n: self._too_many(len(rejects) + n))
-        rejects = sorted(rejects + bad, key=lambda r: r.line or 0)
+        # By line; rows a transform made (no line) after them, in the order found.
+        rejects = sorted(rejects + bad, key=lambda r: (r.line is None, r.line or 0))
         if over_limit(len(rejects), read, self.run.limit):
             raise TooManyRejects(rejects, read)
         if bad:
