@@ -228,6 +228,7 @@ class Engine:
             try:
                 if not self.dry_run:
                     ensure_schema(conn)
+                    _reap_scratch(conn)
                 self.has_manifest = _has_manifest(conn)
                 free = free_connections(conn)
             except psycopg.Error as exc:
@@ -249,7 +250,6 @@ class Engine:
                         history.hold(self._alive[-1], self.run_id)
                 except psycopg.Error as exc:
                     raise _schema_error(self.history_dsn, exc) from exc
-            self._reap_scratch()
         self.emit(ev.JobStarted(self.run_id, self.job.name, len(plan.files), mask_dsn(self.dsn)))
         results: list[FileSummary] = []
         for ref, reason in plan.skipped:
@@ -279,14 +279,6 @@ class Engine:
             )
             return max(1, free)
         return int(wanted)
-
-    def _reap_scratch(self) -> None:
-        """Drop the scratch schemas of split files whose run died (csvpg.pg.split): every
-        run holds its lock in the target database, whichever its history database is."""
-        with connect(self.dsn) as conn:
-            for name, run_id in split.scratch_schemas(conn).items():
-                if not _alive(conn, run_id):
-                    split.drop(conn, name)
 
     def _finish(self, results: list[FileSummary], started: float) -> RunSummary:
         loaded = sum(r.status == "loaded" for r in results)
@@ -361,9 +353,17 @@ def _schema_error(dsn: str, exc: psycopg.Error) -> DatabaseError:
     )
 
 
-def _alive(conn: psycopg.Connection[Any], run_id: str) -> bool:
+def _reap_scratch(conn: psycopg.Connection[Any]) -> None:
+    """Drop the scratch schemas of split files whose run died (csvpg.pg.split). Every
+    run holds its lock in the target database, whichever its history database is, and
+    takes it before it makes any scratch: this run has none yet."""
     with conn.transaction():
-        return history.alive(conn, run_id)
+        scratch = split.scratch_schemas(conn)
+    for name, run_id in scratch.items():
+        with conn.transaction():
+            dead = not history.alive(conn, run_id)
+        if dead:
+            split.drop(conn, name)
 
 
 def _has_manifest(conn: Any) -> bool:

@@ -447,18 +447,19 @@ class FileLoad:
                 raise TooManyRejects(result.rejects, result.rows)
             return Loaded(result, list(result.rejects), result.rows, False, stream.sha256, existed)
         except psycopg.Error as exc:
-            if not (is_row_error(exc) and self._careful_possible()) or opened.row_path:
+            if not (is_row_error(exc) and self._careful_possible()):
                 raise
-            why = sink_error(exc, file=self.url, table=fp.table).message
+            self._setting_aside(sink_error(exc, file=self.url, table=fp.table).message)
         except FormatError as exc:
-            if not self._careful_possible() or opened.row_path:
+            if not self._careful_possible():
                 raise
-            why = exc.message
-        self._warn(f"{why.split(' — ')[0]}; setting bad rows aside")
+            self._setting_aside(exc.message)
         return replace(self._careful(conn, load), existed=existed)
 
-    def _warn(self, message: str) -> None:
-        self.run.emit(ev.Warned(self.run.run_id, message, self.url))
+    def _setting_aside(self, why: str) -> None:
+        self.run.emit(
+            ev.Warned(self.run.run_id, f"{why.split(' — ')[0]}; setting bad rows aside", self.url)
+        )
 
     def _splitter(self, load: LoadInput, exists: bool) -> SplitLoad | None:
         """A large file loads over connections the run has spare, when its mode allows
@@ -503,7 +504,8 @@ class FileLoad:
         return self.fp.sink.takes_staged and self.run.limit != (0, None)
 
     def _too_many(self, rejects: int, read: int = 0) -> bool:
-        """Past max_rejects already (a count): stop looking for more."""
+        """Past max_rejects already (a count): stop looking for more. ``read`` makes it
+        the ``stop(rejected, read)`` the staging functions take."""
         count = self.run.limit[0]
         return count is not None and rejects > count
 
@@ -535,8 +537,7 @@ class FileLoad:
         except psycopg.Error as exc:
             if not is_row_error(exc):
                 raise
-            why = sink_error(exc, file=self.url, table=self.fp.table).message
-            self._warn(f"{why.split(' — ')[0]}; setting bad rows aside")
+            self._setting_aside(sink_error(exc, file=self.url, table=self.fp.table).message)
             prober = Prober(conn, load, staged, lines=True)
             return self._set_aside(conn, load, prober, rejects, read, stream)
         if over_limit(len(rejects), read, self.run.limit):

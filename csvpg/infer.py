@@ -28,6 +28,7 @@ from csvpg.errors import SourceError
 from csvpg.infer_types import DEFAULT_NULLS, ColumnGuess, Profile, infer_column, is_id_like
 from csvpg.interfaces import Batch, FileRef, Reader, Source
 from csvpg.naming import safe_names, table_name
+from csvpg.plan import sniff
 from csvpg.plugins import Registry, get_plugin_manager
 
 __all__ = [
@@ -379,11 +380,7 @@ def _infer_one(
             hint="give the path or URL of one file",
         )
     ref = refs[0]
-    head = source.open(ref)
-    try:
-        kind = pm.hook.sniff_format(ref=ref, sample=head.read(8192)) or "csv"
-    finally:
-        head.close()
+    kind = sniff(registry, source, ref)
     if kind != "csv" and kind in registry.formats:
         return _typed(url, ref, kind, registry.formats[kind].cls(), source)
     fmt = registry.formats["csv"].cls()

@@ -29,6 +29,11 @@ class NumberedBatch(list[list[str | None]]):
         self.lines = lines
 
 
+def wrong_width(n: int, width: int) -> str:
+    """Why a record of ``n`` fields is a reject, when the header has ``width``."""
+    return f"{n} field{'s' if n != 1 else ''} where the header has {width}"
+
+
 def batch_lines(batch: Batch) -> list[int] | None:
     """The line of each row of ``batch``, when it carries them."""
     lines = getattr(batch, "lines", None)

@@ -30,6 +30,7 @@ from csvpg.interfaces import (
     Source,
     Transform,
     batch_lines,
+    wrong_width,
 )
 from csvpg.naming import MAX_BYTES, matches, safe_names, table_name
 from csvpg.options import validate
@@ -94,13 +95,18 @@ def _sniffed(
     job: Job, registry: Registry, source: Source, ref: FileRef, settings: dict[str, Any], key: str
 ) -> Format:
     """``type = "auto"``: the ``sniff_format`` hook names the format from the first bytes."""
+    name = sniff(registry, source, ref)
+    return _format_for(job, registry, {**settings, "type": name}, key)
+
+
+def sniff(registry: Registry, source: Source, ref: FileRef) -> str:
+    """The format the ``sniff_format`` hook sees in the file's first bytes; csv if none."""
     stream = source.open(ref)
     try:
         sample = stream.read(8192)
     finally:
         stream.close()
-    name = registry.pm.hook.sniff_format(ref=ref, sample=sample) or "csv"
-    return _format_for(job, registry, {**settings, "type": name}, key)
+    return str(registry.pm.hook.sniff_format(ref=ref, sample=sample) or "csv")
 
 
 def _transforms_for(job: Job, registry: Registry) -> list[Transform]:
@@ -355,9 +361,8 @@ def _well_formed(batches: Iterator[Batch], width: int, out: deque[Reject]) -> It
                 if line is not None:
                     kept_lines.append(line)
             elif row != [None]:  # a blank line is no record
-                n = len(row)
-                reason = f"{n} field{'s' if n != 1 else ''} where the header has {width}"
-                out.append(Reject(line, reason, ",".join(v or "" for v in row)))
+                raw = ",".join(v or "" for v in row)
+                out.append(Reject(line, wrong_width(len(row), width), raw))
         yield kept if lines is None else NumberedBatch(kept, kept_lines)
 
 

@@ -37,11 +37,11 @@ from csvpg.plan import check_plugins, resolve_url
 from csvpg.plugins import Registry, get_plugin_manager
 from csvpg.spec import Job, job_from_dict, parse_toml
 
-#: Module level: FastAPI reads the dependency from the annotations (strings here).
 #: Finished runs kept in memory (for their webhook deliveries, and dry runs, which the
 #: history does not hold); older ones are answered from the history alone.
 KEEP_FINISHED = 100
 
+#: Module level: FastAPI reads the dependency from the annotations (strings here).
 BEARER = HTTPBearer(auto_error=False)
 JOB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")

@@ -45,3 +45,27 @@ def job_toml(db: Any, source: str, *, sink: str = "", extra: str = "", fmt: str 
         {sink}
         """
     ) + textwrap.dedent(extra)
+
+
+def source_job(
+    path: Path,
+    db: Any,
+    name: str,
+    source: dict[str, Any],
+    sink: dict[str, Any],
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """A job reading ``source`` into ``db``'s schema, written at ``path``; a failed
+    transfer is retried at once (``retry_delay``), unless ``extra`` says otherwise."""
+    import tomli_w
+
+    job: dict[str, Any] = {
+        "job": {"name": name},
+        "database": {"dsn": db.dsn, "schema": db.schema},
+        "source": source,
+        "sink": sink,
+        "run": {"retry_delay": 0.02},
+        **(extra or {}),
+    }
+    path.write_text(tomli_w.dumps(job))
+    return path

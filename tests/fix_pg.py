@@ -4,10 +4,7 @@
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -22,44 +19,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "pg_server" in metafunc.fixturenames:
-        servers = ["embedded"]
-        if metafunc.config.getoption("--test-dsn"):
-            servers.append("external")
-        metafunc.parametrize("pg_server", servers, indirect=True, scope="session")
-
-
 @pytest.fixture(scope="session")
-def embedded_home() -> Iterator[Path]:
-    """A private CSVPG_HOME for the whole session, so tests never touch the user's data.
-
-    Not under pytest's tmp_path: each new pytest run resets that tree to mode 0700,
-    which would lock out the server's own system user (``embedded_postgres``)."""
-    from csvpg import embedded
-
-    home = Path(tempfile.mkdtemp(prefix="csvpg-test-home-"))
-    old = os.environ.get("CSVPG_HOME")
-    os.environ["CSVPG_HOME"] = str(home)
-    try:
-        yield home
-    finally:
-        embedded.stop()
-        if old is None:
-            os.environ.pop("CSVPG_HOME", None)
-        else:
-            os.environ["CSVPG_HOME"] = old
-        shutil.rmtree(home, ignore_errors=True)
-
-
-@pytest.fixture(scope="session")
-def pg_server(request: pytest.FixtureRequest, embedded_home: Path) -> str:
-    """The DSN of one server under test."""
-    if request.param == "embedded":
-        from csvpg import embedded
-
-        return embedded.start()
-    return str(request.config.getoption("--test-dsn"))
+def pg_server(csvpg_server: str) -> str:
+    """The DSN of one server under test: csvpg.testing's ``csvpg_server`` (the embedded
+    server in a private CSVPG_HOME, and the ``--test-dsn`` one), so the tests of the
+    project and those of its plugins share one embedded cluster."""
+    return csvpg_server
 
 
 class Db(CsvpgDb):
@@ -73,6 +38,14 @@ class Db(CsvpgDb):
             (self.schema, table),
         ).fetchall()
         return dict(rows)
+
+    def tables(self) -> set[str]:
+        """The tables in the test's schema."""
+        rows = self.conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+            (self.schema,),
+        ).fetchall()
+        return {r[0] for r in rows}
 
 
 @pytest.fixture

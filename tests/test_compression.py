@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import tomli_w
 
 from csvpg.engine import run
+from tests.conftest import source_job
 from tests.fix_http import HttpServer
 from tests.fix_sftp import SftpServer
 
@@ -23,22 +23,7 @@ TEXT = "id,name\n" + "".join(f"{i},n{i}\n" for i in range(1, 51))
 
 
 def write_job(path: Path, db: Any, source: dict[str, Any], **sink: Any) -> Path:
-    job = {
-        "job": {"name": "packed"},
-        "database": {"dsn": db.dsn, "schema": db.schema},
-        "source": source,
-        "sink": {"mode": "append", **sink},
-        "run": {"retry_delay": 0.02},
-    }
-    path.write_text(tomli_w.dumps(job))
-    return path
-
-
-def tables(db: Any) -> set[str]:
-    rows = db.execute(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (db.schema,)
-    ).fetchall()
-    return {r[0] for r in rows}
+    return source_job(path, db, "packed", source, {"mode": "append", **sink})
 
 
 def zipped(members: dict[str, str]) -> bytes:
@@ -85,7 +70,7 @@ def test_gz_bz2_xz_and_zip_members_from_a_folder(db, tmp_path: Path) -> None:
         "bundle.zip#kunden.csv": "loaded",
         "bundle.zip#sub/konten.csv": "loaded",
     }, [f.error for f in summary.files]
-    assert tables(db) == {"g", "b", "x", "kunden", "konten"}
+    assert db.tables() == {"g", "b", "x", "kunden", "konten"}
     assert [db.count(t) for t in ("g", "b", "x", "kunden")] == [50] * 4
     assert db.count("konten") == 3
 
@@ -113,7 +98,7 @@ def test_zst_loads_or_names_the_missing_package(db, tmp_path: Path) -> None:
         assert failed.status == "failed"
         assert "'zstandard' is not installed" in (failed.error or "")
         assert "pip install zstandard" in (failed.hint or "")
-        assert "z" not in tables(db)
+        assert "z" not in db.tables()
 
 
 def test_zip_members_over_http_and_names_that_climb(
@@ -131,7 +116,7 @@ def test_zip_members_over_http_and_names_that_climb(
         http_server.url("bundle.zip#sub/konten.csv"),
     ]
     assert {f.status for f in summary.files} == {"loaded"}, [f.error for f in summary.files]
-    assert tables(db) == {"kunden", "konten", "evil"}
+    assert db.tables() == {"kunden", "konten", "evil"}
     assert db.count("kunden") == 50
     assert set(tmp_path.parent.iterdir()) == before, "nothing written beside the job"
     assert not (tmp_path / "evil.csv").exists()
@@ -159,7 +144,7 @@ def test_zip_and_bz2_over_sftp(db, sftp_server: SftpServer, tmp_path: Path) -> N
         sftp_server.url("exports/bundle.zip#kunden.csv"),
         sftp_server.url("exports/bundle.zip#sub/konten.csv"),
     ]
-    assert tables(db) == {"b", "kunden", "konten"}
+    assert db.tables() == {"b", "kunden", "konten"}
     assert db.count("b") == 50
     assert run(job).files[0].status == "skipped"
 

@@ -12,7 +12,7 @@ from csvpg.engine import run
 from tests.conftest import REPO
 
 
-def test_quickstart_job_loads_the_examples(embedded_home: Path) -> None:
+def test_quickstart_job_loads_the_examples(csvpg_home: Path) -> None:
     from csvpg import embedded
 
     dsn = embedded.start()
@@ -52,7 +52,7 @@ def test_quickstart_job_loads_the_examples(embedded_home: Path) -> None:
         assert types["amount"] == "numeric" and types["ordered_at"].startswith("timestamp")
 
 
-def test_db_url_is_what_psql_needs(embedded_home: Path) -> None:
+def test_db_url_is_what_psql_needs(csvpg_home: Path) -> None:
     from csvpg import embedded
 
     embedded.start()

@@ -20,7 +20,7 @@ from psycopg.conninfo import make_conninfo
 from csvpg import events as ev
 from csvpg.hookspecs import hookimpl
 from csvpg.pg.connect import free_connections
-from csvpg.pg.split import chunk_size, row_chunks
+from csvpg.pg.split import row_chunks
 from csvpg.spec import SpecError, load_job
 
 # -- where the cuts fall ---------------------------------------------------------------
@@ -72,12 +72,6 @@ def test_cuts_fall_after_a_line_end_outside_quotes(data: bytes, block: int, size
     assert b"".join(chunks) == data
     for chunk in chunks[:-1]:
         assert chunk.endswith(b"\n") and chunk.count(b'"') % 2 == 0
-
-
-def test_chunk_size_gives_each_connection_several() -> None:
-    assert chunk_size(2 << 20, 2) == 256 << 10
-    assert chunk_size(3 << 30, 4) == 8 << 20  # a 3 GB export: 8 MiB chunks
-    assert chunk_size(10, 2) == 256 << 10
 
 
 def test_split_mb_must_not_be_negative(tmp_path) -> None:

@@ -23,7 +23,7 @@ import psycopg
 from psycopg import sql
 
 from csvpg.errors import SinkError
-from csvpg.interfaces import Column, LoadInput, Record, Staged, batch_lines
+from csvpg.interfaces import Column, LoadInput, Record, Staged, batch_lines, wrong_width
 from csvpg.pg.connect import qualified
 from csvpg.pg.load import STAGING_ROW, create_staging, value_expr
 from csvpg.pg.rejects import Reject, place
@@ -66,9 +66,7 @@ def careful_stage(
             if record.fields is None:
                 yield Reject(record.line, record.problem or "unreadable", record.raw)
             elif len(record.fields) != width:
-                n = len(record.fields)
-                reason = f"{n} field{'s' if n != 1 else ''} where the header has {width}"
-                yield Reject(record.line, reason, record.raw)
+                yield Reject(record.line, wrong_width(len(record.fields), width), record.raw)
             else:
                 yield [*record.fields, record.line]
 

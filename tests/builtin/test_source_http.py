@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import tomli_w
 
 from csvpg import hookimpl
 from csvpg.builtin import source_fsspec
@@ -17,6 +16,7 @@ from csvpg.engine import run
 from csvpg.errors import SourceError
 from csvpg.events import Event, FileFailed, JobStarted, Warned
 from csvpg.reporters import EventLog
+from tests.conftest import source_job
 from tests.fix_http import HttpServer
 
 
@@ -28,23 +28,7 @@ def write_job(
     mode: str = "append",
     extra: dict[str, Any] | None = None,
 ) -> Path:
-    job: dict[str, Any] = {
-        "job": {"name": "http"},
-        "database": {"dsn": db.dsn, "schema": db.schema},
-        "source": source,
-        "sink": {"mode": mode},
-        "run": {"retry_delay": 0.02},
-        **(extra or {}),
-    }
-    path.write_text(tomli_w.dumps(job))
-    return path
-
-
-def tables(db: Any) -> set[str]:
-    rows = db.execute(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (db.schema,)
-    ).fetchall()
-    return {r[0] for r in rows}
+    return source_job(path, db, "http", source, {"mode": mode}, extra)
 
 
 def serve(server: HttpServer, files: dict[str, str | bytes]) -> None:
@@ -134,7 +118,7 @@ def test_an_index_page_and_a_pattern(db, http_server: HttpServer, tmp_path: Path
         http_server.url("exports/IxExpKonto.csv"),
         http_server.url("exports/IxExpKunden.csv"),
     ]
-    assert tables(db) == {"kunden", "konto"}
+    assert db.tables() == {"kunden", "konto"}
     assert db.count("kunden") == 2
 
 
@@ -173,7 +157,7 @@ def test_401_fails_at_once_with_a_hint(db, http_server: HttpServer, tmp_path: Pa
     assert "HTTP 401" in info.value.message
     assert 'headers = { Authorization = "Bearer ${TOKEN}" }' in (info.value.hint or "")
     assert len(http_server.requests) == 1, "a refusal is not retried"
-    assert tables(db) == set()
+    assert db.tables() == set()
 
 
 def test_401_while_loading_fails_the_file_without_retries(
@@ -193,7 +177,7 @@ def test_401_while_loading_fails_the_file_without_retries(
     assert "Authorization" in (failed.hint or "")
     assert not [w for w in log.of(Warned) if "retry" in w.message]
     assert log.of(FileFailed)
-    assert tables(db) == set()
+    assert db.tables() == set()
 
 
 def test_503_then_success_is_retried(db, http_server: HttpServer, tmp_path: Path) -> None:
@@ -295,7 +279,7 @@ def test_index_links_that_climb_out_are_ignored_and_names_stay_safe(
         "good.csv",
     ]
     assert all(f.status == "loaded" for f in summary.files), [f.error for f in summary.files]
-    assert tables(db) == {"good", "robert_drop_table_good"}
+    assert db.tables() == {"good", "robert_drop_table_good"}
     assert db.count("good") == 2  # the third row was rejected
     requested = http_server.paths("GET") + http_server.paths("HEAD")
     assert all(p.startswith("/pub/") for p in requested), requested

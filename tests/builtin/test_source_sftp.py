@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import tomli_w
 
 from csvpg import hookimpl
 from csvpg.engine import run
 from csvpg.errors import SourceError
 from csvpg.events import BytesRead, Event, FileFailed, Warned
 from csvpg.reporters import EventLog
+from tests.conftest import source_job
 from tests.fix_sftp import SftpServer
 
 ROWS = 200_000  # about 6 MiB: BytesRead fires while the file streams
@@ -40,23 +40,7 @@ def write_job(
     source: dict[str, Any] = {"url": url, "options": options}
     if pattern:
         source["pattern"] = pattern
-    job: dict[str, Any] = {
-        "job": {"name": "sftp"},
-        "database": {"dsn": db.dsn, "schema": db.schema},
-        "source": source,
-        "sink": {"mode": mode, "table": table},
-        "run": {"retry_delay": 0.02},
-        **(extra or {}),
-    }
-    path.write_text(tomli_w.dumps(job))
-    return path
-
-
-def tables(db: Any) -> set[str]:
-    rows = db.execute(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (db.schema,)
-    ).fetchall()
-    return {r[0] for r in rows}
+    return source_job(path, db, "sftp", source, {"mode": mode, "table": table}, extra)
 
 
 def exports(server: SftpServer, files: dict[str, str]) -> Path:
@@ -114,7 +98,7 @@ def test_a_directory_into_several_tables_and_re_runs(
     log = EventLog()
     first = run(job, plugins=[log])
     assert {f.status for f in first.files} == {"loaded"}, [f.error for f in first.files]
-    assert tables(db) == {"kunden", "konto", "ort_name_1"}
+    assert db.tables() == {"kunden", "konto", "ort_name_1"}
     assert db.rows("kunden", order_by="id") == [("1", "Anna"), ("2", "Ben")]
     assert db.count("konto") == 3
     base = sftp_server.url("exports/")
@@ -241,7 +225,7 @@ def test_a_wrong_password_fails_at_once_with_a_hint(
     assert "password" in (info.value.hint or "")
     assert "not-it-at-all" not in info.value.message + (info.value.hint or "")
     assert time.perf_counter() - started < 5, "no retries for a refused login"
-    assert tables(db) == set()
+    assert db.tables() == set()
 
 
 def test_a_wrong_passphrase_names_the_key_problem(
@@ -335,7 +319,7 @@ def test_an_unknown_host_key_is_a_clear_error_and_nothing_loads(
     assert 'known_hosts = "path"' in hint
     assert "insecure_skip_host_key = true" in hint
     assert time.perf_counter() - started < 5, "an unknown host key is not retried"
-    assert tables(db) == set()
+    assert db.tables() == set()
 
     from csvpg.cli import main
 
@@ -375,7 +359,7 @@ def test_a_changed_host_key_is_refused(
         run(job)
     assert "does not match the one in" in info.value.message
     assert "ssh-keygen -R" in (info.value.hint or "")
-    assert tables(db) == set()
+    assert db.tables() == set()
 
 
 def test_insecure_skip_host_key_only_when_written(
@@ -460,7 +444,7 @@ def test_a_server_gone_mid_file_fails_it_whole_and_a_re_run_finishes(
     assert "cannot connect" in (failed.error or ""), failed.error
     assert len([w for w in log.of(Warned) if "retry" in w.message]) == 3
     assert log.of(FileFailed)
-    assert "big" not in tables(db), "the file's transaction rolled back whole"
+    assert "big" not in db.tables(), "the file's transaction rolled back whole"
 
     sftp_server.start()
     again = run(job)
