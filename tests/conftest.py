@@ -9,7 +9,8 @@ import pytest
 pytest_plugins = ["tests.fix_pg", "tests.fix_sftp", "tests.fix_http"]
 
 REPO = Path(__file__).resolve().parent.parent
-CORPUS = REPO.parent / "shared" / "corpus"
+#: Public CSV files with their licenses (tests/data/corpus/SOURCES.md).
+CORPUS = REPO / "tests" / "data" / "corpus"
 
 
 @pytest.fixture

@@ -22,7 +22,6 @@ from csvpg.sniff import (
 )
 from tests.conftest import CORPUS
 
-needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason="CSV corpus not present")
 
 
 # -- encodings ---------------------------------------------------------------------------
@@ -56,7 +55,6 @@ def test_detect_encoding_western_text_prefers_windows_1252() -> None:
     assert (enc.codec, enc.pg) == ("cp1252", "WIN1252")
 
 
-@needs_corpus
 @pytest.mark.parametrize(
     "path",
     ["duckdb/encodings/latin1.csv", "messy/messytables/spanish_chars.csv"],
@@ -67,7 +65,6 @@ def test_detect_encoding_latin_files(path: str) -> None:
     assert enc.pg in ("WIN1252", "LATIN1", "LATIN9")
 
 
-@needs_corpus
 def test_detect_encoding_shift_jis() -> None:
     data = (CORPUS / "duckdb/encodings/shift_jis.csv").read_bytes()
     enc = detect_encoding(data)
@@ -75,7 +72,6 @@ def test_detect_encoding_shift_jis() -> None:
     assert data.decode(enc.codec).startswith("名前,年齢")
 
 
-@needs_corpus
 def test_detect_encoding_utf16_corpus() -> None:
     enc = detect_encoding((CORPUS / "duckdb/encodings/utf16.csv").read_bytes())
     assert enc == Encoding("utf-16-le", None, codecs.BOM_UTF16_LE)
@@ -167,7 +163,6 @@ def test_detect_delimiter_prefers_the_consistent_candidate() -> None:
     assert detect_delimiter(text, final=True) == ","
 
 
-@needs_corpus
 @pytest.mark.parametrize(
     ("path", "expected"),
     [

@@ -22,7 +22,6 @@ from csvpg.interfaces import FileRef
 from csvpg.sniff import DELIMITERS, PG_ENCODINGS
 from tests.conftest import CORPUS
 
-needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason="CSV corpus not present")
 SPECTRUM = CORPUS / "csv-spectrum"
 #: PostgreSQL encoding name → a Python codec, to read what iter_bytes hands to COPY.
 PY_CODEC = {pg: codec for codec, pg in reversed(PG_ENCODINGS.items())}
@@ -112,7 +111,6 @@ SPECTRUM_NAMES = (
 )
 
 
-@needs_corpus
 @pytest.mark.parametrize("name", SPECTRUM_NAMES)
 def test_csv_spectrum(name: str) -> None:
     expected = json.loads((SPECTRUM / "json" / f"{name}.json").read_text(encoding="utf-8"))
@@ -126,7 +124,6 @@ def test_csv_spectrum(name: str) -> None:
     assert reader.details["encoding"] == "utf-8"
 
 
-@needs_corpus
 @pytest.mark.parametrize("name", SPECTRUM_NAMES)
 def test_csv_spectrum_bytes_match_rows(name: str) -> None:
     path = SPECTRUM / "csvs" / f"{name}.csv"
@@ -143,7 +140,6 @@ def test_csv_spectrum_bytes_match_rows(name: str) -> None:
 # -- duckdb and messytables corpus ---------------------------------------------------------
 
 
-@needs_corpus
 def test_utf8_bom_is_removed() -> None:
     path = CORPUS / "duckdb/auto/utf8bom.csv"
     reader, rows = read_path(path)
@@ -156,14 +152,12 @@ def test_utf8_bom_is_removed() -> None:
     assert again.dialect == format_csv.CsvDialect(",", '"', '"', "UTF8", True)
 
 
-@needs_corpus
 def test_messytables_bom_header_only() -> None:
     reader, rows = read_path(CORPUS / "messy/messytables/utf8bom.csv")
     assert reader.headers == ["kitten", "win"]
     assert rows == []
 
 
-@needs_corpus
 def test_latin1_names() -> None:
     reader, rows = read_path(CORPUS / "duckdb/encodings/latin1.csv")
     assert reader.details["encoding"] in ("cp1252", "iso8859-1", "iso8859-15")
@@ -177,7 +171,6 @@ def test_latin1_names() -> None:
     assert "Søren Kierkegaard" in names and "Élodie Moreau" in names
 
 
-@needs_corpus
 def test_latin1_given_wrong_encoding_names_file_and_line() -> None:
     """Bad bytes in data rows are the rows' problem: the row path names the line, the
     careful path flags each such record (and the load sets it aside)."""
@@ -203,7 +196,6 @@ def test_undecodable_header_is_an_error() -> None:
     assert info.value.line == 1
 
 
-@needs_corpus
 def test_utf16_is_transcoded() -> None:
     path = CORPUS / "duckdb/encodings/utf16.csv"
     reader, handle = open_path(path)
@@ -221,7 +213,6 @@ def test_utf16_is_transcoded() -> None:
     assert all(len(row) == 2 for row in rows)
 
 
-@needs_corpus
 def test_shift_jis() -> None:
     reader, rows = read_path(CORPUS / "duckdb/encodings/shift_jis.csv")
     assert reader.dialect is not None and reader.dialect.encoding == "SJIS"
@@ -229,7 +220,6 @@ def test_shift_jis() -> None:
     assert rows[0] == ["名前", "25"]
 
 
-@needs_corpus
 @pytest.mark.parametrize(
     ("path", "delimiter", "first"),
     [
@@ -252,7 +242,6 @@ def test_delimiter_detection(path: str, delimiter: str, first: list[str] | None)
         assert rows[0][:2] == ["1986", "44000"]
 
 
-@needs_corpus
 def test_spanish_chars() -> None:
     reader, rows = read_path(CORPUS / "messy/messytables/spanish_chars.csv")
     assert reader.details["encoding"] in ("cp1252", "iso8859-1", "iso8859-15")
@@ -263,7 +252,6 @@ def test_spanish_chars() -> None:
     assert rows[0][6] == "229,932.50"
 
 
-@needs_corpus
 def test_no_header_names_and_ragged_rows() -> None:
     reader, rows = read_path(CORPUS / "duckdb/nullpadding.csv", header=False)
     assert reader.headers == [f"column_{i}" for i in range(1, len(reader.headers) + 1)]
@@ -271,13 +259,11 @@ def test_no_header_names_and_ragged_rows() -> None:
     assert len({len(row) for row in rows}) > 1  # ragged rows pass as they are
 
 
-@needs_corpus
 def test_empty_corpus_file() -> None:
     reader, rows = read_path(CORPUS / "duckdb/empty.csv")
     assert reader.headers == [] and rows == []
 
 
-@needs_corpus
 def test_cr_only_line_endings() -> None:
     reader, rows = read_path(CORPUS / "duckdb/lineitem-carriage.csv")
     assert reader.details["delimiter"] == "|"
