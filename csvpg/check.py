@@ -14,29 +14,46 @@ from csvpg.plugins import get_plugin_manager
 from csvpg.spec import load_job
 
 
-def check(job_path: str, *, dsn: str | None, out: TextIO) -> int:
+def check(job_path: str, *, dsn: str | None, out: TextIO, offline: bool = False) -> int:
+    """A pre-flight: the spec, the files, and (unless ``offline``) the database. An
+    unreachable database is a failure, as it would be for the run."""
     job = load_job(job_path)
     engine = Engine(job, get_plugin_manager(), dsn)
     plan = engine.plan()
     try:
+        if offline:
+            # Not engine.dsn: that would start the embedded server.
+            given = dsn or job.database.get("dsn") or "the embedded PostgreSQL"
+            return _check(engine, plan, out, offline=mask_dsn(given))
         return _check(engine, plan, out)
     finally:
         plan.source.close()
 
 
-def _check(engine: Engine, plan: Plan, out: TextIO) -> int:
+def _check(engine: Engine, plan: Plan, out: TextIO, offline: str | None = None) -> int:
+    """``offline``: the target, as said; the database is not opened."""
     job = engine.job
-    target = engine.dsn
     say = lambda text="": print(text, file=out)  # noqa: E731
-    say(f"job {job.name}: valid; {len(plan.files)} file(s) → {mask_dsn(target)}")
+    conn: Any = None
+    if offline:
+        say(
+            f"job {job.name}: valid; {len(plan.files)} file(s) → {offline} "
+            "(offline: the database is not checked)"
+        )
+    else:
+        target = engine.dsn
+        say(f"job {job.name}: valid; {len(plan.files)} file(s) → {mask_dsn(target)}")
+        try:
+            conn = connect(target, connect_timeout=10)
+        except DatabaseError as exc:
+            raise DatabaseError(
+                exc.message,
+                hint="csvpg check is a pre-flight and needs the database the run would "
+                "use; --offline checks the spec and the files alone",
+            ) from exc
     for ref, reason in plan.skipped:
         say(f"  skip {ref.url}: {reason}")
     problems = 0
-    try:
-        conn: Any = connect(target)
-    except DatabaseError as exc:
-        say(f"  (database not reachable, DDL not checked: {exc.message})")
-        conn = None
     try:
         for fp in plan.files:
             say()
@@ -74,7 +91,10 @@ def _check(engine: Engine, plan: Plan, out: TextIO) -> int:
         if conn is not None:
             conn.close()
     say()
-    say("plan ok" if not problems else f"{problems} problem(s) found")
+    if problems:
+        say(f"{problems} problem(s) found")
+    else:
+        say("plan ok" + (" (offline: tables and DDL not checked)" if offline else ""))
     return 0 if not problems else 1
 
 

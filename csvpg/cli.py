@@ -24,6 +24,29 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USAGE)
 
 
+def _at_least(low: int) -> Any:
+    """An argparse type: a whole number of at least ``low``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be {low} or more, not {value}")
+        return value
+
+    parse.__name__ = f"number ≥ {low}"  # argparse names the type in its message
+    return parse
+
+
+def _port(text: str) -> int:
+    value = _at_least(1)(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"a TCP port is 1 to 65535, not {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="csvpg", description="Load CSV files into PostgreSQL, declaratively.")
     parser.add_argument("--version", action="version", version=f"csvpg {__version__}")
@@ -60,16 +83,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_id", nargs="?", help="a run id (or a unique prefix) to show")
     p.add_argument("--dsn", help="the PostgreSQL holding the history (default: embedded)")
     p.add_argument("--job", help="only runs of this job")
-    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--limit", type=_at_least(1), default=20, help="runs to list (default: 20)")
     p.add_argument("--rejects", action="store_true", help="with a run id: list its rejects")
 
     p = sub.add_parser("serve", help="the HTTP API for automation (n8n, cron, CI)")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--port", type=_port, default=8080)
     p.add_argument("--jobs", default="jobs", metavar="DIR", help="the jobs directory")
     p.add_argument("--dsn", help="history, and jobs without [database] (default: embedded)")
-    p.add_argument("--workers", type=int, default=2, help="runs at once")
-    p.add_argument("--max-upload-mb", type=int, default=100)
+    p.add_argument("--workers", type=_at_least(1), default=2, help="runs at once")
+    p.add_argument("--max-upload-mb", type=_at_least(1), default=100)
     p.add_argument(
         "--no-auth", action="store_true", help="no bearer token (allowed on loopback only)"
     )
@@ -77,6 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="validate a job and show its plan, writing nothing")
     p.add_argument("job")
     p.add_argument("--dsn")
+    p.add_argument(
+        "--offline",
+        action="store_true",
+        help="check the spec and the files only, without the database",
+    )
 
     sub.add_parser("plugins", help="list installed plugins")
 
@@ -84,14 +112,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", help="a CSV file's path or URL")
     p.add_argument("-o", "--output", help="write the job here instead of to stdout")
     p.add_argument("--explain", action="store_true", help="show each decision on stderr")
-    p.add_argument("--sample-rows", type=int, default=10_000, metavar="N", help="rows to sample")
+    p.add_argument(
+        "--sample-rows", type=_at_least(1), default=10_000, metavar="N", help="rows to sample"
+    )
     p.add_argument("--full-scan", action="store_true", help="read every row, not a sample")
 
     p = sub.add_parser("dashboard", help="past runs, their files and rejects; start a job")
     p.add_argument("--dsn", help="the PostgreSQL whose run history to show (default: embedded)")
     p.add_argument("--jobs", default="jobs", metavar="DIR", help="jobs to list (default: ./jobs)")
     p.add_argument("--web", action="store_true", help="serve the dashboard to a browser")
-    p.add_argument("--port", type=int, default=8000, help="the --web port on 127.0.0.1")
+    p.add_argument("--port", type=_port, default=8000, help="the --web port on 127.0.0.1")
 
     p = sub.add_parser("db", help="the embedded PostgreSQL")
     p.add_argument("action", choices=["start", "stop", "status", "url"])
@@ -101,14 +131,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING)
+    configure_logging(debug=args.debug)
     try:
         if args.command == "run":
             return cmd_run(args)
         if args.command == "check":
             from csvpg.check import check
 
-            return check(args.job, dsn=args.dsn, out=sys.stdout)
+            return check(args.job, dsn=args.dsn, out=sys.stdout, offline=args.offline)
         if args.command == "plugins":
             return cmd_plugins()
         if args.command == "db":
@@ -129,7 +159,70 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: files in flight were rolled back", file=sys.stderr)
         return 130
+    except OSError as exc:  # a file or folder named on the command line, say
+        if args.debug:
+            traceback.print_exc()
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"error: cannot use{where}: {exc.strerror or exc}", file=sys.stderr)
+        print("hint: check the path and its permissions", file=sys.stderr)
+        return EXIT_FAILED
+    except Exception as exc:
+        # A bug (csvpg's or a plugin's) still gets one paragraph; --debug has the traceback.
+        if args.debug:
+            raise
+        print(f"error: csvpg stopped on an unexpected {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(
+            "hint: run it again with --debug for the traceback, and report it "
+            "(with the job file, without its secrets)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
     raise AssertionError(args.command)
+
+
+class _Stderr(logging.Handler):
+    """Writes to whatever ``sys.stderr`` is at the time (pytest swaps it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            print(self.format(record), file=sys.stderr)
+        except Exception:
+            self.handleError(record)
+
+
+class _OwnWords(logging.Filter):
+    """Without --debug only csvpg's own records pass: what a library logs on the way
+    (psycopg's "error ignored terminating Copy" after a lost connection, asyncio's
+    socket warnings after an SFTP drop) csvpg says in its own words, as a retry or an
+    error, so a second, stray line would only confuse."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.name == "csvpg" or record.name.startswith("csvpg.")
+
+
+def configure_logging(*, debug: bool) -> None:
+    """``warning: …`` lines from csvpg itself; everything, with names, under --debug."""
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, _Stderr)]:
+        root.removeHandler(handler)
+    handler = _Stderr()
+    if debug:
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    else:
+        handler.setFormatter(logging.Formatter("warning: %(message)s"))
+        handler.addFilter(_OwnWords())
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if debug else logging.WARNING)
+    # Python warnings and "Exception ignored in …" from finalizers (an SFTP session's
+    # at exit) go the same way: shown with --debug, kept from the terminal otherwise.
+    logging.captureWarnings(True)
+    sys.unraisablehook = _unraisable
+
+
+def _unraisable(info: Any) -> None:
+    logging.getLogger("csvpg.unraisable").debug(
+        "ignored in %r: %s", info.object, info.exc_value, exc_info=info.exc_value
+    )
 
 
 def print_error(exc: CsvpgError) -> None:
@@ -211,6 +304,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
+    if not Path(args.jobs).is_dir():
+        raise CsvpgError(
+            f"the jobs folder {args.jobs} does not exist",
+            hint="--jobs names the folder of the job files csvpg serve offers",
+        )
     app = make_app(
         jobs_dir=Path(args.jobs),
         dsn=args.dsn,
@@ -368,7 +466,13 @@ def cmd_infer(args: argparse.Namespace) -> int:
         print(explain(guess), end="", file=sys.stderr)
     text = to_toml(job_for(guess), comment=f"csvpg infer: {summary(guess)}")
     if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
+        try:
+            Path(args.output).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise CsvpgError(
+                f"cannot write {args.output}: {exc.strerror or exc}",
+                hint="-o names a file in a folder that exists and that you may write to",
+            ) from exc
         print(f"wrote {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(text)

@@ -8,7 +8,8 @@
     ├── SinkError         PostgreSQL refused the load (keeps the SQLSTATE)
     └── DatabaseError     PostgreSQL cannot be reached or started
 
-Anything else that escapes is a bug and keeps its traceback.
+Anything else that escapes is a bug: the CLI says so in one paragraph, and shows its
+traceback with --debug.
 """
 
 from __future__ import annotations

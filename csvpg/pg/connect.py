@@ -29,7 +29,8 @@ def connect(dsn: str, **kwargs: Any) -> psycopg.Connection[Any]:
     try:
         return psycopg.connect(dsn, application_name="csvpg", **kwargs)
     except psycopg.Error as exc:
-        text = str(exc).strip().replace(dsn, mask_dsn(dsn))
+        # libpq's text runs over several indented lines: one paragraph.
+        text = " ".join(str(exc).replace(dsn, mask_dsn(dsn)).split())
         raise DatabaseError(
             f"cannot connect to PostgreSQL at {mask_dsn(dsn)}: {text}",
             hint="check [database] dsn or --dsn (host, port, user, password) "
@@ -66,7 +67,8 @@ _COPY_WHERE = re.compile(r"COPY \S+, line (\d+)(?:, column ([^:]+))?")
 def sink_error(exc: psycopg.Error, *, file: str, table: str, line_offset: int = 0) -> SinkError:
     """A PostgreSQL error during a load, as a message that names the file and line."""
     diag = exc.diag
-    primary = diag.message_primary or str(exc).strip()
+    # A lost connection has no diagnostics, and libpq's text runs over several lines.
+    primary = diag.message_primary or (str(exc).strip().splitlines() or [type(exc).__name__])[0]
     line = column = None
     m = _COPY_WHERE.search(diag.context or "")
     if m:
