@@ -11,11 +11,11 @@ import threading
 import time
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from csvpg.cli import main
 from tests.conftest import REPO, job_toml
+from tests.fix_pg import terminate_copies
 
 CSV = "id,name\n1,Ada\n2,Grace\n"
 
@@ -144,16 +144,11 @@ def test_a_lost_connection_is_said_in_csvpgs_words_only(db, tmp_path: Path) -> N
     killed = threading.Event()
 
     def kill_the_copy() -> None:
-        with psycopg.connect(db.dsn, autocommit=True) as admin:
-            deadline = time.monotonic() + 60
-            while not killed.is_set() and time.monotonic() < deadline:
-                n = admin.execute(
-                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-                    " WHERE application_name = 'csvpg' AND query LIKE 'COPY%%'"
-                ).fetchone()[0]
-                if n:
-                    killed.set()
-                time.sleep(0.02)
+        deadline = time.monotonic() + 60
+        while not killed.is_set() and time.monotonic() < deadline:
+            if terminate_copies(db.dsn):
+                killed.set()
+            time.sleep(0.02)
 
     killer = threading.Thread(target=kill_the_copy)
     killer.start()

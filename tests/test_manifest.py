@@ -9,13 +9,12 @@ import threading
 import time
 from pathlib import Path
 
-import psycopg
-
 from csvpg import hookimpl
 from csvpg.engine import run
 from csvpg.events import BytesRead, FileStarted, Warned
 from csvpg.reporters import EventLog
 from tests.conftest import job_toml
+from tests.fix_pg import terminate_copies
 
 
 def make_files(folder: Path, n: int, rows: int = 3) -> None:
@@ -135,14 +134,9 @@ def test_a_killed_connection_is_retried_and_nothing_is_duplicated(db, tmp_path: 
     class Killer:
         @hookimpl
         def track_event(self, event):
-            if isinstance(event, BytesRead) and event.bytes_read >= 2 << 20 and not killed.is_set():
-                with psycopg.connect(db.dsn, autocommit=True) as admin:
-                    n = admin.execute(
-                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-                        " WHERE application_name = 'csvpg' AND query LIKE 'COPY%%'"
-                    ).fetchone()[0]
-                if n:
-                    killed.set()
+            late = isinstance(event, BytesRead) and event.bytes_read >= 2 << 20
+            if late and not killed.is_set() and terminate_copies(db.dsn):
+                killed.set()
 
     log = EventLog()
     summary = run(job, plugins=[Killer(), log])
