@@ -567,7 +567,9 @@ def _proposals(
         if isinstance(checked, str):
             guess.evidence.append(f"{said}, not taken: {checked} (heuristic: {guess.type})")
             continue
-        guess.evidence.insert(1, f"{said}, taken: it fits every value (heuristic: {guess.type})")
+        same = pgtype.strip() == guess.type
+        also = "the heuristic agrees" if same else f"heuristic: {guess.type}"
+        guess.evidence.insert(1, f"{said}, taken: it fits every value ({also})")
         guess.type, guess.conversions, guess.source = pgtype.strip(), checked, "plugin"
 
 
