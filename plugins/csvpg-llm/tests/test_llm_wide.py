@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from csvpg_llm.client import Config
-from csvpg_llm.prompt import SYSTEM, chunks, prefix
+from csvpg_llm.prompt import SYSTEM, AnswerError, chunks, parse, prefix
 from hypothesis import given
 from hypothesis import strategies as st
 from llm_helpers import KEY, ask, completion, sent_columns, typed
@@ -326,3 +326,31 @@ def test_chunks_hold_every_column_once_and_keep_prefixes_together(names, size) -
         holding = [c for c in got if any(i in c for i in members)]
         if len(members) <= size:
             assert len(holding) == 1, (group, got)
+
+
+# Keys an answer's objects may use, so that generated answers reach the validation.
+KEYS = st.sampled_from(["a", "b", "name", "type", "confidence", "reasoning"]) | st.text(max_size=8)
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.floats(allow_nan=False)
+    | st.text(max_size=12)
+    | st.sampled_from(["integer", "a", "numeric(12,2)"]),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(KEYS, inner),
+    max_leaves=12,
+)
+
+
+@given(answer=json_values | st.builds(lambda v: {"columns": v}, json_values), fenced=st.booleans())
+def test_any_answer_is_read_or_refused_never_crashes(answer, fenced) -> None:
+    text = json.dumps(answer)
+    if fenced:
+        text = f"```json\n{text}\n```"
+    try:
+        got = parse(text, ["a", "b"])
+    except AnswerError:
+        return
+    assert set(got) <= {"a", "b"}
+    for read in got.values():
+        assert read.type and (read.confidence is None or 0 <= read.confidence <= 1)
+        assert "\n" not in read.reasoning and len(read.reasoning) <= 200
