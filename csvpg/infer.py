@@ -554,14 +554,15 @@ def _proposals(
         where = names.index(key) if key in names else headers.index(key) if key in headers else -1
         pgtype, about = _proposal(proposal)
         if where < 0 or pgtype is None:
-            evidence.append(f"ignored a plugin's proposal {key!r} = {proposal!r}: no such column")
+            why = "no such column" if where < 0 else "no type"
+            evidence.append(f"ignored a plugin's proposal {key!r} = {proposal!r}: {why}")
             continue
         guess, checked = guesses[where], profiles[where].check(pgtype)
         said = f"{about.get('by') or 'a plugin'} proposed {pgtype!r}{_about(about)}"
         if about.get("nullable") is False and guess.nulls:
             said += f", not null, but {guess.nulls} sampled values are null"
-        confidence = about.get("confidence")
-        unsure = isinstance(confidence, float | int) and confidence < MIN_CONFIDENCE
+        confidence = _confidence(about)
+        unsure = confidence is not None and confidence < MIN_CONFIDENCE
         if isinstance(checked, dict) and unsure:
             checked = f"confidence {confidence:g} is below {MIN_CONFIDENCE:g}"
         if isinstance(checked, str):
@@ -582,11 +583,18 @@ def _proposal(proposal: Any) -> tuple[str | None, dict[str, Any]]:
     return None, {}
 
 
+def _confidence(about: dict[str, Any]) -> float | None:
+    confidence = about.get("confidence")
+    if isinstance(confidence, bool) or not isinstance(confidence, float | int):
+        return None
+    return float(confidence)
+
+
 def _about(about: dict[str, Any]) -> str:
     """`` (confidence 0.9: "why")`` from a proposal's confidence and reasoning."""
-    confidence, reasoning = about.get("confidence"), about.get("reasoning")
+    confidence, reasoning = _confidence(about), about.get("reasoning")
     parts = []
-    if isinstance(confidence, float | int) and not isinstance(confidence, bool):
+    if confidence is not None:
         parts.append(f"confidence {confidence:g}")
     if isinstance(reasoning, str) and reasoning.strip():
         parts.append(repr(" ".join(reasoning.split())[:200]))

@@ -334,6 +334,7 @@ def test_hook_infer_column_types_hints_notes_and_rich_answers(tmp_path: Path) ->
                 "betrag": {"type": "text", "confidence": 0.2, "reasoning": "not sure"},
                 "tag": {"type": "integer", "nullable": False, "by": "rules"},
                 "nope": {"confidence": 1},
+                "Tag": {"reasoning": "a type forgotten"},
             }
 
     path = write(tmp_path, "b.csv", "Id;Betrag;Tag\n1;1,50;31.12.2024\n2;;01.02.2024\n")
@@ -360,5 +361,8 @@ def test_hook_infer_column_types_hints_notes_and_rich_answers(tmp_path: Path) ->
     assert cols["tag"].type == "date"
     assert "rules proposed 'integer', not taken:" in cols["tag"].evidence[-1]
     assert guess.evidence[0] == "proposer: asked once, retried once"
-    assert "ignored a plugin's proposal 'nope'" in guess.evidence[1]
+    assert guess.evidence[1:3] == [
+        "ignored a plugin's proposal 'nope' = {'confidence': 1}: no such column",
+        "ignored a plugin's proposal 'Tag' = {'reasoning': 'a type forgotten'}: no type",
+    ]
     assert "proposer: asked once, retried once" in explain(guess)

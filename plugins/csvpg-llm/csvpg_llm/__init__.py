@@ -36,7 +36,7 @@ from csvpg_llm.prompt import (
     stored,
 )
 
-__version__ = "0.2.0"
+__version__ = "0.1.0"
 __all__ = ["Client", "Config", "LlmError", "infer_column_types"]
 
 log = logging.getLogger("csvpg.llm")
