@@ -116,6 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--sample-rows", type=_at_least(1), default=10_000, metavar="N", help="rows to sample"
     )
     p.add_argument("--full-scan", action="store_true", help="read every row, not a sample")
+    p.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="type plugins (csvpg-llm) ask afresh: no stored answer read or written",
+    )
 
     p = sub.add_parser("dashboard", help="past runs, their files and rejects; start a job")
     p.add_argument("--dsn", help="the PostgreSQL whose run history to show (default: embedded)")
@@ -461,7 +466,12 @@ def cmd_infer(args: argparse.Namespace) -> int:
 
     from csvpg.infer import explain, infer_file, job_for, summary, to_toml
 
-    guess = infer_file(args.file, sample_rows=args.sample_rows, full_scan=args.full_scan)
+    guess = infer_file(
+        args.file,
+        sample_rows=args.sample_rows,
+        full_scan=args.full_scan,
+        use_cache=not args.no_cache,
+    )
     if args.explain:
         print(explain(guess), end="", file=sys.stderr)
     text = to_toml(job_for(guess), comment=f"csvpg infer: {summary(guess)}")

@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -59,15 +59,29 @@ def track_event(event: Event) -> None:
 
 @hookspec(firstresult=True)
 def infer_column_types(
-    headers: list[str], samples: list[list[str | None]]
-) -> dict[str, str] | None:
+    headers: list[str],
+    samples: list[list[str | None]],
+    hints: dict[str, Any],
+    use_cache: bool,
+    notes: list[str],
+) -> dict[str, str | dict[str, Any]] | None:
     """Propose PostgreSQL types for ``csvpg infer``.
 
     ``headers`` are the column names as csvpg will create them (safe names); ``samples``
     are the sampled rows, each aligned with ``headers`` (``None`` for an empty field).
-    Return a mapping column name → type (``"bigint"``, ``"numeric(12,2)"`` …); it may be
+    ``hints`` is what csvpg found out about the file: ``headers_as_written``,
+    ``encoding``, ``delimiter``, ``quote``, ``null_values`` (the markers read as null),
+    ``decimal_comma`` (bool), ``date_order`` (``"DMY"``, ``"MDY"``, ``"YMD"`` or
+    ``None``) and ``heuristic`` (column → the type csvpg would choose on its own).
+    ``use_cache`` is false under ``csvpg infer --no-cache``: ask afresh, store nothing.
+    ``notes`` is a list to append lines to (a retry, a fallback); csvpg shows them in
+    ``--explain``. A hookimpl may take any subset of these arguments.
+
+    Return a mapping column name → type (``"bigint"``, ``"numeric(12,2)"`` …) or → a
+    dict with ``type`` and optionally ``confidence`` (0–1), ``reasoning`` (one line),
+    ``nullable`` (bool) and ``by`` (who proposed it, for ``--explain``); it may be
     partial, and ``None`` lets the next plugin answer. csvpg checks every proposal
-    against the sample: a type that does not take every non-null sampled value is
-    ignored (with a note in ``--explain``), and the built-in heuristic decides that
-    column, as it does every column no plugin names.
+    against the sample: a type that does not take every non-null sampled value, or one
+    proposed with a confidence below 0.5, is ignored (with a note in ``--explain``), and
+    the built-in heuristic decides that column, as it does every column no plugin names.
     """

@@ -347,8 +347,13 @@ def infer_file(
     full_scan: bool = False,
     pm: pluggy.PluginManager | None = None,
     null_values: tuple[str, ...] | list[str] = DEFAULT_NULLS,
+    use_cache: bool = True,
 ) -> FileGuess:
-    """Sample a file and guess its format details, column types and primary key."""
+    """Sample a file and guess its format details, column types and primary key.
+
+    ``use_cache=False`` (``csvpg infer --no-cache``) tells ``infer_column_types``
+    plugins to ask afresh rather than reuse a stored answer.
+    """
     url = _absolute(url_or_path)
     pm = pm or get_plugin_manager()
     registry = Registry(pm)
@@ -358,7 +363,9 @@ def infer_file(
         raise SourceError(f"no installed source reads {protocol}://", file=url)
     source = found.cls(url=url, options={})
     try:
-        return _infer_one(url, source, registry, pm, sample_rows, full_scan, tuple(null_values))
+        return _infer_one(
+            url, source, registry, pm, sample_rows, full_scan, tuple(null_values), use_cache
+        )
     finally:
         source.close()
 
@@ -371,6 +378,7 @@ def _infer_one(
     sample_rows: int,
     full_scan: bool,
     null_values: tuple[str, ...],
+    use_cache: bool = True,
 ) -> FileGuess:
     refs = source.list(None)
     if len(refs) != 1:
@@ -388,7 +396,9 @@ def _infer_one(
     try:
         reader = fmt.open(stream, ref)
         try:
-            return _infer(url, ref, stream, reader, pm, sample_rows, full_scan, null_values)
+            return _infer(
+                url, ref, stream, reader, pm, sample_rows, full_scan, null_values, use_cache
+            )
         finally:
             reader.close()
     finally:
@@ -439,6 +449,7 @@ def _infer(
     sample_rows: int,
     full_scan: bool,
     null_values: tuple[str, ...],
+    use_cache: bool = True,
 ) -> FileGuess:
     headers = list(reader.headers)
     names = safe_names(headers)
@@ -473,7 +484,7 @@ def _infer(
         kept.extend(batch[: max(0, sample_rows - len(kept))])
     guesses = [p.guess() for p in profiles]
     evidence: list[str] = []
-    _proposals(pm, names, headers, kept, profiles, guesses, evidence)
+    _proposals(pm, names, headers, kept, profiles, guesses, evidence, details, use_cache=use_cache)
 
     typed = [g for g in guesses if g.type != "text"]
     markers = sorted({m for g in typed for m in g.markers if m})
@@ -504,6 +515,10 @@ def _infer(
     )
 
 
+#: A proposal made with less confidence than this is not taken, even when it fits.
+MIN_CONFIDENCE = 0.5
+
+
 def _proposals(
     pm: pluggy.PluginManager,
     names: list[str],
@@ -512,31 +527,102 @@ def _proposals(
     profiles: list[Profile],
     guesses: list[ColumnGuess],
     evidence: list[str],
+    details: dict[str, Any],
+    *,
+    use_cache: bool = True,
 ) -> None:
     """Take a plugin's type proposals where every sampled value fits them."""
+    notes: list[str] = []
     try:
-        proposed = pm.hook.infer_column_types(headers=list(names), samples=rows)
+        proposed = pm.hook.infer_column_types(
+            headers=list(names),
+            samples=rows,
+            hints=_hints(details, headers, profiles, guesses),
+            use_cache=use_cache,
+            notes=notes,
+        )
     except Exception as exc:  # a plugin's bug must not stop the heuristic
-        evidence.append(f"the infer_column_types hook failed ({exc!r}); the heuristic decided")
-        return
+        proposed = None
+        notes.append(f"the infer_column_types hook failed ({exc!r}); the heuristic decided")
+    evidence.extend(str(n) for n in notes)
     if not proposed:
         return
     if not isinstance(proposed, dict):
         evidence.append(f"infer_column_types returned {type(proposed).__name__}, not a dict")
         return
-    for key, pgtype in proposed.items():
+    for key, proposal in proposed.items():
         where = names.index(key) if key in names else headers.index(key) if key in headers else -1
-        if where < 0 or not isinstance(pgtype, str):
-            evidence.append(f"ignored a plugin's proposal {key!r} = {pgtype!r}: no such column")
+        pgtype, about = _proposal(proposal)
+        if where < 0 or pgtype is None:
+            why = "no such column" if where < 0 else "no type"
+            evidence.append(f"ignored a plugin's proposal {key!r} = {proposal!r}: {why}")
             continue
         guess, checked = guesses[where], profiles[where].check(pgtype)
+        said = f"{about.get('by') or 'a plugin'} proposed {pgtype!r}{_about(about)}"
+        if about.get("nullable") is False and guess.nulls:
+            said += f", not null, but {guess.nulls} sampled values are null"
+        confidence = _confidence(about)
+        unsure = confidence is not None and confidence < MIN_CONFIDENCE
+        if isinstance(checked, dict) and unsure:
+            checked = f"confidence {confidence:g} is below {MIN_CONFIDENCE:g}"
         if isinstance(checked, str):
-            guess.evidence.append(f"a plugin proposed {pgtype!r}, not taken: {checked}")
+            guess.evidence.append(f"{said}, not taken: {checked} (heuristic: {guess.type})")
             continue
-        guess.evidence.insert(
-            1, f"a plugin proposed {pgtype!r}, taken: it fits every value (heuristic: {guess.type})"
-        )
+        same = pgtype.strip() == guess.type
+        also = "the heuristic agrees" if same else f"heuristic: {guess.type}"
+        guess.evidence.insert(1, f"{said}, taken: it fits every value ({also})")
         guess.type, guess.conversions, guess.source = pgtype.strip(), checked, "plugin"
+
+
+def _proposal(proposal: Any) -> tuple[str | None, dict[str, Any]]:
+    """A proposal's type and what came with it (confidence, reasoning, nullable, by)."""
+    if isinstance(proposal, str):
+        return proposal, {}
+    if isinstance(proposal, dict) and isinstance(proposal.get("type"), str):
+        return proposal["type"], proposal
+    return None, {}
+
+
+def _confidence(about: dict[str, Any]) -> float | None:
+    confidence = about.get("confidence")
+    if isinstance(confidence, bool) or not isinstance(confidence, float | int):
+        return None
+    return float(confidence)
+
+
+def _about(about: dict[str, Any]) -> str:
+    """`` (confidence 0.9: "why")`` from a proposal's confidence and reasoning."""
+    confidence, reasoning = _confidence(about), about.get("reasoning")
+    parts = []
+    if confidence is not None:
+        parts.append(f"confidence {confidence:g}")
+    if isinstance(reasoning, str) and reasoning.strip():
+        parts.append(repr(" ".join(reasoning.split())[:200]))
+    return f" ({': '.join(parts)})" if parts else ""
+
+
+def _hints(
+    details: dict[str, Any], headers: list[str], profiles: list[Profile], guesses: list[ColumnGuess]
+) -> dict[str, Any]:
+    """What csvpg knows about the file, for a plugin's prompt: the dialect, locale hints."""
+    formats = [str(g.conversions["format"]) for g in guesses if g.conversions.get("format")]
+    dated = any(g.type in ("date", "timestamp", "timestamptz") for g in guesses)
+    order = None
+    if formats:
+        marks = [(formats[0].find(m), m[0]) for m in ("DD", "MM", "YY")]
+        order = "".join(m for at, m in sorted(marks) if at >= 0) or None
+    elif dated:
+        order = "YMD"  # ISO 8601: no format needed
+    return {
+        "headers_as_written": list(headers),
+        "encoding": details.get("encoding"),
+        "delimiter": details.get("delimiter"),
+        "quote": details.get("quote"),
+        "null_values": sorted(profiles[0].null_values) if profiles else [""],
+        "decimal_comma": any(g.conversions.get("decimal") == "," for g in guesses),
+        "date_order": order,
+        "heuristic": {g.name: g.type for g in guesses},
+    }
 
 
 def _primary_key(

@@ -32,7 +32,7 @@ from csvpg import (
     run,
 )
 from csvpg import events as ev
-from csvpg.infer import infer_file
+from csvpg.infer import explain, infer_file
 from csvpg.plugins import Registry, get_plugin_manager
 from tests.conftest import job_toml
 
@@ -313,3 +313,56 @@ def test_hook_infer_column_types(tmp_path: Path) -> None:
     assert types["amount"].startswith("numeric"), "integer does not fit 12.50: not taken"
     amount = next(c for c in guess.columns if c.name == "amount")
     assert any("integer" in line and "not taken" in line for line in amount.evidence)
+
+
+def test_hook_infer_column_types_hints_notes_and_rich_answers(tmp_path: Path) -> None:
+    """A plugin gets the dialect and locale hints and ``use_cache``; its notes and each
+    proposal's confidence and reasoning show in ``--explain`` beside the heuristic's
+    type; an unsure proposal is not taken even though it fits."""
+
+    seen: dict[str, Any] = {}
+
+    class Proposer:
+        @hookimpl
+        def infer_column_types(
+            self, headers: list[str], hints: dict[str, Any], use_cache: bool, notes: list[str]
+        ) -> dict[str, Any]:
+            seen.update(hints=hints, use_cache=use_cache)
+            notes.append("proposer: asked once, retried once")
+            return {
+                "id": {"type": "integer", "confidence": 0.9, "reasoning": "ids", "by": "rules"},
+                "betrag": {"type": "text", "confidence": 0.2, "reasoning": "not sure"},
+                "tag": {"type": "integer", "nullable": False, "by": "rules"},
+                "nope": {"confidence": 1},
+                "Tag": {"reasoning": "a type forgotten"},
+            }
+
+    path = write(tmp_path, "b.csv", "Id;Betrag;Tag\n1;1,50;31.12.2024\n2;;01.02.2024\n")
+    pm = get_plugin_manager([Proposer()])
+    guess = infer_file(str(path), pm=pm, use_cache=False)
+    hints = seen["hints"]
+    assert seen["use_cache"] is False
+    assert hints["headers_as_written"] == ["Id", "Betrag", "Tag"]
+    assert (hints["delimiter"], hints["encoding"], hints["quote"]) == (";", "utf-8", '"')
+    assert hints["decimal_comma"] is True and hints["date_order"] == "DMY"
+    assert "" in hints["null_values"] and "NULL" in hints["null_values"]
+    assert hints["heuristic"] == {"id": "smallint", "betrag": "numeric(12,2)", "tag": "date"}
+    cols = {c.name: c for c in guess.columns}
+    assert cols["id"].type == "integer" and cols["id"].source == "plugin"
+    assert cols["id"].evidence[1] == (
+        "rules proposed 'integer' (confidence 0.9: 'ids'), taken: it fits every value "
+        "(heuristic: smallint)"
+    )
+    assert cols["betrag"].type == "numeric(12,2)"
+    assert cols["betrag"].evidence[-1] == (
+        "a plugin proposed 'text' (confidence 0.2: 'not sure'), not taken: confidence 0.2 is "
+        "below 0.5 (heuristic: numeric(12,2))"
+    )
+    assert cols["tag"].type == "date"
+    assert "rules proposed 'integer', not taken:" in cols["tag"].evidence[-1]
+    assert guess.evidence[0] == "proposer: asked once, retried once"
+    assert guess.evidence[1:3] == [
+        "ignored a plugin's proposal 'nope' = {'confidence': 1}: no such column",
+        "ignored a plugin's proposal 'Tag' = {'reasoning': 'a type forgotten'}: no type",
+    ]
+    assert "proposer: asked once, retried once" in explain(guess)
