@@ -23,7 +23,6 @@ from csvpg.sniff import (
 from tests.conftest import CORPUS
 
 
-
 # -- encodings ---------------------------------------------------------------------------
 
 
