@@ -163,6 +163,7 @@ def test_a_png_named_in_the_url_fails_as_not_a_csv_file(db, tmp_path: Path) -> N
         ("old.xls", bytes.fromhex("d0cf11e0a1b11ae1") + b"\x00" * 64, "Excel 97-2003"),
         ("blob.csv", bytes(range(32)) * 200, "binary data"),
     ],
+    ids=["pdf", "jpeg", "gzip", "zip", "xlsx", "xls", "control-bytes"],
 )
 def test_binary_files_fail_with_what_they_look_like(
     db, tmp_path: Path, name: str, data: bytes, kind: str
