@@ -2,10 +2,10 @@
 would otherwise "load" as a table of one garbled column.
 
 :func:`refuse_binary` looks at a file's first bytes, once, where the CSV format reads
-its sample: a known signature (PNG, JPEG, PDF, ZIP, gzip, Excel …), or a sample that is
-mostly control bytes, is "not a CSV file". A stray NUL inside a value is not: that is a
-bad row, for the rejects. UTF-16 and UTF-32 text is full of NULs and is text (its BOM,
-the encoding the job names, or NULs on every other byte say so).
+its sample: a known signature (PNG, JPEG, PDF, ZIP, gzip, Excel …), or a sample with
+NULs among many control bytes, is "not a CSV file". A stray NUL inside a value is not:
+that is a bad row, for the rejects. UTF-16 and UTF-32 text is full of NULs and is text
+(its BOM, the encoding the job names, or NULs on one side of each pair say so).
 """
 
 from __future__ import annotations
@@ -44,8 +44,11 @@ _ZIP_KINDS = {
 #: Bytes no text file has: control characters other than tab, LF, VT, FF, CR and ESC
 #: (ANSI colours), and the byte that ends old DOS files.
 _CONTROL = frozenset([*range(0x00, 0x09), *range(0x0E, 0x1A), *range(0x1C, 0x20)])
-#: A sample with more of them than this share is binary.
-CONTROL_SHARE = 0.10
+#: A sample with NULs, and more control bytes (NULs included) than this share, is
+#: binary. Text never has NULs (PostgreSQL refuses them in any text), but a few stray
+#: ones are bad rows, for the rejects, not a reason to call the file binary.
+CONTROL_SHARE = 0.05
+STRAY_NULS = 4
 #: Bytes looked at: enough to tell, little enough to be quick on a 1 MiB sample.
 _LOOK = 64 << 10
 
@@ -68,6 +71,9 @@ def binary_kind(sample: bytes, name: str = "", encoding: str = "auto") -> str | 
             return kind
     head = sample[:_LOOK]
     if not head or _wide(head, encoding):
+        return None
+    nuls = head.count(0)
+    if nuls < STRAY_NULS:
         return None
     control = sum(1 for byte in head if byte in _CONTROL)
     return "binary data" if control > CONTROL_SHARE * len(head) else None
