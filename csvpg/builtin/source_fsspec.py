@@ -624,11 +624,16 @@ def size_mtime(info: dict[str, Any]) -> tuple[int | None, float | None]:
     return info.get("size"), _timestamp(info.get("mtime") or info.get("created"))
 
 
-def stat_now(fs: Any, path: str) -> tuple[int | None, float | None]:
-    """``path``'s size and mtime as the file system says now (not from its cache)."""
+def stat_now(fs: Any, path: str) -> tuple[int | None, float | None] | None:
+    """``path``'s size and mtime as the file system says now (not from its cache);
+    ``None`` when it cannot say: a file moved away once read (its bytes were checked
+    against the listed size), or a file system without ``info``."""
     with contextlib.suppress(Exception):
         fs.invalidate_cache(path)
-    return size_mtime(fs.info(path))
+    try:
+        return size_mtime(fs.info(path))
+    except (FileNotFoundError, NotImplementedError):
+        return None
 
 
 def list_infos(
