@@ -38,7 +38,7 @@ from csvpg.pg.load import STAGING_ROW, checked_type, schema_exists, table_column
 from csvpg.pg.rejects import Reject, over_limit, write_rejects
 from csvpg.pg.split import SplitFailed, SplitLoad
 from csvpg.plan import FilePlan, OpenedFile, Plan, open_file
-from csvpg.retry import backoff, is_transient
+from csvpg.retry import is_transient, pause
 from csvpg.streams import CountingStream
 
 if TYPE_CHECKING:
@@ -160,12 +160,12 @@ class FileLoad:
                 if error is None:
                     raise
                 if attempt < retries and is_transient(exc):
-                    wait = backoff(attempt, delay)
+                    wait, why = pause(exc, attempt, delay)
                     run.emit(
                         ev.Warned(
                             run.run_id,
                             f"{_with_url(error.message, url)}; retry {attempt + 1} of {retries} "
-                            f"in {wait:.1f} s",
+                            f"in {wait:.1f} s{why}",
                             url,
                         )
                     )

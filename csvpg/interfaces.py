@@ -200,6 +200,9 @@ class Format:
 
     name: ClassVar[str] = ""
     options: ClassVar[dict[str, Option]] = {}
+    #: File name endings (``".csv"``) of files in this format: a folder read without
+    #: ``[source] pattern`` gives only files with one (compressed or not).
+    extensions: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, **settings: Any) -> None:
         self.settings = settings

@@ -7,15 +7,18 @@ header and shapes its columns through the transforms. ``csvpg check`` shows both
 from __future__ import annotations
 
 import posixpath
+import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
+from urllib.parse import unquote, urlsplit
 
 import fsspec
 
-from csvpg.errors import FormatError, SpecError
+from csvpg.builtin.source_fsspec import COMPRESSION_EXTENSIONS, without_password
+from csvpg.errors import FormatError, SourceError, SpecError
 from csvpg.interfaces import (
     Batch,
     Column,
@@ -36,6 +39,8 @@ from csvpg.naming import MAX_BYTES, matches, safe_names, table_name
 from csvpg.options import validate
 from csvpg.plugins import Registry
 from csvpg.spec import Job
+
+_GLOB_CHARS = set("*?[")
 
 
 @dataclass
@@ -200,10 +205,14 @@ def make_plan(job: Job, registry: Registry) -> Plan:
 
     plans: list[FilePlan] = []
     skipped: list[tuple[FileRef, str]] = []
-    for ref in source.list(job.source["pattern"]):
+    now = time.time()
+    for ref in listing(job, registry, source, urls):
         override = next((o for o in job.overrides if matches(ref.name, o.match)), None)
         if override and override.skip:
             skipped.append((ref, f"[[override]] match = {override.match!r} says skip"))
+            continue
+        if (young := _too_young(ref, job.source["min_age"], now)) is not None:
+            skipped.append((ref, young))
             continue
         settings, key = job.format, "format"
         if override and override.format:
@@ -262,6 +271,92 @@ def make_plan(job: Job, registry: Registry) -> Plan:
             )
         )
     return Plan(job=job, source=source, files=plans, skipped=skipped)
+
+
+def listing(job: Job, registry: Registry, source: Source, urls: list[str]) -> list[FileRef]:
+    """The files the job takes. A folder read without a ``pattern`` gives only files
+    with a data extension of the job's formats (compressed or not); finding nothing is
+    an error unless ``[source] allow_empty`` says it may happen."""
+    pattern = job.source["pattern"]
+    found = source.list(pattern)
+    refs = found
+    if not pattern:
+        extensions = data_extensions(job, registry)
+        refs = [r for r in found if _named(r, urls) or is_data_file(r.name, extensions)]
+    if refs or job.source["allow_empty"]:
+        return refs
+    where = " and ".join(without_password(u) for u in urls)
+    file = str(job.path) if job.path else None
+    allow = "if finding nothing is normal for this job, set [source] allow_empty = true"
+    if pattern:
+        raise SourceError(
+            f"no file in {where} matches pattern {pattern!r}",
+            file=file,
+            key="source.pattern",
+            hint=f"check [source] url and pattern (a glob on the file name); {allow}",
+        )
+    if found:
+        names = ", ".join(r.name for r in found[:5]) + (" …" if len(found) > 5 else "")
+        raise SourceError(
+            f"{where} has no data file: only {names}, none named "
+            + " ".join(f"*{e}" for e in extensions),
+            file=file,
+            key="source.pattern",
+            hint='set [source] pattern (e.g. pattern = "*.unl") to take files by another name',
+        )
+    raise SourceError(f"{where} has no files", file=file, key="source.url", hint=allow)
+
+
+def data_extensions(job: Job, registry: Registry) -> tuple[str, ...]:
+    """The ``extensions`` of the formats the job reads with (all installed ones for
+    ``type = "auto"``)."""
+    types = {job.format.get("type", "csv")}
+    types |= {o.format.get("type", "csv") for o in job.overrides if o.format}
+    if "auto" in types:
+        types = set(registry.formats)
+    found: list[str] = []
+    for name in sorted(types):
+        reg = registry.formats.get(name)
+        for ext in reg.cls.extensions if reg else ():
+            if ext.lower() not in found:
+                found.append(ext.lower())
+    return tuple(found)
+
+
+def is_data_file(name: str, extensions: tuple[str, ...]) -> bool:
+    """``orders.csv``, ``orders.csv.gz``, ``ORDERS.TSV.zst``: a data extension, after
+    one compression extension at most."""
+    lower = name.lower()
+    stem, dot, last = lower.rpartition(".")
+    if dot and last in COMPRESSION_EXTENSIONS:
+        lower = stem
+    return lower.endswith(extensions) and not lower.startswith(".")
+
+
+def _named(ref: FileRef, urls: list[str]) -> bool:
+    """The URL names this file itself (not a folder or a glob around it): a user who
+    names a file gets it, whatever its extension."""
+    for url in urls:
+        if ref.url == url:
+            return True
+        path = unquote(urlsplit(url).path) if "://" in url else url
+        file_itself = not path.endswith("/") and not _GLOB_CHARS & set(path)
+        if file_itself and "#" not in ref.url and posixpath.basename(path) == ref.name:
+            return True
+    return False
+
+
+def _too_young(ref: FileRef, min_age: float, now: float) -> str | None:
+    """Why a file changed too recently to be read (``[source] min_age``), or None."""
+    if not min_age or ref.mtime is None:
+        return None
+    age = now - ref.mtime
+    if age >= min_age:
+        return None
+    return (
+        f"modified {max(age, 0):.0f} s ago, less than [source] min_age = {min_age:g} s "
+        "(it may still be written): left for the next run"
+    )
 
 
 def file_relation(headers: list[str], lowercase: bool = True) -> Relation:

@@ -99,6 +99,8 @@ def describe(event: ev.Event, *, quiet: bool = False) -> list[str]:
         return [f"  warning: {event.message}"]
     if isinstance(event, ev.JobFinished):
         files = _plural(event.files_loaded, "file") + " loaded"
+        if not (event.files_loaded or event.files_failed or event.files_skipped):
+            files = "0 files found ([source] allow_empty)"
         if event.files_failed:
             files += f", {event.files_failed} failed"
         if event.files_skipped:

@@ -34,6 +34,15 @@ SECTIONS: dict[str, dict[str, Option]] = {
         "urls": Option(list, None, item=str, help="several paths or URLs, read as one source"),
         "pattern": Option(str, None),
         "options": Option(dict, {}),
+        "allow_empty": Option(
+            bool, False, help="a run that finds no file succeeds (else it fails: a wrong url?)"
+        ),
+        "min_age": Option(
+            (int, float),
+            0,
+            help="seconds since a file's last change before it is read: younger files, "
+            "maybe still being written, are left for the next run",
+        ),
     },
     "sink": {
         "mode": Option(str, "append"),

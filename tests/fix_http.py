@@ -2,7 +2,8 @@
 temporary directory (with its directory listing as the index page, or an
 ``index.html`` the test writes), and switches for what remote servers do: a bearer
 token it requires (401 without it), the next N requests answered with a status (503
-for retries), gzip transfer encoding, and a body cut off after some bytes."""
+for retries, with a Retry-After), gzip transfer encoding, a body cut off after some
+bytes, and bodies sent without a Content-Length."""
 
 from __future__ import annotations
 
@@ -35,6 +36,13 @@ class HttpServer:
     gzip_transfer: bool = False
     #: Send only this many bytes of the next file body, then close the connection.
     cut_next_after: int | None = None
+    #: The same for every file body, until set back to None.
+    cut_every_after: int | None = None
+    #: Answer GETs of files without a Content-Length: the body ends when the connection
+    #: closes (HEAD still says the length).
+    omit_length: bool = False
+    #: The ``Retry-After`` sent with the statuses of ``failures``.
+    retry_after: str = "0"
     #: (method, path, headers) of every request.
     requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -66,7 +74,7 @@ class _Handler(SimpleHTTPRequestHandler):
             state.requests.append((self.command, self.path, dict(self.headers.items())))
             status = state.failures.pop(0) if state.failures else None
         if status is not None:
-            self._answer(status, b"try again later\n", {"Retry-After": "0"})
+            self._answer(status, b"try again later\n", {"Retry-After": state.retry_after})
             return True
         if state.token is not None:
             given = self.headers.get("Authorization", "")
@@ -112,14 +120,21 @@ class _Handler(SimpleHTTPRequestHandler):
         self.send_response(200)
         for key, value in headers.items():
             self.send_header(key, value)
-        self.send_header("Content-Length", str(len(data)))
+        if head or not state.omit_length:
+            self.send_header("Content-Length", str(len(data)))
+        else:
+            self.send_header("Connection", "close")
         self.end_headers()
         if head:
             return
         with state.lock:
             cut, state.cut_next_after = state.cut_next_after, None
+            cut = cut if cut is not None else state.cut_every_after
         if cut is None:
             self.wfile.write(data)
+            if state.omit_length:
+                self.wfile.flush()
+                self.close_connection = True
             return
         self.wfile.write(data[:cut])
         self.wfile.flush()

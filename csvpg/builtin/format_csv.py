@@ -19,6 +19,7 @@ import re
 from collections.abc import Iterator
 from typing import Any, BinaryIO, ClassVar
 
+from csvpg.binary import refuse_binary
 from csvpg.errors import FormatError, SpecError
 from csvpg.hookspecs import hookimpl
 from csvpg.interfaces import (
@@ -96,6 +97,7 @@ class CsvReader(Reader):
         self._used = False
         sample = self._read(SAMPLE_SIZE)
         self._eof = len(sample) < SAMPLE_SIZE
+        refuse_binary(sample, ref, settings["encoding"])
         detected: list[str] = []
         try:
             if settings["encoding"] == "auto":
@@ -438,6 +440,7 @@ class CsvFormat(Format):
     """Delimited text files (CSV, TSV, SSV …)."""
 
     name = "csv"
+    extensions = (".csv", ".tsv", ".txt", ".psv", ".dat")
     options: ClassVar[dict[str, Option]] = {
         "type": Option(str, "csv", help="the format's name"),
         "encoding": Option(

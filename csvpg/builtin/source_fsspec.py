@@ -29,6 +29,7 @@ import threading
 import time
 import zipfile
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, BinaryIO, TypeVar
 from urllib.parse import quote, unquote
 
@@ -38,7 +39,7 @@ from fsspec.core import url_to_fs
 from csvpg.errors import CsvpgError, SourceError
 from csvpg.hookspecs import hookimpl
 from csvpg.interfaces import FileRef, Source
-from csvpg.retry import backoff, is_transient
+from csvpg.retry import ReadAgain, is_transient, pause
 
 _GLOB_CHARS = set("*?[")
 
@@ -100,6 +101,10 @@ def _timestamp(value: Any) -> float | None:
         return None
 
 
+#: The extensions of compressed files, decompressed as they stream (or once installed).
+COMPRESSION_EXTENSIONS = frozenset(fsspec.utils.compressions) | frozenset(_CODEC_PACKAGES)
+
+
 def codec_for(name: str) -> str | None:
     """fsspec's codec for a file name; a known codec whose package is missing is an error."""
     codec = fsspec.utils.infer_compression(name)
@@ -120,9 +125,41 @@ def is_zip(name: str) -> bool:
     return name.lower().endswith(".zip")
 
 
+class _Counted:
+    """The transport's bytes under a decompressor, counted, so that the end of the
+    stream can be checked against the size the listing gave."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw = raw
+        self.count = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.raw.read(size)
+        self.count += len(data)
+        return bytes(data)
+
+    def drain(self) -> None:
+        """Read what the decompressor left (a trailer it did not need): counted too."""
+        while self.read(1 << 16):
+            pass
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.raw, name)
+
+
+#: (size, mtime) of a file as its source sees it now, or None when it cannot tell.
+Stat = Callable[[], "tuple[int | None, float | None] | None"]
+
+
 class _Stream(io.RawIOBase):
     """A source stream as the engine reads it: decompressed, closed whole, and failing
-    with a :class:`SourceError` (chained to the library's exception)."""
+    with a :class:`SourceError` (chained to the library's exception).
+
+    At its end it checks that the file is the one listed: as many transport bytes as the
+    listed size, and (where the source can look) the same size and mtime as listed. A
+    short body or a file that changed while it was read fails the attempt, as a transient
+    failure the engine retries, before anything of it is committed: so the manifest
+    never records a size or checksum other than those of the bytes loaded."""
 
     def __init__(
         self,
@@ -132,15 +169,20 @@ class _Stream(io.RawIOBase):
         inner: list[BinaryIO],
         *,
         seekable: bool,
-        expect_size: int | None,
+        counted: _Counted | None = None,
+        stat: Stat | None = None,
     ) -> None:
         self._source = source
         self._ref = ref
         self._outer = outer
         self._inner = inner
         self._seekable = seekable
-        self._expect = expect_size
+        #: The transport's bytes, when they are not those of ``outer`` (decompressed).
+        self._counted = counted
+        self._stat = stat
+        self._check_count = ref.size is not None
         self._count = 0
+        self._checked = False
         #: The connection this stream reads on: its failure must not drop a newer one.
         self._generation = source.generation()
 
@@ -150,24 +192,50 @@ class _Stream(io.RawIOBase):
     def seekable(self) -> bool:
         return self._seekable
 
+    def _fail(self, exc: BaseException) -> CsvpgError:
+        if _is_bug(exc):
+            raise exc
+        error = self._source.failure(exc, self._ref.url, "reading", self._generation)
+        return error
+
     def read(self, size: int | None = -1) -> bytes:
         try:
             data = self._outer.read(-1 if size is None else size)
         except Exception as exc:
-            if _is_bug(exc):
-                raise
-            error = self._source.failure(exc, self._ref.url, "reading", self._generation)
+            error = self._fail(exc)
             raise error from error.__cause__
         self._count += len(data)
-        if not data and size != 0 and self._expect is not None and self._count < self._expect:
-            # The remote said how long the file is; fewer bytes is a cut connection (or
-            # a file rewritten while it was read), never a complete file.
-            lost = ConnectionResetError(
-                f"the stream ended after {self._count} of {self._expect} bytes"
-            )
-            error = self._source.failure(lost, self._ref.url, "reading", self._generation)
-            raise error from lost
+        if not data and size != 0 and not self._checked:
+            self._checked = True
+            try:
+                self._check_end()
+            except Exception as exc:
+                error = self._fail(exc)
+                raise error from error.__cause__
         return bytes(data)
+
+    def _check_end(self) -> None:
+        """Raise when the bytes read are not the file the listing described."""
+        ref, url = self._ref, self._ref.url
+        if self._counted is not None:
+            self._counted.drain()
+        got = self._counted.count if self._counted is not None else self._count
+        now = self._stat() if self._stat is not None else None
+        if now is not None and _differs(now, (ref.size, ref.mtime)):
+            raise changed(url, f"listed as {_said(ref.size, ref.mtime)}, now {_said(*now)}")
+        if not self._check_count or ref.size is None or got == ref.size:
+            return
+        if got > ref.size:
+            raise changed(url, f"{got} bytes read where the listing said {ref.size}")
+        # Fewer bytes than listed: a cut connection (with or without a Content-Length),
+        # or a file rewritten while it was read; never a complete file.
+        lost = ReadAgain(f"the stream ended after {got} of {ref.size} bytes")
+        raise SourceError(
+            f"{url}: reading failed: {lost}",
+            file=url,
+            hint="a cut connection, or a file rewritten while it was read; csvpg retries it "
+            "([run] max_retries)",
+        ) from lost
 
     def readinto(self, buffer: Any) -> int:
         data = self.read(len(buffer))
@@ -180,13 +248,11 @@ class _Stream(io.RawIOBase):
     def seek(self, offset: int, whence: int = 0) -> int:
         if not self._seekable:
             raise io.UnsupportedOperation("this remote stream cannot seek")
-        self._expect = None  # a seek makes the byte count meaningless
+        self._check_count = False  # a seek makes the byte count meaningless
         try:
             return int(self._outer.seek(offset, whence))
         except Exception as exc:
-            if _is_bug(exc):
-                raise
-            error = self._source.failure(exc, self._ref.url, "reading", self._generation)
+            error = self._fail(exc)
             raise error from error.__cause__
 
     def tell(self) -> int:
@@ -202,6 +268,30 @@ class _Stream(io.RawIOBase):
         super().close()
 
 
+def _differs(now: tuple[int | None, float | None], listed: tuple[int | None, float | None]) -> bool:
+    """A size or mtime known both times that is not the same."""
+    return any(a is not None and b is not None and a != b for a, b in zip(now, listed, strict=True))
+
+
+def _said(size: int | None, mtime: float | None) -> str:
+    when = "?" if mtime is None else time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(mtime))
+    return f"{'?' if size is None else size} bytes, modified {when} UTC"
+
+
+def changed(url: str, how: str) -> SourceError:
+    """The file changed between its listing and the end of its read (it grew, or was
+    rewritten): transient, so the engine reads it again."""
+    error = SourceError(
+        f"{url} changed while it was read ({how})",
+        file=url,
+        hint="csvpg retries it, and loads nothing of it until a read sees it whole; for "
+        "files still being written into the folder, set [source] min_age = 60 (seconds "
+        "since the last change) to leave them for the next run",
+    )
+    error.__cause__ = ReadAgain(how)
+    return error
+
+
 class RemoteSource(Source):
     """What every built-in source shares: listing with retries, ``.zip`` members,
     decompression, and errors as :class:`SourceError`.
@@ -210,8 +300,6 @@ class RemoteSource(Source):
     its file system opens), opens with :meth:`_open_raw`, and may describe its failures
     better in :meth:`_describe`."""
 
-    #: Check that a plain file yields as many bytes as the listing said.
-    check_size = False
     #: Whether the streams of :meth:`_open_raw` may seek (a ``.zip`` is read in place);
     #: else an archive is downloaded once to a temporary file.
     random_access = True
@@ -308,7 +396,7 @@ class RemoteSource(Source):
                 error = self.failure(exc, url, doing)
                 if attempt >= LIST_RETRIES or not is_transient(error):
                     raise error from error.__cause__
-            time.sleep(backoff(attempt, LIST_RETRY_DELAY))
+            time.sleep(pause(error, attempt, LIST_RETRY_DELAY)[0])
             attempt += 1
 
     # -- zip archives --------------------------------------------------------------
@@ -386,7 +474,6 @@ class RemoteSource(Source):
 
     def _open(self, ref: FileRef) -> BinaryIO:
         member = self._members.get(ref.url) or _member_of(ref.url)
-        inner: list[BinaryIO] = []
         if member is not None:
             archive, name = member
             zf, raw = self._open_zip(archive)
@@ -396,20 +483,31 @@ class RemoteSource(Source):
                 zf.close()
                 raw.close()
                 raise
-            inner = [raw, zf]  # type: ignore[list-item]
-            outer, expect = opened, None
-        else:
-            codec = codec_for(ref.name)
-            path = self._paths.get(ref.url) or self._path_of(ref.url)
-            raw = self._open_raw(ref, path)
-            codec = self._codec_after_transport(raw, codec)
-            outer, expect = raw, (ref.size if self.check_size else None)
-            if codec is not None:
-                from fsspec.compression import compr
+            # zipfile checks a member's length and CRC itself.
+            return _Stream(self, ref, opened, [raw, zf], seekable=False)  # type: ignore[list-item,return-value]
+        codec = codec_for(ref.name)
+        path = self._paths.get(ref.url) or self._path_of(ref.url)
+        raw = self._open_raw(ref, path)
+        codec = self._codec_after_transport(raw, codec)
+        sized = ref if self._sized(raw) else replace(ref, size=None)
+        stat = functools.partial(self._stat, path)
+        if codec is None:
+            return _Stream(self, sized, raw, [], seekable=_can_seek(raw), stat=stat)  # type: ignore[return-value]
+        from fsspec.compression import compr
 
-                inner, outer, expect = [raw], compr[codec](raw, mode="rb"), None
-        seekable = member is None and not inner and _can_seek(outer)
-        return _Stream(self, ref, outer, inner, seekable=seekable, expect_size=expect)  # type: ignore[return-value]
+        counted = _Counted(raw)
+        outer = compr[codec](counted, mode="rb")
+        return _Stream(self, sized, outer, [raw], seekable=False, counted=counted, stat=stat)  # type: ignore[return-value]
+
+    def _sized(self, raw: BinaryIO) -> bool:
+        """Whether the bytes of ``raw`` are those the listing's size counts (not a body
+        the transport decoded)."""
+        return True
+
+    def _stat(self, path: str) -> tuple[int | None, float | None] | None:
+        """The file's size and mtime now, to compare with the listing's after reading;
+        ``None`` when the source cannot look."""
+        return None
 
     def _codec_after_transport(self, raw: BinaryIO, codec: str | None) -> str | None:
         """The codec still to apply once the transport decoded what it could."""
@@ -499,19 +597,19 @@ class FsspecSource(RemoteSource):
 
     def _ref(self, info: dict[str, Any]) -> FileRef:
         path = info["name"]
-        mtime = info.get("mtime") or info.get("created")
         url = path if self._local else without_password(self.fs.unstrip_protocol(path))
         self._paths[url] = path
+        size, mtime = size_mtime(info)
         return FileRef(
-            url=url,
-            name=safe_name(posixpath.basename(path.rstrip("/"))),
-            size=info.get("size"),
-            mtime=_timestamp(mtime),
+            url=url, name=safe_name(posixpath.basename(path.rstrip("/"))), size=size, mtime=mtime
         )
 
     def _list(self, pattern: str | None) -> list[FileRef]:
-        infos = list_infos(self.fs, self.root, pattern)
+        infos = list_infos(self.fs, self.root, pattern, real_dirs=self._local)
         return [self._ref(info) for info in infos]
+
+    def _stat(self, path: str) -> tuple[int | None, float | None] | None:
+        return stat_now(self.fs, path)
 
     def _open_raw(self, ref: FileRef, path: str) -> BinaryIO:
         stream: BinaryIO = self.fs.open(path, "rb")
@@ -521,11 +619,36 @@ class FsspecSource(RemoteSource):
         return str(self.fs._strip_protocol(url))
 
 
-def list_infos(fs: Any, root: str, pattern: str | None) -> list[dict[str, Any]]:
-    """Files (not directories) under ``root`` matching ``pattern``, as fsspec info dicts."""
+def size_mtime(info: dict[str, Any]) -> tuple[int | None, float | None]:
+    """An fsspec info dict's size and modification time."""
+    return info.get("size"), _timestamp(info.get("mtime") or info.get("created"))
+
+
+def stat_now(fs: Any, path: str) -> tuple[int | None, float | None] | None:
+    """``path``'s size and mtime as the file system says now (not from its cache);
+    ``None`` when it cannot say: a file moved away once read (its bytes were checked
+    against the listed size), or a file system without ``info``."""
+    with contextlib.suppress(Exception):
+        fs.invalidate_cache(path)
+    try:
+        return size_mtime(fs.info(path))
+    except (FileNotFoundError, NotImplementedError):
+        return None
+
+
+def list_infos(
+    fs: Any, root: str, pattern: str | None, *, real_dirs: bool = False
+) -> list[dict[str, Any]]:
+    """Files (not directories) under ``root`` matching ``pattern``, as fsspec info dicts.
+
+    With ``real_dirs`` (a local disk, SFTP: folders exist apart from their files), a
+    folder that does not exist raises FileNotFoundError even with a pattern; on an
+    object store an empty prefix is just an empty listing."""
     root = root.rstrip("/") or "/"
     if pattern:
         paths = fs.glob(posixpath.join(root, pattern), detail=True)
+        if not paths and real_dirs and not _GLOB_CHARS & set(root) and not fs.isdir(root):
+            raise FileNotFoundError(root)
     elif _GLOB_CHARS & set(root):
         paths = fs.glob(root, detail=True)
     elif fs.isdir(root):

@@ -211,9 +211,9 @@ class HttpSource(RemoteSource):
     """Files over HTTP(S): one URL, a list (``[source] urls``), or an index page."""
 
     schemes = ("http", "https")
-    # aiohttp checks each body against its own Content-Length (a HEAD's may differ for
-    # a page made on the fly), and raises ClientPayloadError when it falls short.
-    check_size = False
+    # aiohttp checks each body against its own Content-Length (ClientPayloadError when
+    # it falls short); the stream checks it against the listing's (the HEAD's) too, so
+    # that a body cut without one, or shorter than the HEAD said, is never complete.
     random_access = False
     options = {
         "headers": Option(
@@ -335,6 +335,10 @@ class HttpSource(RemoteSource):
     def _open_raw(self, ref: FileRef, path: str) -> BinaryIO:
         response = self.client.call(self.client.request, "GET", path)
         return _Body(self.client, response)  # type: ignore[return-value]
+
+    def _sized(self, raw: BinaryIO) -> bool:
+        # A body aiohttp decoded (Content-Encoding) is longer than any length sent.
+        return getattr(raw, "encoding", "") in ("", "identity")
 
     def _codec_after_transport(self, raw: BinaryIO, codec: str | None) -> str | None:
         # A server that sends "x.csv.gz" with Content-Encoding: gzip has aiohttp unzip it.

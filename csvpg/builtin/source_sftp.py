@@ -25,10 +25,11 @@ from urllib.parse import unquote, urlsplit
 
 from csvpg.builtin.source_fsspec import (
     RemoteSource,
-    _timestamp,
     list_infos,
     quote_path,
     safe_name,
+    size_mtime,
+    stat_now,
 )
 from csvpg.errors import SourceError
 from csvpg.hookspecs import hookimpl
@@ -51,7 +52,6 @@ class SftpSource(RemoteSource):
     ``/path`` is absolute; ``/~/path`` is relative to the login directory."""
 
     schemes = ("sftp", "ssh")
-    check_size = True
     options = {
         "username": Option(str, None, help="the login name, if the URL has none"),
         "password": Option(str, None, help='e.g. password = "${SFTP_PASSWORD}"'),
@@ -214,19 +214,16 @@ class SftpSource(RemoteSource):
     def _list(self, pattern: str | None) -> list[FileRef]:
         fs = self.fs()
         refs = []
-        for info in list_infos(fs, self.root, pattern):
+        for info in list_infos(fs, self.root, pattern, real_dirs=True):
             path = posixpath.normpath(info["name"])  # "./a.csv" (home-relative) → "a.csv"
             url = self._url(path)
             self._paths[url] = path
-            refs.append(
-                FileRef(
-                    url=url,
-                    name=safe_name(path),
-                    size=info.get("size"),
-                    mtime=_timestamp(info.get("mtime")),
-                )
-            )
+            size, mtime = size_mtime(info)
+            refs.append(FileRef(url=url, name=safe_name(path), size=size, mtime=mtime))
         return refs
+
+    def _stat(self, path: str) -> tuple[int | None, float | None] | None:
+        return stat_now(self.fs(), path)
 
     def _open_raw(self, ref: FileRef, path: str) -> BinaryIO:
         stream: BinaryIO = self.fs().open(path, "rb")

@@ -5,6 +5,7 @@ that try to climb out."""
 from __future__ import annotations
 
 import gzip
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -305,3 +306,126 @@ def test_a_signed_url_keeps_its_signature_out_of_sight(
     assert "abcdef123456" not in repr(summary.to_dict()) + repr(log.events)
     assert "abcdef123456" not in repr(db.execute("SELECT * FROM csvpg.manifest").fetchall())
     assert http_server.paths("GET") == ["/a.csv?X-Amz-Signature=abcdef123456&part=1"]
+
+
+# -- a body shorter than the listing said, and Retry-After (issue 13) -------------------
+
+ROWS = 50_000
+
+
+def fifty_thousand(server: HttpServer, name: str = "big.csv") -> bytes:
+    data = ("id,v\n" + "".join(f"{i},{'w' * 20}\n" for i in range(ROWS))).encode()
+    serve(server, {name: data})
+    return data
+
+
+def manifest_row(db: Any, url: str) -> tuple[Any, ...] | None:
+    exists = db.execute("SELECT to_regclass('csvpg.manifest') IS NOT NULL").fetchone()[0]
+    if not exists:
+        return None
+    return db.execute(
+        "SELECT status, size, sha256, rows FROM csvpg.manifest WHERE url = %s", (url,)
+    ).fetchone()
+
+
+def test_a_body_without_length_closed_at_40_percent_is_retried_whole(
+    db, http_server: HttpServer, tmp_path: Path
+) -> None:
+    data = fifty_thousand(http_server)
+    http_server.omit_length = True
+    url = http_server.url("big.csv")
+    job = write_job(tmp_path / "job.toml", db, {"url": url})
+
+    def cut() -> None:
+        http_server.cut_next_after = len(data) * 2 // 5
+
+    log = EventLog()
+    summary = run(job, plugins=[OnJobStarted(cut), log])
+    assert summary.exit_code == 0 and summary.files[0].status == "loaded", summary.files[0].error
+    warned = [w.message for w in log.of(Warned) if "retry 1 of 3" in w.message]
+    assert warned and f"ended after {len(data) * 2 // 5} of {len(data)} bytes" in warned[0]
+    assert db.count("big") == ROWS
+    assert manifest_row(db, url) == ("loaded", len(data), hashlib.sha256(data).hexdigest(), ROWS)
+
+
+def test_a_body_always_cut_without_length_fails_and_is_loaded_by_the_next_run(
+    db, http_server: HttpServer, tmp_path: Path
+) -> None:
+    data = fifty_thousand(http_server)
+    http_server.omit_length = True
+    http_server.cut_every_after = len(data) * 2 // 5
+    url = http_server.url("big.csv")
+    job = write_job(tmp_path / "job.toml", db, {"url": url})
+    first = run(job)
+    assert first.exit_code == 1 and first.status == "failed"
+    assert first.files[0].status == "failed"
+    assert "ended after" in (first.files[0].error or "")
+    assert "big" not in db.tables(), "nothing of a short body is committed"
+    assert (manifest_row(db, url) or ("failed",))[0] == "failed"
+    # The next run does not take the file for unchanged: it loads all of it.
+    http_server.cut_every_after = None
+    again = run(job)
+    assert again.files[0].status == "loaded", again.files[0].error
+    assert db.count("big") == ROWS
+
+
+def test_a_get_shorter_than_the_head_said_fails_even_with_its_own_length(
+    db, http_server: HttpServer, tmp_path: Path
+) -> None:
+    """The file is replaced by a shorter one between the listing (HEAD) and the GET: the
+    GET is complete by its own Content-Length, but is not the file that was listed."""
+    fifty_thousand(http_server)
+    url = http_server.url("big.csv")
+    job = write_job(tmp_path / "job.toml", db, {"url": url})
+    shorter = "id,v\n1,a\n"
+    summary = run(job, plugins=[OnJobStarted(lambda: serve(http_server, {"big.csv": shorter}))])
+    assert summary.files[0].status == "failed"
+    assert "ended after 9 of" in (summary.files[0].error or "")
+    assert "big" not in db.tables()
+    again = run(job)
+    assert again.files[0].status == "loaded", again.files[0].error
+    assert db.rows("big") == [("1", "a")]
+    assert manifest_row(db, url)[:2] == ("loaded", len(shorter))
+
+
+def test_a_429_waits_what_retry_after_says(db, http_server: HttpServer, tmp_path: Path) -> None:
+    serve(http_server, {"a.csv": "x\n1\n2\n"})
+    job = write_job(tmp_path / "job.toml", db, {"url": http_server.url("a.csv")})
+    http_server.retry_after = "1"
+    log = EventLog()
+    summary = run(job, plugins=[OnJobStarted(lambda: http_server.fail_next(1, 429)), log])
+    assert summary.files[0].status == "loaded", summary.files[0].error
+    warned = [w.message for w in log.of(Warned) if "retry 1 of 3" in w.message]
+    assert len(warned) == 1, warned
+    assert "HTTP 429" in warned[0]
+    assert "in 1.0 s (the server's Retry-After)" in warned[0]
+
+
+def test_a_long_retry_after_is_capped_and_the_message_says_so(
+    db, http_server: HttpServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from csvpg import retry
+
+    monkeypatch.setattr(retry, "MAX_RETRY_AFTER", 0.5)
+    serve(http_server, {"a.csv": "x\n1\n"})
+    job = write_job(tmp_path / "job.toml", db, {"url": http_server.url("a.csv")})
+    http_server.retry_after = "3600"
+    log = EventLog()
+    summary = run(job, plugins=[OnJobStarted(lambda: http_server.fail_next(1, 503)), log])
+    assert summary.files[0].status == "loaded", summary.files[0].error
+    warned = [w.message for w in log.of(Warned) if "retry 1 of 3" in w.message]
+    assert "HTTP 503" in warned[0]
+    assert "in 0.5 s (the server's Retry-After asked 3600 s; capped)" in warned[0], warned
+
+
+def test_retry_after_as_an_http_date() -> None:
+    import email.utils
+    import time
+
+    from csvpg.retry import parse_retry_after
+
+    later = email.utils.formatdate(time.time() + 30, usegmt=True)
+    assert 25 <= (parse_retry_after(later) or 0) <= 31
+    assert parse_retry_after(email.utils.formatdate(time.time() - 60, usegmt=True)) == 0
+    assert parse_retry_after("7") == 7
+    assert parse_retry_after("soon") is None

@@ -509,3 +509,42 @@ def test_a_file_split_over_connections_survives_an_sftp_cut(
     assert db.execute(
         "SELECT count(DISTINCT id) FROM {}".format(f'"{db.schema}".big')
     ).fetchone() == (ROWS,)
+
+
+def test_a_file_that_grows_while_read_is_never_loaded_half(
+    db, sftp_server: SftpServer, tmp_path: Path, home: Path
+) -> None:
+    big_file(sftp_server, "live.csv")
+    path = sftp_server.root / "exports" / "live.csv"
+    job = write_job(
+        tmp_path / "job.toml", db, sftp_server.url("exports/live.csv"), sftp_server.options()
+    )
+
+    def append() -> None:
+        with path.open("a") as out:
+            out.write(f"{ROWS},half a ro")
+
+    log = EventLog()
+    summary = run(job, plugins=[At2MiB(append), log])
+    assert summary.exit_code == 1
+    assert summary.files[0].status == "failed"
+    assert "changed while it was read" in (summary.files[0].error or "")
+    assert [w for w in log.of(Warned) if "retry 1 of 3" in w.message]
+    assert "live" not in db.tables()
+    again = run(job)
+    assert again.files[0].status == "loaded", again.files[0].error
+    assert db.count("live") == ROWS + 1
+
+
+def test_a_missing_folder_with_a_pattern_is_not_found(
+    db, sftp_server: SftpServer, tmp_path: Path, home: Path
+) -> None:
+    job = write_job(
+        tmp_path / "job.toml",
+        db,
+        sftp_server.url("nowhere/"),
+        sftp_server.options(),
+        pattern="*.csv",
+    )
+    with pytest.raises(SourceError, match="source not found"):
+        run(job)

@@ -47,6 +47,7 @@ class ParquetFormat(Format):
 
     name: ClassVar[str] = "parquet"
     kind: ClassVar[str] = "parquet"
+    extensions: ClassVar[tuple[str, ...]] = (".parquet", ".parq")
     options: ClassVar[dict[str, Option]] = _options("parquet")
 
     def __init__(self, **settings: Any) -> None:
@@ -78,6 +79,7 @@ class ArrowFormat(ParquetFormat):
 
     name: ClassVar[str] = "arrow"
     kind: ClassVar[str] = "arrow"
+    extensions: ClassVar[tuple[str, ...]] = (".arrow", ".feather", ".ipc", ".arrows")
     options: ClassVar[dict[str, Option]] = _options("arrow")
 
 

@@ -5,6 +5,7 @@ These use ``csvpg.testing`` (``csvpg_run``, ``csvpg_db``) as any plugin's tests 
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import io
 import math
 import uuid
@@ -403,3 +404,19 @@ def test_infer_reads_the_types_and_writes_a_job_that_runs(csvpg_db, tmp_path, ca
     summary = run(job)
     assert summary.files[0].status == "loaded" and csvpg_db.count("all") == 3
     assert csvpg_db.columns("all") == EXPECTED_TYPES
+
+
+def test_a_folder_without_pattern_takes_the_plugins_extensions(csvpg_run, csvpg_db) -> None:
+    """The Parquet plugin declares ``.parquet`` (Format.extensions): a folder read with
+    ``type = "auto"`` and no pattern takes it, and leaves the notes and photos beside it."""
+    table = pa.table({"id": [1, 2]})
+    files = {
+        "p.parquet": parquet_bytes(table),
+        "c.csv.gz": gzip.compress(b"id\n1\n"),
+        "notes.md": b"# not data\n",
+        "photo.png": b"\x89PNG\r\n\x1a\n" + bytes(64),
+    }
+    summary = csvpg_run('[format]\ntype = "auto"', files=files)
+    assert summary.exit_code == 0, [f.error for f in summary.files]
+    assert sorted(f.file.rsplit("/", 1)[-1] for f in summary.files) == ["c.csv.gz", "p.parquet"]
+    assert csvpg_db.count("p") == 2

@@ -18,7 +18,6 @@ retries are set aside as rejects — the record as sent, and why.
 from __future__ import annotations
 
 import base64
-import email.utils
 import http.client
 import json
 import logging
@@ -28,11 +27,11 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from csvpg import LoadInput, LoadResult, Option, Reject, Sink, SinkError, SpecError
+from csvpg.retry import parse_retry_after
 from csvpg_records.ratelimit import shared_bucket
 
 log = logging.getLogger("csvpg_records")
@@ -78,19 +77,7 @@ _opener = urllib.request.build_opener(_NoRedirect())
 
 def _retry_after(value: str | None) -> float | None:
     """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    return parse_retry_after(value) if value else None
 
 
 @dataclass
