@@ -115,7 +115,11 @@ def retry_after(exc: BaseException) -> float | None:
     return None
 
 
-def parse_retry_after(value: str) -> float | None:
+def parse_retry_after(value: str | None) -> float | None:
+    """``Retry-After`` in seconds (it gives seconds or an HTTP date); ``None`` if absent
+    or unreadable."""
+    if not value:
+        return None
     try:
         return max(0.0, float(value.strip()))
     except ValueError:

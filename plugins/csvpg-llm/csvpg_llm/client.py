@@ -31,7 +31,6 @@ Sample values leave the machine: point it at a local server for data that must n
 
 from __future__ import annotations
 
-import email.utils
 import http.client
 import json
 import logging
@@ -192,21 +191,6 @@ def request_body(
     return json.dumps(body, ensure_ascii=False).encode()
 
 
-def retry_after(value: str | None) -> float | None:
-    """``Retry-After`` in seconds (it gives seconds or an HTTP date), ``None`` if absent."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
 class Client:
     def __init__(self, config: Config) -> None:
         self.config = config
@@ -241,7 +225,7 @@ class Client:
                 raise _HttpStatus(
                     exc.code,
                     f"HTTP {exc.code} {exc.reason}".strip(),
-                    retry_after(exc.headers.get("Retry-After")),
+                    retry.parse_retry_after(exc.headers.get("Retry-After")),
                 ) from None
         except (OSError, ValueError, http.client.HTTPException) as exc:
             reason = getattr(exc, "reason", None) or exc

@@ -75,11 +75,6 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 _opener = urllib.request.build_opener(_NoRedirect())
 
 
-def _retry_after(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
-    return parse_retry_after(value) if value else None
-
-
 @dataclass
 class _Answer:
     ok: bool
@@ -175,7 +170,7 @@ class WebhookSink(Sink):
                     False,
                     exc.code,
                     f"HTTP {exc.code} {exc.reason}".strip(),
-                    _retry_after(exc.headers.get("Retry-After") if exc.headers else None),
+                    parse_retry_after(exc.headers.get("Retry-After") if exc.headers else None),
                 )
         except (OSError, http.client.HTTPException, ValueError) as exc:  # unreachable, timeout …
             reason = getattr(exc, "reason", None) or exc
