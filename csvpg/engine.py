@@ -273,9 +273,11 @@ class Engine:
                 if summary.notifications:
                     history.notified(conn, self.run_id, summary.notifications)
         except (psycopg.Error, CsvpgError) as again:
-            log.warning("cannot record the failed run %s: %s", self.run_id, again)
             if self._started_row:
+                log.warning("cannot record the failed run %s: %s", self.run_id, again)
                 pending.save(self.run_id, values)
+            else:  # the history is where the run failed, or unreachable: it has nothing
+                log.debug("cannot record the failed run %s: %s", self.run_id, again)
 
     def _known_history_dsn(self) -> str | None:
         """The history's DSN when the target's was never resolved (the run failed before

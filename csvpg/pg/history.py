@@ -42,23 +42,34 @@ class Liveness:
         self._watcher: threading.Thread | None = None
 
     def hold(self, dsn: str, *, history: bool = False) -> None:
-        self.sessions[dsn] = self._take(dsn)
+        self.sessions[dsn] = self._take(dsn, wait=True)
         if history:
             self.history = dsn
         if self._watcher is None:
             self._watcher = threading.Thread(target=self._watch, name="csvpg-liveness", daemon=True)
             self._watcher.start()
 
-    def _take(self, dsn: str) -> psycopg.Connection[Any]:
+    def _take(self, dsn: str, *, wait: bool = False) -> psycopg.Connection[Any] | None:
+        """A session holding the lock; None when the lost one still holds it (the server
+        has not seen it gone yet): the watcher tries again, never waits."""
         from csvpg.pg.connect import connect
 
         conn = connect(dsn, autocommit=True, connect_timeout=10)
         try:
-            hold(conn, self.run_id)
+            if wait:
+                hold(conn, self.run_id)
+                return conn
+            row = conn.execute(
+                "SELECT pg_try_advisory_lock(hashtext('csvpg.run'), hashtext(%s))",
+                (self.run_id,),
+            ).fetchone()
         except BaseException:
             conn.close()
             raise
-        return conn
+        if row and row[0]:
+            return conn
+        conn.close()
+        return None
 
     def _watch(self) -> None:
         while not self._stop.wait(self.every):
@@ -71,10 +82,11 @@ class Liveness:
                     conn.close()
                 self.sessions[dsn] = None
                 try:
-                    self.sessions[dsn] = self._take(dsn)
-                    if dsn == self.history:
-                        revive(self.sessions[dsn], self.run_id)  # type: ignore[arg-type]
-                    log.info("run %s took its lock again", self.run_id)
+                    taken = self.sessions[dsn] = self._take(dsn)
+                    if taken is not None:
+                        if dsn == self.history:
+                            revive(taken, self.run_id)
+                        log.info("run %s took its lock again", self.run_id)
                 except Exception as exc:  # the server is still away: try again soon
                     log.debug("run %s cannot take its lock again yet: %s", self.run_id, exc)
 
