@@ -5,6 +5,7 @@ lock takes it again, and a file another worker held is waited for."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import signal
@@ -71,9 +72,7 @@ def csvpg_process(job: Path, *args: str) -> subprocess.Popen[bytes]:
 
 
 def existing_table(db: Any, rows: int = 3) -> None:
-    db.execute(
-        f'CREATE TABLE "{db.schema}".t (id integer PRIMARY KEY, name text, amount numeric)'
-    )
+    db.execute(f'CREATE TABLE "{db.schema}".t (id integer PRIMARY KEY, name text, amount numeric)')
     db.execute(
         f'INSERT INTO "{db.schema}".t SELECT g, %s, 1 FROM generate_series(1, %s) g',
         ("before", rows),
@@ -233,10 +232,7 @@ class Proxy:
         self.listener.close()
         self.listener = None
         for s in self.sockets:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            _shut(s)
             s.close()
         self.sockets.clear()
 
@@ -264,10 +260,12 @@ class Proxy:
             pass
         finally:
             for s in (a, b):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+                _shut(s)
+
+
+def _shut(s: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # already shut, or closed
+        s.shutdown(socket.SHUT_RDWR)
 
 
 def test_a_database_away_longer_than_the_retries_ends_the_run_failed(db, tmp_path) -> None:
