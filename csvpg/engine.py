@@ -23,7 +23,7 @@ import psycopg
 from csvpg import events as ev
 from csvpg import pending
 from csvpg.errors import CsvpgError, DatabaseError
-from csvpg.fileload import FileLoad, FileSummary
+from csvpg.fileload import CANCELLED, Cancelled, FileLoad, FileSummary
 from csvpg.notify import Webhook, deliver
 from csvpg.pg import history, split
 from csvpg.pg.connect import connect, free_connections, mask_dsn
@@ -156,10 +156,7 @@ class Engine:
             self._in_flight.add(conn)
         try:
             if self.cancelled.is_set():
-                # Cancelled between the connect and now: cancel() did not see it.
-                from csvpg.fileload import CANCELLED, Cancelled
-
-                raise Cancelled(CANCELLED)
+                raise Cancelled(CANCELLED)  # cancelled since the connect: cancel() missed it
             yield conn
         finally:
             with self._budget:
