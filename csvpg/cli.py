@@ -4,11 +4,12 @@ prints errors; the library raises them."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from csvpg import __version__
@@ -245,26 +246,61 @@ def print_error(exc: CsvpgError) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     if args.tui:
         return cmd_run_tui(args)
-    from csvpg.engine import run
-    from csvpg.reporters import dump_json, for_stream
+    from csvpg.engine import Engine
+    from csvpg.plugins import get_plugin_manager
+    from csvpg.reporters import ClosedPipeSafe, dump_json, for_stream
+    from csvpg.spec import load_job
 
+    job = load_job(args.job)
     # Bars on a terminal, plain lines (with progress for long files) anywhere else.
-    out = sys.stderr if args.json else sys.stdout
-    reporter = for_stream(out, log_format=args.log_format, quiet=args.quiet)
+    out = ClosedPipeSafe(sys.stderr if args.json else sys.stdout)
+    reporter = for_stream(out, log_format=args.log_format, quiet=args.quiet)  # type: ignore[arg-type]
+    engine = Engine(
+        job,
+        get_plugin_manager([reporter]),
+        args.dsn,
+        dry_run=args.dry_run,
+        force=args.force,
+        callbacks=args.callback_url,
+    )
     try:
-        summary = run(
-            args.job,
-            dsn=args.dsn,
-            plugins=[reporter],
-            dry_run=args.dry_run,
-            force=args.force,
-            callbacks=args.callback_url,
-        )
+        with _signals_cancel(engine) as caught:
+            summary = engine.run()
     finally:
         reporter.close()
     if args.json:
-        dump_json(summary.to_dict(), sys.stdout)
+        dump_json(summary.to_dict(), ClosedPipeSafe(sys.stdout))  # type: ignore[arg-type]
+    if caught and summary.status == "cancelled":
+        return 128 + caught[0]  # 130 for Ctrl-C (SIGINT), 143 for SIGTERM
     return summary.exit_code
+
+
+@contextlib.contextmanager
+def _signals_cancel(engine: Any) -> Iterator[list[int]]:
+    """Ctrl-C (SIGINT) and SIGTERM cancel the run: files in flight roll back, the
+    history says cancelled, scratch is dropped; the signals caught are listed. A second
+    Ctrl-C stops at once (the next run tidies up after it)."""
+    import signal
+    import threading
+
+    caught: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield caught  # signals reach the main thread only: nothing to install
+        return
+
+    def cancel(signum: int, frame: Any) -> None:
+        if not caught:
+            # Off the handler: cancel() talks to the server.
+            threading.Thread(target=engine.cancel, name="csvpg-cancel", daemon=True).start()
+        caught.append(signum)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    before = {s: signal.signal(s, cancel) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield caught
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
 
 
 def _history_dsn(dsn: str | None) -> str:

@@ -10,8 +10,9 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,9 @@ import pluggy
 import psycopg
 
 from csvpg import events as ev
+from csvpg import pending
 from csvpg.errors import CsvpgError, DatabaseError
-from csvpg.fileload import FileLoad, FileSummary
+from csvpg.fileload import CANCELLED, Cancelled, FileLoad, FileSummary
 from csvpg.notify import Webhook, deliver
 from csvpg.pg import history, split
 from csvpg.pg.connect import connect, free_connections, mask_dsn
@@ -29,6 +31,7 @@ from csvpg.pg.rejects import Reject, reject_limit
 from csvpg.pg.schema import ensure_schema
 from csvpg.plan import FilePlan, Plan, make_plan
 from csvpg.plugins import Registry, get_plugin_manager
+from csvpg.retry import backoff, is_transient
 from csvpg.spec import Job, load_job
 
 __all__ = ["Engine", "FileSummary", "RunSummary", "run"]
@@ -127,13 +130,37 @@ class Engine:
         self._borrowed = 0
         self._budget = threading.Lock()
         self._splits = itertools.count()
+        self._made_scratch = False
+        #: The files' connections now open: cancel() interrupts what they run.
+        self._in_flight: set[psycopg.Connection[Any]] = set()
 
     def cancel(self) -> None:
-        """Stop the run, from any thread (the dashboard's ``q``): a file in flight rolls
-        back at its next MiB read or before its commit, and is recorded as cancelled;
-        files not yet started are skipped. :meth:`run` then returns as usual."""
+        """Stop the run, from any thread (the dashboard's ``q``, a signal): a file in
+        flight rolls back at once (its running statement is cancelled on the server, a
+        wait for another worker's file too) and is recorded as cancelled; files not yet
+        started are skipped. :meth:`run` then returns as usual."""
         self.cancelled.set()
         self.stopping.set()
+        with self._budget:
+            busy = list(self._in_flight)
+        for conn in busy:
+            try:
+                conn.cancel_safe(timeout=10)
+            except (psycopg.Error, OSError) as exc:  # closed meanwhile, or unreachable
+                log.debug("cannot cancel a statement of run %s: %s", self.run_id, exc)
+
+    @contextmanager
+    def in_flight(self, conn: psycopg.Connection[Any]) -> Iterator[psycopg.Connection[Any]]:
+        """``conn`` loads a file while in the block: :meth:`cancel` interrupts it."""
+        with self._budget:
+            self._in_flight.add(conn)
+        try:
+            if self.cancelled.is_set():
+                raise Cancelled(CANCELLED)  # cancelled since the connect: cancel() missed it
+            yield conn
+        finally:
+            with self._budget:
+                self._in_flight.discard(conn)
 
     def borrow_connections(self, want: int) -> int:
         """Up to ``want`` connections no file of this run needs now (a large file splits
@@ -153,6 +180,7 @@ class Engine:
 
     def scratch_schema(self) -> str:
         """A name for one split file's scratch tables (see :mod:`csvpg.pg.split`)."""
+        self._made_scratch = True
         return f"csvpg_split_{self.run_id}_{next(self._splits)}"
 
     def emit(self, event: ev.Event) -> None:
@@ -184,19 +212,33 @@ class Engine:
         self._started_row = False
         #: Sessions holding the run's lock while it lives: in the history database, and
         #: in the target one too when they differ (split files' scratch lives there).
-        self._alive: list[psycopg.Connection[Any]] = []
+        self._alive = history.Liveness(self.run_id)
         try:
             return self._run(started)
         except CsvpgError as exc:
             self._ended_early(exc, started)
             raise
         finally:
-            for conn in self._alive:
-                conn.close()  # releases the run's lock: it is over
+            if self._made_scratch:
+                self._drop_scratch()
+            self._alive.close()  # releases the run's lock: it is over
+
+    def _drop_scratch(self) -> None:
+        """Scratch schemas of this run's split files that are still there (a file whose
+        own cleanup could not reach the server): gone before the run ends."""
+        try:
+            with connect(self.dsn, connect_timeout=10) as conn:
+                for name, run_id in split.scratch_schemas(conn).items():
+                    if run_id == self.run_id:
+                        split.drop(conn, name)
+        except (psycopg.Error, CsvpgError) as exc:
+            log.warning(
+                "cannot drop the scratch of run %s (the next run will): %s", self.run_id, exc
+            )
 
     def _ended_early(self, exc: CsvpgError, started: float) -> None:
         """A run that stopped before its files (no source, no database): its webhooks
-        still hear of it, and a history row already written says failed."""
+        still hear of it, and the history has it as failed, with the error and hint."""
         summary = RunSummary(
             run_id=self.run_id,
             job=self.job.name,
@@ -208,12 +250,41 @@ class Engine:
         )
         if not self.dry_run:
             summary.notifications = self.early_notifications = self._notify(summary, error=exc)
+            self._record_early(summary, exc)
+
+    def _record_early(self, summary: RunSummary, exc: CsvpgError) -> None:
+        """The failed run's row (written now if the run failed before it), in the history
+        the run would have used, when that is reachable without starting a server."""
+        dsn = self.history_dsn if self._dsn else self._known_history_dsn()
+        if dsn is None:
+            return
+        values = history.end_values(summary, error=exc.message, hint=exc.hint)
+        try:
+            with connect(dsn, connect_timeout=10) as conn:
+                if not self._started_row:
+                    ensure_schema(conn)
+                    history.run_started(
+                        conn, self.run_id, self.job.name, self.job.digest, summary.database
+                    )
+                history.record_end(conn, self.run_id, values)
+                if summary.notifications:
+                    history.notified(conn, self.run_id, summary.notifications)
+        except (psycopg.Error, CsvpgError) as again:
             if self._started_row:
-                try:
-                    with connect(self.history_dsn) as conn:
-                        history.run_finished(conn, summary)
-                except CsvpgError as again:
-                    log.warning("cannot record the failed run %s: %s", self.run_id, again)
+                log.warning("cannot record the failed run %s: %s", self.run_id, again)
+                pending.save(self.run_id, values)
+            else:  # the history is where the run failed, or unreachable: it has nothing
+                log.debug("cannot record the failed run %s: %s", self.run_id, again)
+
+    def _known_history_dsn(self) -> str | None:
+        """The history's DSN when the target's was never resolved (the run failed before
+        it needed one): the job's, or the embedded server's if that one is running."""
+        dsn = self.job.history.get("dsn") or self.job.database.get("dsn")
+        if dsn:
+            return str(dsn)
+        from csvpg import embedded
+
+        return embedded.url()
 
     def _run(self, started: float) -> RunSummary:
         plan = self.plan()
@@ -238,16 +309,16 @@ class Engine:
                 try:
                     if self.separate_history:
                         ensure_schema(conn)
+                    pending.replay(conn)
                     history.reap(conn)
                     history.run_started(
                         conn, self.run_id, self.job.name, self.job.digest, mask_dsn(self.dsn)
                     )
                     self._started_row = True
                     # Held while the run lives: a run whose lock is free was abandoned.
-                    dsns = [self.history_dsn, self.dsn] if self.separate_history else [self.dsn]
-                    for dsn in dsns:
-                        self._alive.append(connect(dsn, autocommit=True))
-                        history.hold(self._alive[-1], self.run_id)
+                    self._alive.hold(self.history_dsn, history=True)
+                    if self.separate_history:
+                        self._alive.hold(self.dsn)
                 except psycopg.Error as exc:
                     raise _schema_error(self.history_dsn, exc) from exc
         self.emit(ev.JobStarted(self.run_id, self.job.name, len(plan.files), mask_dsn(self.dsn)))
@@ -258,8 +329,14 @@ class Engine:
         self.connections = self._connections(free)
         self._unfinished = len(plan.files)
         workers = max(1, min(self.connections, len(plan.files) or 1))
+        loads = [FileLoad(self, plan, fp) for fp in plan.files]
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="csvpg-load") as pool:
-            results += list(pool.map(lambda fp: FileLoad(self, plan, fp)(), plan.files))
+            first = list(pool.map(lambda load: load(), loads))
+            # Files another worker held: once every other file is done, this run waits
+            # for that worker; a file it did not load (it failed, or died) loads here.
+            held = [load for load, summary in zip(loads, first, strict=True) if summary is None]
+            later = iter(pool.map(lambda load: load(wait=True), held))
+        results += [summary or next(later) for summary in first]
         return self._finish(results, started)
 
     def _connections(self, free: int) -> int:
@@ -296,13 +373,7 @@ class Engine:
             dry_run=self.dry_run,
         )
         if not self.dry_run:
-            with connect(self.history_dsn) as conn:
-                history.run_finished(conn, summary)
-                summary.notifications = self._notify(summary)
-                if summary.notifications:
-                    history.notified(conn, self.run_id, summary.notifications)
-                if self.job.history["keep_days"] > 0:
-                    history.prune(conn, self.job.name, self.job.history["keep_days"])
+            self._record_end(summary)
         self.emit(
             ev.JobFinished(
                 run_id=self.run_id,
@@ -321,6 +392,44 @@ class Engine:
             )
         )
         return summary
+
+    def _record_end(self, summary: RunSummary) -> None:
+        """The run's end in its history, tried as often as a file's load; a history still
+        away after that keeps it in a file for the next run (csvpg.pending): the run
+        never stays 'running' there."""
+        summary.notifications = self._notify(summary)
+        values = history.end_values(summary)
+        retries, delay = self.job.run["max_retries"], self.job.run["retry_delay"]
+        for attempt in itertools.count():
+            try:
+                with connect(self.history_dsn, connect_timeout=10) as conn:
+                    history.record_end(conn, self.run_id, values)
+                    if summary.notifications:
+                        history.notified(conn, self.run_id, summary.notifications)
+                    if self.job.history["keep_days"] > 0:
+                        history.prune(conn, self.job.name, self.job.history["keep_days"])
+                return
+            except (psycopg.Error, CsvpgError) as exc:
+                error = exc.message if isinstance(exc, CsvpgError) else str(exc).strip()
+                if attempt >= retries or not is_transient(exc):
+                    kept = pending.save(self.run_id, values)
+                    later = f"; the next run writes it (kept in {kept})" if kept else ""
+                    self.emit(
+                        ev.Warned(
+                            self.run_id,
+                            f"cannot record the run's end in the history: {error}{later}",
+                        )
+                    )
+                    return
+                wait = backoff(attempt, delay)
+                self.emit(
+                    ev.Warned(
+                        self.run_id,
+                        f"cannot record the run's end in the history: {error}; "
+                        f"retry {attempt + 1} of {retries} in {wait:.1f} s",
+                    )
+                )
+                time.sleep(wait)
 
     def _notify(self, summary: RunSummary, error: CsvpgError | None = None) -> list[dict[str, Any]]:
         """POST the summary to every webhook; a failing one is recorded, never raised."""

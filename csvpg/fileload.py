@@ -70,6 +70,11 @@ class Cancelled(CsvpgError):
     """The run was cancelled while this file loaded: its transaction rolls back."""
 
 
+class Held(Exception):
+    """Another worker holds the file (see :meth:`FileLoad._claim`): it is tried again,
+    waiting for that worker, once the run's other files are done."""
+
+
 class Skip(Exception):
     """The file is not loaded this time, for a reason worth saying."""
 
@@ -122,25 +127,40 @@ class FileLoad:
         self.key = {"job": run.job.name, "url": self.url, "table": self.table}
         #: Why a split load of this file failed: it loads again on one connection.
         self.split_failed: str | None = None
+        #: Wait for another worker's claim on the file rather than step aside.
+        self.wait = False
+        #: The manifest's row when another worker held the file: a different one after
+        #: the wait means that worker loaded it.
+        self.held_over: manifest.Entry | None = None
 
-    def __call__(self) -> FileSummary:
+    def __call__(self, *, wait: bool = False) -> FileSummary | None:
+        """The file's outcome; None when another worker holds it: call again with
+        ``wait=True`` once the run's other files are done."""
+        held = False
         try:
-            return self._load_file()
+            summary = self._load_file(waiting=wait)
+            held = summary is None
+            return summary
         finally:
-            self.run.file_finished()
+            if not held:
+                self.run.file_finished()
 
-    def _load_file(self) -> FileSummary:
+    def _load_file(self, *, waiting: bool) -> FileSummary | None:
         run, url = self.run, self.url
         if run.cancelled.is_set():
             return self._skipped("not started: the run was cancelled")
         if run.stopping.is_set():
             return self._skipped("not started: an earlier file failed and fail_fast is on")
-        run.emit(ev.FileStarted(run.run_id, url, self.table, self.fp.ref.size))
+        if not waiting:
+            run.emit(ev.FileStarted(run.run_id, url, self.table, self.fp.ref.size))
+        self.wait = waiting
         retries, delay = run.job.run["max_retries"], run.job.run["retry_delay"]
         attempt = 0
         while True:
             try:
                 return self._attempt()
+            except Held:
+                return None
             except Skip as skip:
                 if skip.same_content and not run.dry_run:
                     self._refresh_manifest()
@@ -156,6 +176,8 @@ class FileLoad:
                 )
                 continue
             except Exception as exc:
+                if run.cancelled.is_set():  # a statement cancel() interrupted
+                    return self._cancelled()
                 error = as_error(exc, url, self.table)
                 if error is None:
                     raise
@@ -185,7 +207,7 @@ class FileLoad:
                 raise Cancelled(f"{url}: {CANCELLED}", file=url)
 
         # Closed after the file's connection: a split file's extra connections and scratch.
-        with contextlib.ExitStack() as self.after, connect(run.dsn) as conn:
+        with contextlib.ExitStack() as self.after, connect(run.dsn) as conn, run.in_flight(conn):
             try:
                 with conn.transaction(force_rollback=run.dry_run):
                     before = self._claim(conn)
@@ -248,15 +270,17 @@ class FileLoad:
 
     def _claim(self, conn: psycopg.Connection[Any]) -> manifest.Entry | None:
         """Claim the file for this transaction and say how it was loaded before; a file
-        another worker holds, or one unchanged since it loaded, is skipped."""
+        unchanged since it loaded is skipped. A file another worker holds waits for the
+        run's other files (:class:`Held`), then for that worker: loaded by it, it is
+        skipped; not (that worker failed, or died), this run loads it."""
         run, ref = self.run, self.fp.ref
-        if not manifest.claim(conn, run.job.name, self.url):
-            raise Skip("another worker is loading it")
-        before = (
-            manifest.previous(conn, run.job.name, self.url, self.table)
-            if run.has_manifest
-            else None
-        )
+        if not manifest.claim(conn, run.job.name, self.url, wait=self.wait):
+            self.held_over = self._previous(conn)
+            raise Held()
+        before = self._previous(conn)
+        held_over = self.held_over
+        if self.wait and before is not None and before.status == "loaded" and before != held_over:
+            raise Skip(f"loaded by another worker (run {(before.run_id or '')[:8]})")
         if (
             not run.force
             and before is not None
@@ -268,6 +292,12 @@ class FileLoad:
         ):
             raise Skip(f"unchanged since run {(before.run_id or '')[:8]}")
         return before
+
+    def _previous(self, conn: psycopg.Connection[Any]) -> manifest.Entry | None:
+        run = self.run
+        if not run.has_manifest:
+            return None
+        return manifest.previous(conn, run.job.name, self.url, self.table)
 
     def _target_exists(self, conn: psycopg.Connection[Any]) -> bool:
         """A table dropped since the file loaded must be loaded again."""
@@ -484,6 +514,7 @@ class FileLoad:
         try:
             for _ in range(borrowed):
                 self.extra.append(self.after.enter_context(connect(run.dsn)))
+                self.after.enter_context(run.in_flight(self.extra[-1]))
         except DatabaseError as exc:  # the server's max_connections, say: load unsplit
             self.split_note = {"connections": 1, "why": f"no more connections: {exc.message}"}
             return None

@@ -402,6 +402,45 @@ class EventLog:
         return [e for e in self.events if isinstance(e, kind)]
 
 
+class ClosedPipeSafe:
+    """A stream whose reader may leave (``csvpg run job.toml | head -1``): once a write
+    finds the pipe closed, output is dropped and the run goes on; the descriptor points
+    at /dev/null so that Python's own flush at exit does not fail either."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+        self.closed_pipe = False
+
+    def write(self, text: str) -> int:
+        if not self.closed_pipe:
+            try:
+                return self._out.write(text)
+            except BrokenPipeError:
+                self._drop()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.closed_pipe:
+            try:
+                self._out.flush()
+            except BrokenPipeError:
+                self._drop()
+
+    def _drop(self) -> None:
+        import os
+
+        self.closed_pipe = True
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._out.fileno())
+            os.close(devnull)
+        except (OSError, ValueError, AttributeError):  # not a file descriptor: nothing to do
+            pass
+
+    def __getattr__(self, name: str) -> Any:  # isatty, fileno, encoding … of the stream
+        return getattr(self._out, name)
+
+
 def for_stream(
     out: TextIO, *, log_format: str = "text", quiet: bool = False, every: float = 10.0
 ) -> LineReporter | JsonLinesReporter | RichReporter:

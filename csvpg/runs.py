@@ -6,6 +6,7 @@ from typing import Any, TextIO
 
 from psycopg.rows import dict_row
 
+from csvpg import pending
 from csvpg.errors import CsvpgError
 from csvpg.pg.connect import connect
 from csvpg.pg.history import reap
@@ -13,19 +14,21 @@ from csvpg.pg.rejects import place
 from csvpg.pg.schema import ensure_schema
 
 
-def _table(rows: list[list[str]], out: TextIO) -> None:
+def _table_lines(rows: list[list[str]]) -> list[str]:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip(), file=out)
+    return [
+        "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in rows
+    ]
 
 
 def list_runs(dsn: str, out: TextIO, *, job: str | None = None, limit: int = 20) -> int:
     with connect(dsn) as conn, conn.cursor(row_factory=dict_row) as cur:
         ensure_schema(conn)
+        pending.replay(conn)
         reap(conn)
         runs = cur.execute(
             "SELECT id, job, status, started_at, seconds, files, files_failed, rows_read,"
-            " inserted, updated, unchanged, rejected FROM csvpg.runs"
+            " inserted, updated, unchanged, rejected, error, hint FROM csvpg.runs"
             " WHERE %(job)s::text IS NULL OR job = %(job)s"
             " ORDER BY started_at DESC LIMIT %(limit)s",
             {"job": job, "limit": limit},
@@ -48,7 +51,15 @@ def list_runs(dsn: str, out: TextIO, *, job: str | None = None, limit: int = 20)
                 str(r["rejected"]),
             ]
         )
-    _table(rows, out)
+    # A run's error (and hint) goes on lines of its own, under the run.
+    lines = _table_lines(rows)
+    print(lines[0], file=out)
+    for line, r in zip(lines[1:], runs, strict=True):
+        print(line, file=out)
+        if r["error"]:
+            print(f"  error: {r['error']}", file=out)
+        if r["hint"]:
+            print(f"  hint: {r['hint']}", file=out)
     return 0
 
 
@@ -76,6 +87,10 @@ def show_run(dsn: str, run_id: str, out: TextIO, *, rejects: bool = False) -> in
                 (r["id"],),
             ).fetchall()
     print(f"run {r['id']} of job {r['job']}: {r['status']}", file=out)
+    if r.get("error"):
+        print(f"  error: {r['error']}", file=out)
+    if r.get("hint"):
+        print(f"  hint: {r['hint']}", file=out)
     print(f"  started {r['started_at']:%Y-%m-%d %H:%M:%S %Z}, {r['seconds'] or 0:.2f} s", file=out)
     print(
         f"  {r['rows_read']} rows read: {r['inserted']} inserted, {r['updated']} updated, "

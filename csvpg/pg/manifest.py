@@ -40,8 +40,12 @@ class Entry:
     run_id: str | None
 
 
-def claim(conn: psycopg.Connection[Any], job: str, url: str) -> bool:
-    """Take the file for this transaction; False when another worker holds it."""
+def claim(conn: psycopg.Connection[Any], job: str, url: str, *, wait: bool = False) -> bool:
+    """Take the file for this transaction; False when another worker holds it. ``wait``:
+    until that worker's transaction ends (it committed the file, or rolled back)."""
+    if wait:
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s), hashtext(%s))", (job, url))
+        return True
     row = conn.execute(
         "SELECT pg_try_advisory_xact_lock(hashtext(%s), hashtext(%s))", (job, url)
     ).fetchone()

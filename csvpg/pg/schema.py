@@ -74,6 +74,11 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE csvpg.runs ADD COLUMN notifications jsonb
     """,
+    # 5: why a run failed, and what to do (a run that ended before its files too)
+    """
+    ALTER TABLE csvpg.runs ADD COLUMN error text;
+    ALTER TABLE csvpg.runs ADD COLUMN hint text
+    """,
 ]
 
 
