@@ -55,7 +55,7 @@ def test_defaults_are_filled_in(tmp_path: Path) -> None:
         "table": "{name}",
         "primary_key": [],
         "create": True,
-        "max_rejects": 1000,
+        "max_rejects": "1% up to 1000",
         "rejects_csv": False,
         "options": {},
     }

@@ -9,19 +9,12 @@ import psycopg
 from psycopg import sql
 
 from csvpg.errors import DatabaseError, SinkError
-
-_URL_PASSWORD = re.compile(
-    r"(?P<head>^[a-z][a-z0-9+.-]*://[^:/@?#]*:)(?P<pw>[^@/?#]*)(?P<tail>@)", re.I
-)
-_KV_PASSWORD = re.compile(r"(?P<head>\bpassword\s*=\s*)(?P<pw>'(?:[^'\\]|\\.)*'|\S+)", re.I)
-_QUERY_PASSWORD = re.compile(r"(?P<head>[?&]password=)(?P<pw>[^&#]*)", re.I)
+from csvpg.masking import mask_text
 
 
 def mask_dsn(dsn: str) -> str:
     """The DSN with any password replaced by ``***`` (URL, key=value and query forms)."""
-    out = _URL_PASSWORD.sub(lambda m: m["head"] + ("***" if m["pw"] else "") + m["tail"], dsn)
-    out = _KV_PASSWORD.sub(lambda m: m["head"] + "***", out)
-    return _QUERY_PASSWORD.sub(lambda m: m["head"] + "***", out)
+    return mask_text(dsn)
 
 
 def connect(dsn: str, **kwargs: Any) -> psycopg.Connection[Any]:
@@ -29,7 +22,7 @@ def connect(dsn: str, **kwargs: Any) -> psycopg.Connection[Any]:
     try:
         return psycopg.connect(dsn, application_name="csvpg", **kwargs)
     except psycopg.Error as exc:
-        text = str(exc).strip().replace(dsn, mask_dsn(dsn))
+        text = mask_text(str(exc).strip().replace(dsn, mask_dsn(dsn)))
         raise DatabaseError(
             f"cannot connect to PostgreSQL at {mask_dsn(dsn)}: {text}",
             hint="check [database] dsn or --dsn (host, port, user, password) "
