@@ -18,11 +18,62 @@ from csvpg.options import nearest
 
 #: PostgreSQL's "Template Patterns for Date/Time Formatting", in the spellings its
 #: parser matches (formatting.c: DCH_keywords), which are case-sensitive.
-_UPPER = (
-    "A.D. A.M. AD AM B.C. BC CC DAY DDD DD DY D FF1 FF2 FF3 FF4 FF5 FF6 FX HH24 HH12 HH "
-    "IDDD ID IW IYYY IYY IY I J MI MM MONTH MON MS OF P.M. PM Q RM SSSSS SSSS SS TZH TZM "
-    "TZ US WW W Y,YYY YYYY YYY YY Y"
-).split()
+_UPPER = [
+    "A.D.",
+    "A.M.",
+    "AD",
+    "AM",
+    "B.C.",
+    "BC",
+    "CC",
+    "DAY",
+    "DDD",
+    "DD",
+    "DY",
+    "D",
+    "FF1",
+    "FF2",
+    "FF3",
+    "FF4",
+    "FF5",
+    "FF6",
+    "FX",
+    "HH24",
+    "HH12",
+    "HH",
+    "IDDD",
+    "ID",
+    "IW",
+    "IYYY",
+    "IYY",
+    "IY",
+    "I",
+    "J",
+    "MI",
+    "MM",
+    "MONTH",
+    "MON",
+    "MS",
+    "OF",
+    "P.M.",
+    "PM",
+    "Q",
+    "RM",
+    "SSSSS",
+    "SSSS",
+    "SS",
+    "TZH",
+    "TZM",
+    "TZ",
+    "US",
+    "WW",
+    "W",
+    "Y,YYY",
+    "YYYY",
+    "YYY",
+    "YY",
+    "Y",
+]
 PATTERNS = frozenset(_UPPER + [p.lower() for p in _UPPER] + ["Day", "Dy", "Month", "Mon"])
 #: Longest first, as PostgreSQL tries them.
 _BY_LENGTH = sorted(PATTERNS, key=len, reverse=True)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from csvpg.dateformat import check_date_format
 from csvpg.errors import SpecError
 from csvpg.interfaces import ColumnType
 from csvpg.masking import shown
@@ -109,6 +110,12 @@ COLUMN: dict[str, Option] = {
     "format": Option(str, None, help='a to_date/to_timestamp template, e.g. "DD.MM.YYYY"'),
     "true": Option(list, [], item=str),
     "false": Option(list, [], item=str),
+    "allow_relative": Option(
+        bool,
+        False,
+        help="load now, today, tomorrow, yesterday and allballs as PostgreSQL reads them "
+        "on the day of the load (else they are rejects)",
+    ),
 }
 
 
@@ -126,6 +133,8 @@ def column_types(raw: dict[str, Any], path: str, file: str | None) -> dict[str, 
                     raise SpecError(
                         f"'{key}.{sep}' must be one character", key=f"{key}.{sep}", file=file
                     )
+            if opts["format"] is not None:
+                check_date_format(opts["format"], f"{key}.format", file)
             out[name] = ColumnType(
                 opts["type"],
                 decimal=opts["decimal"],
@@ -133,6 +142,7 @@ def column_types(raw: dict[str, Any], path: str, file: str | None) -> dict[str, 
                 format=opts["format"],
                 true=tuple(v.lower() for v in opts["true"]),
                 false=tuple(v.lower() for v in opts["false"]),
+                allow_relative=opts["allow_relative"],
             )
         else:
             raise SpecError(

@@ -25,7 +25,7 @@ from psycopg import sql
 from csvpg.errors import SinkError
 from csvpg.interfaces import Column, LoadInput, Record, Staged, batch_lines, wrong_width
 from csvpg.pg.connect import qualified
-from csvpg.pg.load import STAGING_ROW, create_staging, value_expr
+from csvpg.pg.load import STAGING_ROW, create_staging, own_reason, value_expr
 from csvpg.pg.rejects import Reject, all_rejected, place
 
 
@@ -268,7 +268,7 @@ class Prober:
 
 
 def _reason(exc: psycopg.Error) -> str:
-    return exc.diag.message_primary or str(exc).strip().splitlines()[0]
+    return own_reason(exc.diag.message_primary or str(exc).strip().splitlines()[0])
 
 
 def too_many(file: str, rejects: list[Reject], read: int, limit: int | str) -> SinkError:

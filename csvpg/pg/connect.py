@@ -10,6 +10,7 @@ from psycopg import sql
 
 from csvpg.errors import DatabaseError, SinkError
 from csvpg.masking import mask_text
+from csvpg.pg.load import own_reason
 
 
 def mask_dsn(dsn: str) -> str:
@@ -59,7 +60,7 @@ _COPY_WHERE = re.compile(r"COPY \S+, line (\d+)(?:, column ([^:]+))?")
 def sink_error(exc: psycopg.Error, *, file: str, table: str, line_offset: int = 0) -> SinkError:
     """A PostgreSQL error during a load, as a message that names the file and line."""
     diag = exc.diag
-    primary = diag.message_primary or str(exc).strip()
+    primary = own_reason(diag.message_primary or str(exc).strip())
     line = column = None
     m = _COPY_WHERE.search(diag.context or "")
     if m:
