@@ -77,5 +77,5 @@ def mask_value(value: Any, key: str = "") -> Any:
 def shown(value: Any, key: str = "") -> str:
     """``repr(value)`` for a message, masked: what an error may echo of a spec value."""
     if is_secret_key(key) and not isinstance(value, (dict, list)):
-        return f"a {type(value).__name__} ({MASK})"
+        return f"{MASK} (a secret's value is never shown)"
     return repr(mask_value(value, key))
