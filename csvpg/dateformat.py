@@ -82,6 +82,10 @@ SUFFIXES = ("TH", "th", "SP")
 #: Patterns whose value depends on the session's time zone: a template with one is not
 #: checked by writing the value back (the offset written back is the session's).
 ZONE_PATTERNS = frozenset({"TZH", "TZM", "TZ", "OF", "tzh", "tzm", "tz", "of"})
+#: Fractions of a second: ".5" is read as 500 ms, and written back as ".500".
+FRACTION_PATTERNS = frozenset(
+    {"MS", "US", "ms", "us", *(f"{ff}{n}" for ff in ("FF", "ff") for n in range(1, 7))}
+)
 
 
 def patterns(template: str) -> list[str]:

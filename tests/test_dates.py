@@ -165,6 +165,24 @@ def test_templates_of_known_patterns_are_accepted(parts: list[tuple[str, str]]) 
     assert patterns(template)
 
 
+@pytest.mark.parametrize(
+    ("text", "template", "loaded"),
+    [
+        ("31.01.2024 10:00:00.5", "DD.MM.YYYY HH24:MI:SS.US", "2024-01-31 10:00:00.5"),
+        ("31.01.2024 10:00:00.123", "DD.MM.YYYY HH24:MI:SS.MS", "2024-01-31 10:00:00.123"),
+        ("1/31/2024 2:05 PM", "MM/DD/YYYY HH12:MI AM", "2024-01-31 14:05:00"),
+        ("31 jan 2024", "DD Mon YYYY", "2024-01-31 00:00:00"),
+    ],
+)
+def test_timestamps_that_match_their_template_load(
+    db, text: str, template: str, loaded: str
+) -> None:
+    """A fraction's trailing zeros, AM/PM and a month name's case are no mismatch."""
+    expr = value_expr(sql.Literal(text), ColumnType("timestamp", format=template), ("",))
+    (got,) = db.execute(sql.SQL("SELECT CAST({} AS text)").format(expr)).fetchone()
+    assert got == loaded
+
+
 TEMPLATES = [
     "DD.MM.YYYY",
     "YYYY-MM-DD",

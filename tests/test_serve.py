@@ -326,7 +326,7 @@ def test_run_a_job_and_receive_its_webhooks(api: Api, db, data: Path) -> None:
     name = unique("hooks")
     with Receiver() as receiver:
         notify = f'[[notify]]\nurl = "{receiver.url("/notify")}"\nsecret = "{SECRET}"\n'
-        api.job(db, name, data, '[columns]\nid = "integer"\n\n' + notify)
+        api.job(db, name, data, '[columns]\nid = "integer"\n[sink]\nmax_rejects = 1\n\n' + notify)
         run_id = api.start(job=name, callback_url=receiver.url("/callback"))
         done = api.wait(run_id)
         hits = {hit.path: hit for hit in receiver.wait(2)}

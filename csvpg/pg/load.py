@@ -10,7 +10,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from csvpg.dateformat import writes_back
+from csvpg.dateformat import FRACTION_PATTERNS, patterns, writes_back
 from csvpg.errors import FormatError, SinkError
 from csvpg.interfaces import ColumnType, CsvDialect, LoadInput
 
@@ -272,11 +272,16 @@ def _watched(chunks: Iterator[bytes], url: str) -> Iterator[bytes]:
         yield chunk
 
 
-def _comparable(text: sql.Composable) -> sql.Composed:
+def _comparable(text: sql.Composable, fraction: bool) -> sql.Composed:
     """Date text as compared: case, runs of spaces and a leading zero of a one- or
-    two-digit number ("1.2.2024" is "01.02.2024") do not matter."""
-    spaced = sql.SQL(r"regexp_replace(btrim({}), '\s+', ' ', 'g')").format(text)
-    return sql.SQL(r"lower(regexp_replace({}, '(^|\D)0(\d)(?!\d)', '\1\2', 'g'))").format(spaced)
+    two-digit number ("1.2.2024" is "01.02.2024") do not matter; with a fraction of a
+    second in the template, nor do its trailing zeros (".5" is ".500000")."""
+    out = sql.SQL(r"regexp_replace(btrim({}), '\s+', ' ', 'g')").format(text)
+    out = sql.SQL(r"regexp_replace({}, '(^|\D)0(\d)(?!\d)', '\1\2', 'g')").format(out)
+    if fraction:
+        out = sql.SQL(r"regexp_replace({}, '([.,]\d*[1-9])0+(?!\d)', '\1', 'g')").format(out)
+        out = sql.SQL(r"regexp_replace({}, '([.,])0+(?!\d)', '\1', 'g')").format(out)
+    return sql.SQL("lower({})").format(out)
 
 
 def format_check_sql(value: sql.Composable, func: str, template: str) -> sql.Composed:
@@ -289,8 +294,13 @@ def format_check_sql(value: sql.Composable, func: str, template: str) -> sql.Com
     reason = sql.SQL("{} || coalesce({}, '') || ')'").format(
         sql.Literal(f"does not match the format {template} (read with it, it is "), back
     )
+    fraction = bool(FRACTION_PATTERNS.intersection(patterns(template)))
     return sql.SQL("CASE WHEN {} IS NULL OR {} = {} THEN {} ELSE {} END").format(
-        value, _comparable(back), _comparable(value), value, refused(reason, value)
+        value,
+        _comparable(back, fraction),
+        _comparable(value, fraction),
+        value,
+        refused(reason, value),
     )
 
 
