@@ -14,8 +14,10 @@ from psycopg import sql
 
 from csvpg.cli import main
 from csvpg.dateformat import PATTERNS, patterns
+from csvpg.engine import run
 from csvpg.interfaces import ColumnType
 from csvpg.pg.load import RELATIVE_REASON, value_expr
+from tests.conftest import job_toml
 from tests.test_rejects import run_dirty
 
 DAYS = (
@@ -87,6 +89,24 @@ def test_max_rejects_0_fails_on_a_relative_word_naming_it(db, tmp_path: Path) ->
     assert summary.exit_code == 1
     assert f"line 3: {RELATIVE_REASON}" in (f.error or "")
     assert "dirty" not in db.tables()
+
+
+def test_a_split_file_rejects_them_too(db, tmp_path: Path) -> None:
+    """A file large enough to load over two connections (into a new table, so COPY
+    goes straight into typed columns): it loads again on one, then carefully."""
+    lines = [f"{n},2024-01-{n % 28 + 1:02d},note {n}" for n in range(1, 60_001)]
+    lines[40_000] = "40001,tomorrow,note"
+    (tmp_path / "big.csv").write_text("id,day,note\n" + "\n".join(lines) + "\n")
+    job = tmp_path / "job.toml"
+    run_section = "[run]\nworkers = 2\nsplit_mb = 1\n"
+    job.write_text(
+        job_toml(db, str(tmp_path / "big.csv"), extra=f'[columns]\nday = "date"\n{run_section}')
+    )
+    summary = run(job)
+    f = summary.files[0]
+    assert (f.status, f.inserted, f.rejected) == ("loaded", 59_999, 1), f.error
+    assert reject_rows(db, summary) == [(40_002, "day", "tomorrow", RELATIVE_REASON)]
+    assert f.details["split"]["why"].startswith("split, it failed: ")
 
 
 GERMAN = (
