@@ -316,7 +316,8 @@ def convert_sql(value: sql.Composable, ct: ColumnType) -> sql.Composed:
     """TEXT → the column's type, with the [columns] conversions (thousands separator,
     decimal comma, boolean words, a to_date/to_timestamp template), and for a date or
     time column the checks that keep a value from loading as another date."""
-    if is_datetime(ct.type) and not ct.allow_relative:
+    if is_datetime(ct.type) and not ct.allow_relative and not ct.format:
+        # (to_date and to_timestamp know no relative words: a template refuses them.)
         value = relative_check_sql(value)
     if ct.thousands:
         value = sql.SQL("replace({}, {}, '')").format(value, sql.Literal(ct.thousands))
