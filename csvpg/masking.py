@@ -8,8 +8,8 @@ One place decides what a secret looks like, so a DSN in an error, a webhook URL 
 - query parameters that carry one: ``password=``, ``token=``, ``key=``, ``secret=``,
   ``sig=`` and names ending so (``access_token=``, ``api_key=``);
 - ``password=`` in a key=value DSN;
-- the whole value of a key that holds one: ``dsn``'s password as above, and
-  ``password``, ``passphrase``, ``secret``, ``token`` … entirely.
+- the whole value of a key that holds one: ``password``, ``passphrase``, ``secret``,
+  ``token``, ``headers`` … (a ``dsn`` keeps its host and user: it is masked as a URL).
 
 ``${VAR}`` stays readable: it names the variable, not the secret.
 """
@@ -33,8 +33,6 @@ _QUERY_SECRET = re.compile(
 SECRET_KEYS = frozenset(
     {"password", "passphrase", "secret", "token", "api_key", "apikey", "key", "headers"}
 )
-#: Keys whose value is a URL or DSN that may carry one.
-DSN_KEYS = frozenset({"dsn"})
 
 
 def _userinfo(m: re.Match[str]) -> str:

@@ -107,7 +107,8 @@ def check_template(template: str, key: str, file: str | None = None) -> None:
                 hint=f"did you mean {{{guess}}}? {{name}} is the file name without its "
                 "extensions; anything else is written as it is",
             )
-    if "{" in _PLACEHOLDER.sub("", template) or "}" in _PLACEHOLDER.sub("", template):
+    rest = _PLACEHOLDER.sub("", template)
+    if "{" in rest or "}" in rest:
         raise SpecError(
             f"'{key}' = {template!r} has a brace that opens or closes no placeholder",
             key=key,

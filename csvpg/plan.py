@@ -241,10 +241,10 @@ def make_plan(job: Job, registry: Registry) -> Plan:
             lowercase=job.naming["lowercase"],
         )
         schema, table = split_table(table, job.database["schema"], file=file)
-        for name in (schema, table):
+        for what, name in (("schema", schema), ("table", table)):
             if len(name.encode()) > MAX_BYTES:
                 raise SpecError(
-                    f"table name {name!r} is longer than {MAX_BYTES} bytes",
+                    f"{what} name {name!r} is longer than {MAX_BYTES} bytes",
                     key="sink.table",
                     file=file,
                 )
