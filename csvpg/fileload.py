@@ -34,7 +34,14 @@ from csvpg.pg.careful import (
     too_many,
 )
 from csvpg.pg.connect import connect, sink_error
-from csvpg.pg.load import STAGING_ROW, checked_type, schema_exists, table_columns
+from csvpg.pg.load import (
+    STAGING_ROW,
+    MayHoldRelativeDates,
+    checked_type,
+    guard_relative_dates,
+    schema_exists,
+    table_columns,
+)
 from csvpg.pg.rejects import Reject, over_limit, write_rejects
 from csvpg.pg.split import SplitFailed, SplitLoad
 from csvpg.plan import FilePlan, OpenedFile, Plan, open_file
@@ -453,6 +460,8 @@ class FileLoad:
                 (self.table,),
             )
         load = self.load_input(conn, opened)
+        if fp.sink.writes_table and not split.stages(load, fp.sink):
+            load = guard_relative_dates(load)  # COPY itself would take "yesterday" as a date
         if not load.relation.columns:
             self.run.emit(
                 ev.Warned(self.run.run_id, f"{self.url} is empty: nothing to load", self.url)
@@ -481,7 +490,9 @@ class FileLoad:
                 raise
             self._setting_aside(sink_error(exc, file=self.url, table=fp.table).message)
         except FormatError as exc:
-            if not self._careful_possible():
+            # A relative date word may be a false alarm (a word in a text column): only
+            # the careful path can tell, even when max_rejects = 0.
+            if not (self._careful_possible() or isinstance(exc, MayHoldRelativeDates)):
                 raise
             self._setting_aside(exc.message)
         return replace(self._careful(conn, load), existed=existed)

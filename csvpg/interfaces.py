@@ -120,6 +120,8 @@ class ColumnType:
     format: str | None = None
     true: tuple[str, ...] = ()
     false: tuple[str, ...] = ()
+    #: Take ``now``, ``today``, ``yesterday`` … as PostgreSQL does (on the day of the load).
+    allow_relative: bool = False
 
     @property
     def converts(self) -> bool:

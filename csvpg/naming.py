@@ -15,7 +15,14 @@ import unicodedata
 from fnmatch import fnmatchcase
 from pathlib import PurePosixPath
 
+from csvpg.errors import SpecError
+from csvpg.options import nearest
+
 MAX_BYTES = 63
+
+#: What a ``table`` template may name: the file name without its extensions.
+PLACEHOLDERS = ("name",)
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
 _NOT_WORD = re.compile(r"[^\w]+", re.UNICODE)
 
@@ -84,6 +91,50 @@ def table_name(
         return template  # an explicit table name is used as written
     return template.replace(
         "{name}", safe_identifier(stem, 1, lowercase=lowercase) if stem else "data"
+    )
+
+
+def check_template(template: str, key: str, file: str | None = None) -> None:
+    """A ``table`` template names only known placeholders (``{name}``) and at most one
+    schema: ``"sales.{name}"`` is table ``{name}`` in schema ``sales``."""
+    for m in _PLACEHOLDER.finditer(template):
+        if m.group(1) not in PLACEHOLDERS:
+            guess = nearest(m.group(1), PLACEHOLDERS) or PLACEHOLDERS[0]
+            raise SpecError(
+                f"'{key}' = {template!r} names an unknown placeholder {{{m.group(1)}}}",
+                key=key,
+                file=file,
+                hint=f"did you mean {{{guess}}}? {{name}} is the file name without its "
+                "extensions; anything else is written as it is",
+            )
+    rest = _PLACEHOLDER.sub("", template)
+    if "{" in rest or "}" in rest:
+        raise SpecError(
+            f"'{key}' = {template!r} has a brace that opens or closes no placeholder",
+            key=key,
+            file=file,
+            hint='write placeholders as {name}, e.g. table = "stage_{name}"',
+        )
+    split_table(template, "public", key=key, file=file)
+
+
+def split_table(
+    name: str, schema: str, *, key: str = "sink.table", file: str | None = None
+) -> tuple[str, str]:
+    """``"orders"`` → (``schema``, "orders"); ``"sales.orders"`` → ("sales", "orders").
+    More dots, or an empty part, could mean several tables: an error, never a table
+    literally named ``a.b.c``."""
+    parts = name.split(".")
+    if len(parts) == 1 and name:
+        return schema, name
+    if len(parts) == 2 and all(parts):
+        return parts[0], parts[1]
+    raise SpecError(
+        f'\'{key}\' = {name!r} is ambiguous: a table is written as "table" or "schema.table"',
+        key=key,
+        file=file,
+        hint='one dot at most, between a schema and a table, e.g. table = "sales.orders"; '
+        "a dot cannot be part of a table's own name",
     )
 
 

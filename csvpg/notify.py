@@ -19,8 +19,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 
+from csvpg.masking import mask_text
 from csvpg.options import Option
-from csvpg.pg.connect import mask_dsn
 from csvpg.retry import backoff
 
 #: What a [[notify]] entry takes.
@@ -64,6 +64,18 @@ class Delivery:
         return self.__dict__.copy()
 
 
+def masked(deliveries: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """Deliveries as they may be shown: the URL and error masked, also in a history row
+    written before csvpg masked them (``csvpg runs``, ``GET /runs/{id}``)."""
+    return [
+        {
+            k: mask_text(v) if k in ("url", "error") and isinstance(v, str) else v
+            for k, v in d.items()
+        }
+        for d in deliveries or []
+    ]
+
+
 def signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
@@ -71,7 +83,7 @@ def signature(secret: str, body: bytes) -> str:
 def deliver(hook: Webhook, summary: dict[str, Any]) -> Delivery:
     """POST ``summary`` to one webhook, retrying 5xx, 408, 409, 425, 429 and dropped
     connections."""
-    shown = mask_dsn(hook.url)
+    shown = mask_text(hook.url)
     if summary.get("status") not in hook.on:
         return Delivery(shown, "skipped", 0)
     if urllib.parse.urlsplit(hook.url).scheme.lower() not in ("http", "https"):
@@ -100,4 +112,4 @@ def deliver(hook: Webhook, summary: dict[str, Any]) -> Delivery:
             break
         if attempt <= hook.max_retries:
             time.sleep(backoff(attempt - 1, hook.retry_delay))
-    return Delivery(shown, "failed", attempt, status, error)
+    return Delivery(shown, "failed", attempt, status, mask_text(error) if error else None)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from csvpg.errors import SpecError
+from csvpg.masking import shown
 
 _MISSING: Any = object()
 
@@ -89,21 +90,24 @@ def validate(
         where = f"{path}.{key}" if path else key
         if not _is_instance(value, option.type):
             raise SpecError(
-                f"'{where}' must be {_describe(option.type)}, not {value!r}",
+                f"'{where}' must be {_describe(option.type)}, not {shown(value, where)}",
                 key=where,
                 file=file,
             )
         if option.choices is not None and value not in option.choices:
             choices = ", ".join(repr(c) for c in option.choices)
             raise SpecError(
-                f"'{where}' must be one of {choices}, not {value!r}", key=where, file=file
+                f"'{where}' must be one of {choices}, not {shown(value, where)}",
+                key=where,
+                file=file,
             )
         if option.item is not None:
             items = value.values() if isinstance(value, dict) else value
             for item in items if isinstance(value, (list, dict)) else ():
                 if not _is_instance(item, option.item):
                     raise SpecError(
-                        f"every item of '{where}' must be {_describe(option.item)}, not {item!r}",
+                        f"every item of '{where}' must be {_describe(option.item)}, "
+                        f"not {shown(item, where)}",
                         key=where,
                         file=file,
                     )

@@ -35,7 +35,7 @@ from csvpg.interfaces import (
     batch_lines,
     wrong_width,
 )
-from csvpg.naming import MAX_BYTES, matches, safe_names, table_name
+from csvpg.naming import MAX_BYTES, matches, safe_names, split_table, table_name
 from csvpg.options import validate
 from csvpg.plugins import Registry
 from csvpg.spec import Job
@@ -249,19 +249,21 @@ def make_plan(job: Job, registry: Registry) -> Plan:
             strip_suffix=job.naming["strip_suffix"],
             lowercase=job.naming["lowercase"],
         )
-        if len(table.encode()) > MAX_BYTES:
-            raise SpecError(
-                f"table name {table!r} is longer than {MAX_BYTES} bytes",
-                key="sink.table",
-                file=file,
-            )
+        schema, table = split_table(table, job.database["schema"], file=file)
+        for what, name in (("schema", schema), ("table", table)):
+            if len(name.encode()) > MAX_BYTES:
+                raise SpecError(
+                    f"{what} name {name!r} is longer than {MAX_BYTES} bytes",
+                    key="sink.table",
+                    file=file,
+                )
         plans.append(
             FilePlan(
                 ref=ref,
                 format=fmt,
                 transforms=[type(t)(**t.settings) for t in transforms],
                 sink=sink(**(sink_options if sink is sink_cls else {})),
-                schema=job.database["schema"],
+                schema=schema,
                 table=table,
                 mode=mode,
                 primary_key=list(keys),

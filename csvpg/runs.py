@@ -8,6 +8,7 @@ from psycopg.rows import dict_row
 
 from csvpg import pending
 from csvpg.errors import CsvpgError
+from csvpg.notify import masked
 from csvpg.pg.connect import connect
 from csvpg.pg.history import reap
 from csvpg.pg.rejects import place
@@ -97,7 +98,7 @@ def show_run(dsn: str, run_id: str, out: TextIO, *, rejects: bool = False) -> in
         f"{r['unchanged']} unchanged, {r['collapsed']} collapsed, {r['rejected']} rejected",
         file=out,
     )
-    for n in r.get("notifications") or []:
+    for n in masked(r.get("notifications")):
         print(f"  webhook {n['url']}: {n['status']} after {n['attempts']} tries", file=out)
     for f in files:
         counts = (

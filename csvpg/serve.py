@@ -30,8 +30,9 @@ from csvpg import events as ev
 from csvpg.engine import Engine, RunSummary
 from csvpg.errors import CsvpgError, SpecError
 from csvpg.hookspecs import hookimpl
-from csvpg.notify import Webhook, deliver
-from csvpg.pg.connect import connect, mask_dsn
+from csvpg.masking import mask_value
+from csvpg.notify import Webhook, deliver, masked
+from csvpg.pg.connect import connect
 from csvpg.pg.schema import ensure_schema
 from csvpg.plan import check_plugins, resolve_url
 from csvpg.plugins import Registry, get_plugin_manager
@@ -207,7 +208,7 @@ class Server:
             try:
                 data["notifications"] = _notify_early_failure(live.engine, data)
             except Exception as exc:  # never leave the run looking live
-                data["notifications"] = [{"status": "failed", "error": f"{exc!r}"}]
+                data["notifications"] = masked([{"status": "failed", "error": f"{exc!r}"}])
         with live.lock:
             live.summary = data
             live.status = data["status"]
@@ -230,6 +231,7 @@ class Server:
             ).fetchall()
         return {
             **_jsonable(run),
+            "notifications": masked(run.get("notifications")),
             "run_id": run["id"],
             "live": False,
             "files": [_jsonable(f) for f in files],
@@ -248,27 +250,9 @@ def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
     return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()}
 
 
-_SECRET_KEYS = {"password", "passphrase", "secret", "token", "api_key", "key", "headers"}
-
-
 def _masked_spec(data: dict[str, Any]) -> dict[str, Any]:
-    """A spec as stored, with what could be a secret masked: passwords in URLs and DSNs,
-    and values under keys such as password, secret, token or headers (``${VAR}`` stays
-    readable: it names the variable, not the secret)."""
-
-    def mask(value: Any, key: str = "") -> Any:
-        if isinstance(value, dict):
-            secret = key.lower() in _SECRET_KEYS  # e.g. headers: every value may be one
-            return {k: mask(v, "secret" if secret else k) for k, v in value.items()}
-        if isinstance(value, list):
-            return [mask(v, key) for v in value]
-        if not isinstance(value, str):
-            return value
-        if key.lower() in _SECRET_KEYS and not value.startswith("${"):
-            return "***"
-        return mask_dsn(value)
-
-    return {k: mask(v, k) for k, v in data.items()}
+    """A spec as stored, with what could be a secret masked (see :mod:`csvpg.masking`)."""
+    return {k: mask_value(v, k) for k, v in data.items()}
 
 
 class BodyLimit:
@@ -446,7 +430,7 @@ def make_app(
                 return live.to_dict()
             raise HTTPException(404, f"no run {run_id!r}")
         if live is not None and live.summary is not None:
-            found["notifications"] = live.summary.get("notifications", [])
+            found["notifications"] = masked(live.summary.get("notifications", []))
         return found
 
     @app.get("/runs/{run_id}/rejects", dependencies=auth)

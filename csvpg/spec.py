@@ -16,9 +16,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from csvpg.dateformat import check_date_format
 from csvpg.errors import SpecError
 from csvpg.interfaces import ColumnType
+from csvpg.masking import shown
+from csvpg.naming import check_template
 from csvpg.options import Option, unknown_key, validate
+
+#: A file may reject 1% of its rows, and never more than 1000. A 50-row file may reject
+#: none (one bad row in 50 is 2% of its data); a 100 000-row file 1000, and a million-row
+#: file 1000 too, not 10 000: past a thousand bad rows something is wrong with the whole
+#: file (its encoding, its delimiter, a column's type), not with some of its rows, and the
+#: count lets the careful path stop there instead of reading on.
+DEFAULT_MAX_REJECTS = "1% up to 1000"
 
 SECTIONS: dict[str, dict[str, Option]] = {
     "job": {
@@ -50,7 +60,9 @@ SECTIONS: dict[str, dict[str, Option]] = {
         "primary_key": Option(list, [], item=str),
         "create": Option(bool, True),
         "max_rejects": Option(
-            (int, str), 1000, help='rows a file may reject before it fails: a count, or "2%"'
+            (int, str),
+            DEFAULT_MAX_REJECTS,
+            help='rows a file may reject before it fails: a count, "2%", or "1% up to 1000"',
         ),
         "rejects_csv": Option(bool, False, help="also write each file's rejects next to the job"),
         "options": Option(dict, {}, help="settings of the sink's own, e.g. a webhook's url"),
@@ -107,6 +119,12 @@ COLUMN: dict[str, Option] = {
     "format": Option(str, None, help='a to_date/to_timestamp template, e.g. "DD.MM.YYYY"'),
     "true": Option(list, [], item=str),
     "false": Option(list, [], item=str),
+    "allow_relative": Option(
+        bool,
+        False,
+        help="load now, today, tomorrow, yesterday and allballs as PostgreSQL reads them "
+        "on the day of the load (else they are rejects)",
+    ),
 }
 
 
@@ -124,6 +142,8 @@ def column_types(raw: dict[str, Any], path: str, file: str | None) -> dict[str, 
                     raise SpecError(
                         f"'{key}.{sep}' must be one character", key=f"{key}.{sep}", file=file
                     )
+            if opts["format"] is not None:
+                check_date_format(opts["format"], f"{key}.format", file)
             out[name] = ColumnType(
                 opts["type"],
                 decimal=opts["decimal"],
@@ -131,11 +151,12 @@ def column_types(raw: dict[str, Any], path: str, file: str | None) -> dict[str, 
                 format=opts["format"],
                 true=tuple(v.lower() for v in opts["true"]),
                 false=tuple(v.lower() for v in opts["false"]),
+                allow_relative=opts["allow_relative"],
             )
         else:
             raise SpecError(
                 f"'{key}' must be a type name or a table such as "
-                f'{{ type = "date", format = "DD.MM.YYYY" }}, not {entry!r}',
+                f'{{ type = "date", format = "DD.MM.YYYY" }}, not {shown(entry, key)}',
                 key=key,
                 file=file,
             )
@@ -317,6 +338,8 @@ def job_from_dict(
         checked = validate(f"override[{i}]", entry, OVERRIDE, file=file)
         if checked["columns"] is not None:
             checked["columns"] = column_types(checked["columns"], f"override[{i}].columns", file)
+        if checked["table"] is not None:
+            check_template(checked["table"], f"override[{i}].table", file)
         overrides.append(Override(**checked))
 
     from csvpg.notify import NOTIFY, STATUSES
@@ -326,7 +349,8 @@ def job_from_dict(
         checked = validate(f"notify[{i}]", entry, NOTIFY, file=file)
         if not checked["url"].lower().startswith(("http://", "https://")):
             raise SpecError(
-                f"'notify[{i}].url' must be an http:// or https:// URL, not {checked['url']!r}",
+                f"'notify[{i}].url' must be an http:// or https:// URL, "
+                f"not {shown(checked['url'], 'url')}",
                 key=f"notify[{i}].url",
                 file=file,
             )
@@ -341,6 +365,7 @@ def job_from_dict(
         notify.append(checked)
 
     sink = sections["sink"]
+    check_template(sink["table"], "sink.table", file)
     if (
         sink["mode"] == "upsert"
         and not sink["primary_key"]

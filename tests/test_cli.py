@@ -113,7 +113,9 @@ def test_plugins_lists_builtins_and_third_party(capsys) -> None:
 def test_rejects_are_shown_with_line_and_reason(db, tmp_path: Path, capsys) -> None:
     (tmp_path / "n.csv").write_text("id,v\n1,a\nx,b\n3,c\n")
     path = tmp_path / "job.toml"
-    path.write_text(job_toml(db, "n.csv", extra='[columns]\nid = "integer"\n'))
+    path.write_text(
+        job_toml(db, "n.csv", sink="max_rejects = 1", extra='[columns]\nid = "integer"\n')
+    )
     assert main(["run", str(path)]) == 0
     out = capsys.readouterr().out
     assert "1 row of n.csv set aside:" in out

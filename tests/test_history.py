@@ -75,6 +75,7 @@ def test_history_in_a_separate_database(db, tmp_path: Path) -> None:
             job_toml(
                 db,
                 "h.csv",
+                sink="max_rejects = 1",
                 extra=f'[columns]\nid = "integer"\n[history]\ndsn = "{history_dsn}"\n',
             )
         )

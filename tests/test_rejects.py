@@ -4,14 +4,18 @@ the rest loads, and the counts prove nothing was lost."""
 from __future__ import annotations
 
 import csv
+import json
 import uuid
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from csvpg.cli import main
 from csvpg.engine import RunSummary, run
+from csvpg.pg.rejects import over_limit, reject_limit
 from tests.conftest import job_toml
 
 DIRTY = {
@@ -56,6 +60,8 @@ def run_dirty(db, tmp_path: Path, data: bytes, columns: str, sink: str = "", fmt
     path.write_bytes(data)
     job = tmp_path / "job.toml"
     extra = f"[columns]\n{columns}\n" if columns else ""
+    if "max_rejects" not in sink:  # these small files reject more than the default allows
+        sink = f"{sink}\nmax_rejects = 10"
     job.write_text(job_toml(db, str(path), sink=sink, extra=extra, fmt=fmt or 'encoding = "utf-8"'))
     return run(job, force=True)  # the same path holds new content each time
 
@@ -186,11 +192,64 @@ def test_every_row_is_accounted_for(
             sink=f'mode = "upsert"\nprimary_key = ["id"]\ntable = "{table}"\nmax_rejects = "100%"',
         )
         f = summary.files[0]
-        assert summary.exit_code == 0, f.error
-        assert f.rows_read == len(lines)
-        assert f.rows_read == f.inserted + f.updated + f.unchanged + f.collapsed + f.rejected
+        good = {}
         for line in lines:
             fields = line.split(",")
             if len(fields) == 2 and fields[0].isdigit() and int(fields[0]) < 2**31:
-                expected[int(fields[0])] = fields[1]
-        assert {k: v or "" for k, v in db.rows(table)} == expected
+                good[int(fields[0])] = fields[1]
+        if lines and not good:  # every row rejected: the file fails, whatever the limit
+            assert summary.exit_code == 1 and "none could be loaded" in (f.error or "")
+        else:
+            assert summary.exit_code == 0, f.error
+            assert f.rows_read == len(lines)
+            assert f.rows_read == f.inserted + f.updated + f.unchanged + f.collapsed + f.rejected
+            expected.update(good)
+        if table in db.tables():  # not when the first file already failed
+            assert {k: v or "" for k, v in db.rows(table)} == expected
+
+
+@pytest.mark.parametrize("limit", ['"100%"', "1000"])
+def test_a_file_whose_every_row_is_rejected_fails(db, tmp_path: Path, limit: str, capsys) -> None:
+    data, columns = b"id,day\n1,someday\n2,2024-02-30\n", 'day = "date"'
+    path = tmp_path / "dirty.csv"
+    path.write_bytes(data)
+    job = tmp_path / "job.toml"
+    extra = f"[columns]\n{columns}\n"
+    job.write_text(job_toml(db, str(path), sink=f"max_rejects = {limit}", extra=extra))
+    assert main(["run", str(job), "--json"]) == 1
+    summary = json.loads(capsys.readouterr().out)
+    (f,) = summary["files"]
+    assert f["status"] == "failed" and summary["status"] == "failed"
+    assert "all 2 rows rejected, none could be loaded (first: line 2: invalid input" in f["error"]
+    assert "dirty" not in db.tables()
+    assert [(line, col) for line, col, *_ in rejects_of(db, SimpleNamespace(**summary))] == [
+        (2, "day"),
+        (3, "day"),
+    ], "its rejects say why"
+
+
+@pytest.mark.parametrize(
+    ("rows", "bad", "ok"),
+    [(50, 1, False), (200, 2, True), (200, 3, False), (150_000, 1000, True)],
+)
+def test_the_default_max_rejects_is_1_percent_up_to_1000(
+    db, tmp_path: Path, rows: int, bad: int, ok: bool
+) -> None:
+    lines = ["id"] + [f"x{n}" if n < bad else str(n) for n in range(rows)]
+    path = tmp_path / "dirty.csv"
+    path.write_text("\n".join(lines) + "\n")
+    job = tmp_path / "job.toml"
+    job.write_text(job_toml(db, str(path), extra='[columns]\nid = "integer"\n'))
+    f = run(job, force=True).files[0]
+    assert (f.status == "loaded") is ok, f.error
+    if not ok:
+        assert "more than max_rejects = '1% up to 1000' allows" in (f.error or "")
+
+
+def test_the_limit_caps_a_share_of_a_big_file() -> None:
+    limit = reject_limit("1% up to 1000")
+    assert limit == (1000, 0.01)
+    assert not over_limit(1000, 1_000_000, limit) and over_limit(1001, 1_000_000, limit)
+    assert not over_limit(2, 200, limit) and over_limit(1, 50, limit)
+    assert over_limit(5, 5, reject_limit("100%")), "every row rejected"
+    assert not over_limit(0, 0, reject_limit(0)), "an empty file rejects nothing"

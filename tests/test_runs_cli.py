@@ -20,6 +20,8 @@ FILES = {
     "dirty.csv": "id,name\n3,Alan\nx,Bad\n4,Barbara\n",
 }
 INTEGER_ID = '[columns]\nid = "integer"\n'
+#: dirty.csv rejects one row of three: more than the default max_rejects allows.
+ONE_REJECT = INTEGER_ID + "[sink]\nmax_rejects = 1\n"
 
 
 def run_cli(job: Path, capsys, *args: str) -> dict:
@@ -30,7 +32,7 @@ def run_cli(job: Path, capsys, *args: str) -> dict:
 
 def test_runs_lists_recent_runs(db, tmp_path: Path, capsys) -> None:
     name = unique("list")
-    job = write_job(db, tmp_path, name, INTEGER_ID, files=FILES)
+    job = write_job(db, tmp_path, name, ONE_REJECT, files=FILES)
     first = run_cli(job, capsys)
     second = run_cli(job, capsys, "--force")
     assert main(["runs", "--dsn", db.dsn, "--job", name]) == 0
@@ -51,7 +53,7 @@ def test_runs_lists_recent_runs(db, tmp_path: Path, capsys) -> None:
 
 def test_runs_id_shows_files_and_rejects(db, tmp_path: Path, capsys) -> None:
     name = unique("show")
-    job = write_job(db, tmp_path, name, INTEGER_ID, files=FILES)
+    job = write_job(db, tmp_path, name, ONE_REJECT, files=FILES)
     summary = run_cli(job, capsys)
     run_id = summary["run_id"]
     data = tmp_path / "data"
@@ -118,7 +120,7 @@ def test_an_unknown_or_ambiguous_run_is_an_error(db, capsys) -> None:
 
 def test_keep_days_prunes_old_runs_but_never_the_manifest(db, tmp_path: Path) -> None:
     name = unique("prune")
-    job = write_job(db, tmp_path, name, INTEGER_ID + "[history]\nkeep_days = 7\n", files=FILES)
+    job = write_job(db, tmp_path, name, ONE_REJECT + "[history]\nkeep_days = 7\n", files=FILES)
     (tmp_path / "other").mkdir()
     other_job = write_job(db, tmp_path / "other", unique("other"))  # keep_days = 0: keeps all
     first, other = run(job), run(other_job)

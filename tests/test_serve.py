@@ -303,11 +303,30 @@ def test_passwords_are_masked(api: Api, db, data: Path) -> None:
     assert "cannot connect to PostgreSQL at postgresql://etl:***@127.0.0.1:1/db" in failed["error"]
 
 
+def test_spec_errors_and_webhook_urls_are_masked(api: Api, db, data: Path) -> None:
+    """(Every answer is also checked for the password by the client.)"""
+    name = unique("secrets")
+    base = {"job": {"name": name}, "source": {"url": str(data)}}
+    bad = {**base, "database": {"dsn": [f"postgresql://etl:{PASSWORD}@db.example/erp"]}}
+    for answer in (
+        api.client.put(f"/jobs/{name}", json=bad),
+        api.client.post("/runs", json={"spec": bad}),
+    ):
+        assert answer.status_code == 422
+        assert answer.json()["detail"] == (
+            "'database.dsn' must be a string, not ['postgresql://etl:***@db.example/erp']"
+        )
+    path = api.job(db, name, data, f'[[notify]]\nurl = "https://h.example/x?token={PASSWORD}"\n')
+    assert PASSWORD in path.read_text()
+    (hook,) = api.client.get(f"/jobs/{name}").json()["spec"]["notify"]
+    assert hook["url"] == "https://h.example/x?token=***"
+
+
 def test_run_a_job_and_receive_its_webhooks(api: Api, db, data: Path) -> None:
     name = unique("hooks")
     with Receiver() as receiver:
         notify = f'[[notify]]\nurl = "{receiver.url("/notify")}"\nsecret = "{SECRET}"\n'
-        api.job(db, name, data, '[columns]\nid = "integer"\n\n' + notify)
+        api.job(db, name, data, '[columns]\nid = "integer"\n[sink]\nmax_rejects = 1\n\n' + notify)
         run_id = api.start(job=name, callback_url=receiver.url("/callback"))
         done = api.wait(run_id)
         hits = {hit.path: hit for hit in receiver.wait(2)}

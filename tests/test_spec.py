@@ -13,11 +13,12 @@ from csvpg.spec import job_from_dict, load_job, substitute
 SPECS = sorted((Path(__file__).parent / "data" / "specs").glob("*.toml"))
 
 
-def expected(path: Path) -> list[str]:
+def expected(path: Path, mark: str = "expect") -> list[str]:
+    """The words a spec's error must show (``# expect:``), or never (``# absent:``)."""
     return [
         line.split(":", 1)[1].strip()
         for line in path.read_text().splitlines()
-        if line.startswith("# expect:")
+        if line.startswith(f"# {mark}:")
     ]
 
 
@@ -31,6 +32,8 @@ def test_broken_spec_is_explained(path: Path, capsys: pytest.CaptureFixture[str]
     assert str(path) in err, "the error names the job file"
     for words in expected(path):
         assert words in err
+    for words in expected(path, "absent"):
+        assert words not in err
 
 
 def test_environment_variables_are_substituted() -> None:
@@ -55,7 +58,7 @@ def test_defaults_are_filled_in(tmp_path: Path) -> None:
         "table": "{name}",
         "primary_key": [],
         "create": True,
-        "max_rejects": 1000,
+        "max_rejects": "1% up to 1000",
         "rejects_csv": False,
         "options": {},
     }

@@ -25,8 +25,8 @@ from psycopg import sql
 from csvpg.errors import SinkError
 from csvpg.interfaces import Column, LoadInput, Record, Staged, batch_lines, wrong_width
 from csvpg.pg.connect import qualified
-from csvpg.pg.load import STAGING_ROW, create_staging, value_expr
-from csvpg.pg.rejects import Reject, place
+from csvpg.pg.load import STAGING_ROW, create_staging, own_reason, value_expr
+from csvpg.pg.rejects import Reject, all_rejected, place
 
 
 def is_row_error(exc: psycopg.Error) -> bool:
@@ -268,20 +268,27 @@ class Prober:
 
 
 def _reason(exc: psycopg.Error) -> str:
-    return exc.diag.message_primary or str(exc).strip().splitlines()[0]
+    return own_reason(exc.diag.message_primary or str(exc).strip().splitlines()[0])
 
 
 def too_many(file: str, rejects: list[Reject], read: int, limit: int | str) -> SinkError:
     first = "; ".join(f"{place(r.line, None)}: {r.reason}" for r in rejects[:3])
+    how_many = (
+        f"all {read} rows rejected, none could be loaded"
+        if all_rejected(len(rejects), read)
+        else f"{len(rejects)} of {read} rows rejected, more than max_rejects = {limit!r} allows"
+    )
     return SinkError(
-        f"{file}: {len(rejects)} of {read} rows rejected, more than max_rejects = {limit!r} "
-        f"allows (first: {first}) — loading was rolled back",
+        f"{file}: {how_many} (first: {first}) — loading was rolled back",
         file=file,
         line=rejects[0].line if rejects else None,
         hint=(
             'the file is probably in another encoding: set encoding = "latin-1" (or the '
             "right one) in [format]"
             if rejects and rejects[0].reason.startswith("bytes that are not valid")
+            else "no row fitting is a wrong [format] (delimiter, header) or [columns] type "
+            "rather than bad rows; the rejects are in csvpg.rejects (csvpg runs <run> --rejects)"
+            if all_rejected(len(rejects), read)
             else "fix the file, or raise max_rejects in [sink]; the rejects are in csvpg.rejects"
         ),
     )

@@ -9,19 +9,13 @@ import psycopg
 from psycopg import sql
 
 from csvpg.errors import DatabaseError, SinkError
-
-_URL_PASSWORD = re.compile(
-    r"(?P<head>^[a-z][a-z0-9+.-]*://[^:/@?#]*:)(?P<pw>[^@/?#]*)(?P<tail>@)", re.I
-)
-_KV_PASSWORD = re.compile(r"(?P<head>\bpassword\s*=\s*)(?P<pw>'(?:[^'\\]|\\.)*'|\S+)", re.I)
-_QUERY_PASSWORD = re.compile(r"(?P<head>[?&]password=)(?P<pw>[^&#]*)", re.I)
+from csvpg.masking import mask_text
+from csvpg.pg.load import own_reason
 
 
 def mask_dsn(dsn: str) -> str:
     """The DSN with any password replaced by ``***`` (URL, key=value and query forms)."""
-    out = _URL_PASSWORD.sub(lambda m: m["head"] + ("***" if m["pw"] else "") + m["tail"], dsn)
-    out = _KV_PASSWORD.sub(lambda m: m["head"] + "***", out)
-    return _QUERY_PASSWORD.sub(lambda m: m["head"] + "***", out)
+    return mask_text(dsn)
 
 
 def connect(dsn: str, **kwargs: Any) -> psycopg.Connection[Any]:
@@ -30,7 +24,7 @@ def connect(dsn: str, **kwargs: Any) -> psycopg.Connection[Any]:
         return psycopg.connect(dsn, application_name="csvpg", **kwargs)
     except psycopg.Error as exc:
         # libpq's text runs over several indented lines: one paragraph.
-        text = " ".join(str(exc).replace(dsn, mask_dsn(dsn)).split())
+        text = mask_text(" ".join(str(exc).replace(dsn, mask_dsn(dsn)).split()))
         raise DatabaseError(
             f"cannot connect to PostgreSQL at {mask_dsn(dsn)}: {text}",
             hint="check [database] dsn or --dsn (host, port, user, password) "
@@ -68,7 +62,8 @@ def sink_error(exc: psycopg.Error, *, file: str, table: str, line_offset: int = 
     """A PostgreSQL error during a load, as a message that names the file and line."""
     diag = exc.diag
     # A lost connection has no diagnostics, and libpq's text runs over several lines.
-    primary = diag.message_primary or (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    lost = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    primary = own_reason(diag.message_primary or lost)
     line = column = None
     m = _COPY_WHERE.search(diag.context or "")
     if m:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
-from csvpg.errors import SinkError
+from csvpg.dateformat import FRACTION_PATTERNS, patterns, writes_back
+from csvpg.errors import FormatError, SinkError
 from csvpg.interfaces import ColumnType, CsvDialect, LoadInput
 
 STAGING_ROW = "__csvpg_row"
@@ -177,9 +180,145 @@ def null_markers_sql(column: sql.Composable, nulls: tuple[str, ...]) -> sql.Comp
     return sql.SQL("CASE WHEN {} THEN NULL ELSE {} END").format(_in(column, markers), column)
 
 
+#: What PostgreSQL reads as a date relative to the day it reads it.
+RELATIVE_WORDS = ("now", "today", "tomorrow", "yesterday", "allballs")
+RELATIVE_REASON = "a relative date word; the value would change with the day of the load"
+#: A reject's reason csvpg raises itself, as the text of a failing cast to date:
+#: ``invalid input syntax for type date: "csvpg: <reason>"``.
+_OWN = "csvpg: "
+_OWN_REASON = re.compile(r'invalid input syntax for type [^:]+: "csvpg: (.*)"', re.S)
+_DATETIME = re.compile(r"(date|time|timetz|timestamp|timestamptz)\b(?!.*\[)", re.I)
+
+
+def is_datetime(type_name: str) -> bool:
+    """``date``, ``time(3)``, ``timestamp with time zone`` …, not arrays of them."""
+    return bool(_DATETIME.match(type_name.strip()))
+
+
+def refused(reason: sql.Composable, value: sql.Composable) -> sql.Composed:
+    """TEXT that fails its row with ``reason`` when evaluated (and only then: ``value``
+    keeps PostgreSQL from evaluating it once while planning)."""
+    text = sql.SQL("({} || {} || substr({}, 1, 0))").format(sql.Literal(_OWN), reason, value)
+    return sql.SQL("CAST(CAST({} AS date) AS text)").format(text)
+
+
+def own_reason(message: str) -> str:
+    """A reason :func:`refused` raised, without the failed cast around it."""
+    m = _OWN_REASON.fullmatch(message.strip())
+    return m.group(1) if m else message
+
+
+def relative_check_sql(value: sql.Composable) -> sql.Composed:
+    """The value, unless it holds a relative date word: then its row fails. (A value
+    without letters, as most are, is let through by the cheaper test alone.)"""
+    words = "|".join(RELATIVE_WORDS)
+    return sql.SQL("CASE WHEN {} !~ '[A-Za-z]' THEN {} WHEN {} ~* {} THEN {} ELSE {} END").format(
+        value,
+        value,
+        value,
+        sql.Literal(rf"\m({words})\M"),
+        refused(sql.Literal(RELATIVE_REASON), value),
+        value,
+    )
+
+
+class MayHoldRelativeDates(FormatError):
+    """The fast COPY would take ``yesterday`` as a date: the file's rows are checked one
+    by one instead (the careful path), which rejects the rows that hold one."""
+
+
+#: Whole words only; a word in a text column only costs the careful path.
+_WORDS = tuple(w.encode() for w in RELATIVE_WORDS)
+_SEAM = max(map(len, _WORDS)) + 1
+#: Bytes that continue a word: "Nowak" holds no "now". A byte of a UTF-8 letter does
+#: too; PostgreSQL reads no date from "nowé" either.
+_WORD_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789_") | frozenset(range(128, 256))
+
+
+def has_relative_word(low: bytes) -> bool:
+    """Whether lower-cased bytes hold one of :data:`RELATIVE_WORDS` as a whole word
+    (``bytes.find`` per word: a regex over every byte costs far more)."""
+    for word in _WORDS:
+        i = low.find(word)
+        while i >= 0:
+            end = i + len(word)
+            if (i == 0 or low[i - 1] not in _WORD_BYTES) and (
+                end == len(low) or low[end] not in _WORD_BYTES
+            ):
+                return True
+            i = low.find(word, i + 1)
+    return False
+
+
+def guard_relative_dates(load: LoadInput) -> LoadInput:
+    """The file's bytes, watched for a relative date word, when COPY is to put them
+    straight into a date or time column that does not allow one."""
+    if load.chunks is None or not any(
+        is_datetime(load.types[c.name].type) and not load.types[c.name].allow_relative
+        for c in load.relation.columns
+    ):
+        return load
+    return replace(load, chunks=_watched(load.chunks, load.ref.url))
+
+
+def _watched(chunks: Iterator[bytes], url: str) -> Iterator[bytes]:
+    tail = b""
+    for chunk in chunks:
+        low = chunk.lower()
+        if has_relative_word(low) or has_relative_word(tail + low[:_SEAM]):
+            raise MayHoldRelativeDates(
+                f"{url} may hold a relative date word (now, today, tomorrow, yesterday, "
+                "allballs) for a date or time column",
+                file=url,
+            )
+        tail = low[-_SEAM:]
+        yield chunk
+
+
+def _comparable(text: sql.Composable, fraction: bool) -> sql.Composed:
+    """Date text as compared: case, runs of spaces and a leading zero of a one- or
+    two-digit number ("1.2.2024" is "01.02.2024") do not matter; with a fraction of a
+    second in the template, nor do its trailing zeros (".5" is ".500000")."""
+    out = sql.SQL(r"regexp_replace(btrim({}), '\s+', ' ', 'g')").format(text)
+    out = sql.SQL(r"regexp_replace({}, '(^|\D)0(\d)(?!\d)', '\1\2', 'g')").format(out)
+    if fraction:
+        out = sql.SQL(r"regexp_replace({}, '([.,]\d*[1-9])0+(?!\d)', '\1', 'g')").format(out)
+        out = sql.SQL(r"regexp_replace({}, '([.,])0+(?!\d)', '\1', 'g')").format(out)
+    return sql.SQL("lower({})").format(out)
+
+
+def format_check_sql(value: sql.Composable, func: str, template: str) -> sql.Composed:
+    """The value, if ``template`` reads all of it as the date it shows: written back with
+    the template it is the same text. ``to_date`` skips what it does not read, so
+    ``2024-01-15 junk`` would load as 2024-01-15, and ``15.01.24`` as the year 24."""
+    fmt = sql.Literal(template)
+    parsed = sql.SQL(func + "({}, {})").format(value, fmt)
+    back = sql.SQL("to_char({}, {})").format(parsed, fmt)
+    reason = sql.SQL("{} || coalesce({}, '') || ')'").format(
+        sql.Literal(f"does not match the format {template} (read with it, it is "), back
+    )
+    fraction = bool(FRACTION_PATTERNS.intersection(patterns(template)))
+    # The same text as written back is the common case: compared first, it spares the
+    # regular expressions for the rest (CASE keeps that order).
+    return sql.SQL(
+        "CASE WHEN {value} IS NULL OR {back} = {value} THEN {value}"
+        " WHEN {loose_back} = {loose_value} THEN {value} ELSE {refused} END"
+    ).format(
+        value=value,
+        back=back,
+        loose_back=_comparable(back, fraction),
+        loose_value=_comparable(value, fraction),
+        refused=refused(reason, value),
+    )
+
+
 def convert_sql(value: sql.Composable, ct: ColumnType) -> sql.Composed:
     """TEXT → the column's type, with the [columns] conversions (thousands separator,
-    decimal comma, boolean words, a to_date/to_timestamp template)."""
+    decimal comma, boolean words, a to_date/to_timestamp template), and for a date or
+    time column the checks that keep a value from loading as another date."""
+    if is_datetime(ct.type) and not ct.allow_relative and not ct.format:
+        # (to_date and to_timestamp know no relative words: a template refuses them.)
+        value = relative_check_sql(value)
     if ct.thousands:
         value = sql.SQL("replace({}, {}, '')").format(value, sql.Literal(ct.thousands))
     if ct.decimal and ct.decimal != ".":
@@ -194,6 +333,8 @@ def convert_sql(value: sql.Composable, ct: ColumnType) -> sql.Composed:
         value = sql.SQL("CASE {} ELSE {} END").format(sql.SQL(" ").join(whens), value)
     if ct.format:
         func = "to_date" if ct.type.split("(")[0].strip().lower() == "date" else "to_timestamp"
+        if writes_back(ct.format):
+            value = format_check_sql(value, func, ct.format)
         value = sql.SQL(func + "({}, {})").format(value, sql.Literal(ct.format))
     return sql.SQL("CAST({} AS {})").format(value, sql.SQL(ct.type))
 

@@ -43,13 +43,14 @@ def printable(raw: str) -> str:
     return _UNSTORABLE.sub(lambda m: f"\\x{ord(m.group()) & 0xFF:02x}", raw)
 
 
-_PERCENT = re.compile(r"\s*(\d+(?:\.\d+)?)\s*%\s*")
+_PERCENT = re.compile(r"\s*(\d+(?:\.\d+)?)\s*%\s*(?:up\s+to\s+(\d+)\s*)?", re.I)
 
 
 def reject_limit(
     value: int | str, key: str = "sink.max_rejects"
 ) -> tuple[int | None, float | None]:
-    """``1000`` → (1000, None); ``"2%"`` → (None, 0.02). Checked when the job is read."""
+    """``1000`` → (1000, None); ``"2%"`` → (None, 0.02); ``"1% up to 1000"`` →
+    (1000, 0.01), the smaller of the two. Checked when the job is read."""
     if isinstance(value, int):
         if value < 0:
             raise SpecError(f"'{key}' must be 0 or more", key=key)
@@ -57,14 +58,24 @@ def reject_limit(
     m = _PERCENT.fullmatch(value)
     if not m or float(m.group(1)) > 100:
         raise SpecError(
-            f"'{key}' must be a count or a percentage such as \"2%\", not {value!r}", key=key
+            f"'{key}' must be a count, a percentage such as \"2%\", or both as in "
+            f'"1% up to 1000", not {value!r}',
+            key=key,
         )
-    return None, float(m.group(1)) / 100
+    return (int(m.group(2)) if m.group(2) else None), float(m.group(1)) / 100
 
 
 def over_limit(rejected: int, read: int, limit: tuple[int | None, float | None]) -> bool:
+    """More rejects than the limit allows; and a file whose every row was rejected is
+    never loaded, whatever the limit says (it would "succeed" with nothing in it)."""
+    if all_rejected(rejected, read):
+        return True
     count, share = limit
-    if count is not None:
-        return rejected > count
-    assert share is not None
-    return rejected > share * read
+    return (count is not None and rejected > count) or (
+        share is not None and rejected > share * read
+    )
+
+
+def all_rejected(rejected: int, read: int) -> bool:
+    """Rows were read, and none of them could be loaded."""
+    return bool(read) and rejected >= read

@@ -271,7 +271,7 @@ def test_index_links_that_climb_out_are_ignored_and_names_stay_safe(
         {"url": http_server.url("pub/"), "pattern": "*.csv"},
         extra={"columns": {"id": "integer"}},
     )
-    text = job.read_text().replace("[sink]\n", "[sink]\nrejects_csv = true\n", 1)
+    text = job.read_text().replace("[sink]\n", "[sink]\nrejects_csv = true\nmax_rejects = 1\n", 1)
     job.write_text(text)
     before = set(tmp_path.rglob("*"))
     summary = run(job)

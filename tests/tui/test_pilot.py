@@ -23,6 +23,8 @@ from tests.conftest import job_toml
 from tests.tui.pilot import cells, rows, settle, shown, wait_for
 
 SIZE = (120, 40)
+#: dirty.csv rejects 25 rows of 75: more than the default max_rejects allows.
+SINK = "max_rejects = 25"
 
 
 def dirty_files(folder: Path) -> None:
@@ -35,7 +37,7 @@ def dirty_files(folder: Path) -> None:
 def test_a_live_run_shows_its_counts_and_rejects(db, tmp_path: Path) -> None:
     dirty_files(tmp_path / "data")
     job_path = tmp_path / "job.toml"
-    job_path.write_text(job_toml(db, "data", extra='[columns]\nid = "integer"\n'))
+    job_path.write_text(job_toml(db, "data", sink=SINK, extra='[columns]\nid = "integer"\n'))
     job = load_job(job_path)
     dirty = str(tmp_path / "data" / "dirty.csv")
 
@@ -171,7 +173,7 @@ def test_dashboard_shows_the_history_and_runs_a_job(db, tmp_path: Path) -> None:
     jobs = tmp_path / "jobs"
     jobs.mkdir()
     job_path = jobs / "people.toml"
-    job_path.write_text(job_toml(db, "../data", extra='[columns]\nid = "integer"\n'))
+    job_path.write_text(job_toml(db, "../data", sink=SINK, extra='[columns]\nid = "integer"\n'))
     before = run(job_path)
     dirty = str(tmp_path / "data" / "dirty.csv")
 
