@@ -208,7 +208,8 @@ def parse(content: Any, names: Sequence[str]) -> dict[str, Answer]:
     if isinstance(answer, dict) and isinstance(answer.get("columns"), dict | list):
         answer = answer["columns"]
     if isinstance(answer, list) and all(isinstance(a, dict) for a in answer):
-        answer = {a.get("name"): a for a in answer}
+        # A name that is not a string (a list, an object) names no column.
+        answer = {a["name"]: a for a in answer if isinstance(a.get("name"), str)}
     if not isinstance(answer, dict):
         raise AnswerError(f"the answer is a JSON {type(answer).__name__}, not an object")
     wanted = set(names)

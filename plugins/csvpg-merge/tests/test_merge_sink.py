@@ -45,9 +45,13 @@ def job(
     mode: str = "merge_spy",
     keys: str = '["k"]',
     fmt: str = "",
+    max_rejects: int | None = None,
 ) -> Path:
     path = tmp_path / "job.toml"
-    sink = f'mode = "{mode}"\ntable = "t"\nprimary_key = {keys}\n[sink.options]\n{options}'
+    sink = f'mode = "{mode}"\ntable = "t"\nprimary_key = {keys}\n'
+    if max_rejects is not None:
+        sink += f"max_rejects = {max_rejects}\n"
+    sink += f"[sink.options]\n{options}"
     path.write_text(
         job_toml(
             csvpg_db, str(tmp_path / "in"), sink=sink, fmt=fmt, extra="[run]\nworkers = 1\n" + extra
@@ -146,7 +150,8 @@ def test_bad_rows_are_set_aside_and_the_rest_merges(csvpg_db, tmp_path: Path) ->
     """The careful path hands the merge its own staging table."""
     files(tmp_path, f1="id,n\n1,a\n1,bb\nx,c\n2,d\n")
     extra = '[columns]\nid = "integer"\n'
-    summary = run(job(csvpg_db, tmp_path, keys='["id"]', extra=extra, mode="merge"))
+    # One bad row in four: more than the default max_rejects allows.
+    summary = run(job(csvpg_db, tmp_path, keys='["id"]', extra=extra, mode="merge", max_rejects=1))
     f = summary.files[0]
     assert summary.exit_code == 0, f.error
     assert (f.rows_read, f.inserted, f.collapsed, f.rejected) == (4, 2, 1, 1)

@@ -328,7 +328,7 @@ def test_rows_an_existing_table_refuses_are_rejected_by_row_number(csvpg_run, cs
     csvpg_db.execute(f"CREATE TABLE {csvpg_db.schema}.small (id smallint, word text)")
     table = pa.table({"id": pa.array([1, 70_000, 3, 80_000], pa.int64()), "word": list("abcd")})
     summary = csvpg_run(
-        '[format]\ntype = "parquet"\n[sink]\ntable = "small"',
+        '[format]\ntype = "parquet"\n[sink]\ntable = "small"\nmax_rejects = 10',
         files={"small.parquet": parquet_bytes(table)},
     )
     file = summary.files[0]
@@ -346,7 +346,8 @@ def test_rows_an_existing_table_refuses_are_rejected_by_row_number(csvpg_run, cs
 def test_a_nul_character_is_a_reject_not_a_failure(csvpg_run, csvpg_db) -> None:
     table = pa.table({"id": [1, 2], "s": ["fine", "bad\x00byte"]})
     summary = csvpg_run(
-        '[format]\ntype = "parquet"\n[sink]\ntable = "n"', files={"n.parquet": parquet_bytes(table)}
+        '[format]\ntype = "parquet"\n[sink]\ntable = "n"\nmax_rejects = 10',
+        files={"n.parquet": parquet_bytes(table)},
     )
     file = summary.files[0]
     assert (file.status, file.inserted, file.rejected) == ("loaded", 1, 1), file.error

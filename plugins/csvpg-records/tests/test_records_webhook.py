@@ -48,13 +48,15 @@ def people(n: int) -> list[list[str | None]]:
     return [[str(i), f"person {i}" if i % 3 else None] for i in range(1, n + 1)]
 
 
-def webhook_job(csvpg_db, tmp_path: Path, n: int, options: str) -> Path:
+def webhook_job(csvpg_db, tmp_path: Path, n: int, options: str, sink: str = "") -> Path:
     (tmp_path / "people.csv").write_text(
         "id,name\n" + "".join(f"{i},person {i}\n" for i in range(1, n + 1))
     )
     path = tmp_path / "job.toml"
     path.write_text(
-        job_toml(csvpg_db, "people.csv", sink=f'mode = "webhook"\n[sink.options]\n{options}')
+        job_toml(
+            csvpg_db, "people.csv", sink=f'mode = "webhook"\n{sink}\n[sink.options]\n{options}'
+        )
     )
     return path
 
@@ -181,7 +183,10 @@ def test_redirects_are_not_followed(receiver) -> None:
 
 def test_failed_deliveries_in_a_job(csvpg_db, tmp_path, receiver) -> None:
     receiver.respond = lambda r: (422, {}) if r.json()["id"] == "2" else (200, {})
-    summary = run(webhook_job(csvpg_db, tmp_path, 3, f'url = "{receiver.url}"'))
+    # One refused record in three: more than the default max_rejects allows.
+    summary = run(
+        webhook_job(csvpg_db, tmp_path, 3, f'url = "{receiver.url}"', sink="max_rejects = 1")
+    )
     f = summary.files[0]
     assert summary.exit_code == 0
     assert (f.rows_read, f.inserted, f.rejected) == (3, 2, 1)
