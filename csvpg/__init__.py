@@ -31,7 +31,8 @@ _EXPORTS = {
     "Staged": "csvpg.interfaces",
     "Option": "csvpg.options",
     # SQL for sinks that write PostgreSQL tables their own way (e.g. csvpg-merge).
-    "stage_file": "csvpg.builtin.sink_postgres",
+    "stage_file": "csvpg.pg.staging",
+    "cast_list": "csvpg.pg.load",
     "create_table_sql": "csvpg.pg.load",
     "table_ddl": "csvpg.pg.load",
     "null_markers_sql": "csvpg.pg.load",
@@ -54,7 +55,6 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:
-    from csvpg.builtin.sink_postgres import stage_file
     from csvpg.engine import RunSummary, run
     from csvpg.errors import (
         CsvpgError,
@@ -86,7 +86,14 @@ if TYPE_CHECKING:
     )
     from csvpg.options import Option
     from csvpg.pg.connect import qualified
-    from csvpg.pg.load import convert_sql, create_table_sql, null_markers_sql, table_ddl
+    from csvpg.pg.load import (
+        cast_list,
+        convert_sql,
+        create_table_sql,
+        null_markers_sql,
+        table_ddl,
+    )
+    from csvpg.pg.staging import stage_file
     from csvpg.plugins import get_plugin_manager
     from csvpg.spec import Job, load_job
 

@@ -14,7 +14,6 @@ import psycopg
 from psycopg import sql
 
 from csvpg import events as ev
-from csvpg.builtin.sink_postgres import PostgresSink
 from csvpg.errors import (
     CsvpgError,
     DatabaseError,
@@ -519,7 +518,6 @@ class FileLoad:
             self.split_note = {"connections": 1, "why": why or "no connection was idle"}
             return None
         self.after.callback(run.return_connections, borrowed)
-        assert isinstance(fp.sink, PostgresSink)
         scratch = run.scratch_schema()
         self.after.callback(self._drop_scratch, scratch)
         try:
