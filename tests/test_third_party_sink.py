@@ -30,43 +30,30 @@ def test_bad_rows_are_rejects_with_their_lines(db, tmp_path: Path) -> None:
     assert reject == (4, "id", "x")
 
 
-def test_a_large_file_splits_over_idle_connections(db, tmp_path: Path) -> None:
-    rows = 100_000  # about 1.5 MiB: over split_mb = 1
-    (tmp_path / "big.csv").write_text(
-        "id,name\n" + "".join(f"{i},name {i}\n" for i in range(rows)) + "1,repeat\n"
-    )
+def split_load(db, tmp_path: Path, sink: str, header: str, rows: list[str]):
+    """One file of ``rows`` (over 1 MiB) loaded with split_mb = 1 over two connections."""
+    (tmp_path / "big.csv").write_text(header + "\n" + "".join(r + "\n" for r in rows))
     job = tmp_path / "job.toml"
-    job.write_text(
-        job_toml(
-            db,
-            "big.csv",
-            sink=SINK,
-            extra='[columns]\nid = "integer"\n[run]\nworkers = 2\nsplit_mb = 1\n',
-        )
-    )
+    extra = '[columns]\nid = "integer"\n[run]\nworkers = 2\nsplit_mb = 1\n'
+    job.write_text(job_toml(db, "big.csv", sink=sink, extra=extra))
     (f,) = run(job).files
     assert f.status == "loaded", f.error
     assert f.details["split"]["connections"] == 2, f.details["split"]
-    assert (f.inserted, f.collapsed) == (rows, 1)
+    return f
+
+
+def test_a_large_file_splits_over_idle_connections(db, tmp_path: Path) -> None:
+    n = 100_000  # about 1.5 MiB
+    f = split_load(db, tmp_path, SINK, "id,name", [f"{i},name {i}" for i in range(n)] + ["1,x"])
+    assert (f.inserted, f.collapsed) == (n, 1)
     assert db.rows("t", order_by="id")[1] == (1, "name 1")  # the first row of a key wins
 
 
 def test_the_merge_plugin_splits_a_large_file_too(db, tmp_path: Path) -> None:
-    rows = 100_000
-    (tmp_path / "contacts.csv").write_text(
-        "id,email\n" + "".join(f"{i},{i}@example.org\n" for i in range(rows)) + "7,\n"
+    n = 100_000
+    sink = 'mode = "merge"\ntable = "t"\nprimary_key = ["id"]'
+    f = split_load(
+        db, tmp_path, sink, "id,email", [f"{i},{i}@example.org" for i in range(n)] + ["7,"]
     )
-    job = tmp_path / "job.toml"
-    job.write_text(
-        job_toml(
-            db,
-            "contacts.csv",
-            sink='mode = "merge"\ntable = "t"\nprimary_key = ["id"]',
-            extra='[columns]\nid = "integer"\n[run]\nworkers = 2\nsplit_mb = 1\n',
-        )
-    )
-    (f,) = run(job).files
-    assert f.status == "loaded", f.error
-    assert f.details["split"]["connections"] == 2, f.details["split"]
-    assert (f.inserted, f.collapsed, db.count("t")) == (rows, 1, rows)
+    assert (f.inserted, f.collapsed, db.count("t")) == (n, 1, n)
     assert db.rows("t", order_by="id")[7] == (7, "7@example.org")  # most complete wins

@@ -147,9 +147,7 @@ _CHUNK_END = object()
 class SplitLoad:
     """Loads one file over its own connection and ``parts - 1`` more."""
 
-    def __init__(
-        self, load: LoadInput, sink: Sink, scratch: str, parts: int, size: int
-    ) -> None:
+    def __init__(self, load: LoadInput, sink: Sink, scratch: str, parts: int, size: int) -> None:
         self.load = load
         self.sink = sink
         self.scratch = scratch
