@@ -53,6 +53,7 @@ def _check(engine: Engine, plan: Plan, out: TextIO, offline: str | None = None) 
             ) from exc
     for ref, reason in plan.skipped:
         say(f"  skip {ref.url}: {reason}")
+    ctx = engine.context(has_manifest=False) if conn is not None else None
     problems = 0
     try:
         for fp in plan.files:
@@ -70,9 +71,9 @@ def _check(engine: Engine, plan: Plan, out: TextIO, offline: str | None = None) 
                         target_name = renamed.get(col.index)
                         arrow = f"→ {target_name}" if target_name else "(not loaded)"
                         say(f"  column {col.index + 1}: {col.header!r} {arrow}")
-                    if conn is not None:
+                    if conn is not None and ctx is not None:
                         with conn.transaction(force_rollback=True):
-                            load = FileLoad(engine, plan, fp).load_input(conn, opened)
+                            load = FileLoad(ctx, plan, fp).load_input(conn, opened)
                             exists = bool(load.relation.columns) and _exists(conn, fp)
                             for stmt in fp.sink.ddl(load, exists):
                                 say(f"  DDL: {stmt.as_string(conn)}")

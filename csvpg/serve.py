@@ -452,11 +452,7 @@ def make_app(
             raise HTTPException(404, f"no run {run_id!r} is running here")
         if live.summary is not None:
             raise HTTPException(409, f"run {run_id} has already ended: {live.status}")
-        cancel = getattr(live.engine, "cancel", None)
-        if callable(cancel):
-            cancel()
-        else:
-            live.engine.stopping.set()
+        live.engine.cancel()
         return {"run_id": run_id, "status": "cancelling"}
 
     @app.get("/runs/{run_id}/output", dependencies=auth)

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     import psycopg
     from psycopg import sql
 
-    from csvpg.engine import RunSummary
+    from csvpg.summary import RunSummary
 
 __all__ = ["CsvpgDb", "JobRunner"]
 

@@ -23,7 +23,7 @@ from csvpg.tui.widgets.run_view import RunView
 if TYPE_CHECKING:
     from textual.app import ComposeResult
 
-    from csvpg.engine import RunSummary
+    from csvpg.summary import RunSummary
     from csvpg.spec import Job
 
 CANCEL_QUESTION = (

@@ -30,7 +30,8 @@ from csvpg.tui.widgets.progress import InFlight, RunHeader
 from csvpg.tui.widgets.tables import FilesTable, RejectsTable
 
 if TYPE_CHECKING:
-    from csvpg.engine import Engine, RunSummary
+    from csvpg.engine import Engine
+    from csvpg.summary import RunSummary
     from csvpg.spec import Job
 
 LOG_STYLE = {"info": "", "warning": "yellow", "error": "bold red"}
