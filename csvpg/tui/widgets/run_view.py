@@ -31,8 +31,8 @@ from csvpg.tui.widgets.tables import FilesTable, RejectsTable
 
 if TYPE_CHECKING:
     from csvpg.engine import Engine
-    from csvpg.summary import RunSummary
     from csvpg.spec import Job
+    from csvpg.summary import RunSummary
 
 LOG_STYLE = {"info": "", "warning": "yellow", "error": "bold red"}
 
