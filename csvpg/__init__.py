@@ -41,6 +41,10 @@ _EXPORTS = {
     "Job": "csvpg.spec",
     "load_job": "csvpg.spec",
     "run": "csvpg.engine",
+    "load": "csvpg.api",
+    "start": "csvpg.api",
+    "prepare": "csvpg.api",
+    "RunHandle": "csvpg.api",
     "RunSummary": "csvpg.engine",
     "get_plugin_manager": "csvpg.plugins",
     "CsvpgError": "csvpg.errors",
@@ -55,6 +59,7 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:
+    from csvpg.api import RunHandle, load, prepare, start
     from csvpg.engine import RunSummary, run
     from csvpg.errors import (
         CsvpgError,
