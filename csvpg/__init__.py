@@ -40,12 +40,12 @@ _EXPORTS = {
     "qualified": "csvpg.pg.connect",
     "Job": "csvpg.spec",
     "load_job": "csvpg.spec",
-    "run": "csvpg.engine",
+    "run": "csvpg.api",
     "load": "csvpg.api",
     "start": "csvpg.api",
     "prepare": "csvpg.api",
     "RunHandle": "csvpg.api",
-    "RunSummary": "csvpg.engine",
+    "RunSummary": "csvpg.summary",
     "get_plugin_manager": "csvpg.plugins",
     "CsvpgError": "csvpg.errors",
     "SpecError": "csvpg.errors",
@@ -59,8 +59,7 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:
-    from csvpg.api import RunHandle, load, prepare, start
-    from csvpg.engine import RunSummary, run
+    from csvpg.api import RunHandle, load, prepare, run, start
     from csvpg.errors import (
         CsvpgError,
         DatabaseError,
@@ -101,6 +100,7 @@ if TYPE_CHECKING:
     from csvpg.pg.staging import stage_file
     from csvpg.plugins import get_plugin_manager
     from csvpg.spec import Job, load_job
+    from csvpg.summary import RunSummary
 
 
 def __getattr__(name: str) -> Any:

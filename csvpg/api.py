@@ -28,7 +28,7 @@ from csvpg.plugins import get_plugin_manager
 from csvpg.spec import Job, job_from_dict, load_job
 from csvpg.summary import RunSummary
 
-__all__ = ["RunHandle", "load", "prepare", "start"]
+__all__ = ["RunHandle", "load", "prepare", "run", "start"]
 
 #: Marks the end of a run in its event queue.
 _END = object()
@@ -200,6 +200,12 @@ def prepare(job: Job | str | Path, **options: Any) -> RunHandle:
 def start(job: Job | str | Path, **options: Any) -> RunHandle:
     """Start a run of ``job`` in a thread of its own and return its handle."""
     return prepare(job, **options).start()
+
+
+def run(job: Job | str | Path, **options: Any) -> RunSummary:
+    """Run ``job`` in this thread and return its summary (``plugins`` — a test's
+    recorder, the CLI's reporters — are registered for this run only)."""
+    return prepare(job, **options).run()
 
 
 def load(

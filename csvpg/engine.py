@@ -12,7 +12,6 @@ import time
 import uuid
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import pluggy
@@ -29,12 +28,12 @@ from csvpg.pg.connect import connect, free_connections, mask_dsn
 from csvpg.pg.rejects import reject_limit
 from csvpg.pg.schema import ensure_schema
 from csvpg.plan import Plan, make_plan
-from csvpg.plugins import Registry, get_plugin_manager
+from csvpg.plugins import Registry
 from csvpg.retry import backoff, is_transient
-from csvpg.spec import Job, load_job
+from csvpg.spec import Job
 from csvpg.summary import FileSummary, RunSummary
 
-__all__ = ["Engine", "FileSummary", "RunSummary", "run"]
+__all__ = ["Engine", "FileSummary", "RunSummary"]
 
 log = logging.getLogger(__name__)
 
@@ -408,25 +407,3 @@ def _reap_scratch(conn: psycopg.Connection[Any]) -> None:
 def _has_manifest(conn: Any) -> bool:
     row = conn.execute("SELECT to_regclass('csvpg.manifest') IS NOT NULL").fetchone()
     return bool(row and row[0])
-
-
-def run(
-    job: Job | str | Path,
-    *,
-    dsn: str | None = None,
-    plugins: Iterable[object] = (),
-    pm: pluggy.PluginManager | None = None,
-    dry_run: bool = False,
-    force: bool = False,
-    callbacks: Iterable[str] = (),
-) -> RunSummary:
-    """Run a job in-process and return its summary. ``plugins`` are registered for this
-    run only (a test's recorder, the CLI's reporters)."""
-    if not isinstance(job, Job):
-        job = load_job(job)
-    if pm is None:
-        pm = get_plugin_manager(plugins)
-    else:
-        for plugin in plugins:
-            pm.register(plugin)
-    return Engine(job, pm, dsn, dry_run=dry_run, force=force, callbacks=callbacks).run()

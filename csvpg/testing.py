@@ -230,7 +230,7 @@ class JobRunner:
         """
         import tomli_w
 
-        from csvpg.engine import run
+        from csvpg.api import run
 
         spec = dict(tomllib.loads(job) if isinstance(job, str) else job)
         data = self.folder / FILES_DIR

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from csvpg.engine import run
+from csvpg.api import run
 from tests.conftest import job_toml
 
 SINK = 'mode = "insert_new"\ntable = "t"\nprimary_key = ["id"]\nmax_rejects = 10'
