@@ -18,6 +18,7 @@ def tests(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     session.run("uv", "run", "--frozen", "ruff", "check", ".", external=True)
     session.run("uv", "run", "--frozen", "ruff", "format", "--check", ".", external=True)
+    session.run("uv", "run", "--frozen", "lint-imports", external=True)  # pyproject contracts
 
 
 @nox.session

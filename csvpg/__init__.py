@@ -31,7 +31,8 @@ _EXPORTS = {
     "Staged": "csvpg.interfaces",
     "Option": "csvpg.options",
     # SQL for sinks that write PostgreSQL tables their own way (e.g. csvpg-merge).
-    "stage_file": "csvpg.builtin.sink_postgres",
+    "stage_file": "csvpg.pg.staging",
+    "cast_list": "csvpg.pg.load",
     "create_table_sql": "csvpg.pg.load",
     "table_ddl": "csvpg.pg.load",
     "null_markers_sql": "csvpg.pg.load",
@@ -39,8 +40,12 @@ _EXPORTS = {
     "qualified": "csvpg.pg.connect",
     "Job": "csvpg.spec",
     "load_job": "csvpg.spec",
-    "run": "csvpg.engine",
-    "RunSummary": "csvpg.engine",
+    "run": "csvpg.api",
+    "load": "csvpg.api",
+    "start": "csvpg.api",
+    "prepare": "csvpg.api",
+    "RunHandle": "csvpg.api",
+    "RunSummary": "csvpg.summary",
     "get_plugin_manager": "csvpg.plugins",
     "CsvpgError": "csvpg.errors",
     "SpecError": "csvpg.errors",
@@ -54,8 +59,7 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:
-    from csvpg.builtin.sink_postgres import stage_file
-    from csvpg.engine import RunSummary, run
+    from csvpg.api import RunHandle, load, prepare, run, start
     from csvpg.errors import (
         CsvpgError,
         DatabaseError,
@@ -86,9 +90,17 @@ if TYPE_CHECKING:
     )
     from csvpg.options import Option
     from csvpg.pg.connect import qualified
-    from csvpg.pg.load import convert_sql, create_table_sql, null_markers_sql, table_ddl
+    from csvpg.pg.load import (
+        cast_list,
+        convert_sql,
+        create_table_sql,
+        null_markers_sql,
+        table_ddl,
+    )
+    from csvpg.pg.staging import stage_file
     from csvpg.plugins import get_plugin_manager
     from csvpg.spec import Job, load_job
+    from csvpg.summary import RunSummary
 
 
 def __getattr__(name: str) -> Any:

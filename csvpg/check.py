@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any, TextIO
 
-from csvpg.engine import Engine
+from csvpg.api import RunHandle, prepare
 from csvpg.errors import CsvpgError, DatabaseError
 from csvpg.fileload import FileLoad
 from csvpg.pg import split
 from csvpg.pg.connect import connect, mask_dsn
 from csvpg.plan import Plan, open_file
-from csvpg.plugins import get_plugin_manager
 from csvpg.spec import load_job
 
 
@@ -18,21 +17,21 @@ def check(job_path: str, *, dsn: str | None, out: TextIO, offline: bool = False)
     """A pre-flight: the spec, the files, and (unless ``offline``) the database. An
     unreachable database is a failure, as it would be for the run."""
     job = load_job(job_path)
-    engine = Engine(job, get_plugin_manager(), dsn)
-    plan = engine.plan()
+    run = prepare(job, dsn=dsn)
+    plan = run.plan()
     try:
         if offline:
-            # Not engine.dsn: that would start the embedded server.
+            # Not run.dsn: that would start the embedded server.
             given = dsn or job.database.get("dsn") or "the embedded PostgreSQL"
-            return _check(engine, plan, out, offline=mask_dsn(given))
-        return _check(engine, plan, out)
+            return _check(run, plan, out, offline=mask_dsn(given))
+        return _check(run, plan, out)
     finally:
         plan.source.close()
 
 
-def _check(engine: Engine, plan: Plan, out: TextIO, offline: str | None = None) -> int:
+def _check(run: RunHandle, plan: Plan, out: TextIO, offline: str | None = None) -> int:
     """``offline``: the target, as said; the database is not opened."""
-    job = engine.job
+    job = run.job
     say = lambda text="": print(text, file=out)  # noqa: E731
     conn: Any = None
     if offline:
@@ -41,7 +40,7 @@ def _check(engine: Engine, plan: Plan, out: TextIO, offline: str | None = None) 
             "(offline: the database is not checked)"
         )
     else:
-        target = engine.dsn
+        target = run.dsn
         say(f"job {job.name}: valid; {len(plan.files)} file(s) → {mask_dsn(target)}")
         try:
             conn = connect(target, connect_timeout=10)
@@ -53,6 +52,7 @@ def _check(engine: Engine, plan: Plan, out: TextIO, offline: str | None = None) 
             ) from exc
     for ref, reason in plan.skipped:
         say(f"  skip {ref.url}: {reason}")
+    ctx = run.context() if conn is not None else None
     problems = 0
     try:
         for fp in plan.files:
@@ -70,9 +70,9 @@ def _check(engine: Engine, plan: Plan, out: TextIO, offline: str | None = None) 
                         target_name = renamed.get(col.index)
                         arrow = f"→ {target_name}" if target_name else "(not loaded)"
                         say(f"  column {col.index + 1}: {col.header!r} {arrow}")
-                    if conn is not None:
+                    if conn is not None and ctx is not None:
                         with conn.transaction(force_rollback=True):
-                            load = FileLoad(engine, plan, fp).load_input(conn, opened)
+                            load = FileLoad(ctx, plan, fp).load_input(conn, opened)
                             exists = bool(load.relation.columns) and _exists(conn, fp)
                             for stmt in fp.sink.ddl(load, exists):
                                 say(f"  DDL: {stmt.as_string(conn)}")

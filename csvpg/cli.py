@@ -246,8 +246,7 @@ def print_error(exc: CsvpgError) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     if args.tui:
         return cmd_run_tui(args)
-    from csvpg.engine import Engine
-    from csvpg.plugins import get_plugin_manager
+    from csvpg.api import prepare
     from csvpg.reporters import ClosedPipeSafe, dump_json, for_stream
     from csvpg.spec import load_job
 
@@ -255,17 +254,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     # Bars on a terminal, plain lines (with progress for long files) anywhere else.
     out = ClosedPipeSafe(sys.stderr if args.json else sys.stdout)
     reporter = for_stream(out, log_format=args.log_format, quiet=args.quiet)  # type: ignore[arg-type]
-    engine = Engine(
+    handle = prepare(
         job,
-        get_plugin_manager([reporter]),
-        args.dsn,
+        dsn=args.dsn,
+        plugins=[reporter],
         dry_run=args.dry_run,
         force=args.force,
         callbacks=args.callback_url,
     )
     try:
-        with _signals_cancel(engine) as caught:
-            summary = engine.run()
+        with _signals_cancel(handle) as caught:
+            summary = handle.run()  # in the main thread, which the signals reach
     finally:
         reporter.close()
     if args.json:
@@ -276,7 +275,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 @contextlib.contextmanager
-def _signals_cancel(engine: Any) -> Iterator[list[int]]:
+def _signals_cancel(run: Any) -> Iterator[list[int]]:
     """Ctrl-C (SIGINT) and SIGTERM cancel the run: files in flight roll back, the
     history says cancelled, scratch is dropped; the signals caught are listed. A second
     Ctrl-C stops at once (the next run tidies up after it)."""
@@ -291,7 +290,7 @@ def _signals_cancel(engine: Any) -> Iterator[list[int]]:
     def cancel(signum: int, frame: Any) -> None:
         if not caught:
             # Off the handler: cancel() talks to the server.
-            threading.Thread(target=engine.cancel, name="csvpg-cancel", daemon=True).start()
+            threading.Thread(target=run.cancel, name="csvpg-cancel", daemon=True).start()
         caught.append(signum)
         signal.signal(signal.SIGINT, signal.default_int_handler)
 

@@ -10,11 +10,8 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pluggy
@@ -22,61 +19,23 @@ import psycopg
 
 from csvpg import events as ev
 from csvpg import pending
+from csvpg.context import CancelToken, ConnectionBudget, RunContext
 from csvpg.errors import CsvpgError, DatabaseError
-from csvpg.fileload import CANCELLED, Cancelled, FileLoad, FileSummary
+from csvpg.fileload import FileLoad
 from csvpg.notify import Webhook, deliver
 from csvpg.pg import history, split
 from csvpg.pg.connect import connect, free_connections, mask_dsn
-from csvpg.pg.rejects import Reject, reject_limit
+from csvpg.pg.rejects import reject_limit
 from csvpg.pg.schema import ensure_schema
-from csvpg.plan import FilePlan, Plan, make_plan
-from csvpg.plugins import Registry, get_plugin_manager
+from csvpg.plan import Plan, make_plan
+from csvpg.plugins import Registry
 from csvpg.retry import backoff, is_transient
-from csvpg.spec import Job, load_job
+from csvpg.spec import Job
+from csvpg.summary import FileSummary, RunSummary
 
-__all__ = ["Engine", "FileSummary", "RunSummary", "run"]
+__all__ = ["Engine", "FileSummary", "RunSummary"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class RunSummary:
-    run_id: str
-    job: str
-    database: str
-    status: str
-    files: list[FileSummary]
-    seconds: float
-    dry_run: bool = False
-    #: Webhook deliveries ([[notify]], --callback-url), each a csvpg.notify.Delivery dict.
-    notifications: list[dict[str, Any]] = field(default_factory=list)
-
-    def total(self, name: str) -> int:
-        return sum(getattr(f, name) for f in self.files)
-
-    @property
-    def exit_code(self) -> int:
-        return 1 if any(f.status == "failed" for f in self.files) else 0
-
-    def to_dict(self) -> dict[str, Any]:
-        counts = ("rows_read", "inserted", "updated", "unchanged", "collapsed", "rejected")
-        return {
-            "run_id": self.run_id,
-            "job": self.job,
-            "database": self.database,
-            "status": self.status,
-            "dry_run": self.dry_run,
-            "seconds": round(self.seconds, 3),
-            "totals": {
-                "files": len(self.files),
-                "files_loaded": sum(f.status == "loaded" for f in self.files),
-                "files_failed": sum(f.status == "failed" for f in self.files),
-                "files_skipped": sum(f.status == "skipped" for f in self.files),
-                **{c: self.total(c) for c in counts},
-            },
-            "files": [{**asdict(f), "seconds": round(f.seconds, 3)} for f in self.files],
-            "notifications": self.notifications,
-        }
 
 
 def resolve_dsn(job: Job, dsn: str | None) -> str:
@@ -116,72 +75,45 @@ class Engine:
         self.callbacks = list(callbacks)
         self.run_id = uuid.uuid4().hex
         self.limit = reject_limit(job.sink["max_rejects"])
-        #: Set when fail_fast saw a failure: files not yet started are skipped.
-        self.stopping = threading.Event()
-        #: Set by :meth:`cancel`: files in flight roll back and are recorded as cancelled.
-        self.cancelled = threading.Event()
-        self.has_manifest = False
+        #: cancel() and fail_fast: shared with every file's load.
+        self.token = CancelToken()
+        #: Connections the run may hold: one per file loading, plus a split file's extra.
+        self.budget = ConnectionBudget(self.run_id)
         #: Webhook deliveries of a run that ended before its files (see _ended_early).
         self.early_notifications: list[dict[str, Any]] = []
         self._lock = threading.Lock()
-        #: Connections the run may hold: one per file loading, plus a split file's extra.
-        self.connections = 1
-        self._unfinished = 0
-        self._borrowed = 0
-        self._budget = threading.Lock()
-        self._splits = itertools.count()
-        self._made_scratch = False
-        #: The files' connections now open: cancel() interrupts what they run.
-        self._in_flight: set[psycopg.Connection[Any]] = set()
+        self._started_row = False
+        #: Sessions holding the run's lock while it lives: in the history database, and
+        #: in the target one too when they differ (split files' scratch lives there).
+        self._alive = history.Liveness(self.run_id)
 
     def cancel(self) -> None:
         """Stop the run, from any thread (the dashboard's ``q``, a signal): a file in
         flight rolls back at once (its running statement is cancelled on the server, a
         wait for another worker's file too) and is recorded as cancelled; files not yet
         started are skipped. :meth:`run` then returns as usual."""
-        self.cancelled.set()
-        self.stopping.set()
-        with self._budget:
-            busy = list(self._in_flight)
-        for conn in busy:
-            try:
-                conn.cancel_safe(timeout=10)
-            except (psycopg.Error, OSError) as exc:  # closed meanwhile, or unreachable
-                log.debug("cannot cancel a statement of run %s: %s", self.run_id, exc)
+        self.token.cancel()
 
-    @contextmanager
-    def in_flight(self, conn: psycopg.Connection[Any]) -> Iterator[psycopg.Connection[Any]]:
-        """``conn`` loads a file while in the block: :meth:`cancel` interrupts it."""
-        with self._budget:
-            self._in_flight.add(conn)
-        try:
-            if self.cancelled.is_set():
-                raise Cancelled(CANCELLED)  # cancelled since the connect: cancel() missed it
-            yield conn
-        finally:
-            with self._budget:
-                self._in_flight.discard(conn)
+    @property
+    def cancelled(self) -> bool:
+        return self.token.cancelled.is_set()
 
-    def borrow_connections(self, want: int) -> int:
-        """Up to ``want`` connections no file of this run needs now (a large file splits
-        over them); give them back with :meth:`return_connections`."""
-        with self._budget:
-            n = max(0, min(want, self.connections - self._unfinished - self._borrowed))
-            self._borrowed += n
-            return n
-
-    def return_connections(self, n: int) -> None:
-        with self._budget:
-            self._borrowed -= n
-
-    def file_finished(self) -> None:
-        with self._budget:
-            self._unfinished -= 1
-
-    def scratch_schema(self) -> str:
-        """A name for one split file's scratch tables (see :mod:`csvpg.pg.split`)."""
-        self._made_scratch = True
-        return f"csvpg_split_{self.run_id}_{next(self._splits)}"
+    def context(self, *, has_manifest: bool) -> RunContext:
+        """What each file's load gets of this run."""
+        return RunContext(
+            run_id=self.run_id,
+            job=self.job,
+            dsn=self.dsn,
+            history_dsn=self.history_dsn,
+            limit=self.limit,
+            emit=self.emit,
+            has_manifest=has_manifest,
+            dry_run=self.dry_run,
+            force=self.force,
+            cancel=self.token,
+            budget=self.budget,
+            log=log,
+        )
 
     def emit(self, event: ev.Event) -> None:
         # One event at a time: reporters need not be thread-safe.
@@ -208,18 +140,15 @@ class Engine:
         return make_plan(self.job, self.registry)
 
     def run(self) -> RunSummary:
+        """Once: an engine is one run."""
         started = time.perf_counter()
-        self._started_row = False
-        #: Sessions holding the run's lock while it lives: in the history database, and
-        #: in the target one too when they differ (split files' scratch lives there).
-        self._alive = history.Liveness(self.run_id)
         try:
             return self._run(started)
         except CsvpgError as exc:
             self._ended_early(exc, started)
             raise
         finally:
-            if self._made_scratch:
+            if self.budget.made_scratch:
                 self._drop_scratch()
             self._alive.close()  # releases the run's lock: it is over
 
@@ -300,7 +229,7 @@ class Engine:
                 if not self.dry_run:
                     ensure_schema(conn)
                     _reap_scratch(conn)
-                self.has_manifest = _has_manifest(conn)
+                has_manifest = _has_manifest(conn)
                 free = free_connections(conn)
             except psycopg.Error as exc:
                 raise _schema_error(self.dsn, exc) from exc
@@ -326,10 +255,10 @@ class Engine:
         for ref, reason in plan.skipped:
             self.emit(ev.FileSkipped(self.run_id, ref.url, reason))
             results.append(FileSummary(ref.url, None, "skipped", error=reason))
-        self.connections = self._connections(free)
-        self._unfinished = len(plan.files)
-        workers = max(1, min(self.connections, len(plan.files) or 1))
-        loads = [FileLoad(self, plan, fp) for fp in plan.files]
+        self.budget.start(self._connections(free), len(plan.files))
+        workers = max(1, min(self.budget.connections, len(plan.files) or 1))
+        ctx = self.context(has_manifest=has_manifest)
+        loads = [FileLoad(ctx, plan, fp) for fp in plan.files]
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="csvpg-load") as pool:
             first = list(pool.map(lambda load: load(), loads))
             # Files another worker held: once every other file is done, this run waits
@@ -361,7 +290,7 @@ class Engine:
         loaded = sum(r.status == "loaded" for r in results)
         failed = sum(r.status == "failed" for r in results)
         status = "failed" if failed and not loaded else "partial" if failed else "succeeded"
-        if self.cancelled.is_set():
+        if self.cancelled:
             status = "cancelled"
         summary = RunSummary(
             run_id=self.run_id,
@@ -478,46 +407,3 @@ def _reap_scratch(conn: psycopg.Connection[Any]) -> None:
 def _has_manifest(conn: Any) -> bool:
     row = conn.execute("SELECT to_regclass('csvpg.manifest') IS NOT NULL").fetchone()
     return bool(row and row[0])
-
-
-def run(
-    job: Job | str | Path,
-    *,
-    dsn: str | None = None,
-    plugins: Iterable[object] = (),
-    pm: pluggy.PluginManager | None = None,
-    dry_run: bool = False,
-    force: bool = False,
-    callbacks: Iterable[str] = (),
-) -> RunSummary:
-    """Run a job in-process and return its summary. ``plugins`` are registered for this
-    run only (a test's recorder, the CLI's reporters)."""
-    if not isinstance(job, Job):
-        job = load_job(job)
-    if pm is None:
-        pm = get_plugin_manager(plugins)
-    else:
-        for plugin in plugins:
-            pm.register(plugin)
-    return Engine(job, pm, dsn, dry_run=dry_run, force=force, callbacks=callbacks).run()
-
-
-def write_rejects_csv(job: Job, run_id: str, fp: FilePlan, rejects: list[Reject]) -> Path:
-    """``rejects/<job>-<run>-<file>.csv`` beside the job: the rejects of one file."""
-    import csv
-
-    from csvpg.naming import safe_identifier
-
-    folder = job.base_dir / "rejects"
-    folder.mkdir(exist_ok=True)
-    # The remote name never becomes a path as it is.
-    path = (
-        folder
-        / f"{safe_identifier(job.name, 1)}-{run_id[:8]}-{safe_identifier(fp.ref.name, 1)}.csv"
-    )
-    with path.open("w", newline="", encoding="utf-8") as out:
-        writer = csv.writer(out)
-        writer.writerow(["line", "column", "value", "reason", "raw"])
-        for r in rejects:
-            writer.writerow([r.line, r.column or "", r.value or "", r.reason, r.raw or ""])
-    return path

@@ -5,16 +5,18 @@ worth retrying. :class:`csvpg.engine.Engine` runs many of these at once."""
 from __future__ import annotations
 
 import contextlib
+import csv
 import time
 from collections import deque
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg import sql
 
 from csvpg import events as ev
-from csvpg.builtin.sink_postgres import PostgresSink
+from csvpg.context import CANCELLED, Cancelled, RunContext
 from csvpg.errors import (
     CsvpgError,
     DatabaseError,
@@ -24,6 +26,7 @@ from csvpg.errors import (
     SpecError,
 )
 from csvpg.interfaces import ColumnType, LoadInput, LoadResult, Staged
+from csvpg.naming import safe_identifier
 from csvpg.pg import history, manifest, split
 from csvpg.pg.careful import (
     Prober,
@@ -46,35 +49,9 @@ from csvpg.pg.rejects import Reject, over_limit, write_rejects
 from csvpg.pg.split import SplitFailed, SplitLoad
 from csvpg.plan import FilePlan, OpenedFile, Plan, open_file
 from csvpg.retry import is_transient, pause
+from csvpg.spec import Job
 from csvpg.streams import CountingStream
-
-if TYPE_CHECKING:
-    from csvpg.engine import Engine
-
-
-@dataclass
-class FileSummary:
-    file: str
-    table: str | None
-    status: str  # loaded | failed | skipped | cancelled
-    rows_read: int = 0
-    inserted: int = 0
-    updated: int = 0
-    collapsed: int = 0
-    rejected: int = 0
-    seconds: float = 0.0
-    error: str | None = None
-    hint: str | None = None
-    details: dict[str, Any] = field(default_factory=dict)
-    unchanged: int = 0
-
-
-#: The end of a cancelled file's FileFailed message (see :meth:`csvpg.engine.Engine.cancel`).
-CANCELLED = "cancelled; its rows were rolled back"
-
-
-class Cancelled(CsvpgError):
-    """The run was cancelled while this file loaded: its transaction rolls back."""
+from csvpg.summary import FileSummary
 
 
 class Held(Exception):
@@ -123,15 +100,15 @@ def _with_url(message: str, url: str) -> str:
 
 
 class FileLoad:
-    def __init__(self, run: Engine, plan: Plan, fp: FilePlan) -> None:
-        self.run = run
+    def __init__(self, ctx: RunContext, plan: Plan, fp: FilePlan) -> None:
+        self.ctx = ctx
         self.plan = plan
         self.fp = fp
         self.url = fp.ref.url
         self.table = f"{fp.schema}.{fp.table}"
         self.started = time.perf_counter()
         #: The file's manifest row: job, file and target table.
-        self.key = {"job": run.job.name, "url": self.url, "table": self.table}
+        self.key = {"job": ctx.job.name, "url": self.url, "table": self.table}
         #: Why a split load of this file failed: it loads again on one connection.
         self.split_failed: str | None = None
         #: Wait for another worker's claim on the file rather than step aside.
@@ -139,6 +116,13 @@ class FileLoad:
         #: The manifest's row when another worker held the file: a different one after
         #: the wait means that worker loaded it.
         self.held_over: manifest.Entry | None = None
+        # Set anew by each attempt (_attempt, _load):
+        #: What closes after the file's connection: a split's extra connections, scratch.
+        self.after = contextlib.ExitStack()
+        #: A split's extra connections.
+        self.extra: list[psycopg.Connection[Any]] = []
+        #: How a large file split, or why it did not (the file's ``details.split``).
+        self.split_note: dict[str, Any] | None = None
 
     def __call__(self, *, wait: bool = False) -> FileSummary | None:
         """The file's outcome; None when another worker holds it: call again with
@@ -150,18 +134,18 @@ class FileLoad:
             return summary
         finally:
             if not held:
-                self.run.file_finished()
+                self.ctx.budget.file_finished()
 
     def _load_file(self, *, waiting: bool) -> FileSummary | None:
-        run, url = self.run, self.url
-        if run.cancelled.is_set():
+        ctx, url = self.ctx, self.url
+        if ctx.cancel.cancelled.is_set():
             return self._skipped("not started: the run was cancelled")
-        if run.stopping.is_set():
+        if ctx.cancel.stopping.is_set():
             return self._skipped("not started: an earlier file failed and fail_fast is on")
         if not waiting:
-            run.emit(ev.FileStarted(run.run_id, url, self.table, self.fp.ref.size))
+            ctx.emit(ev.FileStarted(ctx.run_id, url, self.table, self.fp.ref.size))
         self.wait = waiting
-        retries, delay = run.job.run["max_retries"], run.job.run["retry_delay"]
+        retries, delay = ctx.job.run["max_retries"], ctx.job.run["retry_delay"]
         attempt = 0
         while True:
             try:
@@ -169,30 +153,30 @@ class FileLoad:
             except Held:
                 return None
             except Skip as skip:
-                if skip.same_content and not run.dry_run:
+                if skip.same_content and not ctx.dry_run:
                     self._refresh_manifest()
                 return self._skipped(str(skip))
             except Cancelled:
                 return self._cancelled()
             except SplitFailed as exc:
                 self.split_failed = exc.why
-                run.emit(
+                ctx.emit(
                     ev.Warned(
-                        run.run_id, f"{url}: {exc.why}; loading it again on one connection", url
+                        ctx.run_id, f"{url}: {exc.why}; loading it again on one connection", url
                     )
                 )
                 continue
             except Exception as exc:
-                if run.cancelled.is_set():  # a statement cancel() interrupted
+                if ctx.cancel.cancelled.is_set():  # a statement cancel() interrupted
                     return self._cancelled()
                 error = as_error(exc, url, self.table)
                 if error is None:
                     raise
                 if attempt < retries and is_transient(exc):
                     wait, why = pause(exc, attempt, delay)
-                    run.emit(
+                    ctx.emit(
                         ev.Warned(
-                            run.run_id,
+                            ctx.run_id,
                             f"{_with_url(error.message, url)}; retry {attempt + 1} of {retries} "
                             f"in {wait:.1f} s{why}",
                             url,
@@ -206,17 +190,17 @@ class FileLoad:
     # -- one attempt ---------------------------------------------------------------
 
     def _attempt(self) -> FileSummary:
-        run, fp, url = self.run, self.fp, self.url
+        ctx, fp, url = self.ctx, self.fp, self.url
 
         def progress(n: int) -> None:
-            run.emit(ev.BytesRead(run.run_id, url, n, fp.ref.size))
-            if run.cancelled.is_set():
-                raise Cancelled(f"{url}: {CANCELLED}", file=url)
+            ctx.emit(ev.BytesRead(ctx.run_id, url, n, fp.ref.size))
+            ctx.cancel.raise_if_cancelled(url)
 
         # Closed after the file's connection: a split file's extra connections and scratch.
-        with contextlib.ExitStack() as self.after, connect(run.dsn) as conn, run.in_flight(conn):
+        self.after = contextlib.ExitStack()
+        with self.after, connect(ctx.dsn) as conn, ctx.cancel.in_flight(conn, url):
             try:
-                with conn.transaction(force_rollback=run.dry_run):
+                with conn.transaction(force_rollback=ctx.dry_run):
                     before = self._claim(conn)
                     stream = CountingStream(self.plan.source.open(fp.ref), progress)
                     opened = open_file(self.plan, fp, stream)  # type: ignore[arg-type]
@@ -225,7 +209,7 @@ class FileLoad:
                     finally:
                         opened.close()
                     if (
-                        not run.force
+                        not ctx.force
                         and before is not None
                         and before.status == "loaded"
                         and loaded.sha256 is not None
@@ -237,30 +221,29 @@ class FileLoad:
                             same_content=True,
                         )
                     summary = self._summary(opened, loaded)
-                    if run.cancelled.is_set():
-                        raise Cancelled(f"{url}: {CANCELLED}", file=url)
-                    if not run.dry_run:
+                    ctx.cancel.raise_if_cancelled(url)
+                    if not ctx.dry_run:
                         self._commit_records(conn, summary, loaded)
             except TooManyRejects as exc:
                 # The file's rows are rolled back; its rejects are kept to say why.
-                if not run.dry_run:
-                    with connect(run.history_dsn) as hconn, hconn.transaction():
-                        write_rejects(hconn, run.run_id, url, exc.rejects)
+                if not ctx.dry_run:
+                    with connect(ctx.history_dsn) as hconn, hconn.transaction():
+                        write_rejects(hconn, ctx.run_id, url, exc.rejects)
                 self._rejected(exc.rejects)
-                raise too_many(url, exc.rejects, exc.read, run.job.sink["max_rejects"]) from None
-        if run.separate_history and not run.dry_run:
+                raise too_many(url, exc.rejects, exc.read, ctx.job.sink["max_rejects"]) from None
+        if ctx.separate_history and not ctx.dry_run:
             # A history in another database cannot share the file's transaction: it is
             # written just after; the manifest (with the data) is what decides reloads.
-            with connect(run.history_dsn) as hconn, hconn.transaction():
+            with connect(ctx.history_dsn) as hconn, hconn.transaction():
                 self._history(hconn, summary, loaded)
         if loaded.rejects:
             self._rejected(loaded.rejects)
         for report in summary.details.get("transforms", {}).values():
             for warning in report.get("warnings", []):
-                run.emit(ev.Warned(run.run_id, f"{url}: {warning}", url))
-        run.emit(
+                ctx.emit(ev.Warned(ctx.run_id, f"{url}: {warning}", url))
+        ctx.emit(
             ev.FileLoaded(
-                run.run_id,
+                ctx.run_id,
                 url,
                 self.table,
                 summary.rows_read,
@@ -280,8 +263,8 @@ class FileLoad:
         unchanged since it loaded is skipped. A file another worker holds waits for the
         run's other files (:class:`Held`), then for that worker: loaded by it, it is
         skipped; not (that worker failed, or died), this run loads it."""
-        run, ref = self.run, self.fp.ref
-        if not manifest.claim(conn, run.job.name, self.url, wait=self.wait):
+        ctx, ref = self.ctx, self.fp.ref
+        if not manifest.claim(conn, ctx.job.name, self.url, wait=self.wait):
             self.held_over = self._previous(conn)
             raise Held()
         before = self._previous(conn)
@@ -289,7 +272,7 @@ class FileLoad:
         if self.wait and before is not None and before.status == "loaded" and before != held_over:
             raise Skip(f"loaded by another worker (run {(before.run_id or '')[:8]})")
         if (
-            not run.force
+            not ctx.force
             and before is not None
             and before.status == "loaded"
             and ref.size is not None
@@ -301,10 +284,10 @@ class FileLoad:
         return before
 
     def _previous(self, conn: psycopg.Connection[Any]) -> manifest.Entry | None:
-        run = self.run
-        if not run.has_manifest:
+        ctx = self.ctx
+        if not ctx.has_manifest:
             return None
-        return manifest.previous(conn, run.job.name, self.url, self.table)
+        return manifest.previous(conn, ctx.job.name, self.url, self.table)
 
     def _target_exists(self, conn: psycopg.Connection[Any]) -> bool:
         """A table dropped since the file loaded must be loaded again."""
@@ -345,8 +328,8 @@ class FileLoad:
     ) -> None:
         """Rejects, history and manifest, in the file's own transaction: they can never
         disagree with the data."""
-        run, ref = self.run, self.fp.ref
-        if not run.separate_history:
+        ctx, ref = self.ctx, self.fp.ref
+        if not ctx.separate_history:
             self._history(conn, summary, loaded)
         manifest.record(
             conn,
@@ -356,28 +339,28 @@ class FileLoad:
             sha256=loaded.sha256,
             rows=summary.rows_read,
             status="loaded",
-            run_id=run.run_id,
+            run_id=ctx.run_id,
             seconds=summary.seconds,
         )
 
     def _history(self, conn: psycopg.Connection[Any], summary: FileSummary, loaded: Loaded) -> None:
         if loaded.rejects:
-            write_rejects(conn, self.run.run_id, self.url, loaded.rejects)
-        history.file_done(conn, self.run.run_id, summary)
+            write_rejects(conn, self.ctx.run_id, self.url, loaded.rejects)
+        history.file_done(conn, self.ctx.run_id, summary)
 
     # -- outcomes other than loaded ------------------------------------------------
 
     def _skipped(self, reason: str) -> FileSummary:
-        self.run.emit(ev.FileSkipped(self.run.run_id, self.url, reason))
+        self.ctx.emit(ev.FileSkipped(self.ctx.run_id, self.url, reason))
         return self._record(FileSummary(self.url, self.table, "skipped", error=reason))
 
     def _failed(self, exc: CsvpgError) -> FileSummary:
-        run = self.run
+        ctx = self.ctx
         seconds = time.perf_counter() - self.started
         message = _with_url(exc.message, self.url)
-        run.emit(ev.FileFailed(run.run_id, self.url, self.table, message, exc.hint, seconds))
-        if run.job.run["fail_fast"]:
-            run.stopping.set()
+        ctx.emit(ev.FileFailed(ctx.run_id, self.url, self.table, message, exc.hint, seconds))
+        if ctx.job.run["fail_fast"]:
+            ctx.cancel.stopping.set()
         summary = FileSummary(
             self.url, self.table, "failed", seconds=seconds, error=message, hint=exc.hint
         )
@@ -386,24 +369,24 @@ class FileLoad:
     def _cancelled(self) -> FileSummary:
         """The file rolled back because the run was cancelled: a FileFailed event (its
         transaction rolled back) and status ``cancelled`` in the history."""
-        run = self.run
+        ctx = self.ctx
         seconds = time.perf_counter() - self.started
         message = f"{self.url}: {CANCELLED}"
-        run.emit(ev.FileFailed(run.run_id, self.url, self.table, message, None, seconds))
+        ctx.emit(ev.FileFailed(ctx.run_id, self.url, self.table, message, None, seconds))
         summary = FileSummary(self.url, self.table, "cancelled", seconds=seconds, error=message)
         return self._record(summary)
 
     def _record(self, summary: FileSummary, *, failed: bool = False) -> FileSummary:
         """History (and for a failure, the manifest) of a file that did not load."""
-        run = self.run
-        if run.dry_run:
+        ctx = self.ctx
+        if ctx.dry_run:
             return summary
         try:
-            with connect(run.history_dsn) as conn, conn.transaction():
-                history.file_done(conn, run.run_id, summary)
-            with connect(run.dsn) as conn, conn.transaction():
-                if failed and run.has_manifest and manifest.claim(conn, run.job.name, self.url):
-                    before = manifest.previous(conn, run.job.name, self.url, self.table)
+            with connect(ctx.history_dsn) as conn, conn.transaction():
+                history.file_done(conn, ctx.run_id, summary)
+            with connect(ctx.dsn) as conn, conn.transaction():
+                if failed and ctx.has_manifest and manifest.claim(conn, ctx.job.name, self.url):
+                    before = manifest.previous(conn, ctx.job.name, self.url, self.table)
                     if before is None or before.status != "loaded":
                         manifest.record(
                             conn,
@@ -413,17 +396,17 @@ class FileLoad:
                             sha256=None,
                             rows=0,
                             status="failed",
-                            run_id=run.run_id,
+                            run_id=ctx.run_id,
                             seconds=summary.seconds,
                         )
         except (psycopg.Error, CsvpgError) as exc:
-            run.log.warning("cannot record %s in the run history: %s", summary.file, exc)
+            ctx.log.warning("cannot record %s in the run history: %s", summary.file, exc)
         return summary
 
     def _refresh_manifest(self) -> None:
-        run, ref = self.run, self.fp.ref
+        ctx, ref = self.ctx, self.fp.ref
         try:
-            with connect(run.dsn) as conn, conn.transaction():
+            with connect(ctx.dsn) as conn, conn.transaction():
                 manifest.refresh(
                     conn,
                     **self.key,
@@ -431,16 +414,14 @@ class FileLoad:
                     mtime=ref.mtime,
                 )
         except (psycopg.Error, CsvpgError) as exc:
-            run.log.warning("cannot update the manifest for %s: %s", self.url, exc)
+            ctx.log.warning("cannot update the manifest for %s: %s", self.url, exc)
 
     def _rejected(self, rejects: list[Reject]) -> None:
-        run = self.run
+        ctx = self.ctx
         first = [r.to_dict() for r in rejects[:20]]
-        run.emit(ev.RowsRejected(run.run_id, self.url, len(rejects), first))
-        if run.job.sink["rejects_csv"] and not run.dry_run:
-            from csvpg.engine import write_rejects_csv
-
-            write_rejects_csv(run.job, run.run_id, self.fp, rejects)
+        ctx.emit(ev.RowsRejected(ctx.run_id, self.url, len(rejects), first))
+        if ctx.job.sink["rejects_csv"] and not ctx.dry_run:
+            write_rejects_csv(ctx.job, ctx.run_id, self.fp, rejects)
 
     # -- the load itself -----------------------------------------------------------
 
@@ -449,8 +430,8 @@ class FileLoad:
     ) -> Loaded:
         """The fast path first; the careful path only when it failed on bad rows."""
         fp = self.fp
-        self.extra: list[psycopg.Connection[Any]] = []
-        self.split_note: dict[str, Any] | None = None
+        self.extra = []
+        self.split_note = None
         existed = not fp.sink.writes_table or table_columns(conn, fp.schema, fp.table) is not None
         if not existed:
             # Files that create the same table take turns: the second waits for the first
@@ -463,8 +444,8 @@ class FileLoad:
         if fp.sink.writes_table and not split.stages(load, fp.sink):
             load = guard_relative_dates(load)  # COPY itself would take "yesterday" as a date
         if not load.relation.columns:
-            self.run.emit(
-                ev.Warned(self.run.run_id, f"{self.url} is empty: nothing to load", self.url)
+            self.ctx.emit(
+                ev.Warned(self.ctx.run_id, f"{self.url} is empty: nothing to load", self.url)
             )
             return Loaded(LoadResult(rows=0, inserted=0), [], 0, False, stream.sha256, existed)
         splitter = None
@@ -482,7 +463,7 @@ class FileLoad:
                     result = splitter.run(conn, self.extra)
                 else:
                     result = fp.sink.load(conn, load)
-            if over_limit(len(result.rejects), result.rows, self.run.limit):
+            if over_limit(len(result.rejects), result.rows, self.ctx.limit):
                 raise TooManyRejects(result.rejects, result.rows)
             return Loaded(result, list(result.rejects), result.rows, False, stream.sha256, existed)
         except psycopg.Error as exc:
@@ -498,34 +479,33 @@ class FileLoad:
         return replace(self._careful(conn, load), existed=existed)
 
     def _setting_aside(self, why: str) -> None:
-        self.run.emit(
-            ev.Warned(self.run.run_id, f"{why.split(' — ')[0]}; setting bad rows aside", self.url)
+        self.ctx.emit(
+            ev.Warned(self.ctx.run_id, f"{why.split(' — ')[0]}; setting bad rows aside", self.url)
         )
 
     def _splitter(self, load: LoadInput, exists: bool) -> SplitLoad | None:
         """A large file loads over connections the run has spare, when its mode allows
         (see :mod:`csvpg.pg.split`); ``None`` loads it on the file's connection alone."""
-        run, fp, size = self.run, self.fp, self.fp.ref.size
-        threshold = run.job.run["split_mb"] << 20
+        ctx, fp, size = self.ctx, self.fp, self.fp.ref.size
+        threshold = ctx.job.run["split_mb"] << 20
         if not (threshold and size is not None and size >= threshold):
             return None
         why = split.why_not(load, fp.sink, exists)
-        if why is None and run.connections == 1:
+        if why is None and ctx.budget.connections == 1:
             why = "the run has one connection ([run] workers)"
         if why is None and self.split_failed:
             why = f"split, it failed: {self.split_failed}"
-        borrowed = 0 if why else run.borrow_connections(run.connections - 1)
+        borrowed = 0 if why else ctx.budget.borrow(ctx.budget.connections - 1)
         if not borrowed:
             self.split_note = {"connections": 1, "why": why or "no connection was idle"}
             return None
-        self.after.callback(run.return_connections, borrowed)
-        assert isinstance(fp.sink, PostgresSink)
-        scratch = run.scratch_schema()
+        self.after.callback(ctx.budget.give_back, borrowed)
+        scratch = ctx.budget.scratch_schema()
         self.after.callback(self._drop_scratch, scratch)
         try:
             for _ in range(borrowed):
-                self.extra.append(self.after.enter_context(connect(run.dsn)))
-                self.after.enter_context(run.in_flight(self.extra[-1]))
+                self.extra.append(self.after.enter_context(connect(ctx.dsn)))
+                self.after.enter_context(ctx.cancel.in_flight(self.extra[-1], self.url))
         except DatabaseError as exc:  # the server's max_connections, say: load unsplit
             self.split_note = {"connections": 1, "why": f"no more connections: {exc.message}"}
             return None
@@ -537,18 +517,18 @@ class FileLoad:
 
     def _drop_scratch(self, scratch: str) -> None:
         try:
-            with connect(self.run.dsn) as conn:
+            with connect(self.ctx.dsn) as conn:
                 split.drop(conn, scratch)
         except (psycopg.Error, CsvpgError) as exc:
-            self.run.log.warning("cannot drop %s (the next run will): %s", scratch, exc)
+            self.ctx.log.warning("cannot drop %s (the next run will): %s", scratch, exc)
 
     def _careful_possible(self) -> bool:
-        return self.fp.sink.takes_staged and self.run.limit != (0, None)
+        return self.fp.sink.takes_staged and self.ctx.limit != (0, None)
 
     def _too_many(self, rejects: int, read: int = 0) -> bool:
         """Past max_rejects already (a count): stop looking for more. ``read`` makes it
         the ``stop(rejected, read)`` the staging functions take."""
-        count = self.run.limit[0]
+        count = self.ctx.limit[0]
         return count is not None and rejects > count
 
     def _careful(self, conn: psycopg.Connection[Any], load: LoadInput) -> Loaded:
@@ -582,7 +562,7 @@ class FileLoad:
             self._setting_aside(sink_error(exc, file=self.url, table=self.fp.table).message)
             prober = Prober(conn, load, staged, lines=True)
             return self._set_aside(conn, load, prober, rejects, read, stream)
-        if over_limit(len(rejects), read, self.run.limit):
+        if over_limit(len(rejects), read, self.ctx.limit):
             raise TooManyRejects(rejects, read)
         return Loaded(result, rejects + list(result.rejects), read, bool(rejects), stream.sha256)
 
@@ -600,7 +580,7 @@ class FileLoad:
         bad = prober.bad_rows(lambda n: self._too_many(len(rejects) + n))
         # By line; rows a transform made (no line) after them, in the order found.
         rejects = sorted(rejects + bad, key=lambda r: (r.line is None, r.line or 0))
-        if over_limit(len(rejects), read, self.run.limit):
+        if over_limit(len(rejects), read, self.ctx.limit):
             raise TooManyRejects(rejects, read)
         if bad:
             conn.execute(
@@ -661,9 +641,9 @@ class FileLoad:
             }
         for name in sorted(fp.own_columns):
             if name not in names:
-                self.run.emit(
+                self.ctx.emit(
                     ev.Warned(
-                        self.run.run_id,
+                        self.ctx.run_id,
                         f"[columns] {name!r} is not a column of {fp.ref.name}",
                         fp.ref.url,
                     )
@@ -679,7 +659,24 @@ class FileLoad:
             dialect=None if opened.row_path else opened.reader.dialect,
             chunks=opened.chunks(),
             batches=opened.batches(fp.transforms, set_aside=fp.sink.takes_staged),
-            dry_run=self.run.dry_run,
-            base_dir=self.run.job.base_dir,
+            dry_run=self.ctx.dry_run,
+            base_dir=self.ctx.job.base_dir,
             schema_exists=existing is not None or schema_exists(conn, fp.schema),
         )
+
+
+def write_rejects_csv(job: Job, run_id: str, fp: FilePlan, rejects: list[Reject]) -> Path:
+    """``rejects/<job>-<run>-<file>.csv`` beside the job: the rejects of one file."""
+    folder = job.base_dir / "rejects"
+    folder.mkdir(exist_ok=True)
+    # The remote name never becomes a path as it is.
+    path = (
+        folder
+        / f"{safe_identifier(job.name, 1)}-{run_id[:8]}-{safe_identifier(fp.ref.name, 1)}.csv"
+    )
+    with path.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(["line", "column", "value", "reason", "raw"])
+        for r in rejects:
+            writer.writerow([r.line, r.column or "", r.value or "", r.reason, r.raw or ""])
+    return path

@@ -344,9 +344,18 @@ class Sink:
     def load(self, conn: psycopg.Connection[Any], load: LoadInput) -> LoadResult:
         raise NotImplementedError
 
-    #: True when the sink can take rows from a staging table (:meth:`load_staged`):
-    #: then bad rows are set aside as rejects instead of failing the file.
+    #: What the sink can do, which the engine builds on (see docs/plugins.md):
+    #: it can take rows from a staging table (:meth:`load_staged`): bad rows are set
+    #: aside as rejects instead of failing the file, and a large file it stages may
+    #: load over several connections.
     takes_staged: ClassVar[bool] = False
+    #: Its :meth:`load` stages every file (as ``upsert`` does): a large file splits
+    #: into staging tables on several connections, then one :meth:`load_staged`.
+    stages_every_file: ClassVar[bool] = False
+    #: Into a table it creates, its :meth:`load` is a plain COPY of the file's columns
+    #: (as ``append`` and ``rebuild``): a large file may COPY into the new table in a
+    #: scratch schema over several connections, moved into place at the commit.
+    copies_into_new_table: ClassVar[bool] = False
 
     def load_staged(
         self, conn: psycopg.Connection[Any], load: LoadInput, staged: Staged

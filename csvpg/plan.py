@@ -183,6 +183,21 @@ def check_plugins(job: Job, registry: Registry) -> None:
     for i, o in enumerate(job.overrides):
         if o.mode:
             registry.pick("sink", o.mode, f"override[{i}].mode", file)
+    require_keys(job, sink_cls)
+
+
+def require_keys(job: Job, sink_cls: type[Sink]) -> None:
+    """A sink that declares ``requires_primary_key`` (upsert, merge …) gets one from
+    ``[sink]`` or an ``[[override]]``, before any file is listed."""
+    if sink_cls.requires_primary_key and not (
+        job.sink["primary_key"] or any(o.primary_key for o in job.overrides)
+    ):
+        raise SpecError(
+            f"'sink.mode' is \"{sink_cls.mode}\" but 'sink.primary_key' is empty",
+            key="sink.primary_key",
+            file=str(job.path) if job.path else None,
+            hint='name the key columns, e.g. primary_key = ["customer_id"]',
+        )
 
 
 def make_plan(job: Job, registry: Registry) -> Plan:
@@ -199,6 +214,7 @@ def make_plan(job: Job, registry: Registry) -> Plan:
     base_format = None if auto else _format_for(job, registry, job.format, "format")
     transforms = _transforms_for(job, registry)
     sink_cls = registry.pick("sink", job.sink["mode"], "sink.mode", file)
+    require_keys(job, sink_cls)
     sink_options = validate(
         "sink.options", job.sink["options"], sink_cls.options, file=file, base_dir=job.base_dir
     )

@@ -27,7 +27,7 @@ from pydantic import BaseModel, Field
 
 from csvpg import __version__
 from csvpg import events as ev
-from csvpg.engine import Engine, RunSummary
+from csvpg.api import RunHandle, prepare
 from csvpg.errors import CsvpgError, SpecError
 from csvpg.hookspecs import hookimpl
 from csvpg.masking import mask_value
@@ -37,6 +37,7 @@ from csvpg.pg.schema import ensure_schema
 from csvpg.plan import check_plugins, resolve_url
 from csvpg.plugins import Registry, get_plugin_manager
 from csvpg.spec import Job, job_from_dict, parse_toml
+from csvpg.summary import RunSummary
 
 #: Finished runs kept in memory (for their webhook deliveries, and dry runs, which the
 #: history does not hold); older ones are answered from the history alone.
@@ -62,7 +63,7 @@ class LiveRun:
 
     run_id: str
     job: str
-    engine: Engine
+    handle: RunHandle
     status: str = "queued"
     started_at: str = field(default_factory=lambda: datetime.now().astimezone().isoformat())
     files: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -166,16 +167,15 @@ class Server:
     # -- runs ----------------------------------------------------------------------
 
     def start(self, job: Job, request: RunRequest) -> LiveRun:
-        engine = Engine(
+        handle = prepare(
             job,
-            get_plugin_manager(),
-            None if job.database.get("dsn") else self.dsn,
+            dsn=None if job.database.get("dsn") else self.dsn,
             dry_run=request.dry_run,
             force=request.force,
             callbacks=[request.callback_url] if request.callback_url else [],
         )
-        live = LiveRun(engine.run_id, job.name, engine)
-        engine.pm.register(live)
+        live = LiveRun(handle.run_id, job.name, handle)
+        handle.pm.register(live)
         with self.lock:
             self.live[live.run_id] = live
         self.pool.submit(self._run, live)
@@ -184,7 +184,7 @@ class Server:
     def _run(self, live: LiveRun) -> None:
         summary: RunSummary | None = None
         try:
-            summary = live.engine.run()
+            summary = live.handle.run()
             data = summary.to_dict()
         except CsvpgError as exc:  # the engine has told the webhooks already
             data = {
@@ -194,7 +194,7 @@ class Server:
                 "error": exc.message,
                 "hint": exc.hint,
                 "files": [],
-                "notifications": live.engine.early_notifications,
+                "notifications": live.handle.early_notifications,
             }
         except Exception as exc:  # a bug: kept in the run's state for the caller to see
             data = {
@@ -204,9 +204,9 @@ class Server:
                 "error": f"internal error: {type(exc).__name__}: {exc}",
                 "files": [],
             }
-        if "notifications" not in data and not live.engine.dry_run:  # a bug ended it early
+        if "notifications" not in data and not live.handle.dry_run:  # a bug ended it early
             try:
-                data["notifications"] = _notify_early_failure(live.engine, data)
+                data["notifications"] = _notify_early_failure(live.handle, data)
             except Exception as exc:  # never leave the run looking live
                 data["notifications"] = masked([{"status": "failed", "error": f"{exc!r}"}])
         with live.lock:
@@ -238,11 +238,11 @@ class Server:
         }
 
 
-def _notify_early_failure(engine: Engine, data: dict[str, Any]) -> list[dict[str, Any]]:
+def _notify_early_failure(run: RunHandle, data: dict[str, Any]) -> list[dict[str, Any]]:
     """A run that failed before loading anything (no files, database down) still ends:
     its callback and [[notify]] webhooks hear so, or a caller would wait forever."""
-    hooks = [Webhook(**entry) for entry in engine.job.notify]
-    hooks += [Webhook(url=url) for url in engine.callbacks]
+    hooks = [Webhook(**entry) for entry in run.job.notify]
+    hooks += [Webhook(url=url) for url in run.callbacks]
     return [deliver(hook, data).to_dict() for hook in hooks]
 
 
@@ -452,11 +452,7 @@ def make_app(
             raise HTTPException(404, f"no run {run_id!r} is running here")
         if live.summary is not None:
             raise HTTPException(409, f"run {run_id} has already ended: {live.status}")
-        cancel = getattr(live.engine, "cancel", None)
-        if callable(cancel):
-            cancel()
-        else:
-            live.engine.stopping.set()
+        live.handle.cancel()
         return {"run_id": run_id, "status": "cancelling"}
 
     @app.get("/runs/{run_id}/output", dependencies=auth)

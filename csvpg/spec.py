@@ -366,17 +366,7 @@ def job_from_dict(
 
     sink = sections["sink"]
     check_template(sink["table"], "sink.table", file)
-    if (
-        sink["mode"] == "upsert"
-        and not sink["primary_key"]
-        and not any(o.primary_key for o in overrides)
-    ):
-        raise SpecError(
-            "'sink.mode' is \"upsert\" but 'sink.primary_key' is empty",
-            key="sink.primary_key",
-            file=file,
-            hint='name the key columns, e.g. primary_key = ["customer_id"]',
-        )
+    # A sink's own needs (a primary key for upsert) are checked by the plan.
     from csvpg.pg.rejects import reject_limit
 
     try:

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     import psycopg
     from psycopg import sql
 
-    from csvpg.engine import RunSummary
+    from csvpg.summary import RunSummary
 
 __all__ = ["CsvpgDb", "JobRunner"]
 
@@ -230,7 +230,7 @@ class JobRunner:
         """
         import tomli_w
 
-        from csvpg.engine import run
+        from csvpg.api import run
 
         spec = dict(tomllib.loads(job) if isinstance(job, str) else job)
         data = self.folder / FILES_DIR

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from csvpg.engine import run
+from csvpg.api import run
 from tests.conftest import source_job
 from tests.fix_http import HttpServer
 from tests.fix_sftp import SftpServer

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from csvpg.engine import run
+from csvpg.api import run
 from csvpg.naming import safe_names
 from tests.conftest import CORPUS, job_toml
 

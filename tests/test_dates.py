@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from psycopg import sql
 
+from csvpg.api import run
 from csvpg.cli import main
 from csvpg.dateformat import PATTERNS, patterns
-from csvpg.engine import run
 from csvpg.interfaces import ColumnType
 from csvpg.pg.load import RELATIVE_REASON, value_expr
 from tests.conftest import job_toml

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from csvpg.engine import run
+from csvpg.api import run
 from csvpg.pg.schema import MIGRATIONS, ensure_schema
 from tests.conftest import job_toml
 

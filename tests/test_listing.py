@@ -17,9 +17,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from csvpg import hookimpl
+from csvpg.api import run
 from csvpg.binary import SIGNATURES, binary_kind
 from csvpg.cli import main
-from csvpg.engine import run
 from csvpg.events import BytesRead, Event, FileSkipped, Warned
 from csvpg.interfaces import FileRef
 from csvpg.plan import is_data_file

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from csvpg import hookimpl
-from csvpg.engine import run
+from csvpg.api import run
 from csvpg.events import BytesRead, FileStarted, Warned
 from csvpg.reporters import EventLog
 from tests.conftest import job_toml

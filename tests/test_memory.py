@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
+from csvpg.api import run
 from csvpg.builtin.format_csv import CsvFormat
-from csvpg.engine import run
 from csvpg.interfaces import FileRef
 from tests.benchmark import csv_lines
 from tests.conftest import job_toml

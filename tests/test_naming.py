@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from csvpg.engine import run
+from csvpg.api import run
 from csvpg.errors import SpecError
 from csvpg.naming import MAX_BYTES, check_template, safe_names, split_table, table_name
 from tests.conftest import job_toml

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from csvpg import events as ev
+from csvpg.api import run
 from csvpg.cli import main
-from csvpg.engine import run
 from csvpg.errors import SpecError
 from csvpg.hookspecs import hookimpl
 from csvpg.notify import SIGNATURE_HEADER, Webhook, deliver

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from csvpg import Transform, hookimpl
-from csvpg.engine import run
+from csvpg.api import run
 from csvpg.errors import PluginError
 from csvpg.events import BytesRead, FileLoaded, FileStarted, JobFinished, JobStarted
 from csvpg.plugins import Registry, get_plugin_manager

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import psycopg
 
-from csvpg.engine import run
+from csvpg.api import run
 from tests.conftest import REPO
 
 

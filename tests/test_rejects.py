@@ -13,9 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from csvpg.api import run
 from csvpg.cli import main
-from csvpg.engine import RunSummary, run
 from csvpg.pg.rejects import over_limit, reject_limit
+from csvpg.summary import RunSummary
 from tests.conftest import job_toml
 
 DIRTY = {

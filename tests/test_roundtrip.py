@@ -11,7 +11,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from csvpg.engine import run
+from csvpg.api import run
 from tests.conftest import job_toml
 
 # Any text but NUL (PostgreSQL text cannot hold it) and lone surrogates (not encodable).

@@ -22,8 +22,8 @@ import psycopg
 import pytest
 
 from csvpg import hookimpl
+from csvpg.api import run
 from csvpg.cli import main
-from csvpg.engine import run
 from csvpg.events import BytesRead, FileStarted
 from csvpg.runs import list_runs
 from tests.conftest import job_toml

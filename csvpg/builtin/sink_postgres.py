@@ -16,30 +16,15 @@ from psycopg import sql
 from csvpg.hookspecs import hookimpl
 from csvpg.interfaces import LoadInput, LoadResult, Sink, Staged
 from csvpg.pg.connect import qualified
-from csvpg.pg.load import (
-    STAGING_ROW,
-    cast_list,
-    copy_in,
-    create_staging,
-    needs_staging,
-    table_ddl,
-)
-
-
-def stage_file(cur: psycopg.Cursor[Any], load: LoadInput) -> Staged:
-    """COPY the file into a TEXT staging table. Columns are named by file position, so
-    renames can never collide; the byte path stages every file column."""
-    cols = load.relation.file_columns if load.dialect is not None else load.relation.columns
-    names = {c.index: f"f{c.index}" for c in cols}
-    table = create_staging(cur, "csvpg_staging", list(names.values()))
-    rows = copy_in(cur, table, list(names.values()), load)
-    return Staged(table, names, rows)
+from csvpg.pg.load import STAGING_ROW, cast_list, copy_in, needs_staging, table_ddl
+from csvpg.pg.staging import stage_file
 
 
 class PostgresSink(Sink):
     """Shared by the three modes: table creation, COPY, and INSERT from staging."""
 
     takes_staged = True
+    copies_into_new_table = True
 
     def ddl(self, load: LoadInput, exists: bool) -> list[Any]:
         return table_ddl(load, exists)
@@ -100,6 +85,8 @@ class UpsertSink(PostgresSink):
 
     mode = "upsert"
     requires_primary_key = True
+    stages_every_file = True
+    copies_into_new_table = False
 
     def load(self, conn: psycopg.Connection[Any], load: LoadInput) -> LoadResult:
         with conn.cursor() as cur:

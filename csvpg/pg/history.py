@@ -16,7 +16,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 if TYPE_CHECKING:
-    from csvpg.engine import FileSummary, RunSummary
+    from csvpg.summary import FileSummary, RunSummary
 
 log = logging.getLogger(__name__)
 

@@ -31,7 +31,6 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from csvpg.builtin.sink_postgres import PostgresSink
 from csvpg.errors import FormatError
 from csvpg.interfaces import LoadInput, LoadResult, Sink, Staged
 from csvpg.pg.connect import qualified
@@ -120,21 +119,22 @@ def why_not(load: LoadInput, sink: Sink, exists: bool) -> str | None:
     d = load.dialect
     if d is None:
         return "its rows pass through a row transform"
-    if not isinstance(sink, PostgresSink):
+    if not (sink.takes_staged or sink.copies_into_new_table):
         return f"sink {sink.mode!r} loads on one connection"
     if d.escape != d.quote or not d.quote.isascii():
         return "its quotes are escaped with another character"
-    if not (stages(load, sink) or not exists):
+    if not (stages(load, sink) or (not exists and sink.copies_into_new_table)):
         return (
             f"{sink.mode} into an existing table would commit on several connections; "
-            "only upserts, converted columns and new tables split"
+            "only files the sink stages and new tables split"
         )
     return None
 
 
 def stages(load: LoadInput, sink: Sink) -> bool:
-    """Whether the mode loads this file through a staging table anyway."""
-    return sink.mode == "upsert" or needs_staging(load)
+    """Whether the sink loads this file through a staging table anyway: it stages every
+    file, or the file's columns are converted in SQL (``[columns]``)."""
+    return sink.takes_staged and (sink.stages_every_file or needs_staging(load))
 
 
 # -- the load -----------------------------------------------------------------------
@@ -147,9 +147,7 @@ _CHUNK_END = object()
 class SplitLoad:
     """Loads one file over its own connection and ``parts - 1`` more."""
 
-    def __init__(
-        self, load: LoadInput, sink: PostgresSink, scratch: str, parts: int, size: int
-    ) -> None:
+    def __init__(self, load: LoadInput, sink: Sink, scratch: str, parts: int, size: int) -> None:
         self.load = load
         self.sink = sink
         self.scratch = scratch

@@ -23,8 +23,8 @@ from csvpg.tui.widgets.run_view import RunView
 if TYPE_CHECKING:
     from textual.app import ComposeResult
 
-    from csvpg.engine import RunSummary
     from csvpg.spec import Job
+    from csvpg.summary import RunSummary
 
 CANCEL_QUESTION = (
     "Cancel this run?\n\nFiles loading now roll back and are recorded as cancelled; "

@@ -8,7 +8,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from csvpg.engine import RunSummary, run
+from csvpg.api import run
+from csvpg.summary import RunSummary
 from tests.conftest import job_toml
 
 

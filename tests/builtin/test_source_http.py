@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from csvpg import hookimpl
+from csvpg.api import run
 from csvpg.builtin import source_fsspec
-from csvpg.engine import run
 from csvpg.errors import SourceError
 from csvpg.events import Event, FileFailed, JobStarted, Warned
 from csvpg.reporters import EventLog

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from csvpg import hookimpl
-from csvpg.engine import run
+from csvpg.api import run
 from csvpg.errors import SourceError
 from csvpg.events import BytesRead, Event, FileFailed, Warned
 from csvpg.reporters import EventLog

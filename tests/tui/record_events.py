@@ -22,7 +22,7 @@ from typing import Any
 import psycopg
 
 from csvpg import events as ev
-from csvpg.engine import run
+from csvpg.api import run
 from csvpg.hookspecs import hookimpl
 from tests.tui.replay import RECORDED
 

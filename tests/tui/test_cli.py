@@ -16,8 +16,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from csvpg.api import run
 from csvpg.cli import main
-from csvpg.engine import run
 from tests.conftest import job_toml
 
 

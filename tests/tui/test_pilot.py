@@ -9,7 +9,7 @@ from pathlib import Path
 from textual.widgets import Static
 
 from csvpg import events as ev
-from csvpg.engine import run
+from csvpg.api import run
 from csvpg.hookspecs import hookimpl
 from csvpg.plugins import get_plugin_manager
 from csvpg.spec import load_job

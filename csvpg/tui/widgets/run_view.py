@@ -30,8 +30,9 @@ from csvpg.tui.widgets.progress import InFlight, RunHeader
 from csvpg.tui.widgets.tables import FilesTable, RejectsTable
 
 if TYPE_CHECKING:
-    from csvpg.engine import Engine, RunSummary
+    from csvpg.api import RunHandle
     from csvpg.spec import Job
+    from csvpg.summary import RunSummary
 
 LOG_STYLE = {"info": "", "warning": "yellow", "error": "bold red"}
 
@@ -61,7 +62,7 @@ class RunView(Vertical):
         super().__init__(id=id)
         self.state = RunState()
         self.history = history
-        self.engine: Engine | None = None
+        self.handle: RunHandle | None = None
         self.summary: RunSummary | None = None
         self.error: CsvpgError | None = None
         self.selected: str | None = None
@@ -89,7 +90,7 @@ class RunView(Vertical):
 
     @property
     def running(self) -> bool:
-        return self.engine is not None and self.summary is None and self.error is None
+        return self.handle is not None and self.summary is None and self.error is None
 
     def start(
         self,
@@ -101,15 +102,15 @@ class RunView(Vertical):
         force: bool = False,
     ) -> None:
         """Run ``job`` in a thread worker, with a TuiReporter registered for this run."""
-        from csvpg.engine import Engine
+        from csvpg.api import prepare
 
-        engine = self.engine = Engine(job, pm, dsn, dry_run=dry_run, force=force)
+        handle = self.handle = prepare(job, pm=pm, dsn=dsn, dry_run=dry_run, force=force)
         reporter = TuiReporter(self)
 
         def work() -> RunSummary | CsvpgError:
             pm.register(reporter)
             try:
-                return engine.run()
+                return handle.run()
             except CsvpgError as exc:  # shown on an error screen; anything else is a bug
                 return exc
             finally:
@@ -119,11 +120,11 @@ class RunView(Vertical):
 
     def cancel(self) -> None:
         """Ask the engine to stop: files in flight roll back, the rest are skipped."""
-        if self.engine is not None and self.running:
+        if self.handle is not None and self.running:
             self.state.cancel_requested = True
             if self.state.status in ("starting", "running"):
                 self.state.status = "cancelling"
-            self.engine.cancel()
+            self.handle.cancel()
             self._redraw()
 
     # -- handlers --------------------------------------------------------------------------
@@ -173,8 +174,8 @@ class RunView(Vertical):
         file = message.row_key.value
         f = self.state.files.get(file or "")
         history = self.history
-        if history is None and self.engine is not None and not self.engine.dry_run:
-            history = PgHistory(self.engine.dsn)
+        if history is None and self.handle is not None and not self.handle.dry_run:
+            history = PgHistory(self.handle.history_dsn)
         if f is None or history is None or self.state.run_id is None:
             return
         if f.rejected <= len(f.rejects) or f.status == "loading":

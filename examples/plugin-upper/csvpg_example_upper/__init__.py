@@ -1,4 +1,5 @@
-"""csvpg-example-upper: a third-party row transform, ``type = "upper"``.
+"""csvpg-example-upper: a third-party row transform, ``type = "upper"``, and a sink,
+``mode = "insert_new"`` (:mod:`csvpg_example_upper.sink`).
 
     [[transform]]
     type = "upper"
@@ -13,7 +14,8 @@ import difflib
 from collections.abc import Iterator
 from typing import ClassVar
 
-from csvpg import Batch, Option, Relation, SpecError, Transform, hookimpl
+from csvpg import Batch, Option, Relation, Sink, SpecError, Transform, hookimpl
+from csvpg_example_upper.sink import InsertNewSink
 
 __version__ = "0.1.0"
 
@@ -65,3 +67,8 @@ class UpperTransform(Transform):
 @hookimpl
 def register_transforms() -> list[type[Transform]]:
     return [UpperTransform]
+
+
+@hookimpl
+def register_sinks() -> list[type[Sink]]:
+    return [InsertNewSink]

@@ -92,6 +92,7 @@ class MergeSink(Sink):
     mode: ClassVar[str] = "merge"
     requires_primary_key: ClassVar[bool] = True
     takes_staged: ClassVar[bool] = True
+    stages_every_file: ClassVar[bool] = True  # a large file splits over idle connections
     options: ClassVar[dict[str, Option]] = {
         "policy": Option(str, default="most_complete", choices=POLICIES),
         "fields": Option(

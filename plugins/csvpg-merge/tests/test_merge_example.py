@@ -11,8 +11,8 @@ import pytest
 from csvpg_merge.transform import UNMAPPED_LEVEL
 
 from csvpg import LoadResult, Transform
+from csvpg.api import run
 from csvpg.check import check
-from csvpg.engine import run
 from csvpg.events import FileLoaded, Warned
 from csvpg.reporters import EventLog
 

@@ -9,7 +9,7 @@ import pytest
 from csvpg_merge.sink import MergeSink
 
 from csvpg import hookimpl
-from csvpg.engine import run
+from csvpg.api import run
 from tests.conftest import job_toml
 
 

@@ -390,8 +390,8 @@ def test_infer_reads_the_types_and_writes_a_job_that_runs(csvpg_db, tmp_path, ca
 
     import tomli_w
 
+    from csvpg.api import run
     from csvpg.cli import main
-    from csvpg.engine import run
 
     (tmp_path / "all.parquet").write_bytes(parquet_bytes(every_type()))
     job = tmp_path / "all.toml"

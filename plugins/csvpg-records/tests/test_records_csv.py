@@ -9,7 +9,7 @@ import pytest
 from csvpg_records.csvfile import CsvFileSink, protect, safe_stem
 
 from csvpg import SpecError
-from csvpg.engine import run
+from csvpg.api import run
 from csvpg.options import validate
 from tests.conftest import job_toml
 

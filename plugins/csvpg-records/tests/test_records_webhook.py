@@ -11,7 +11,7 @@ from csvpg_records.ratelimit import TokenBucket
 from csvpg_records.webhook import WebhookSink
 
 from csvpg import FileRef, LoadInput, SinkError, SpecError
-from csvpg.engine import run
+from csvpg.api import run
 from csvpg.options import validate
 from csvpg.plan import file_relation
 from tests.conftest import job_toml

@@ -1,0 +1,21 @@
+"""A file's rows in a TEXT staging table: how the careful path, split loads and every
+sink that declares ``takes_staged`` see a file before it reaches its target."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+from csvpg.interfaces import LoadInput, Staged
+from csvpg.pg.load import copy_in, create_staging
+
+
+def stage_file(cur: psycopg.Cursor[Any], load: LoadInput) -> Staged:
+    """COPY the file into a TEXT staging table. Columns are named by file position, so
+    renames can never collide; the byte path stages every file column."""
+    cols = load.relation.file_columns if load.dialect is not None else load.relation.columns
+    names = {c.index: f"f{c.index}" for c in cols}
+    table = create_staging(cur, "csvpg_staging", list(names.values()))
+    rows = copy_in(cur, table, list(names.values()), load)
+    return Staged(table, names, rows)
