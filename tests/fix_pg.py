@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -65,3 +66,60 @@ def terminate_copies(dsn: str) -> int:
             " WHERE application_name = 'csvpg' AND query LIKE 'COPY%%'"
         ).fetchone()
     return int(row[0]) if row else 0
+
+
+# -- version-specific tests: @pytest.mark.pg(">= 17") ---------------------------------
+
+_VERSION_SPEC = re.compile(r"\s*(>=|<=|==|>|<)\s*(\d+)\s*")
+
+
+def version_matches(spec: str, server_version_num: int) -> bool:
+    """``">= 17"`` against ``server_version_num`` (170004 is 17)."""
+    m = _VERSION_SPEC.fullmatch(spec)
+    if m is None:
+        raise ValueError(f"not a version spec: {spec!r} (e.g. '>= 17')")
+    op, major = m.group(1), int(m.group(2))
+    have = server_version_num // 10000
+    return {
+        ">=": have >= major,
+        "<=": have <= major,
+        "==": have == major,
+        ">": have > major,
+        "<": have < major,
+    }[op]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "pg(spec): only on servers whose major version matches, e.g. pg('>= 17')"
+    )
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """The servers under test, with their versions."""
+    lines = ["PostgreSQL under test: the embedded server (a private CSVPG_HOME)"]
+    dsn = config.getoption("test_dsn")
+    if dsn:
+        import psycopg
+
+        from csvpg.masking import mask_text
+
+        try:
+            with psycopg.connect(dsn, connect_timeout=5) as conn:
+                version = conn.execute("SHOW server_version").fetchone()
+            lines.append(f"  and {mask_text(dsn)}: PostgreSQL {version[0] if version else '?'}")
+        except psycopg.Error as exc:
+            lines.append(f"  and {mask_text(dsn)}: not reachable ({exc})")
+    return lines
+
+
+@pytest.fixture(autouse=True)
+def _pg_version(request: pytest.FixtureRequest) -> None:
+    """Skip a ``@pytest.mark.pg(...)`` test on a server whose version does not match."""
+    marker = request.node.get_closest_marker("pg")
+    if marker is None:
+        return
+    db = request.getfixturevalue("db")
+    version = db.server_version()
+    if not version_matches(marker.args[0], version):
+        pytest.skip(f"needs PostgreSQL {marker.args[0]}; this server is {version // 10000}")

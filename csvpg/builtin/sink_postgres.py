@@ -67,8 +67,8 @@ class AppendSink(PostgresSink):
 
 class RebuildSink(PostgresSink):
     """Replaces the table's contents with the file. TRUNCATE and COPY share one
-    transaction: readers see the old rows until the commit, then the new ones — never
-    an empty or half-loaded table."""
+    transaction, and TRUNCATE locks the table: readers wait for the commit, then see
+    the new rows — never an empty or half-loaded table."""
 
     mode = "rebuild"
 

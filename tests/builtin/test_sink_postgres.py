@@ -109,8 +109,9 @@ def test_rebuild_replaces_contents(db, tmp_path: Path) -> None:
     assert db.rows("people") == [("9", "Alan", "Wilmslow")]
 
 
-def test_rebuild_readers_see_old_rows_until_commit(db, tmp_path: Path) -> None:
-    """A reader during the rebuild sees the complete old table, then the complete new one."""
+def test_rebuild_readers_wait_for_the_commit_then_see_the_new_rows(db, tmp_path: Path) -> None:
+    """TRUNCATE locks the table: a reader during the rebuild waits (it never sees an
+    empty or half-loaded table), and once the file commits it sees every new row."""
     load(db, tmp_path, {"people.csv": CUSTOMERS}, 'mode = "rebuild"')
     gate, release = threading.Event(), threading.Event()
     seen: list[int] = []
@@ -122,12 +123,15 @@ def test_rebuild_readers_see_old_rows_until_commit(db, tmp_path: Path) -> None:
         def track_event(self, event):  # pause once the new rows are written, before commit
             from csvpg.events import BytesRead
 
-            if isinstance(event, BytesRead) and not gate.is_set():
+            # Past the sample csvpg reads first: the COPY is under way.
+            late = isinstance(event, BytesRead) and event.bytes_read >= 3 << 20
+            if late and not gate.is_set():
                 gate.set()
-                release.wait(10)
+                release.wait(30)
 
+    rows = 200_000  # about 5 MiB
     data = tmp_path / "data" / "people.csv"
-    data.write_text("id,name,city\n" + "".join(f"{i},n{i},c\n" for i in range(100, 110)))
+    data.write_text("id,name,city\n" + "".join(f"{i},n{i},city {i}\n" for i in range(rows)))
     job = tmp_path / "job.toml"
     job.write_text(job_toml(db, str(data), sink='mode = "rebuild"'))
     worker = threading.Thread(target=run, args=(job,), kwargs={"plugins": [Pause()]})
@@ -135,17 +139,28 @@ def test_rebuild_readers_see_old_rows_until_commit(db, tmp_path: Path) -> None:
     assert gate.wait(30)
 
     def read() -> None:
-        with psycopg.connect(db.dsn) as conn:
+        with psycopg.connect(db.dsn, application_name="reader") as conn:
             seen.append(conn.execute(f'SELECT count(*) FROM "{db.schema}".people').fetchone()[0])
 
     reader = threading.Thread(target=read)
     reader.start()
-    reader.join(0.5)
+    waiting = False
+    for _ in range(300):  # until PostgreSQL says the reader waits for a lock
+        row = db.execute(
+            "SELECT wait_event_type FROM pg_stat_activity WHERE application_name = 'reader'"
+            " AND state = 'active'"
+        ).fetchone()
+        if row and row[0] == "Lock":
+            waiting = True
+            break
+        reader.join(0.02)
+    assert waiting, "the reader waits for the rebuild's lock"
+    assert seen == []  # nothing was read meanwhile
     release.set()
     worker.join(30)
     reader.join(30)
-    assert seen in ([3], [10])  # never 0, never partial
-    assert db.count("people") == 10
+    assert seen == [rows]
+    assert db.count("people") == rows
 
 
 def test_failed_file_leaves_table_as_it_was(db, tmp_path: Path) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 
 import pytest
@@ -65,21 +64,18 @@ def webhook_job(csvpg_db, tmp_path: Path, n: int, options: str, sink: str = "") 
 
 
 @pytest.mark.parametrize(("n", "rate", "burst"), [(20, 20, 1), (15, 10, 5)])
-def test_a_job_delivers_at_the_rate_asked(csvpg_db, tmp_path, receiver, n, rate, burst) -> None:
-    """N records at R a second take at least (N - burst) / R: the first `burst` go at once."""
+def test_a_job_delivers_every_record_at_a_rate(
+    csvpg_db, tmp_path, receiver, n, rate, burst
+) -> None:
+    """Every record arrives once, in order, with the headers; how the rate spaces them
+    is the token bucket's test below (a fake clock, not the wall's)."""
     options = (
         f'url = "{receiver.url}"\nrate_per_second = {rate}\nburst = {burst}\n'
         f'headers = {{ Authorization = "Bearer {TOKEN}" }}'
     )
     job = webhook_job(csvpg_db, tmp_path, n, options)
-    started = time.monotonic()
     summary = run(job)
-    elapsed = time.monotonic() - started
     assert summary.exit_code == 0, summary.files[0].error
-    least = (n - burst) / rate
-    assert elapsed >= least
-    arrivals = [r.at for r in receiver.received]
-    assert arrivals[-1] - arrivals[0] >= least * 0.95  # as the receiver saw it
     assert receiver.records() == [{"id": str(i), "name": f"person {i}"} for i in range(1, n + 1)]
     assert {r.headers["Authorization"] for r in receiver.received} == {f"Bearer {TOKEN}"}
     assert receiver.received[0].headers["Content-Type"] == "application/json"
