@@ -11,6 +11,48 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
+#: The public API, written out for type checkers and readers; each name is imported
+#: from its module (``_EXPORTS``) on first use. A test keeps the two the same.
+__all__ = [
+    "Batch",
+    "Column",
+    "CsvDialect",
+    "CsvpgError",
+    "DatabaseError",
+    "FileRef",
+    "Format",
+    "FormatError",
+    "Job",
+    "LoadInput",
+    "LoadResult",
+    "NumberedBatch",
+    "Option",
+    "PluginError",
+    "Reader",
+    "Record",
+    "Reject",
+    "Relation",
+    "RunSummary",
+    "Sink",
+    "SinkError",
+    "Source",
+    "SourceError",
+    "SpecError",
+    "Staged",
+    "Transform",
+    "convert_sql",
+    "create_table_sql",
+    "get_plugin_manager",
+    "hookimpl",
+    "load_job",
+    "null_markers_sql",
+    "qualified",
+    "run",
+    "stage_file",
+    "table_ddl",
+]
+
+#: Public name → the module that defines it.
 _EXPORTS = {
     "hookimpl": "csvpg.hookspecs",
     "Source": "csvpg.interfaces",
@@ -50,8 +92,6 @@ _EXPORTS = {
     "SinkError": "csvpg.errors",
     "DatabaseError": "csvpg.errors",
 }
-
-__all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:
     from csvpg.builtin.sink_postgres import stage_file
@@ -95,4 +135,10 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'csvpg' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # imported once: later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return list(__all__)

@@ -161,7 +161,7 @@ class FileLoad:
         if not waiting:
             run.emit(ev.FileStarted(run.run_id, url, self.table, self.fp.ref.size))
         self.wait = waiting
-        retries, delay = run.job.run["max_retries"], run.job.run["retry_delay"]
+        retries, delay = run.job.run.max_retries, run.job.run.retry_delay
         attempt = 0
         while True:
             try:
@@ -247,7 +247,7 @@ class FileLoad:
                     with connect(run.history_dsn) as hconn, hconn.transaction():
                         write_rejects(hconn, run.run_id, url, exc.rejects)
                 self._rejected(exc.rejects)
-                raise too_many(url, exc.rejects, exc.read, run.job.sink["max_rejects"]) from None
+                raise too_many(url, exc.rejects, exc.read, run.job.sink.max_rejects) from None
         if run.separate_history and not run.dry_run:
             # A history in another database cannot share the file's transaction: it is
             # written just after; the manifest (with the data) is what decides reloads.
@@ -376,7 +376,7 @@ class FileLoad:
         seconds = time.perf_counter() - self.started
         message = _with_url(exc.message, self.url)
         run.emit(ev.FileFailed(run.run_id, self.url, self.table, message, exc.hint, seconds))
-        if run.job.run["fail_fast"]:
+        if run.job.run.fail_fast:
             run.stopping.set()
         summary = FileSummary(
             self.url, self.table, "failed", seconds=seconds, error=message, hint=exc.hint
@@ -437,7 +437,7 @@ class FileLoad:
         run = self.run
         first = [r.to_dict() for r in rejects[:20]]
         run.emit(ev.RowsRejected(run.run_id, self.url, len(rejects), first))
-        if run.job.sink["rejects_csv"] and not run.dry_run:
+        if run.job.sink.rejects_csv and not run.dry_run:
             from csvpg.engine import write_rejects_csv
 
             write_rejects_csv(run.job, run.run_id, self.fp, rejects)
@@ -506,7 +506,7 @@ class FileLoad:
         """A large file loads over connections the run has spare, when its mode allows
         (see :mod:`csvpg.pg.split`); ``None`` loads it on the file's connection alone."""
         run, fp, size = self.run, self.fp, self.fp.ref.size
-        threshold = run.job.run["split_mb"] << 20
+        threshold = run.job.run.split_mb << 20
         if not (threshold and size is not None and size >= threshold):
             return None
         why = split.why_not(load, fp.sink, exists)

@@ -169,7 +169,7 @@ class Server:
         engine = Engine(
             job,
             get_plugin_manager(),
-            None if job.database.get("dsn") else self.dsn,
+            None if job.database.dsn else self.dsn,
             dry_run=request.dry_run,
             force=request.force,
             callbacks=[request.callback_url] if request.callback_url else [],
