@@ -6,6 +6,7 @@ nearest valid one. ``${VAR}`` in any string is taken from the environment.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -299,6 +300,26 @@ class Job:
     #: A short hash of the spec as written, kept with each run.
     digest: str = ""
 
+    def __post_init__(self) -> None:
+        """A job built in Python is checked as a job file is: each section's keys and
+        values (the same SpecErrors), then the rules between sections."""
+        file = str(self.path) if self.path else None
+        section(JobSection, "job", {"name": self.name}, file=file)
+        for name, cls in SECTION_TYPES.items():
+            if name == "job":
+                continue  # the job's name is its own field
+            given = getattr(self, name)
+            if not isinstance(given, cls):
+                raise SpecError(
+                    f"the job's {name} must be a {cls.__name__}, not {type(given).__name__}",
+                    key=name,
+                    file=file,
+                )
+            # None is no TOML value: a field left None is a key not given.
+            written = {k: v for k, v in dataclasses.asdict(given).items() if v is not None}
+            section(cls, name, written, file=file)
+        _check_upsert_key(self.sink, self.overrides, file)
+
     @property
     def base_dir(self) -> Path:
         """Relative source paths are read from the job file's folder."""
@@ -417,7 +438,6 @@ def job_from_dict(
     columns = column_types(data.get("columns", {}), "columns", file)
     overrides = _overrides(data.get("override", []), file)
     notify = _notify(data.get("notify", []), file)
-    _check_upsert_key(sink, overrides, file)
     return Job(
         name=job.name,
         source=source,

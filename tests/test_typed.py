@@ -119,6 +119,26 @@ def test_a_job_built_in_python_loads(db: Db, tmp_path: Path) -> None:
     assert db.rows("people", "id") == [("1", "Ada"), ("2", "Grace")]
 
 
+@pytest.mark.parametrize(
+    ("sections", "key", "words"),
+    [
+        ({"sink": SinkSection(mode="upsert")}, "sink.primary_key", "'sink.primary_key' is empty"),
+        ({"run": RunSection(workers=-1)}, "run.workers", "must be 0 (automatic) or more"),
+        ({"run": RunSection(fail_fast="yes")}, "run.fail_fast", "must be true or false"),  # type: ignore[arg-type]
+        ({"source": SourceSection()}, "source.url", "missing required key 'source.url'"),
+        ({"sink": {"mode": "upsert"}}, "sink", "must be a SinkSection, not dict"),
+    ],
+)
+def test_a_job_built_in_python_is_checked_as_a_job_file_is(
+    tmp_path: Path, sections: dict[str, Any], key: str, words: str
+) -> None:
+    given: dict[str, Any] = {"source": SourceSection(url=str(tmp_path)), **sections}
+    with pytest.raises(SpecError) as info:
+        Job(name="x", **given)
+    assert info.value.key == key
+    assert words in str(info.value)
+
+
 # --- mypy, once for the tests below ----------------------------------------------------
 
 PLUGIN = """
