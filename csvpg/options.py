@@ -53,13 +53,14 @@ def option(
     help: str = "",
     choices: tuple[Any, ...] | None = None,
     item: builtins.type | None = None,
+    path: bool = False,
 ) -> dict[str, Option]:
     """The ``metadata=`` of a section's dataclass field: what the key accepts. The field's
     own default (or its absence) is the option's, so each key is declared once::
 
         mode: str = field(default="append", metadata=option(str))
     """
-    return {"option": Option(type, help=help, choices=choices, item=item)}
+    return {"option": Option(type, help=help, choices=choices, item=item, path=path)}
 
 
 def schema_of(cls: builtins.type[Any]) -> dict[str, Option]:
