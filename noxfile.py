@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import nox
 
 nox.options.default_venv_backend = "none"
@@ -21,9 +23,14 @@ def lint(session: nox.Session) -> None:
     session.run("uv", "run", "--frozen", "lint-imports", external=True)  # pyproject contracts
 
 
+#: Each plugin's package: typed against csvpg's public API as a third party's would be.
+PLUGIN_PACKAGES = sorted(str(p.parent) for p in Path().glob("*/*/csvpg_*/__init__.py"))
+
+
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    session.run("uv", "run", "--frozen", "mypy", "csvpg", external=True)
+    """``mypy --strict`` (pyproject's [tool.mypy]) on csvpg and on every plugin package."""
+    session.run("uv", "run", "--frozen", "mypy", "csvpg", *PLUGIN_PACKAGES, external=True)
 
 
 @nox.session

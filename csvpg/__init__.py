@@ -11,6 +11,54 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
+#: The public API, written out for type checkers and readers; each name is imported
+#: from its module (``_EXPORTS``) on first use. A test keeps the two the same.
+__all__ = [
+    "Batch",
+    "Column",
+    "CsvDialect",
+    "CsvpgError",
+    "DatabaseError",
+    "FileRef",
+    "FileSummary",
+    "Format",
+    "FormatError",
+    "Job",
+    "LoadInput",
+    "LoadResult",
+    "NumberedBatch",
+    "Option",
+    "PluginError",
+    "Reader",
+    "Record",
+    "Reject",
+    "Relation",
+    "RunHandle",
+    "RunSummary",
+    "Sink",
+    "SinkError",
+    "Source",
+    "SourceError",
+    "SpecError",
+    "Staged",
+    "Transform",
+    "cast_list",
+    "convert_sql",
+    "create_table_sql",
+    "get_plugin_manager",
+    "hookimpl",
+    "load",
+    "load_job",
+    "null_markers_sql",
+    "prepare",
+    "qualified",
+    "run",
+    "stage_file",
+    "start",
+    "table_ddl",
+]
+
+#: Public name → the module that defines it.
 _EXPORTS = {
     "hookimpl": "csvpg.hookspecs",
     "Source": "csvpg.interfaces",
@@ -46,6 +94,7 @@ _EXPORTS = {
     "prepare": "csvpg.api",
     "RunHandle": "csvpg.api",
     "RunSummary": "csvpg.summary",
+    "FileSummary": "csvpg.summary",
     "get_plugin_manager": "csvpg.plugins",
     "CsvpgError": "csvpg.errors",
     "SpecError": "csvpg.errors",
@@ -55,8 +104,6 @@ _EXPORTS = {
     "SinkError": "csvpg.errors",
     "DatabaseError": "csvpg.errors",
 }
-
-__all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:
     from csvpg.api import RunHandle, load, prepare, run, start
@@ -100,11 +147,17 @@ if TYPE_CHECKING:
     from csvpg.pg.staging import stage_file
     from csvpg.plugins import get_plugin_manager
     from csvpg.spec import Job, load_job
-    from csvpg.summary import RunSummary
+    from csvpg.summary import FileSummary, RunSummary
 
 
 def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'csvpg' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # imported once: later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return list(__all__)

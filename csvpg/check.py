@@ -22,7 +22,7 @@ def check(job_path: str, *, dsn: str | None, out: TextIO, offline: bool = False)
     try:
         if offline:
             # Not run.dsn: that would start the embedded server.
-            given = dsn or job.database.get("dsn") or "the embedded PostgreSQL"
+            given = dsn or job.database.dsn or "the embedded PostgreSQL"
             return _check(run, plan, out, offline=mask_dsn(given))
         return _check(run, plan, out)
     finally:
@@ -32,7 +32,10 @@ def check(job_path: str, *, dsn: str | None, out: TextIO, offline: bool = False)
 def _check(run: RunHandle, plan: Plan, out: TextIO, offline: str | None = None) -> int:
     """``offline``: the target, as said; the database is not opened."""
     job = run.job
-    say = lambda text="": print(text, file=out)  # noqa: E731
+
+    def say(text: str = "") -> None:
+        print(text, file=out)
+
     conn: Any = None
     if offline:
         say(
@@ -78,7 +81,7 @@ def _check(run: RunHandle, plan: Plan, out: TextIO, offline: str | None = None) 
                                 say(f"  DDL: {stmt.as_string(conn)}")
                             if exists:
                                 say("  table exists; no DDL")
-                            if (why := _split(job.run["split_mb"], fp, load, exists)) is not None:
+                            if (why := _split(job.run.split_mb, fp, load, exists)) is not None:
                                 say(f"  split: {why}")
                 finally:
                     opened.close()

@@ -42,8 +42,8 @@ def resolve_dsn(job: Job, dsn: str | None) -> str:
     """``--dsn`` beats ``[database] dsn``; neither means the embedded server."""
     if dsn:
         return dsn
-    if job.database.get("dsn"):
-        return str(job.database["dsn"])
+    if job.database.dsn:
+        return job.database.dsn
     from csvpg import embedded
 
     return embedded.start()
@@ -74,7 +74,7 @@ class Engine:
         #: Extra webhooks for this run only (``--callback-url``).
         self.callbacks = list(callbacks)
         self.run_id = uuid.uuid4().hex
-        self.limit = reject_limit(job.sink["max_rejects"])
+        self.limit = reject_limit(job.sink.max_rejects)
         #: cancel() and fail_fast: shared with every file's load.
         self.token = CancelToken()
         #: Connections the run may hold: one per file loading, plus a split file's extra.
@@ -130,7 +130,7 @@ class Engine:
     @property
     def history_dsn(self) -> str:
         """Where runs, their files and rejects go: [history] dsn, else the target."""
-        return str(self.job.history.get("dsn") or self.dsn)
+        return str(self.job.history.dsn or self.dsn)
 
     @property
     def separate_history(self) -> bool:
@@ -208,7 +208,7 @@ class Engine:
     def _known_history_dsn(self) -> str | None:
         """The history's DSN when the target's was never resolved (the run failed before
         it needed one): the job's, or the embedded server's if that one is running."""
-        dsn = self.job.history.get("dsn") or self.job.database.get("dsn")
+        dsn = self.job.history.dsn or self.job.database.dsn
         if dsn:
             return str(dsn)
         from csvpg import embedded
@@ -271,7 +271,7 @@ class Engine:
     def _connections(self, free: int) -> int:
         """The run's connection budget: ``[run] workers``, or one per core (up to 4);
         never more than the server (and the role) allow."""
-        wanted = self.job.run["workers"]
+        wanted = self.job.run.workers
         if not wanted:
             return max(1, min(os.cpu_count() or 1, 4, free))
         if wanted > free:
@@ -328,15 +328,15 @@ class Engine:
         never stays 'running' there."""
         summary.notifications = self._notify(summary)
         values = history.end_values(summary)
-        retries, delay = self.job.run["max_retries"], self.job.run["retry_delay"]
+        retries, delay = self.job.run.max_retries, self.job.run.retry_delay
         for attempt in itertools.count():
             try:
                 with connect(self.history_dsn, connect_timeout=10) as conn:
                     history.record_end(conn, self.run_id, values)
                     if summary.notifications:
                         history.notified(conn, self.run_id, summary.notifications)
-                    if self.job.history["keep_days"] > 0:
-                        history.prune(conn, self.job.name, self.job.history["keep_days"])
+                    if self.job.history.keep_days > 0:
+                        history.prune(conn, self.job.name, self.job.history.keep_days)
                 return
             except (psycopg.Error, CsvpgError) as exc:
                 error = exc.message if isinstance(exc, CsvpgError) else str(exc).strip()

@@ -145,7 +145,7 @@ class FileLoad:
         if not waiting:
             ctx.emit(ev.FileStarted(ctx.run_id, url, self.table, self.fp.ref.size))
         self.wait = waiting
-        retries, delay = ctx.job.run["max_retries"], ctx.job.run["retry_delay"]
+        retries, delay = ctx.job.run.max_retries, ctx.job.run.retry_delay
         attempt = 0
         while True:
             try:
@@ -230,7 +230,7 @@ class FileLoad:
                     with connect(ctx.history_dsn) as hconn, hconn.transaction():
                         write_rejects(hconn, ctx.run_id, url, exc.rejects)
                 self._rejected(exc.rejects)
-                raise too_many(url, exc.rejects, exc.read, ctx.job.sink["max_rejects"]) from None
+                raise too_many(url, exc.rejects, exc.read, ctx.job.sink.max_rejects) from None
         if ctx.separate_history and not ctx.dry_run:
             # A history in another database cannot share the file's transaction: it is
             # written just after; the manifest (with the data) is what decides reloads.
@@ -359,7 +359,7 @@ class FileLoad:
         seconds = time.perf_counter() - self.started
         message = _with_url(exc.message, self.url)
         ctx.emit(ev.FileFailed(ctx.run_id, self.url, self.table, message, exc.hint, seconds))
-        if ctx.job.run["fail_fast"]:
+        if ctx.job.run.fail_fast:
             ctx.cancel.stopping.set()
         summary = FileSummary(
             self.url, self.table, "failed", seconds=seconds, error=message, hint=exc.hint
@@ -420,7 +420,7 @@ class FileLoad:
         ctx = self.ctx
         first = [r.to_dict() for r in rejects[:20]]
         ctx.emit(ev.RowsRejected(ctx.run_id, self.url, len(rejects), first))
-        if ctx.job.sink["rejects_csv"] and not ctx.dry_run:
+        if ctx.job.sink.rejects_csv and not ctx.dry_run:
             write_rejects_csv(ctx.job, ctx.run_id, self.fp, rejects)
 
     # -- the load itself -----------------------------------------------------------
@@ -487,7 +487,7 @@ class FileLoad:
         """A large file loads over connections the run has spare, when its mode allows
         (see :mod:`csvpg.pg.split`); ``None`` loads it on the file's connection alone."""
         ctx, fp, size = self.ctx, self.fp, self.fp.ref.size
-        threshold = ctx.job.run["split_mb"] << 20
+        threshold = ctx.job.run.split_mb << 20
         if not (threshold and size is not None and size >= threshold):
             return None
         why = split.why_not(load, fp.sink, exists)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import difflib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from csvpg.errors import SpecError
 from csvpg.masking import shown
@@ -40,6 +42,54 @@ class Option:
     @property
     def required(self) -> bool:
         return self.default is _MISSING
+
+
+S = TypeVar("S")
+
+
+def option(
+    type: type | tuple[type, ...],
+    *,
+    help: str = "",
+    choices: tuple[Any, ...] | None = None,
+    item: builtins.type | None = None,
+    path: bool = False,
+) -> dict[str, Option]:
+    """The ``metadata=`` of a section's dataclass field: what the key accepts. The field's
+    own default (or its absence) is the option's, so each key is declared once::
+
+        mode: str = field(default="append", metadata=option(str))
+    """
+    return {"option": Option(type, help=help, choices=choices, item=item, path=path)}
+
+
+def schema_of(cls: builtins.type[Any]) -> dict[str, Option]:
+    """The options of a section dataclass, in field order, with the fields' defaults."""
+    out = {}
+    for f in dataclasses.fields(cls):
+        declared: Option = f.metadata["option"]
+        if f.default is not dataclasses.MISSING:
+            default = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            default = f.default_factory()
+        else:
+            default = _MISSING
+        out[f.name] = dataclasses.replace(declared, default=default)
+    return out
+
+
+def section(
+    cls: builtins.type[S], path: str, given: Mapping[str, Any], *, file: str | None = None
+) -> S:
+    """``given`` checked against ``cls``'s options (the same errors as :func:`validate`),
+    as a ``cls``; a ``check(path, file)`` method then checks keys against each other."""
+    checked = validate(path, dict(given), schema_of(cls), file=file)
+    # Keys not given take the dataclass's own default: a fresh list or table each time.
+    made = cls(**{key: checked[key] for key in given})
+    check = getattr(made, "check", None)
+    if check is not None:
+        check(path, file)
+    return made
 
 
 def _describe(types: type | tuple[type, ...]) -> str:

@@ -77,7 +77,7 @@ def resolve_url(job: Job) -> str:
 
 def resolve_urls(job: Job) -> list[str]:
     """``[source] url``, or each of ``urls``, resolved like :func:`resolve_url`."""
-    urls = job.source.get("urls") or [job.source["url"]]
+    urls = job.source.locations
     return [_resolve(job, url) for url in urls]
 
 
@@ -93,7 +93,8 @@ def _resolve(job: Job, url: str) -> str:
 def _format_for(job: Job, registry: Registry, settings: dict[str, Any], key: str) -> Format:
     file = str(job.path) if job.path else None
     cls = registry.pick("format", settings.get("type", "csv"), f"{key}.type", file)
-    return cls(**validate(key, settings, cls.options, file=file, base_dir=job.base_dir))
+    fmt: Format = cls(**validate(key, settings, cls.options, file=file, base_dir=job.base_dir))
+    return fmt
 
 
 def _sniffed(
@@ -161,7 +162,7 @@ def _source_for(job: Job, registry: Registry, url: str, key: str) -> Source:
             file=file,
             hint="installed schemes: " + ", ".join(sorted(registry.sources)),
         )
-    options = job.source["options"]
+    options = job.source.options
     if source_cls.cls.options:
         options = validate(
             "source.options", options, source_cls.cls.options, file=file, base_dir=job.base_dir
@@ -176,10 +177,8 @@ def check_plugins(job: Job, registry: Registry) -> None:
     if job.format.get("type") != "auto":
         _format_for(job, registry, job.format, "format")
     _transforms_for(job, registry)
-    sink_cls = registry.pick("sink", job.sink["mode"], "sink.mode", file)
-    validate(
-        "sink.options", job.sink["options"], sink_cls.options, file=file, base_dir=job.base_dir
-    )
+    sink_cls = registry.pick("sink", job.sink.mode, "sink.mode", file)
+    validate("sink.options", job.sink.options, sink_cls.options, file=file, base_dir=job.base_dir)
     for i, o in enumerate(job.overrides):
         if o.mode:
             registry.pick("sink", o.mode, f"override[{i}].mode", file)
@@ -190,7 +189,7 @@ def require_keys(job: Job, sink_cls: type[Sink]) -> None:
     """A sink that declares ``requires_primary_key`` (upsert, merge …) gets one from
     ``[sink]`` or an ``[[override]]``, before any file is listed."""
     if sink_cls.requires_primary_key and not (
-        job.sink["primary_key"] or any(o.primary_key for o in job.overrides)
+        job.sink.primary_key or any(o.primary_key for o in job.overrides)
     ):
         raise SpecError(
             f"'sink.mode' is \"{sink_cls.mode}\" but 'sink.primary_key' is empty",
@@ -204,7 +203,7 @@ def make_plan(job: Job, registry: Registry) -> Plan:
     """Check every plugin option and list the files; raises SpecError/SourceError."""
     file = str(job.path) if job.path else None
     urls = resolve_urls(job)
-    if job.source.get("urls"):
+    if job.source.urls:
         sources = [_source_for(job, registry, u, f"source.urls[{i}]") for i, u in enumerate(urls)]
         source: Source = sources[0] if len(sources) == 1 else MultiSource(sources)
     else:
@@ -213,10 +212,10 @@ def make_plan(job: Job, registry: Registry) -> Plan:
     auto = job.format.get("type") == "auto"
     base_format = None if auto else _format_for(job, registry, job.format, "format")
     transforms = _transforms_for(job, registry)
-    sink_cls = registry.pick("sink", job.sink["mode"], "sink.mode", file)
+    sink_cls = registry.pick("sink", job.sink.mode, "sink.mode", file)
     require_keys(job, sink_cls)
     sink_options = validate(
-        "sink.options", job.sink["options"], sink_cls.options, file=file, base_dir=job.base_dir
+        "sink.options", job.sink.options, sink_cls.options, file=file, base_dir=job.base_dir
     )
 
     plans: list[FilePlan] = []
@@ -227,7 +226,7 @@ def make_plan(job: Job, registry: Registry) -> Plan:
         if override and override.skip:
             skipped.append((ref, f"[[override]] match = {override.match!r} says skip"))
             continue
-        if (young := _too_young(ref, job.source["min_age"], now)) is not None:
+        if (young := _too_young(ref, job.source.min_age, now)) is not None:
             skipped.append((ref, young))
             continue
         settings, key = job.format, "format"
@@ -239,16 +238,16 @@ def make_plan(job: Job, registry: Registry) -> Plan:
             fmt = base_format
         else:
             fmt = _format_for(job, registry, settings, key)
-        mode = override.mode if override and override.mode else job.sink["mode"]
+        mode = override.mode if override and override.mode else job.sink.mode
         sink = (
             sink_cls
-            if mode == job.sink["mode"]
+            if mode == job.sink.mode
             else registry.pick("sink", mode, "override.mode", file)
         )
         keys = (
             override.primary_key
             if override and override.primary_key is not None
-            else job.sink["primary_key"]
+            else job.sink.primary_key
         )
         if sink.requires_primary_key and not keys:
             raise SpecError(
@@ -257,15 +256,15 @@ def make_plan(job: Job, registry: Registry) -> Plan:
                 file=file,
                 hint="set primary_key in [sink] or in the file's [[override]]",
             )
-        template = override.table if override and override.table else job.sink["table"]
+        template = override.table if override and override.table else job.sink.table
         table = table_name(
             ref.name,
             template,
-            strip_prefix=job.naming["strip_prefix"],
-            strip_suffix=job.naming["strip_suffix"],
-            lowercase=job.naming["lowercase"],
+            strip_prefix=job.naming.strip_prefix,
+            strip_suffix=job.naming.strip_suffix,
+            lowercase=job.naming.lowercase,
         )
-        schema, table = split_table(table, job.database["schema"], file=file)
+        schema, table = split_table(table, job.database.schema, file=file)
         for what, name in (("schema", schema), ("table", table)):
             if len(name.encode()) > MAX_BYTES:
                 raise SpecError(
@@ -284,7 +283,7 @@ def make_plan(job: Job, registry: Registry) -> Plan:
                 mode=mode,
                 primary_key=list(keys),
                 column_types={**job.columns, **((override.columns or {}) if override else {})},
-                create=job.sink["create"],
+                create=job.sink.create,
                 own_columns=frozenset(override.columns or {}) if override else frozenset(),
             )
         )
@@ -295,13 +294,13 @@ def listing(job: Job, registry: Registry, source: Source, urls: list[str]) -> li
     """The files the job takes. A folder read without a ``pattern`` gives only files
     with a data extension of the job's formats (compressed or not); finding nothing is
     an error unless ``[source] allow_empty`` says it may happen."""
-    pattern = job.source["pattern"]
+    pattern = job.source.pattern
     found = source.list(pattern)
     refs = found
     if not pattern:
         extensions = data_extensions(job, registry)
         refs = [r for r in found if _named(r, urls) or is_data_file(r.name, extensions)]
-    if refs or job.source["allow_empty"]:
+    if refs or job.source.allow_empty:
         return refs
     where = " and ".join(without_password(u) for u in urls)
     file = str(job.path) if job.path else None

@@ -20,7 +20,7 @@ from pathlib import PurePosixPath
 from typing import Any, TextIO
 
 from csvpg import events as ev
-from csvpg.fileload import CANCELLED
+from csvpg.context import CANCELLED
 from csvpg.hookspecs import hookimpl
 from csvpg.pg.rejects import place
 

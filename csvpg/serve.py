@@ -169,7 +169,7 @@ class Server:
     def start(self, job: Job, request: RunRequest) -> LiveRun:
         handle = prepare(
             job,
-            dsn=None if job.database.get("dsn") else self.dsn,
+            dsn=None if job.database.dsn else self.dsn,
             dry_run=request.dry_run,
             force=request.force,
             callbacks=[request.callback_url] if request.callback_url else [],

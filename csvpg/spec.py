@@ -6,6 +6,7 @@ nearest valid one. ``${VAR}`` in any string is taken from the environment.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -14,14 +15,14 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from csvpg.dateformat import check_date_format
 from csvpg.errors import SpecError
 from csvpg.interfaces import ColumnType
 from csvpg.masking import shown
 from csvpg.naming import check_template
-from csvpg.options import Option, unknown_key, validate
+from csvpg.options import Option, option, schema_of, section, unknown_key, validate
 
 #: A file may reject 1% of its rows, and never more than 1000. A 50-row file may reject
 #: none (one bad row in 50 is 2% of its data); a 100 000-row file 1000, and a million-row
@@ -30,84 +31,172 @@ from csvpg.options import Option, unknown_key, validate
 #: count lets the careful path stop there instead of reading on.
 DEFAULT_MAX_REJECTS = "1% up to 1000"
 
-SECTIONS: dict[str, dict[str, Option]] = {
-    "job": {
-        "name": Option(str, help='give the job a name, e.g. name = "customers"'),
-        "description": Option(str, ""),
-    },
-    "database": {
-        "dsn": Option(str, None, help="a PostgreSQL URL; omit [database] for the embedded server"),
-        "schema": Option(str, "public"),
-    },
-    "source": {
-        "url": Option(str, None, help='a path, directory or URL, e.g. url = "data/"'),
-        "urls": Option(list, None, item=str, help="several paths or URLs, read as one source"),
-        "pattern": Option(str, None),
-        "options": Option(dict, {}),
-        "allow_empty": Option(
-            bool, False, help="a run that finds no file succeeds (else it fails: a wrong url?)"
+# The sections of a job, one frozen dataclass each: a field is a key, its ``option(...)``
+# what the key accepts, its default the key's. SECTIONS (what validation checks) is
+# derived from them, so csvpg's own ``job.sink.mode`` is checked by mypy as a user's
+# ``[sink] mode`` is checked by validate().
+
+
+@dataclass(frozen=True)
+class JobSection:
+    name: str = field(metadata=option(str, help='give the job a name, e.g. name = "customers"'))
+    description: str = field(default="", metadata=option(str))
+
+
+@dataclass(frozen=True)
+class DatabaseSection:
+    dsn: str | None = field(
+        default=None,
+        metadata=option(str, help="a PostgreSQL URL; omit [database] for the embedded server"),
+    )
+    schema: str = field(default="public", metadata=option(str))
+
+
+@dataclass(frozen=True)
+class SourceSection:
+    url: str | None = field(
+        default=None, metadata=option(str, help='a path, directory or URL, e.g. url = "data/"')
+    )
+    urls: list[str] | None = field(
+        default=None,
+        metadata=option(list, item=str, help="several paths or URLs, read as one source"),
+    )
+    pattern: str | None = field(default=None, metadata=option(str))
+    options: dict[str, Any] = field(default_factory=dict, metadata=option(dict))
+    allow_empty: bool = field(
+        default=False,
+        metadata=option(
+            bool, help="a run that finds no file succeeds (else it fails: a wrong url?)"
         ),
-        "min_age": Option(
+    )
+    min_age: float = field(
+        default=0,
+        metadata=option(
             (int, float),
-            0,
             help="seconds since a file's last change before it is read: younger files, "
             "maybe still being written, are left for the next run",
         ),
-    },
-    "sink": {
-        "mode": Option(str, "append"),
-        "table": Option(str, "{name}"),
-        "primary_key": Option(list, [], item=str),
-        "create": Option(bool, True),
-        "max_rejects": Option(
+    )
+
+    @property
+    def locations(self) -> list[str]:
+        """Every path or URL the source reads: ``urls``, or the one ``url``."""
+        return list(self.urls) if self.urls else [self.url or ""]
+
+    def check(self, path: str, file: str | None) -> None:
+        _check_urls(self, file)
+
+
+@dataclass(frozen=True)
+class SinkSection:
+    mode: str = field(default="append", metadata=option(str))
+    table: str = field(default="{name}", metadata=option(str))
+    primary_key: list[str] = field(default_factory=list, metadata=option(list, item=str))
+    create: bool = field(default=True, metadata=option(bool))
+    max_rejects: int | str = field(
+        default=DEFAULT_MAX_REJECTS,
+        metadata=option(
             (int, str),
-            DEFAULT_MAX_REJECTS,
             help='rows a file may reject before it fails: a count, "2%", or "1% up to 1000"',
         ),
-        "rejects_csv": Option(bool, False, help="also write each file's rejects next to the job"),
-        "options": Option(dict, {}, help="settings of the sink's own, e.g. a webhook's url"),
-    },
-    "naming": {
-        "strip_prefix": Option(str, ""),
-        "strip_suffix": Option(str, ""),
-        "lowercase": Option(bool, True),
-    },
-    "run": {
-        "workers": Option(
-            int, 0, help="0 picks from the CPU count and the connections the server allows"
+    )
+    rejects_csv: bool = field(
+        default=False,
+        metadata=option(bool, help="also write each file's rejects next to the job"),
+    )
+    options: dict[str, Any] = field(
+        default_factory=dict,
+        metadata=option(dict, help="settings of the sink's own, e.g. a webhook's url"),
+    )
+
+    def check(self, path: str, file: str | None) -> None:
+        from csvpg.pg.rejects import reject_limit
+
+        check_template(self.table, f"{path}.table", file)
+        try:
+            reject_limit(self.max_rejects)
+        except SpecError as exc:
+            exc.file = file
+            raise
+
+
+@dataclass(frozen=True)
+class NamingSection:
+    strip_prefix: str = field(default="", metadata=option(str))
+    strip_suffix: str = field(default="", metadata=option(str))
+    lowercase: bool = field(default=True, metadata=option(bool))
+
+
+@dataclass(frozen=True)
+class RunSection:
+    workers: int = field(
+        default=0,
+        metadata=option(
+            int, help="0 picks from the CPU count and the connections the server allows"
         ),
-        "fail_fast": Option(bool, False),
-        "max_retries": Option(int, 3, help="tries after a dropped connection or a 5xx"),
-        "retry_delay": Option((int, float), 1.0, help="seconds before the first retry"),
-        "split_mb": Option(
+    )
+    fail_fast: bool = field(default=False, metadata=option(bool))
+    max_retries: int = field(
+        default=3, metadata=option(int, help="tries after a dropped connection or a 5xx")
+    )
+    retry_delay: float = field(
+        default=1.0, metadata=option((int, float), help="seconds before the first retry")
+    )
+    split_mb: int = field(
+        default=64,
+        metadata=option(
             int,
-            64,
             help="a file this large (MiB) also loads over the run's idle connections "
             "when its mode allows; 0 never splits",
         ),
-    },
-    "history": {
-        "keep_days": Option(int, 0, help="prune runs older than this many days; 0 keeps all"),
-        "dsn": Option(
+    )
+
+    def check(self, path: str, file: str | None) -> None:
+        if self.workers < 0:
+            raise SpecError(
+                f"'{path}.workers' must be 0 (automatic) or more", key=f"{path}.workers", file=file
+            )
+        if self.split_mb < 0:
+            raise SpecError(
+                f"'{path}.split_mb' must be 0 (never split) or more",
+                key=f"{path}.split_mb",
+                file=file,
+            )
+
+
+@dataclass(frozen=True)
+class HistorySection:
+    keep_days: int = field(
+        default=0, metadata=option(int, help="prune runs older than this many days; 0 keeps all")
+    )
+    dsn: str | None = field(
+        default=None,
+        metadata=option(
             str,
-            None,
             help="a separate database for runs, files and rejects (one history "
             "for jobs that load into different databases)",
         ),
-    },
+    )
+
+
+#: Section name → its dataclass: the table validation, the docs and mypy all read.
+SECTION_TYPES: dict[str, type[Any]] = {
+    "job": JobSection,
+    "database": DatabaseSection,
+    "source": SourceSection,
+    "sink": SinkSection,
+    "naming": NamingSection,
+    "run": RunSection,
+    "history": HistorySection,
 }
 
-OVERRIDE: dict[str, Option] = {
-    "match": Option(str, help='a glob on the file name, e.g. match = "IxExpKonto*.csv"'),
-    "table": Option(str, None),
-    "mode": Option(str, None),
-    "primary_key": Option(list, None, item=str),
-    "columns": Option(dict, None),
-    "format": Option(dict, None),
-    "skip": Option(bool, False),
+SECTIONS: dict[str, dict[str, Option]] = {
+    name: schema_of(cls) for name, cls in SECTION_TYPES.items()
 }
 
 TOP_LEVEL = [*SECTIONS, "format", "transform", "override", "columns", "notify"]
+
+S = TypeVar("S")
 
 _VAR = re.compile(r"\$(\$|\{([A-Za-z_][A-Za-z0-9_]*)\})")
 
@@ -163,31 +252,44 @@ def column_types(raw: dict[str, Any], path: str, file: str | None) -> dict[str, 
     return out
 
 
-@dataclass
+@dataclass(frozen=True)
 class Override:
-    match: str
-    table: str | None = None
-    mode: str | None = None
-    primary_key: list[str] | None = None
-    columns: dict[str, ColumnType] | None = None
-    format: dict[str, Any] | None = None
-    skip: bool = False
+    """An [[override]]: settings for the files whose name matches ``match``."""
+
+    match: str = field(
+        metadata=option(str, help='a glob on the file name, e.g. match = "IxExpKonto*.csv"')
+    )
+    table: str | None = field(default=None, metadata=option(str))
+    mode: str | None = field(default=None, metadata=option(str))
+    primary_key: list[str] | None = field(default=None, metadata=option(list, item=str))
+    columns: dict[str, ColumnType] | None = field(default=None, metadata=option(dict))
+    format: dict[str, Any] | None = field(default=None, metadata=option(dict))
+    skip: bool = field(default=False, metadata=option(bool))
+
+
+OVERRIDE = schema_of(Override)
 
 
 @dataclass
 class Job:
     """A validated job. Plugin options (format, transforms) are checked by the plan,
-    against the plugins actually installed."""
+    against the plugins actually installed.
+
+    Built by :meth:`from_toml` (a job file) or :func:`job_from_dict` (its tables); the
+    sections may also be given as their dataclasses, e.g. for a job built in Python::
+
+        Job(name="x", source=SourceSection(url="data/"), sink=SinkSection(mode="upsert", …))
+    """
 
     name: str
-    source: dict[str, Any]
-    format: dict[str, Any]
-    transforms: list[dict[str, Any]]
-    sink: dict[str, Any]
-    naming: dict[str, Any]
-    run: dict[str, Any]
-    database: dict[str, Any]
-    history: dict[str, Any] = field(default_factory=lambda: {"keep_days": 0, "dsn": None})
+    source: SourceSection
+    format: dict[str, Any] = field(default_factory=lambda: {"type": "csv"})
+    transforms: list[dict[str, Any]] = field(default_factory=list)
+    sink: SinkSection = field(default_factory=SinkSection)
+    naming: NamingSection = field(default_factory=NamingSection)
+    run: RunSection = field(default_factory=RunSection)
+    database: DatabaseSection = field(default_factory=DatabaseSection)
+    history: HistorySection = field(default_factory=HistorySection)
     columns: dict[str, ColumnType] = field(default_factory=dict)
     overrides: list[Override] = field(default_factory=list)
     #: [[notify]] webhooks, checked: each a dict of csvpg.notify.NOTIFY's keys.
@@ -198,10 +300,36 @@ class Job:
     #: A short hash of the spec as written, kept with each run.
     digest: str = ""
 
+    def __post_init__(self) -> None:
+        """A job built in Python is checked as a job file is: each section's keys and
+        values (the same SpecErrors), then the rules between sections."""
+        file = str(self.path) if self.path else None
+        section(JobSection, "job", {"name": self.name}, file=file)
+        for name, cls in SECTION_TYPES.items():
+            if name == "job":
+                continue  # the job's name is its own field
+            given = getattr(self, name)
+            if not isinstance(given, cls):
+                raise SpecError(
+                    f"the job's {name} must be a {cls.__name__}, not {type(given).__name__}",
+                    key=name,
+                    file=file,
+                )
+            # None is no TOML value: a field left None is a key not given.
+            written = {k: v for k, v in dataclasses.asdict(given).items() if v is not None}
+            section(cls, name, written, file=file)
+        # A sink's own needs (upsert's primary key) are checked by the plan, which knows
+        # the sink: csvpg.plan.require_keys.
+
     @property
     def base_dir(self) -> Path:
         """Relative source paths are read from the job file's folder."""
         return self.path.parent if self.path else Path.cwd()
+
+    @classmethod
+    def from_toml(cls, path: str | Path, env: Mapping[str, str] | None = None) -> Job:
+        """Read and validate a job file (``${VAR}`` from ``env``, else the environment)."""
+        return load_job(path, env)
 
 
 def substitute(value: Any, key: str, env: Mapping[str, str], file: str | None) -> Any:
@@ -242,23 +370,23 @@ def parse_toml(text: str, file: str | None) -> dict[str, Any]:
         ) from exc
 
 
-def _check_urls(source: dict[str, Any], file: str | None) -> None:
+def _check_urls(source: SourceSection, file: str | None) -> None:
     """Exactly one of ``url`` and ``urls``; ``urls`` names at least one, none empty."""
-    if source["url"] is None and source["urls"] is None:
+    if source.url is None and source.urls is None:
         raise SpecError(
             "missing required key 'source.url'",
             key="source.url",
             file=file,
             hint='a path, directory or URL, e.g. url = "data/" (or urls = ["…", "…"])',
         )
-    if source["url"] is not None and source["urls"] is not None:
+    if source.url is not None and source.urls is not None:
         raise SpecError(
             "'source.url' and 'source.urls' cannot both be given",
             key="source.urls",
             file=file,
             hint="keep url for one place, or put every URL into urls",
         )
-    if source["urls"] is not None and (not source["urls"] or not all(source["urls"])):
+    if source.urls is not None and (not source.urls or not all(source.urls)):
         raise SpecError(
             "'source.urls' must name at least one URL, and none empty",
             key="source.urls",
@@ -282,46 +410,83 @@ def load_job(path: str | Path, env: Mapping[str, str] | None = None) -> Job:
     return job
 
 
+#: Top-level keys written as [[key]] tables; every other one is a [key] table.
+_LISTS = ("transform", "override", "notify")
+#: Sections a job must have, and what to add when one is missing.
+_REQUIRED = {"job": 'add [job] with name = "…"', "source": 'add [source] with url = "…"'}
+
+
 def job_from_dict(
     raw: dict[str, Any], *, path: Path | None = None, env: Mapping[str, str] | None = None
 ) -> Job:
+    """A job from its TOML tables, validated; ``${VAR}`` from ``env``, else the environment."""
     file = str(path) if path else None
     data = substitute(raw, "", os.environ if env is None else env, file)
+    _check_top_level(data, file)
+
+    def read(cls: type[S], name: str) -> S:
+        return section(cls, name, data.get(name, {}), file=file)
+
+    job = read(JobSection, "job")
+    database = read(DatabaseSection, "database")
+    source = read(SourceSection, "source")
+    sink = read(SinkSection, "sink")
+    naming = read(NamingSection, "naming")
+    run = read(RunSection, "run")
+    history = read(HistorySection, "history")
+    fmt = _format(data.get("format", {}), file)
+    transforms = _transforms(data.get("transform", []), file)
+    columns = column_types(data.get("columns", {}), "columns", file)
+    overrides = _overrides(data.get("override", []), file)
+    notify = _notify(data.get("notify", []), file)
+    return Job(
+        name=job.name,
+        source=source,
+        format=fmt,
+        transforms=transforms,
+        sink=sink,
+        naming=naming,
+        run=run,
+        history=history,
+        database=database,
+        columns=columns,
+        overrides=overrides,
+        notify=notify,
+        path=path,
+        embedded=not database.dsn,
+        digest=hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()[
+            :16
+        ],
+    )
+
+
+def _check_top_level(data: dict[str, Any], file: str | None) -> None:
+    """Known keys only, each the right kind of table, and the sections a job needs."""
     for key, value in data.items():
         if key not in TOP_LEVEL:
             raise unknown_key("", key, TOP_LEVEL, file)
-        expect_list = key in ("transform", "override", "notify")
-        if expect_list and not (
+        if key in _LISTS and not (
             isinstance(value, list) and all(isinstance(v, dict) for v in value)
         ):
             raise SpecError(f"'{key}' must be written as [[{key}]] tables", key=key, file=file)
-        if not expect_list and not isinstance(value, dict):
+        if key not in _LISTS and not isinstance(value, dict):
             raise SpecError(f"'{key}' must be a table: [{key}]", key=key, file=file)
+    for name, hint in _REQUIRED.items():
+        if name not in data:
+            raise SpecError(f"missing required section [{name}]", key=name, file=file, hint=hint)
 
-    if "job" not in data:
-        raise SpecError(
-            "missing required section [job]", key="job", file=file, hint='add [job] with name = "…"'
-        )
-    if "source" not in data:
-        raise SpecError(
-            "missing required section [source]",
-            key="source",
-            file=file,
-            hint='add [source] with url = "…"',
-        )
-    sections = {
-        name: validate(name, data.get(name, {}), schema, file=file)
-        for name, schema in SECTIONS.items()
-    }
-    _check_urls(sections["source"], file)
 
-    fmt = dict(data.get("format", {}))
-    fmt.setdefault("type", "csv")
+def _format(given: dict[str, Any], file: str | None) -> dict[str, Any]:
+    """[format]: its options are the format plugin's, checked by the plan; here its type."""
+    fmt = {"type": "csv", **given}
     if not isinstance(fmt["type"], str):
         raise SpecError("'format.type' must be a string", key="format.type", file=file)
+    return fmt
 
-    transforms = []
-    for i, entry in enumerate(data.get("transform", [])):
+
+def _transforms(entries: list[dict[str, Any]], file: str | None) -> list[dict[str, Any]]:
+    """[[transform]]s: each names its type; the rest is the transform plugin's."""
+    for i, entry in enumerate(entries):
         if "type" not in entry or not isinstance(entry["type"], str):
             raise SpecError(
                 f"missing required key 'transform[{i}].type'",
@@ -329,23 +494,27 @@ def job_from_dict(
                 file=file,
                 hint='each [[transform]] names its kind, e.g. type = "rename"',
             )
-        transforms.append(dict(entry))
+    return [dict(entry) for entry in entries]
 
-    columns = column_types(data.get("columns", {}), "columns", file)
 
-    overrides = []
-    for i, entry in enumerate(data.get("override", [])):
-        checked = validate(f"override[{i}]", entry, OVERRIDE, file=file)
+def _overrides(entries: list[dict[str, Any]], file: str | None) -> list[Override]:
+    out = []
+    for i, entry in enumerate(entries):
+        where = f"override[{i}]"
+        checked = validate(where, entry, OVERRIDE, file=file)
         if checked["columns"] is not None:
-            checked["columns"] = column_types(checked["columns"], f"override[{i}].columns", file)
+            checked["columns"] = column_types(checked["columns"], f"{where}.columns", file)
         if checked["table"] is not None:
-            check_template(checked["table"], f"override[{i}].table", file)
-        overrides.append(Override(**checked))
+            check_template(checked["table"], f"{where}.table", file)
+        out.append(Override(**checked))
+    return out
 
+
+def _notify(entries: list[dict[str, Any]], file: str | None) -> list[dict[str, Any]]:
     from csvpg.notify import NOTIFY, STATUSES
 
-    notify = []
-    for i, entry in enumerate(data.get("notify", [])):
+    out = []
+    for i, entry in enumerate(entries):
         checked = validate(f"notify[{i}]", entry, NOTIFY, file=file)
         if not checked["url"].lower().startswith(("http://", "https://")):
             raise SpecError(
@@ -362,42 +531,5 @@ def job_from_dict(
                     file=file,
                     hint="statuses: " + ", ".join(STATUSES),
                 )
-        notify.append(checked)
-
-    sink = sections["sink"]
-    check_template(sink["table"], "sink.table", file)
-    # A sink's own needs (a primary key for upsert) are checked by the plan.
-    from csvpg.pg.rejects import reject_limit
-
-    try:
-        reject_limit(sink["max_rejects"])
-    except SpecError as exc:
-        exc.file = file
-        raise
-    workers = sections["run"]["workers"]
-    if workers < 0:
-        raise SpecError("'run.workers' must be 0 (automatic) or more", key="run.workers", file=file)
-    if sections["run"]["split_mb"] < 0:
-        raise SpecError(
-            "'run.split_mb' must be 0 (never split) or more", key="run.split_mb", file=file
-        )
-
-    return Job(
-        name=sections["job"]["name"],
-        source=sections["source"],
-        format=fmt,
-        transforms=transforms,
-        sink=sink,
-        naming=sections["naming"],
-        run=sections["run"],
-        history=sections["history"],
-        database=sections["database"],
-        columns=dict(columns),
-        overrides=overrides,
-        notify=notify,
-        path=path,
-        embedded="database" not in data or not sections["database"]["dsn"],
-        digest=hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()[
-            :16
-        ],
-    )
+        out.append(checked)
+    return out

@@ -8,7 +8,7 @@ import pytest
 
 from csvpg.cli import main
 from csvpg.errors import SpecError
-from csvpg.spec import job_from_dict, load_job, substitute
+from csvpg.spec import SinkSection, job_from_dict, load_job, substitute
 
 SPECS = sorted((Path(__file__).parent / "data" / "specs").glob("*.toml"))
 
@@ -43,8 +43,8 @@ def test_environment_variables_are_substituted() -> None:
         "source": {"url": "$${literal}/${DIR}"},
     }
     job = job_from_dict(raw, env={"PW": "s3cret", "DIR": "in"})
-    assert job.database["dsn"] == "postgresql://u:s3cret@h/db"
-    assert job.source["url"] == "${literal}/in"
+    assert job.database.dsn == "postgresql://u:s3cret@h/db"
+    assert job.source.url == "${literal}/in"
     assert not job.embedded
 
 
@@ -53,15 +53,15 @@ def test_defaults_are_filled_in(tmp_path: Path) -> None:
     path.write_text('[job]\nname = "j"\n[source]\nurl = "data"\n')
     job = load_job(path)
     assert job.embedded
-    assert job.sink == {
-        "mode": "append",
-        "table": "{name}",
-        "primary_key": [],
-        "create": True,
-        "max_rejects": "1% up to 1000",
-        "rejects_csv": False,
-        "options": {},
-    }
+    assert job.sink == SinkSection(
+        mode="append",
+        table="{name}",
+        primary_key=[],
+        create=True,
+        max_rejects="1% up to 1000",
+        rejects_csv=False,
+        options={},
+    )
     assert job.format == {"type": "csv"}
     assert job.base_dir == tmp_path
 

@@ -424,7 +424,7 @@ class CsvReader(Reader):
 
 def _char(key: str, value: Any, *, auto: bool = False) -> str:
     if auto and value == "auto":
-        return value
+        return "auto"
     if value in ("\\t", "tab"):
         return "\t"
     if not isinstance(value, str) or len(value) != 1 or value in "\r\n":

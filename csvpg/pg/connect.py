@@ -47,7 +47,9 @@ def free_connections(conn: psycopg.Connection[Any]) -> int:
         """
     ).fetchone()
     assert row is not None
-    server, limit, mine = row
+    server: int = row[0]
+    limit: int | None = row[1]
+    mine: int = row[2]
     return max(0, min(server, limit - mine) if limit is not None and limit >= 0 else server)
 
 

@@ -112,7 +112,7 @@ class Inference:
         ]
         workers = max(1, min(self.config.parallel, len(todo)))
         with ThreadPoolExecutor(workers, thread_name_prefix="csvpg-llm") as pool:
-            done = list(pool.map(lambda job: self._ask(*job, file), todo))
+            done = list(pool.map(lambda job: self._ask(job[0], job[1], file), todo))
         answered = [c for c in done if c.answers]
         cached = sum(c.cached for c in done)
         _say(

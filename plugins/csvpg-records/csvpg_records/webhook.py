@@ -177,7 +177,7 @@ class WebhookSink(Sink):
             return _Answer(False, None, f"cannot reach {self.where}: {reason}")
 
     def _pause(self, attempt: int, answer: _Answer) -> float:
-        backoff = self.settings["retry_delay"] * 2**attempt * random.uniform(1.0, 1.25)
+        backoff: float = self.settings["retry_delay"] * 2**attempt * random.uniform(1.0, 1.25)
         return min(MAX_PAUSE, max(backoff, answer.retry_after or 0.0))
 
     def deliver(self, body: bytes) -> tuple[_Answer, int]:
