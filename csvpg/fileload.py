@@ -69,7 +69,8 @@ class FileSummary:
     unchanged: int = 0
 
 
-#: The end of a cancelled file's FileFailed message (see :meth:`csvpg.engine.Engine.cancel`).
+#: What the history says of a cancelled file, after its URL (its event is FileCancelled;
+#: see :meth:`csvpg.engine.Engine.cancel`).
 CANCELLED = "cancelled; its rows were rolled back"
 
 
@@ -384,12 +385,12 @@ class FileLoad:
         return self._record(summary, failed=True)
 
     def _cancelled(self) -> FileSummary:
-        """The file rolled back because the run was cancelled: a FileFailed event (its
-        transaction rolled back) and status ``cancelled`` in the history."""
+        """The file rolled back because the run was cancelled: a FileCancelled event and
+        status ``cancelled`` in the history."""
         run = self.run
         seconds = time.perf_counter() - self.started
         message = f"{self.url}: {CANCELLED}"
-        run.emit(ev.FileFailed(run.run_id, self.url, self.table, message, None, seconds))
+        run.emit(ev.FileCancelled(run.run_id, self.url, self.table, seconds))
         summary = FileSummary(self.url, self.table, "cancelled", seconds=seconds, error=message)
         return self._record(summary)
 

@@ -106,6 +106,13 @@ class LiveRun:
                     "status": "failed",
                     "error": event.message,
                 }
+            elif isinstance(event, ev.FileCancelled):
+                self.files[event.file] = {
+                    "file": event.file,
+                    "table": event.table,
+                    "status": "cancelled",
+                    "seconds": round(event.seconds, 3),
+                }
             elif isinstance(event, ev.FileSkipped):
                 self.files[event.file] = {
                     "file": event.file,

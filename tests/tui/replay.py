@@ -26,6 +26,7 @@ RECORDED = DATA / "run_events.json"
 def event_from_dict(data: dict[str, Any]) -> ev.Event:
     data = dict(data)
     kind = getattr(ev, data.pop("event"))
+    data.pop("name", None)  # the class's own
     return kind(**data)  # type: ignore[no-any-return]
 
 
