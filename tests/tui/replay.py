@@ -85,19 +85,17 @@ def history_of(events: list[tuple[float, ev.Event]]) -> FixedHistory:
                     e.file,
                     e.table,
                     "loaded",
-                    e.rows_read,
-                    e.inserted,
-                    e.updated,
-                    e.collapsed,
-                    e.rejected,
-                    e.seconds,
-                    None,
-                    None,
+                    rows_read=e.rows_read,
+                    inserted=e.inserted,
+                    updated=e.updated,
+                    collapsed=e.collapsed,
+                    rejected=e.rejected,
+                    seconds=e.seconds,
                 )
             )
         elif isinstance(e, ev.FileFailed):
             files.append(
-                FileRow(e.file, e.table, "failed", 0, 0, 0, 0, 0, e.seconds, e.message, e.hint)
+                FileRow(e.file, e.table, "failed", seconds=e.seconds, error=e.message, hint=e.hint)
             )
         elif isinstance(e, ev.RowsRejected):
             first[e.file] = e.first
@@ -110,13 +108,13 @@ def history_of(events: list[tuple[float, ev.Event]]) -> FixedHistory:
             finished.job,
             finished.status,
             start,
-            finished.seconds,
-            len(files),
-            finished.files_failed,
-            finished.rows_read,
-            finished.inserted,
-            finished.updated,
-            finished.rejected,
+            seconds=finished.seconds,
+            files=len(files),
+            files_failed=finished.files_failed,
+            rows_read=finished.rows_read,
+            inserted=finished.inserted,
+            updated=finished.updated,
+            rejected=finished.rejected,
         )
     )
     history.file_rows[run_id] = sorted(files, key=lambda f: f.file)
@@ -130,13 +128,11 @@ def history_of(events: list[tuple[float, ev.Event]]) -> FixedHistory:
                 job,
                 status,
                 start - timedelta(hours=6 * (n + 1)),
-                2.5 + n,
-                3 - n,
-                n,
-                900 - 200 * n,
-                900 - 200 * n,
-                0,
-                0,
+                seconds=2.5 + n,
+                files=3 - n,
+                files_failed=n,
+                rows_read=900 - 200 * n,
+                inserted=900 - 200 * n,
             )
         )
     return history
