@@ -16,8 +16,6 @@ if TYPE_CHECKING:
 
     import psycopg
 
-__all__ = ["REJECTS_SHOWN", "FileRow", "History", "JobEntry", "PgHistory", "RunRow", "list_jobs"]
-
 #: The most rejects one file shows; csvpg.rejects holds them all.
 REJECTS_SHOWN = 10_000
 

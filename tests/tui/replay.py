@@ -15,7 +15,7 @@ from typing import Any
 from textual.pilot import Pilot
 
 from csvpg import events as ev
-from csvpg.tui.history import FileRow, RunRow
+from csvpg.pg.history import FileRow, RunRow
 from csvpg.tui.messages import EngineEvent
 from csvpg.tui.widgets.run_view import RunView
 
