@@ -103,6 +103,18 @@ _EXPORTS = {
     "FormatError": "csvpg.errors",
     "SinkError": "csvpg.errors",
     "DatabaseError": "csvpg.errors",
+    # What the track_event hook receives.
+    "Event": "csvpg.events",
+    "JobStarted": "csvpg.events",
+    "FileSkipped": "csvpg.events",
+    "FileStarted": "csvpg.events",
+    "BytesRead": "csvpg.events",
+    "Warned": "csvpg.events",
+    "RowsRejected": "csvpg.events",
+    "FileLoaded": "csvpg.events",
+    "FileFailed": "csvpg.events",
+    "FileCancelled": "csvpg.events",
+    "JobFinished": "csvpg.events",
 }
 
 if TYPE_CHECKING:
@@ -115,6 +127,19 @@ if TYPE_CHECKING:
         SinkError,
         SourceError,
         SpecError,
+    )
+    from csvpg.events import (
+        BytesRead,
+        Event,
+        FileCancelled,
+        FileFailed,
+        FileLoaded,
+        FileSkipped,
+        FileStarted,
+        JobFinished,
+        JobStarted,
+        RowsRejected,
+        Warned,
     )
     from csvpg.hookspecs import hookimpl
     from csvpg.interfaces import (

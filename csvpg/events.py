@@ -2,25 +2,37 @@
 
 Whatever a user should see (progress, counts, failures) travels as one of these and a
 reporter renders it; the engine itself never prints. No event carries a password.
+
+Each has a stable ``name`` (snake case, kept when a class is renamed: log shippers and
+dashboards match on it) and ``created``, the time it was made (``time.time()``).
+Every end of a file has its own event: FileLoaded, FileFailed, FileCancelled, FileSkipped.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 
 @dataclass(frozen=True)
 class Event:
+    name: ClassVar[str] = "event"
+
     run_id: str
+    #: Keyword-only, last in ``__init__``; not compared: two events alike but for their
+    #: time are the same event.
+    created: float = field(default_factory=time.time, kw_only=True, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"event": type(self).__name__, **asdict(self)}
+        return {"event": type(self).__name__, "name": self.name, **asdict(self)}
 
 
 @dataclass(frozen=True)
 class JobStarted(Event):
     """Fires once the plan is made, before the first file is opened."""
+
+    name: ClassVar[str] = "job_started"
 
     job: str
     files: int
@@ -31,6 +43,8 @@ class JobStarted(Event):
 class FileSkipped(Event):
     """Fires for a file the plan leaves out (e.g. no header, nothing to load)."""
 
+    name: ClassVar[str] = "file_skipped"
+
     file: str
     reason: str
 
@@ -38,6 +52,8 @@ class FileSkipped(Event):
 @dataclass(frozen=True)
 class FileStarted(Event):
     """Fires when a file is opened and its transaction begins."""
+
+    name: ClassVar[str] = "file_started"
 
     file: str
     table: str
@@ -48,6 +64,8 @@ class FileStarted(Event):
 class BytesRead(Event):
     """Fires as a file streams, at most once per MiB read (and once at its end)."""
 
+    name: ClassVar[str] = "bytes_read"
+
     file: str
     bytes_read: int
     size: int | None
@@ -56,6 +74,8 @@ class BytesRead(Event):
 @dataclass(frozen=True)
 class Warned(Event):
     """Fires for something a user should know that does not stop the load."""
+
+    name: ClassVar[str] = "warned"
 
     message: str
     file: str | None = None
@@ -66,6 +86,8 @@ class RowsRejected(Event):
     """Fires when a file set rows aside (before its FileLoaded or FileFailed), with the
     first few of them; all are in ``csvpg.rejects``."""
 
+    name: ClassVar[str] = "rows_rejected"
+
     file: str
     count: int
     first: list[dict[str, Any]] = field(default_factory=list)
@@ -74,6 +96,8 @@ class RowsRejected(Event):
 @dataclass(frozen=True)
 class FileLoaded(Event):
     """Fires after a file's transaction committed."""
+
+    name: ClassVar[str] = "file_loaded"
 
     file: str
     table: str
@@ -89,7 +113,10 @@ class FileLoaded(Event):
 
 @dataclass(frozen=True)
 class FileFailed(Event):
-    """Fires after a file's transaction rolled back; its table is as it was."""
+    """Fires after a file's transaction rolled back because of an error; its table is as
+    it was."""
+
+    name: ClassVar[str] = "file_failed"
 
     file: str
     table: str | None
@@ -99,8 +126,22 @@ class FileFailed(Event):
 
 
 @dataclass(frozen=True)
+class FileCancelled(Event):
+    """Fires after a file's transaction rolled back because the run was cancelled
+    (``csvpg.engine.Engine.cancel``, a signal, the dashboard); its table is as it was."""
+
+    name: ClassVar[str] = "file_cancelled"
+
+    file: str
+    table: str | None
+    seconds: float
+
+
+@dataclass(frozen=True)
 class JobFinished(Event):
     """Fires last, with the run's totals."""
+
+    name: ClassVar[str] = "job_finished"
 
     job: str
     status: str  # succeeded | failed | partial

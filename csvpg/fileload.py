@@ -367,12 +367,12 @@ class FileLoad:
         return self._record(summary, failed=True)
 
     def _cancelled(self) -> FileSummary:
-        """The file rolled back because the run was cancelled: a FileFailed event (its
-        transaction rolled back) and status ``cancelled`` in the history."""
+        """The file rolled back because the run was cancelled: a FileCancelled event and
+        status ``cancelled`` in the history."""
         ctx = self.ctx
         seconds = time.perf_counter() - self.started
         message = f"{self.url}: {CANCELLED}"
-        ctx.emit(ev.FileFailed(ctx.run_id, self.url, self.table, message, None, seconds))
+        ctx.emit(ev.FileCancelled(ctx.run_id, self.url, self.table, seconds))
         summary = FileSummary(self.url, self.table, "cancelled", seconds=seconds, error=message)
         return self._record(summary)
 

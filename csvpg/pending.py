@@ -68,3 +68,11 @@ def _stale(path: Path) -> bool:
         return path.stat().st_mtime < time.time() - KEEP_DAYS * 86400
     except OSError:
         return False
+
+
+def settle(conn: psycopg.Connection[Any]) -> None:
+    """Bring run statuses up to date before they are shown: run ends kept while the
+    history was away are written, then runs whose process is gone become 'abandoned'
+    (:func:`csvpg.pg.history.reap`)."""
+    replay(conn)
+    history.reap(conn)

@@ -20,7 +20,6 @@ from pathlib import PurePosixPath
 from typing import Any, TextIO
 
 from csvpg import events as ev
-from csvpg.context import CANCELLED
 from csvpg.hookspecs import hookimpl
 from csvpg.pg.rejects import place
 
@@ -54,9 +53,8 @@ def human_duration(seconds: float) -> str:
     return f"{s // 3600} h {s % 3600 // 60:02d} min"
 
 
-def is_cancelled(event: ev.FileFailed) -> bool:
-    """A FileFailed that says the file rolled back because the run was cancelled."""
-    return event.hint is None and event.message.endswith(CANCELLED)
+#: The events that end a file (each file of a plan gets exactly one).
+FILE_ENDS = (ev.FileLoaded, ev.FileFailed, ev.FileCancelled, ev.FileSkipped)
 
 
 def describe(event: ev.Event, *, quiet: bool = False) -> list[str]:
@@ -77,7 +75,7 @@ def describe(event: ev.Event, *, quiet: bool = False) -> list[str]:
             f"  loaded  {_short(event.file)} → {event.table}: "
             f"{_plural(event.rows_read, 'row')} ({counts}) in {event.seconds:.2f} s"
         ]
-    if isinstance(event, ev.FileFailed) and is_cancelled(event):
+    if isinstance(event, ev.FileCancelled):
         return [f"  cancelled {_short(event.file)} → {event.table}: rolled back"]
     if isinstance(event, ev.FileFailed):
         lines = [f"  FAILED  {_short(event.file)} → {event.table}: {event.message}"]
@@ -178,7 +176,7 @@ class ProgressLineReporter(LineReporter):
                 loading = self._files[event.file]
                 loading.read = event
                 self._due(event.file, loading, self.clock())
-            elif isinstance(event, (ev.FileLoaded, ev.FileFailed, ev.FileSkipped)):
+            elif isinstance(event, FILE_ENDS):
                 self._files.pop(event.file, None)
             elif isinstance(event, ev.JobFinished):
                 self._stop.set()
@@ -244,7 +242,7 @@ class JsonLinesReporter:
     """One JSON object per event (``Event.to_dict()``), one per line, for log shippers.
     ``quiet`` keeps failures, rejects, warnings and the totals."""
 
-    QUIET = (ev.FileFailed, ev.RowsRejected, ev.Warned, ev.JobFinished)
+    QUIET = (ev.FileFailed, ev.FileCancelled, ev.RowsRejected, ev.Warned, ev.JobFinished)
 
     def __init__(self, out: TextIO, *, quiet: bool = False) -> None:
         self.out = out
@@ -333,7 +331,7 @@ class RichReporter:
                 detail = f"{human_bytes(event.size)} read, PostgreSQL is writing it"
             self._progress.update(task, completed=event.bytes_read, detail=detail)
             self._progress.update(self._overall, detail=self._overall_detail())
-        elif isinstance(event, (ev.FileLoaded, ev.FileFailed, ev.FileSkipped)):
+        elif isinstance(event, FILE_ENDS):
             self._file_done(event)
         elif isinstance(event, (ev.RowsRejected, ev.Warned)):
             self._print(describe(event), "yellow")
@@ -341,7 +339,9 @@ class RichReporter:
             self.close()
             self._summary(event)
 
-    def _file_done(self, event: ev.FileLoaded | ev.FileFailed | ev.FileSkipped) -> None:
+    def _file_done(
+        self, event: ev.FileLoaded | ev.FileFailed | ev.FileCancelled | ev.FileSkipped
+    ) -> None:
         entry = self._tasks.pop(event.file, None)
         if entry is not None and self._progress is not None:
             self._progress.remove_task(entry[0])
@@ -352,10 +352,11 @@ class RichReporter:
             cells = (*(f"{n:,}" for n in counts), f"{event.seconds:.2f}")
             self._rows.append((_short(event.file), event.table, "loaded", *cells))
         else:
-            if isinstance(event, ev.FileFailed):
-                status = "cancelled" if is_cancelled(event) else "FAILED"
+            if isinstance(event, ev.FileFailed | ev.FileCancelled):
+                cancelled = isinstance(event, ev.FileCancelled)
+                status = "cancelled" if cancelled else "FAILED"
                 table, seconds = event.table or "", f"{event.seconds:.2f}"
-                self._print(describe(event), "yellow" if status == "cancelled" else "bold red")
+                self._print(describe(event), "yellow" if cancelled else "bold red")
             else:
                 status, table, seconds = "skipped", "", ""
                 self._print(describe(event), "dim")

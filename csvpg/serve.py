@@ -22,16 +22,16 @@ import tomli_w
 from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from psycopg.rows import dict_row
 from pydantic import BaseModel, Field
 
-from csvpg import __version__
+from csvpg import __version__, pending
 from csvpg import events as ev
 from csvpg.api import RunHandle, prepare
 from csvpg.errors import CsvpgError, SpecError
 from csvpg.hookspecs import hookimpl
 from csvpg.masking import mask_value
 from csvpg.notify import Webhook, deliver, masked
+from csvpg.pg import history
 from csvpg.pg.connect import connect
 from csvpg.pg.schema import ensure_schema
 from csvpg.plan import check_plugins, resolve_url
@@ -106,6 +106,13 @@ class LiveRun:
                     "table": event.table,
                     "status": "failed",
                     "error": event.message,
+                }
+            elif isinstance(event, ev.FileCancelled):
+                self.files[event.file] = {
+                    "file": event.file,
+                    "table": event.table,
+                    "status": "cancelled",
+                    "seconds": round(event.seconds, 3),
                 }
             elif isinstance(event, ev.FileSkipped):
                 self.files[event.file] = {
@@ -218,24 +225,14 @@ class Server:
                 self.live.pop(self._finished.popleft(), None)
 
     def history(self, run_id: str) -> dict[str, Any] | None:
-        with connect(self.dsn) as conn, conn.cursor(row_factory=dict_row) as cur:
+        with connect(self.dsn) as conn:
             ensure_schema(conn)
-            run = cur.execute("SELECT * FROM csvpg.runs WHERE id = %s", (run_id,)).fetchone()
+            pending.settle(conn)
+            run = history.run(conn, run_id)
             if run is None:
                 return None
-            files = cur.execute(
-                "SELECT file, table_name AS table, status, rows_read, inserted, updated,"
-                " unchanged, collapsed, rejected, seconds, error, hint"
-                " FROM csvpg.run_files WHERE run_id = %s ORDER BY file",
-                (run_id,),
-            ).fetchall()
-        return {
-            **_jsonable(run),
-            "notifications": masked(run.get("notifications")),
-            "run_id": run["id"],
-            "live": False,
-            "files": [_jsonable(f) for f in files],
-        }
+            files = history.files(conn, run_id)
+        return {**run.to_dict(), "live": False, "files": [f.to_dict() for f in files]}
 
 
 def _notify_early_failure(run: RunHandle, data: dict[str, Any]) -> list[dict[str, Any]]:
@@ -244,10 +241,6 @@ def _notify_early_failure(run: RunHandle, data: dict[str, Any]) -> list[dict[str
     hooks = [Webhook(**entry) for entry in run.job.notify]
     hooks += [Webhook(url=url) for url in run.callbacks]
     return [deliver(hook, data).to_dict() for hook in hooks]
-
-
-def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()}
 
 
 def _masked_spec(data: dict[str, Any]) -> dict[str, Any]:
@@ -406,18 +399,11 @@ def make_app(
         limit = max(1, min(limit, 1000))
         if "\x00" in (job or "") + (status or ""):  # PostgreSQL text cannot hold NUL
             return []
-        with connect(server.dsn) as conn, conn.cursor(row_factory=dict_row) as cur:
+        with connect(server.dsn) as conn:
             ensure_schema(conn)
-            rows = cur.execute(
-                "SELECT id AS run_id, job, status, started_at, finished_at, files, files_failed,"
-                " rows_read, inserted, updated, unchanged, rejected, seconds FROM csvpg.runs"
-                " WHERE (%(job)s::text IS NULL OR job = %(job)s)"
-                " AND (%(status)s::text IS NULL OR status = %(status)s)"
-                " AND (%(since)s::timestamptz IS NULL OR started_at >= %(since)s)"
-                " ORDER BY started_at DESC LIMIT %(limit)s",
-                {"job": job, "status": status, "since": since, "limit": limit},
-            ).fetchall()
-        return [_jsonable(r) for r in rows]
+            pending.settle(conn)
+            rows = history.runs(conn, job=job, status=status, since=since, limit=limit)
+        return [r.listed() for r in rows]
 
     @app.get("/runs/{run_id}", dependencies=auth)
     def get_run(run_id: str) -> dict[str, Any]:
@@ -437,13 +423,11 @@ def make_app(
     def get_rejects(run_id: str, limit: int = 1000, offset: int = 0) -> list[dict[str, Any]]:
         if not re.fullmatch(r"[0-9a-f]{32}", run_id) or server.history(run_id) is None:
             raise HTTPException(404, f"no run {run_id!r}")
-        with connect(server.dsn) as conn, conn.cursor(row_factory=dict_row) as cur:
-            rows = cur.execute(
-                "SELECT file, line, column_name AS column, value, reason, raw FROM csvpg.rejects"
-                " WHERE run_id = %s ORDER BY file, line LIMIT %s OFFSET %s",
-                (run_id, max(1, min(limit, 10000)), max(0, min(offset, 2**62))),
-            ).fetchall()
-        return rows
+        with connect(server.dsn) as conn:
+            rows = history.rejects(
+                conn, run_id, limit=max(1, min(limit, 10000)), offset=max(0, min(offset, 2**62))
+            )
+        return [r.to_dict() for r in rows]
 
     @app.post("/runs/{run_id}/cancel", dependencies=auth, status_code=202)
     def cancel_run(run_id: str) -> dict[str, Any]:
@@ -461,12 +445,8 @@ def make_app(
         if found is None:
             raise HTTPException(404, f"no run {run_id!r}")
         with connect(server.dsn) as conn:
-            rows = conn.execute(
-                "SELECT details->>'output' FROM csvpg.run_files"
-                " WHERE run_id = %s AND details ? 'output'",
-                (run_id,),
-            ).fetchall()
-        outputs = [Path(r[0]) for r in rows if r[0]]
+            files = history.files(conn, run_id)
+        outputs = [Path(f.details["output"]) for f in files if f.details.get("output")]
         if file:
             outputs = [p for p in outputs if p.name == file]
         if not outputs or not outputs[0].is_file():
@@ -516,11 +496,7 @@ def make_app(
     def metrics() -> str:
         with connect(server.dsn) as conn:
             ensure_schema(conn)
-            rows = conn.execute(
-                "SELECT job, status, count(*), coalesce(sum(rows_read), 0),"
-                " coalesce(sum(files), 0), coalesce(sum(files_failed), 0),"
-                " coalesce(sum(seconds), 0) FROM csvpg.runs GROUP BY job, status"
-            ).fetchall()
+            totals = history.totals(conn)
         lines = [
             "# HELP csvpg_runs_total Runs by job and final status.",
             "# TYPE csvpg_runs_total counter",
@@ -533,14 +509,14 @@ def make_app(
             "# HELP csvpg_run_seconds_total Time spent in runs.",
             "# TYPE csvpg_run_seconds_total counter",
         ]
-        for job, status, runs, rows_read, files, failed, seconds in rows:
-            label = f'job="{_label(job)}",status="{_label(status)}"'
+        for t in totals:
+            label = f'job="{_label(t.job)}",status="{_label(t.status)}"'
             lines += [
-                f"csvpg_runs_total{{{label}}} {runs}",
-                f"csvpg_rows_read_total{{{label}}} {rows_read}",
-                f"csvpg_files_total{{{label}}} {files}",
-                f"csvpg_files_failed_total{{{label}}} {failed}",
-                f"csvpg_run_seconds_total{{{label}}} {float(seconds):.3f}",
+                f"csvpg_runs_total{{{label}}} {t.runs}",
+                f"csvpg_rows_read_total{{{label}}} {t.rows_read}",
+                f"csvpg_files_total{{{label}}} {t.files}",
+                f"csvpg_files_failed_total{{{label}}} {t.files_failed}",
+                f"csvpg_run_seconds_total{{{label}}} {float(t.seconds):.3f}",
             ]
         running = sum(1 for r in list(server.live.values()) if r.summary is None)
         lines += [

@@ -9,7 +9,6 @@ from pathlib import Path
 
 from csvpg import events as ev
 from csvpg.cli import main
-from csvpg.fileload import CANCELLED
 from csvpg.reporters import (
     JsonLinesReporter,
     LineReporter,
@@ -81,9 +80,37 @@ def test_quiet_keeps_errors_rejects_warnings_and_totals() -> None:
 
 def test_a_cancelled_file_says_so() -> None:
     out = io.StringIO()
-    failed = ev.FileFailed(R, "/data/big.csv", "public.big", f"/data/big.csv: {CANCELLED}", None, 2)
-    feed(LineReporter(out), [failed])
+    feed(LineReporter(out, quiet=True), [ev.FileCancelled(R, "/data/big.csv", "public.big", 2)])
     assert out.getvalue() == "  cancelled big.csv → public.big: rolled back\n"
+
+
+def test_a_failure_is_a_failure_whatever_its_message_says() -> None:
+    """Cancellation is its own event: a FileFailed whose message happens to end like a
+    cancelled file's is still a failure."""
+    out = io.StringIO()
+    message = "/data/big.csv: cancelled; its rows were rolled back"
+    feed(LineReporter(out), [ev.FileFailed(R, "/data/big.csv", "public.big", message, None, 2)])
+    assert out.getvalue() == f"  FAILED  big.csv → public.big: {message}\n"
+
+
+def test_rich_reporter_lists_a_cancelled_file_as_cancelled() -> None:
+    out = io.StringIO()
+    reporter = RichReporter(out, width=100)
+    feed(
+        reporter,
+        [
+            ev.JobStarted(R, "nightly", 1, "db"),
+            ev.FileStarted(R, "/data/big.csv", "public.big", 300 * MiB),
+            ev.FileCancelled(R, "/data/big.csv", "public.big", 2.5),
+            ev.JobFinished(R, "nightly", "cancelled", 0, 0, 0, 0, 0, 0, 0, 0, 2.6),
+        ],
+    )
+    reporter.close()
+    text = out.getvalue()
+    assert "cancelled big.csv → public.big: rolled back" in text
+    assert ["big.csv", "public.big", "cancelled", "2.50"] in [
+        line.split() for line in text.splitlines()
+    ]
 
 
 class Clock:
@@ -147,6 +174,24 @@ def test_json_lines_are_the_events() -> None:
     assert kinds == ["Warned", "RowsRejected", "FileFailed", "JobFinished"]
 
 
+def test_every_event_has_a_stable_name_and_its_time() -> None:
+    out = io.StringIO()
+    cancelled = ev.FileCancelled(R, "/data/big.csv", "public.big", 2.0, created=1767225600.0)
+    feed(JsonLinesReporter(out, quiet=True), [cancelled])
+    assert json.loads(out.getvalue()) == {
+        "event": "FileCancelled",
+        "name": "file_cancelled",
+        "created": 1767225600.0,
+        "run_id": R,
+        "file": "/data/big.csv",
+        "table": "public.big",
+        "seconds": 2.0,
+    }
+    names = [e.name for e in RUN]
+    assert names[:4] == ["job_started", "file_started", "file_started", "file_loaded"]
+    assert names[-2:] == ["file_failed", "job_finished"]
+
+
 def test_rich_reporter_ends_with_a_summary_table() -> None:
     out = io.StringIO()
     reporter = RichReporter(out, width=100)
@@ -196,6 +241,9 @@ def test_cli_log_format_json(db, tmp_path: Path, capsys) -> None:
         "JobFinished",
     ]
     assert events[3]["rows_read"] == 1 and len({e["run_id"] for e in events}) == 1
+    assert [e["name"] for e in events][::4] == ["job_started", "job_finished"]
+    created = [e["created"] for e in events]
+    assert created == sorted(created) and all(isinstance(t, float) for t in created)
 
     assert main(["run", str(job), "--log-format", "json", "--json", "-q", "--force"]) == 0
     captured = capsys.readouterr()

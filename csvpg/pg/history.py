@@ -1,7 +1,10 @@
 """Run history: ``csvpg.runs`` (one row a run) and ``csvpg.run_files`` (one a file).
 
 A loaded file's row is written in the file's own transaction, so the history can never
-claim a load that did not happen, nor miss one that did.
+claim a load that did not happen, nor miss one that did. What is read back (runs, files,
+rejects, webhook deliveries) is read here, as :class:`RunRow`, :class:`FileRow`,
+:class:`RejectRow` and :class:`NotificationRow`, by ``csvpg runs``, the dashboard and
+``csvpg serve`` alike.
 """
 
 from __future__ import annotations
@@ -9,14 +12,22 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import psycopg
+from psycopg.rows import kwargs_row
 from psycopg.types.json import Jsonb
 
+from csvpg.masking import mask_text
+
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from csvpg.summary import FileSummary, RunSummary
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -265,3 +276,284 @@ def revive(conn: psycopg.Connection[Any], run_id: str) -> None:
             " WHERE id = %s AND status = 'abandoned'",
             (run_id,),
         )
+
+
+# -- reading the history --------------------------------------------------------------
+#
+# One row shape a kind, for ``csvpg runs``, the dashboard and ``csvpg serve`` alike: a
+# column added to csvpg.runs is added here once. Text that may hold a secret (a DSN in an
+# error, a webhook URL) is masked as it is read, also in rows written before csvpg
+# masked it.
+
+
+@dataclass(frozen=True)
+class NotificationRow:
+    """One webhook delivery of a run (``csvpg.notify.Delivery`` as the history keeps it)."""
+
+    url: str | None
+    status: str
+    attempts: int = 0
+    http_status: int | None = None
+    error: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> NotificationRow:
+        return cls(
+            _masked(data.get("url")),
+            str(data.get("status", "")),
+            int(data.get("attempts") or 0),
+            data.get("http_status"),
+            _masked(data.get("error")),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """One run, as ``csvpg.runs`` has it."""
+
+    id: str
+    job: str
+    status: str
+    started_at: datetime
+    finished_at: datetime | None = None
+    seconds: float | None = None
+    files: int = 0
+    files_failed: int = 0
+    rows_read: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    collapsed: int = 0
+    rejected: int = 0
+    database: str = ""
+    spec_hash: str = ""
+    error: str | None = None
+    hint: str | None = None
+    notifications: tuple[NotificationRow, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able, as ``GET /runs/{id}`` answers: every column, and ``run_id``."""
+        data = {f.name: _jsonable(getattr(self, f.name)) for f in fields(self)}
+        data["notifications"] = [n.to_dict() for n in self.notifications]
+        return {**data, "run_id": self.id}
+
+    def listed(self) -> dict[str, Any]:
+        """The columns a list of runs shows (``GET /runs``)."""
+        data = self.to_dict()
+        return {name: data[name] for name in LISTED}
+
+
+#: What ``GET /runs`` gives of each run.
+LISTED = (
+    "run_id",
+    "job",
+    "status",
+    "started_at",
+    "finished_at",
+    "files",
+    "files_failed",
+    "rows_read",
+    "inserted",
+    "updated",
+    "unchanged",
+    "rejected",
+    "seconds",
+)
+
+
+@dataclass(frozen=True)
+class FileRow:
+    """One file of a run, as ``csvpg.run_files`` has it."""
+
+    file: str
+    table: str | None
+    status: str
+    rows_read: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    collapsed: int = 0
+    rejected: int = 0
+    seconds: float | None = None
+    error: str | None = None
+    hint: str | None = None
+    details: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able, as ``GET /runs/{id}`` lists a run's files (without ``details``)."""
+        return _fields(self, but="details")
+
+
+@dataclass(frozen=True)
+class RejectRow:
+    """One row set aside, as ``csvpg.rejects`` has it."""
+
+    file: str
+    line: int | None
+    column: str | None
+    value: str | None
+    reason: str
+    sqlstate: str | None = None
+    raw: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """As ``GET /runs/{id}/rejects`` answers (and the dashboard's rejects pane reads):
+        every field but ``sqlstate``, which the reason already explains."""
+        return _fields(self, but="sqlstate")
+
+
+@dataclass(frozen=True)
+class JobTotals:
+    """The runs of one job that ended one way, summed (``GET /metrics``)."""
+
+    job: str
+    status: str
+    runs: int
+    rows_read: int
+    files: int
+    files_failed: int
+    seconds: float
+
+
+_RUN_COLUMNS = (
+    "id, job, status, started_at, finished_at, seconds, files, files_failed, rows_read,"
+    " inserted, updated, unchanged, collapsed, rejected, database, spec_hash, error, hint,"
+    " notifications"
+)
+_FILE_COLUMNS = (
+    "file, table_name, status, rows_read, inserted, updated, unchanged, collapsed, rejected,"
+    " seconds, error, hint, details"
+)
+
+
+def _fields(row: Any, *, but: str) -> dict[str, Any]:
+    return {f.name: getattr(row, f.name) for f in fields(row) if f.name != but}
+
+
+def _masked(text: Any) -> Any:
+    return mask_text(text) if isinstance(text, str) else text
+
+
+def _jsonable(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _run_row(**row: Any) -> RunRow:
+    notifications = tuple(NotificationRow.from_dict(n) for n in row.pop("notifications") or [])
+    for name in ("database", "error", "hint"):
+        row[name] = _masked(row[name])
+    return RunRow(**row, notifications=notifications)
+
+
+def _file_row(**row: Any) -> FileRow:
+    row["table"] = row.pop("table_name")
+    row["details"] = row["details"] or {}
+    row["error"], row["hint"] = _masked(row["error"]), _masked(row["hint"])
+    return FileRow(**row)
+
+
+def _rows(
+    conn: psycopg.Connection[Any],
+    row: Callable[..., T],
+    query: str,
+    params: dict[str, Any] | tuple[Any, ...] = (),
+) -> list[T]:
+    """``query``'s rows, each made by ``row`` from its columns by name."""
+    with conn.cursor(row_factory=kwargs_row(row)) as cur:
+        return cur.execute(query.encode(), params).fetchall()
+
+
+def has_history(conn: psycopg.Connection[Any]) -> bool:
+    """Whether any run has written here yet (without creating csvpg's schema)."""
+    row = conn.execute("SELECT to_regclass('csvpg.runs') IS NOT NULL").fetchone()
+    return bool(row and row[0])
+
+
+def runs(
+    conn: psycopg.Connection[Any],
+    *,
+    job: str | None = None,
+    status: str | None = None,
+    since: datetime | None = None,
+    limit: int = 50,
+) -> list[RunRow]:
+    """The latest runs, newest first; of one job, one status, since a time if given."""
+    return _rows(
+        conn,
+        _run_row,
+        f"SELECT {_RUN_COLUMNS} FROM csvpg.runs"
+        " WHERE (%(job)s::text IS NULL OR job = %(job)s)"
+        " AND (%(status)s::text IS NULL OR status = %(status)s)"
+        " AND (%(since)s::timestamptz IS NULL OR started_at >= %(since)s)"
+        " ORDER BY started_at DESC, id LIMIT %(limit)s",
+        {"job": job, "status": status, "since": since, "limit": limit},
+    )
+
+
+def run(conn: psycopg.Connection[Any], run_id: str) -> RunRow | None:
+    """One run by its id."""
+    found = _rows(
+        conn,
+        _run_row,
+        f"SELECT {_RUN_COLUMNS} FROM csvpg.runs WHERE id = %s",
+        (run_id,),
+    )
+    return found[0] if found else None
+
+
+def runs_named(conn: psycopg.Connection[Any], id_or_prefix: str) -> list[RunRow]:
+    """The runs whose id is ``id_or_prefix`` or starts with it, newest first: a person
+    types a few characters of an id."""
+    prefix = id_or_prefix.replace("%", "").replace("_", r"\_") + "%"
+    return _rows(
+        conn,
+        _run_row,
+        f"SELECT {_RUN_COLUMNS} FROM csvpg.runs"
+        " WHERE id = %s OR id LIKE %s ORDER BY started_at DESC, id",
+        (id_or_prefix, prefix),
+    )
+
+
+def files(conn: psycopg.Connection[Any], run_id: str) -> list[FileRow]:
+    """A run's files, by name."""
+    return _rows(
+        conn,
+        _file_row,
+        f"SELECT {_FILE_COLUMNS} FROM csvpg.run_files WHERE run_id = %s ORDER BY file",
+        (run_id,),
+    )
+
+
+def rejects(
+    conn: psycopg.Connection[Any],
+    run_id: str,
+    *,
+    file: str | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[RejectRow]:
+    """A run's rejects (of one file if given), by file and line; ``limit`` None: all."""
+    return _rows(
+        conn,
+        RejectRow,
+        "SELECT file, line, column_name AS column, value, reason, sqlstate, raw"
+        " FROM csvpg.rejects WHERE run_id = %(run)s"
+        " AND (%(file)s::text IS NULL OR file = %(file)s)"
+        " ORDER BY file, line NULLS LAST, id LIMIT %(limit)s OFFSET %(offset)s",
+        {"run": run_id, "file": file, "limit": limit, "offset": offset},
+    )
+
+
+def totals(conn: psycopg.Connection[Any]) -> list[JobTotals]:
+    """Every job's runs summed by how they ended."""
+    return _rows(
+        conn,
+        JobTotals,
+        "SELECT job, status, count(*) AS runs, coalesce(sum(rows_read), 0) AS rows_read,"
+        " coalesce(sum(files), 0) AS files, coalesce(sum(files_failed), 0) AS files_failed,"
+        " coalesce(sum(seconds), 0) AS seconds FROM csvpg.runs"
+        " GROUP BY job, status ORDER BY job, status",
+    )

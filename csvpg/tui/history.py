@@ -6,42 +6,18 @@ dashboard, selecting a run, ``r``), never on a timer; a live run is shown from i
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+from csvpg.pg.history import FileRow, RunRow
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import psycopg
 
 #: The most rejects one file shows; csvpg.rejects holds them all.
 REJECTS_SHOWN = 10_000
-
-
-@dataclass(frozen=True)
-class RunRow:
-    id: str
-    job: str
-    status: str
-    started_at: datetime
-    seconds: float | None
-    files: int
-    files_failed: int
-    rows_read: int
-    inserted: int
-    updated: int
-    rejected: int
-
-
-@dataclass(frozen=True)
-class FileRow:
-    file: str
-    table: str | None
-    status: str
-    rows_read: int
-    inserted: int
-    updated: int
-    collapsed: int
-    rejected: int
-    seconds: float | None
-    error: str | None
-    hint: str | None
 
 
 @dataclass(frozen=True)
@@ -53,7 +29,8 @@ class JobEntry:
 
 
 class History(Protocol):
-    """Where the dashboard reads past runs; :class:`PgHistory`, or a fixed one in tests."""
+    """Where the dashboard reads past runs; :class:`PgHistory`, or a fixed one in tests.
+    Rejects come as the dicts a RowsRejected event carries, as a live run shows them."""
 
     def runs(self, limit: int = 200) -> list[RunRow]: ...
 
@@ -63,46 +40,43 @@ class History(Protocol):
 
 
 class PgHistory:
-    """The run history in one PostgreSQL database; a connection per question."""
+    """The run history in one PostgreSQL database (read by :mod:`csvpg.pg.history`);
+    a connection per question."""
 
     def __init__(self, dsn: str) -> None:
         self.dsn = dsn
 
-    def _query(self, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    def _read(self, question: Callable[[psycopg.Connection[Any]], list[Any]]) -> list[Any]:
+        from csvpg.pg import history
         from csvpg.pg.connect import connect
 
         with connect(self.dsn, connect_timeout=10) as conn:
-            row = conn.execute("SELECT to_regclass('csvpg.runs') IS NOT NULL").fetchone()
-            if not (row and row[0]):
+            if not history.has_history(conn):
                 return []  # no run has written here yet
-            return conn.execute(query.encode(), params).fetchall()
+            return question(conn)
 
     def runs(self, limit: int = 200) -> list[RunRow]:
-        rows = self._query(
-            "SELECT id, job, status, started_at, seconds, files, files_failed, rows_read,"
-            " inserted, updated, rejected FROM csvpg.runs"
-            " ORDER BY started_at DESC, id LIMIT %s",
-            (limit,),
-        )
-        return [RunRow(*r) for r in rows]
+        from csvpg import pending
+        from csvpg.pg import history
+
+        def settled(conn: psycopg.Connection[Any]) -> list[RunRow]:
+            pending.settle(conn)  # a killed run shows 'abandoned', as csvpg runs says
+            return history.runs(conn, limit=limit)
+
+        return self._read(settled)
 
     def files(self, run_id: str) -> list[FileRow]:
-        rows = self._query(
-            "SELECT file, table_name, status, rows_read, inserted, updated, collapsed,"
-            " rejected, seconds, error, hint FROM csvpg.run_files WHERE run_id = %s"
-            " ORDER BY file",
-            (run_id,),
-        )
-        return [FileRow(*r) for r in rows]
+        from csvpg.pg import history
+
+        return self._read(lambda conn: history.files(conn, run_id))
 
     def rejects(self, run_id: str, file: str) -> list[dict[str, Any]]:
-        rows = self._query(
-            "SELECT line, column_name, value, reason, sqlstate FROM csvpg.rejects"
-            " WHERE run_id = %s AND file = %s ORDER BY line NULLS LAST, id LIMIT %s",
-            (run_id, file, REJECTS_SHOWN),
+        from csvpg.pg import history
+
+        rows = self._read(
+            lambda conn: history.rejects(conn, run_id, file=file, limit=REJECTS_SHOWN)
         )
-        keys = ("line", "column", "value", "reason", "sqlstate")
-        return [dict(zip(keys, r, strict=True)) for r in rows]
+        return [r.to_dict() for r in rows]
 
 
 def list_jobs(folder: Path) -> list[JobEntry]:

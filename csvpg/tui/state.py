@@ -13,7 +13,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from csvpg import events as ev
-from csvpg.reporters import describe, is_cancelled
+from csvpg.reporters import describe
 
 #: Seconds of throughput the sparkline shows.
 THROUGHPUT_SECONDS = 60
@@ -114,8 +114,11 @@ class RunState:
                 f.bytes_read = f.size
         elif isinstance(event, ev.FileFailed):
             f = self._file(event.file)
-            f.status = "cancelled" if is_cancelled(event) else "failed"
+            f.status = "failed"
             f.message, f.hint, f.seconds, f.last_at = event.message, event.hint, event.seconds, at
+        elif isinstance(event, ev.FileCancelled):
+            f = self._file(event.file)
+            f.status, f.seconds, f.last_at = "cancelled", event.seconds, at
         elif isinstance(event, ev.FileSkipped):
             if event.file not in self.files and (self.files or self.cancel_requested):
                 self.not_started += 1  # plan skips come before any file starts
@@ -148,7 +151,7 @@ class RunState:
             return []
         if isinstance(event, ev.RowsRejected):
             lines = lines[:1]
-        failed = isinstance(event, ev.FileFailed) and not is_cancelled(event)
+        failed = isinstance(event, ev.FileFailed)
         if isinstance(event, ev.JobFinished):
             failed = event.status != "succeeded"
         level = "error" if failed else "info"

@@ -15,7 +15,7 @@ from typing import Any
 from textual.pilot import Pilot
 
 from csvpg import events as ev
-from csvpg.tui.history import FileRow, RunRow
+from csvpg.pg.history import FileRow, RunRow
 from csvpg.tui.messages import EngineEvent
 from csvpg.tui.widgets.run_view import RunView
 
@@ -26,6 +26,7 @@ RECORDED = DATA / "run_events.json"
 def event_from_dict(data: dict[str, Any]) -> ev.Event:
     data = dict(data)
     kind = getattr(ev, data.pop("event"))
+    data.pop("name", None)  # the class's own
     return kind(**data)  # type: ignore[no-any-return]
 
 
@@ -84,19 +85,17 @@ def history_of(events: list[tuple[float, ev.Event]]) -> FixedHistory:
                     e.file,
                     e.table,
                     "loaded",
-                    e.rows_read,
-                    e.inserted,
-                    e.updated,
-                    e.collapsed,
-                    e.rejected,
-                    e.seconds,
-                    None,
-                    None,
+                    rows_read=e.rows_read,
+                    inserted=e.inserted,
+                    updated=e.updated,
+                    collapsed=e.collapsed,
+                    rejected=e.rejected,
+                    seconds=e.seconds,
                 )
             )
         elif isinstance(e, ev.FileFailed):
             files.append(
-                FileRow(e.file, e.table, "failed", 0, 0, 0, 0, 0, e.seconds, e.message, e.hint)
+                FileRow(e.file, e.table, "failed", seconds=e.seconds, error=e.message, hint=e.hint)
             )
         elif isinstance(e, ev.RowsRejected):
             first[e.file] = e.first
@@ -109,13 +108,13 @@ def history_of(events: list[tuple[float, ev.Event]]) -> FixedHistory:
             finished.job,
             finished.status,
             start,
-            finished.seconds,
-            len(files),
-            finished.files_failed,
-            finished.rows_read,
-            finished.inserted,
-            finished.updated,
-            finished.rejected,
+            seconds=finished.seconds,
+            files=len(files),
+            files_failed=finished.files_failed,
+            rows_read=finished.rows_read,
+            inserted=finished.inserted,
+            updated=finished.updated,
+            rejected=finished.rejected,
         )
     )
     history.file_rows[run_id] = sorted(files, key=lambda f: f.file)
@@ -129,13 +128,11 @@ def history_of(events: list[tuple[float, ev.Event]]) -> FixedHistory:
                 job,
                 status,
                 start - timedelta(hours=6 * (n + 1)),
-                2.5 + n,
-                3 - n,
-                n,
-                900 - 200 * n,
-                900 - 200 * n,
-                0,
-                0,
+                seconds=2.5 + n,
+                files=3 - n,
+                files_failed=n,
+                rows_read=900 - 200 * n,
+                inserted=900 - 200 * n,
             )
         )
     return history

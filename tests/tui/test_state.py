@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from csvpg import events as ev
-from csvpg.fileload import CANCELLED
 from csvpg.tui.messages import EngineEvent
 from csvpg.tui.reporter import TuiReporter
 from csvpg.tui.state import THROUGHPUT_SECONDS, RunState
@@ -47,9 +46,10 @@ def test_a_cancelled_file_is_shown_as_cancelled_not_failed() -> None:
     state.apply(ev.JobStarted(R, "j", 1, "db"), 0.0)
     state.apply(ev.FileStarted(R, "/x/a.csv", "s.a", None), 0.0)
     state.cancel_requested = True
-    lines = state.apply(ev.FileFailed(R, "/x/a.csv", "s.a", f"/x/a.csv: {CANCELLED}", None, 1), 1)
+    lines = state.apply(ev.FileCancelled(R, "/x/a.csv", "s.a", 1), 1)
     assert state.files["/x/a.csv"].status == "cancelled"
     assert lines == [("info", "cancelled a.csv → s.a: rolled back")]
+    assert state.finished_files == 1 and not state.in_flight
 
 
 def test_throughput_is_bytes_per_second_of_the_run() -> None:

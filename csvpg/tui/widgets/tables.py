@@ -10,7 +10,8 @@ from rich.text import Text
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowDoesNotExist
 
-from csvpg.tui.history import FileRow, JobEntry, RunRow
+from csvpg.pg.history import FileRow, RunRow
+from csvpg.tui.history import JobEntry
 from csvpg.tui.state import FileState
 
 STATUS_STYLE = {
