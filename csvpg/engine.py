@@ -238,16 +238,16 @@ class Engine:
                 try:
                     if self.separate_history:
                         ensure_schema(conn)
-                    pending.replay(conn)
-                    history.reap(conn)
+                    pending.settle(conn)
+                    # Held while the run lives: a run whose lock is free was abandoned.
+                    # Taken before the row exists, so no reader ever finds it unheld.
+                    self._alive.hold(self.history_dsn, history=True)
+                    if self.separate_history:
+                        self._alive.hold(self.dsn)
                     history.run_started(
                         conn, self.run_id, self.job.name, self.job.digest, mask_dsn(self.dsn)
                     )
                     self._started_row = True
-                    # Held while the run lives: a run whose lock is free was abandoned.
-                    self._alive.hold(self.history_dsn, history=True)
-                    if self.separate_history:
-                        self._alive.hold(self.dsn)
                 except psycopg.Error as exc:
                     raise _schema_error(self.history_dsn, exc) from exc
         self.emit(ev.JobStarted(self.run_id, self.job.name, len(plan.files), mask_dsn(self.dsn)))

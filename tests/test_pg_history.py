@@ -137,7 +137,7 @@ def test_a_dead_run_reads_abandoned_and_masked_everywhere(db, api: Api) -> None:
 def test_a_live_run_shows_a_cancelled_file_as_cancelled() -> None:
     """``GET /runs/{id}`` while the run ends: a file that rolled back because the run
     was cancelled is 'cancelled', not 'failed'."""
-    live = LiveRun("r1", "nightly", engine=None)  # type: ignore[arg-type]
+    live = LiveRun("r1", "nightly", handle=None)  # type: ignore[arg-type]
     live.track_event(ev.FileStarted("r1", "/in/big.csv", "s.big", 10))
     live.track_event(ev.FileCancelled("r1", "/in/big.csv", "s.big", 1.25))
     (file,) = live.to_dict()["files"]
