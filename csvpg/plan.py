@@ -17,7 +17,7 @@ from urllib.parse import unquote, urlsplit
 
 import fsspec
 
-from csvpg.builtin.source_fsspec import COMPRESSION_EXTENSIONS, without_password
+from csvpg.compression import COMPRESSION_EXTENSIONS
 from csvpg.errors import FormatError, SourceError, SpecError
 from csvpg.interfaces import (
     Batch,
@@ -35,6 +35,7 @@ from csvpg.interfaces import (
     batch_lines,
     wrong_width,
 )
+from csvpg.masking import mask_text
 from csvpg.naming import MAX_BYTES, matches, safe_names, split_table, table_name
 from csvpg.options import validate
 from csvpg.plugins import Registry
@@ -302,7 +303,7 @@ def listing(job: Job, registry: Registry, source: Source, urls: list[str]) -> li
         refs = [r for r in found if _named(r, urls) or is_data_file(r.name, extensions)]
     if refs or job.source.allow_empty:
         return refs
-    where = " and ".join(without_password(u) for u in urls)
+    where = " and ".join(mask_text(u) for u in urls)
     file = str(job.path) if job.path else None
     allow = "if finding nothing is normal for this job, set [source] allow_empty = true"
     if pattern:

@@ -36,6 +36,7 @@ from urllib.parse import quote, unquote
 import fsspec
 from fsspec.core import url_to_fs
 
+from csvpg.compression import codec_for
 from csvpg.errors import CsvpgError, SourceError
 from csvpg.hookspecs import hookimpl
 from csvpg.interfaces import FileRef, Source
@@ -46,14 +47,6 @@ _GLOB_CHARS = set("*?[")
 #: Tries at listing (the plan): a dropped connection or a 5xx there is retried too.
 LIST_RETRIES = 3
 LIST_RETRY_DELAY = 0.5
-
-#: Codecs fsspec knows once their package is installed: extension → (codec, package).
-_CODEC_PACKAGES = {
-    "zst": ("zstd", "zstandard"),
-    "zstd": ("zstd", "zstandard"),
-    "lz4": ("lz4", "lz4"),
-    "sz": ("snappy", "python-snappy"),
-}
 
 #: Programming errors are bugs and keep their traceback; anything else a source raises
 #: while reading is a failure of the source.
@@ -99,26 +92,6 @@ def _timestamp(value: Any) -> float | None:
         return float(value)
     except (TypeError, ValueError):
         return None
-
-
-#: The extensions of compressed files, decompressed as they stream (or once installed).
-COMPRESSION_EXTENSIONS = frozenset(fsspec.utils.compressions) | frozenset(_CODEC_PACKAGES)
-
-
-def codec_for(name: str) -> str | None:
-    """fsspec's codec for a file name; a known codec whose package is missing is an error."""
-    codec = fsspec.utils.infer_compression(name)
-    if codec is not None:
-        return str(codec)
-    ext = name.rsplit(".", 1)[-1].lower() if "." in name else ""
-    if ext in _CODEC_PACKAGES:
-        _, package = _CODEC_PACKAGES[ext]
-        raise SourceError(
-            f"{name} is compressed with {ext}, but the Python package {package!r} is not installed",
-            file=name,
-            hint=f"install it (pip install {package}, or uv add {package}) and run again",
-        )
-    return None
 
 
 def is_zip(name: str) -> bool:

@@ -8,11 +8,11 @@ import pytest
 from csvpg.builtin import source_fsspec
 from csvpg.builtin.source_fsspec import (
     FsspecSource,
-    codec_for,
     quote_path,
     safe_name,
     without_password,
 )
+from csvpg.compression import codec_for
 from csvpg.errors import SourceError
 from csvpg.retry import is_transient
 
