@@ -1,5 +1,5 @@
 """``python -m csvpg``: the same as the ``csvpg`` command."""
 
-from csvpg.cli import main_entry
+from csvpg.cli.main import main_entry
 
 main_entry()

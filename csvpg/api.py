@@ -20,10 +20,10 @@ from typing import Any
 import pluggy
 
 from csvpg import events as ev
-from csvpg.context import RunContext
-from csvpg.engine import Engine
+from csvpg.engine.context import RunContext
+from csvpg.engine.plan import Plan
+from csvpg.engine.run import Engine
 from csvpg.hookspecs import hookimpl
-from csvpg.plan import Plan
 from csvpg.plugins import get_plugin_manager
 from csvpg.spec import Job, job_from_dict, load_job
 from csvpg.summary import RunSummary

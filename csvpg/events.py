@@ -128,7 +128,7 @@ class FileFailed(Event):
 @dataclass(frozen=True)
 class FileCancelled(Event):
     """Fires after a file's transaction rolled back because the run was cancelled
-    (``csvpg.engine.Engine.cancel``, a signal, the dashboard); its table is as it was."""
+    (``csvpg.engine.run.Engine.cancel``, a signal, the dashboard); its table is as it was."""
 
     name: ClassVar[str] = "file_cancelled"
 

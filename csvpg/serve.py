@@ -24,9 +24,11 @@ from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Res
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
-from csvpg import __version__, pending
+from csvpg import __version__
 from csvpg import events as ev
 from csvpg.api import RunHandle, prepare
+from csvpg.engine import pending
+from csvpg.engine.plan import check_plugins, resolve_url
 from csvpg.errors import CsvpgError, SpecError
 from csvpg.hookspecs import hookimpl
 from csvpg.masking import mask_value
@@ -34,7 +36,6 @@ from csvpg.notify import Webhook, deliver, masked
 from csvpg.pg import history
 from csvpg.pg.connect import connect
 from csvpg.pg.schema import ensure_schema
-from csvpg.plan import check_plugins, resolve_url
 from csvpg.plugins import Registry, get_plugin_manager
 from csvpg.spec import Job, job_from_dict, parse_toml
 from csvpg.summary import RunSummary

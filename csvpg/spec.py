@@ -319,7 +319,7 @@ class Job:
             written = {k: v for k, v in dataclasses.asdict(given).items() if v is not None}
             section(cls, name, written, file=file)
         # A sink's own needs (upsert's primary key) are checked by the plan, which knows
-        # the sink: csvpg.plan.require_keys.
+        # the sink: csvpg.engine.plan.require_keys.
 
     @property
     def base_dir(self) -> Path:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from csvpg.cli import main
+from csvpg.cli.main import main
 from tests.conftest import job_toml
 
 CSV = "id,name\n1,Ada\n2,Grace\n"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from csvpg.cli import main
+from csvpg.cli.main import main
 from tests.conftest import REPO, job_toml
 from tests.fix_pg import terminate_copies
 

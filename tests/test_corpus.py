@@ -50,7 +50,7 @@ def test_csv_spectrum_rows_arrive_exactly(db, tmp_path: Path, case: str) -> None
 )
 def test_real_world_files_load_every_row(db, tmp_path: Path, path: str) -> None:
     """Encoding and dialect detected; every record of the file is in the table."""
-    from csvpg.sniff import detect_delimiter, detect_encoding
+    from csvpg.detect import detect_delimiter, detect_encoding
 
     raw = (CORPUS / path).read_bytes()
     enc = detect_encoding(raw)

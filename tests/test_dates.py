@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from psycopg import sql
 
 from csvpg.api import run
-from csvpg.cli import main
+from csvpg.cli.main import main
 from csvpg.dateformat import PATTERNS, patterns
 from csvpg.interfaces import ColumnType
 from csvpg.pg.load import RELATIVE_REASON, value_expr

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from csvpg import events as ev
-from csvpg.engine import Engine
+from csvpg.engine.run import Engine
 from csvpg.hookspecs import hookimpl
 from csvpg.plugins import get_plugin_manager
 from csvpg.spec import load_job

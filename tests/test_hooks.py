@@ -32,7 +32,7 @@ from csvpg import (
     run,
 )
 from csvpg import events as ev
-from csvpg.infer import explain, infer_file
+from csvpg.infer.guess import explain, infer_file
 from csvpg.plugins import Registry, get_plugin_manager
 from tests.conftest import job_toml
 

@@ -19,10 +19,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from psycopg import sql
 
-from csvpg.cli import main
+from csvpg.cli.main import main
 from csvpg.hookspecs import hookimpl
-from csvpg.infer import Sample, draw_sample, infer_file, job_for, to_toml
-from csvpg.infer_types import infer_column, is_id_like
+from csvpg.infer.guess import Sample, draw_sample, infer_file, job_for, to_toml
+from csvpg.infer.types import infer_column, is_id_like
 from csvpg.interfaces import FileRef
 from csvpg.pg.load import value_expr
 from csvpg.plugins import Registry, get_plugin_manager

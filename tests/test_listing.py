@@ -19,10 +19,10 @@ from hypothesis import strategies as st
 from csvpg import hookimpl
 from csvpg.api import run
 from csvpg.binary import SIGNATURES, binary_kind
-from csvpg.cli import main
+from csvpg.cli.main import main
+from csvpg.engine.plan import is_data_file
 from csvpg.events import BytesRead, Event, FileSkipped, Warned
 from csvpg.interfaces import FileRef
-from csvpg.plan import is_data_file
 from csvpg.reporters import EventLog
 from tests.conftest import CORPUS, source_job
 
@@ -318,7 +318,7 @@ def test_min_age_leaves_files_still_being_written_for_the_next_run(
 
 
 def test_refs_without_mtime_are_not_held_back() -> None:
-    from csvpg.plan import _too_young
+    from csvpg.engine.plan import _too_young
 
     assert _too_young(FileRef(url="x", name="x.csv"), 600, time.time()) is None
     young = FileRef(url="x", name="x.csv", mtime=time.time() - 10)

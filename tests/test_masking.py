@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from csvpg.api import run
-from csvpg.cli import main
+from csvpg.cli.main import main
 from csvpg.errors import SpecError
 from csvpg.masking import mask_text, mask_value
 from csvpg.spec import job_from_dict

@@ -20,7 +20,7 @@ import pytest
 
 from csvpg import events as ev
 from csvpg.api import run
-from csvpg.cli import main
+from csvpg.cli.main import main
 from csvpg.errors import SpecError
 from csvpg.hookspecs import hookimpl
 from csvpg.notify import SIGNATURE_HEADER, Webhook, deliver

@@ -11,9 +11,9 @@ from dataclasses import fields
 from typing import Any
 
 from csvpg import events as ev
+from csvpg.cli.runs import list_runs, show_run
 from csvpg.pg import history
 from csvpg.pg.schema import ensure_schema
-from csvpg.runs import list_runs, show_run
 from csvpg.serve import LiveRun
 from csvpg.tui.history import PgHistory
 from tests.test_serve import Api, api  # noqa: F401 (the fixture)

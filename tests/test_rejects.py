@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from csvpg.api import run
-from csvpg.cli import main
+from csvpg.cli.main import main
 from csvpg.pg.rejects import over_limit, reject_limit
 from csvpg.summary import RunSummary
 from tests.conftest import job_toml

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from csvpg import events as ev
-from csvpg.cli import main
+from csvpg.cli.main import main
 from csvpg.reporters import (
     JsonLinesReporter,
     LineReporter,

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from csvpg import Option, Transform, hookimpl
-from csvpg.cli import main
+from csvpg.cli.main import main
 
 EXPORT = (
     "id,name,amount\n"

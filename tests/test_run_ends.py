@@ -23,9 +23,9 @@ import pytest
 
 from csvpg import hookimpl
 from csvpg.api import run
-from csvpg.cli import main
+from csvpg.cli.main import main
+from csvpg.cli.runs import list_runs
 from csvpg.events import BytesRead, FileStarted
-from csvpg.runs import list_runs
 from tests.conftest import job_toml
 
 REPO = Path(__file__).resolve().parent.parent

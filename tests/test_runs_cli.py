@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from csvpg.api import run
-from csvpg.cli import main
+from csvpg.cli.main import main
 from csvpg.errors import SpecError
 from csvpg.spec import job_from_dict
 from tests.test_notify import unique, write_job

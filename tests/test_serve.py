@@ -26,7 +26,7 @@ import httpx
 import pytest
 from psycopg.conninfo import make_conninfo
 
-from csvpg.cli import main
+from csvpg.cli.main import main
 from tests.test_notify import SECRET, Receiver, unique, verify
 
 TOKEN = "tok-" + uuid.uuid4().hex

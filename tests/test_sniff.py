@@ -10,8 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from csvpg.errors import FormatError
-from csvpg.sniff import (
+from csvpg.detect import (
     DELIMITERS,
     PG_ENCODINGS,
     Encoding,
@@ -20,6 +19,7 @@ from csvpg.sniff import (
     pg_encoding,
     resolve_encoding,
 )
+from csvpg.errors import FormatError
 from tests.conftest import CORPUS
 
 # -- encodings ---------------------------------------------------------------------------

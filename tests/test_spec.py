@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from csvpg.cli import main
+from csvpg.cli.main import main
 from csvpg.errors import SpecError
 from csvpg.spec import SinkSection, job_from_dict, load_job, substitute
 

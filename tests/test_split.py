@@ -382,7 +382,7 @@ def test_workers_stay_within_the_connection_limit(csvpg_run, loader) -> None:
 
 
 def test_check_says_whether_a_large_file_splits(csvpg_run, capsys) -> None:
-    from csvpg.cli import main
+    from csvpg.cli.main import main
 
     csvpg_run(job("shown", "append", key=False), files={"export.csv": export(rows=40_000)})
     assert main(["check", str(csvpg_run.job_path)]) == 0

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from typing import Any, BinaryIO, ClassVar
 
 from csvpg.binary import refuse_binary
+from csvpg.detect import Encoding, detect_delimiter, detect_encoding, resolve_encoding
 from csvpg.errors import FormatError, SpecError
 from csvpg.hookspecs import hookimpl
 from csvpg.interfaces import (
@@ -32,7 +33,6 @@ from csvpg.interfaces import (
     Record,
 )
 from csvpg.options import Option
-from csvpg.sniff import Encoding, detect_delimiter, detect_encoding, resolve_encoding
 
 #: What a byte that did not decode becomes under errors="surrogateescape".
 _SURROGATE = re.compile("[\udc80-\udcff]")

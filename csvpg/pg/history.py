@@ -210,7 +210,7 @@ def end_values(
     summary: RunSummary, *, error: str | None = None, hint: str | None = None
 ) -> dict[str, Any]:
     """The columns of a run's end, as :func:`record_end` writes them (JSON-able: a run
-    end the history could not take is kept in a file until it can, see csvpg.pending)."""
+    end the history could not take is kept in a file until it can, see csvpg.engine.pending)."""
     return {
         "status": summary.status,
         "finished_at": datetime.now(UTC).isoformat(),
@@ -468,7 +468,7 @@ def _rows(
 
 def has_history(conn: psycopg.Connection[Any]) -> bool:
     """Whether any run has written here yet (without creating csvpg's schema)."""
-    row = conn.execute("SELECT to_regclass('csvpg.runs') IS NOT NULL").fetchone()
+    row = conn.execute("SELECT to_regclass('csvpg.cli.runs') IS NOT NULL").fetchone()
     return bool(row and row[0])
 
 

@@ -56,7 +56,7 @@ class PgHistory:
             return question(conn)
 
     def runs(self, limit: int = 200) -> list[RunRow]:
-        from csvpg import pending
+        from csvpg.engine import pending
         from csvpg.pg import history
 
         def settled(conn: psycopg.Connection[Any]) -> list[RunRow]:

@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 
 from csvpg.builtin import format_csv
 from csvpg.builtin.format_csv import CsvFormat, CsvReader
+from csvpg.detect import DELIMITERS, PG_ENCODINGS
 from csvpg.errors import FormatError, SpecError
 from csvpg.interfaces import FileRef
-from csvpg.sniff import DELIMITERS, PG_ENCODINGS
 from tests.conftest import CORPUS
 
 SPECTRUM = CORPUS / "csv-spectrum"

@@ -321,7 +321,7 @@ def test_an_unknown_host_key_is_a_clear_error_and_nothing_loads(
     assert time.perf_counter() - started < 5, "an unknown host key is not retried"
     assert db.tables() == set()
 
-    from csvpg.cli import main
+    from csvpg.cli.main import main
 
     assert main(["run", str(job)]) == 1
     err = capsys.readouterr().err

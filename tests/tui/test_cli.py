@@ -17,7 +17,7 @@ import aiohttp
 import pytest
 
 from csvpg.api import run
-from csvpg.cli import main
+from csvpg.cli.main import main
 from tests.conftest import job_toml
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from csvpg import hookimpl
-from csvpg.infer_families import plural
+from csvpg.infer.families import plural
 from csvpg_llm.cache import Cache, key
 from csvpg_llm.client import Client, Config, LlmError, safe_url
 from csvpg_llm.prompt import (

@@ -11,8 +11,8 @@ from csvpg_llm.client import Client, Config, LlmError, endpoint
 from csvpg_llm.prompt import column_facts, spread
 from llm_helpers import KEY, ask, completion
 
-from csvpg.cli import main
-from csvpg.infer import infer_file
+from csvpg.cli.main import main
+from csvpg.infer.guess import infer_file
 from csvpg.plugins import get_plugin_manager
 
 

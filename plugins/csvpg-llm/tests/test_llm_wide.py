@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from llm_helpers import KEY, ask, completion, sent_columns, typed
 
-from csvpg.cli import main
+from csvpg.cli.main import main
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

@@ -12,7 +12,7 @@ from csvpg_merge.transform import UNMAPPED_LEVEL
 
 from csvpg import LoadResult, Transform
 from csvpg.api import run
-from csvpg.check import check
+from csvpg.cli.check import check
 from csvpg.events import FileLoaded, Warned
 from csvpg.reporters import EventLog
 

@@ -8,7 +8,7 @@ import pytest
 from csvpg_merge.transform import UNMAPPED_LEVEL, CanonicalTransform
 
 from csvpg import SpecError
-from csvpg.plan import file_relation
+from csvpg.engine.plan import file_relation
 
 COLUMNS = {"email": ["E-Mail"], "name": ["Full Name"], "phone": ["Tel"]}
 

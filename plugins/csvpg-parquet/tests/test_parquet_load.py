@@ -391,7 +391,7 @@ def test_infer_reads_the_types_and_writes_a_job_that_runs(csvpg_db, tmp_path, ca
     import tomli_w
 
     from csvpg.api import run
-    from csvpg.cli import main
+    from csvpg.cli.main import main
 
     (tmp_path / "all.parquet").write_bytes(parquet_bytes(every_type()))
     job = tmp_path / "all.toml"

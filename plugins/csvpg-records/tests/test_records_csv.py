@@ -121,7 +121,7 @@ def test_bad_options(options, message) -> None:
 def test_a_dry_run_writes_nothing_and_paths_follow_the_job(tmp_path: Path) -> None:
     """Once csvpg hands sinks ``dry_run`` and the job's folder (``base_dir``)."""
     from csvpg import FileRef, LoadInput
-    from csvpg.plan import file_relation
+    from csvpg.engine.plan import file_relation
 
     def load(**extra) -> LoadInput:
         li = LoadInput(

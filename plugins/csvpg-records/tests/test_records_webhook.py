@@ -11,8 +11,8 @@ from csvpg_records.webhook import WebhookSink
 
 from csvpg import FileRef, LoadInput, SinkError, SpecError
 from csvpg.api import run
+from csvpg.engine.plan import file_relation
 from csvpg.options import validate
-from csvpg.plan import file_relation
 from tests.conftest import job_toml
 
 TOKEN = "s3cr3t-token-value"

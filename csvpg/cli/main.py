@@ -142,7 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "run":
             return cmd_run(args)
         if args.command == "check":
-            from csvpg.check import check
+            from csvpg.cli.check import check
 
             return check(args.job, dsn=args.dsn, out=sys.stdout, offline=args.offline)
         if args.command == "plugins":
@@ -311,7 +311,7 @@ def _history_dsn(dsn: str | None) -> str:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from csvpg.runs import list_runs, show_run
+    from csvpg.cli.runs import list_runs, show_run
 
     dsn = _history_dsn(args.dsn)
     if args.run_id:
@@ -499,7 +499,7 @@ def cmd_db(action: str) -> int:
 def cmd_infer(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from csvpg.infer import explain, infer_file, job_for, summary, to_toml
+    from csvpg.infer.guess import explain, infer_file, job_for, summary, to_toml
 
     guess = infer_file(
         args.file,

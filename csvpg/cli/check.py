@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any, TextIO
 
 from csvpg.api import RunHandle, prepare
+from csvpg.engine.fileload import FileLoad
+from csvpg.engine.plan import Plan, open_file
 from csvpg.errors import CsvpgError, DatabaseError
-from csvpg.fileload import FileLoad
 from csvpg.pg import split
 from csvpg.pg.connect import connect, mask_dsn
-from csvpg.plan import Plan, open_file
 from csvpg.spec import load_job
 
 

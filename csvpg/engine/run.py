@@ -1,5 +1,5 @@
 """Runs a plan: several files at once, each on its own connection and in one
-transaction (see :mod:`csvpg.fileload`), with every step reported as an event. The
+transaction (see :mod:`csvpg.engine.fileload`), with every step reported as an event. The
 engine never prints."""
 
 from __future__ import annotations
@@ -18,16 +18,16 @@ import pluggy
 import psycopg
 
 from csvpg import events as ev
-from csvpg import pending
-from csvpg.context import CancelToken, ConnectionBudget, RunContext
+from csvpg.engine import pending
+from csvpg.engine.context import CancelToken, ConnectionBudget, RunContext
+from csvpg.engine.fileload import FileLoad
+from csvpg.engine.plan import Plan, make_plan
 from csvpg.errors import CsvpgError, DatabaseError
-from csvpg.fileload import FileLoad
 from csvpg.notify import Webhook, deliver
 from csvpg.pg import history, split
 from csvpg.pg.connect import connect, free_connections, mask_dsn
 from csvpg.pg.rejects import reject_limit
 from csvpg.pg.schema import ensure_schema
-from csvpg.plan import Plan, make_plan
 from csvpg.plugins import Registry
 from csvpg.retry import backoff, is_transient
 from csvpg.spec import Job
@@ -324,7 +324,7 @@ class Engine:
 
     def _record_end(self, summary: RunSummary) -> None:
         """The run's end in its history, tried as often as a file's load; a history still
-        away after that keeps it in a file for the next run (csvpg.pending): the run
+        away after that keeps it in a file for the next run (csvpg.engine.pending): the run
         never stays 'running' there."""
         summary.notifications = self._notify(summary)
         values = history.end_values(summary)

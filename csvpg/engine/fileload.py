@@ -1,6 +1,6 @@
 """One file's load: claim it, skip it when unchanged, load it in one transaction (the
 fast path, then the careful one when rows are bad), record it, and retry what is
-worth retrying. :class:`csvpg.engine.Engine` runs many of these at once."""
+worth retrying. :class:`csvpg.engine.run.Engine` runs many of these at once."""
 
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ import psycopg
 from psycopg import sql
 
 from csvpg import events as ev
-from csvpg.context import CANCELLED, Cancelled, RunContext
+from csvpg.engine.context import CANCELLED, Cancelled, RunContext
+from csvpg.engine.plan import FilePlan, OpenedFile, Plan, open_file
+from csvpg.engine.streams import CountingStream
 from csvpg.errors import (
     CsvpgError,
     DatabaseError,
@@ -47,10 +49,8 @@ from csvpg.pg.load import (
 )
 from csvpg.pg.rejects import Reject, over_limit, write_rejects
 from csvpg.pg.split import SplitFailed, SplitLoad
-from csvpg.plan import FilePlan, OpenedFile, Plan, open_file
 from csvpg.retry import is_transient, pause
 from csvpg.spec import Job
-from csvpg.streams import CountingStream
 from csvpg.summary import FileSummary
 
 

@@ -1,6 +1,6 @@
 """The families of values ``csvpg infer`` tells apart: booleans, numbers, dates and
 times, and uuid / jsonb / inet. Each :class:`Family` reads values until one does not fit
-it; that value is its evidence. :mod:`csvpg.infer_types` weighs the families of a column.
+it; that value is its evidence. :mod:`csvpg.infer.types` weighs the families of a column.
 """
 
 from __future__ import annotations

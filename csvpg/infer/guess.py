@@ -5,7 +5,7 @@ path. The sample is spread over the whole file when the stream can seek: the fir
 the last rows and blocks in between, each found by byte offset and resynchronised to the
 next line (rows whose field count differs from the header's — a resync inside a quoted
 newline — are dropped). ``full_scan`` reads every row instead. Types come from
-:mod:`csvpg.infer_types`; a plugin may propose others through ``infer_column_types``,
+:mod:`csvpg.infer.types`; a plugin may propose others through ``infer_column_types``,
 and each proposal is checked against the sample before it is taken.
 """
 
@@ -24,11 +24,11 @@ import fsspec
 import pluggy
 import tomli_w
 
+from csvpg.engine.plan import sniff
 from csvpg.errors import SourceError
-from csvpg.infer_types import DEFAULT_NULLS, ColumnGuess, Profile, infer_column, is_id_like
+from csvpg.infer.types import DEFAULT_NULLS, ColumnGuess, Profile, infer_column, is_id_like
 from csvpg.interfaces import Batch, FileRef, Reader, Source
 from csvpg.naming import safe_names, table_name
-from csvpg.plan import sniff
 from csvpg.plugins import Registry, get_plugin_manager
 
 __all__ = [

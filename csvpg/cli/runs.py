@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TextIO
 
-from csvpg import pending
+from csvpg.engine import pending
 from csvpg.errors import CsvpgError
 from csvpg.pg import history
 from csvpg.pg.connect import connect

@@ -1,7 +1,7 @@
 """What a file's load needs of its run — and nothing more: the job, where to write, the
 reject limit, how to report, how to tell it was cancelled, and the run's connection
-budget. :class:`csvpg.engine.Engine` makes one :class:`RunContext` per run and hands it
-to every :class:`csvpg.fileload.FileLoad`; the load never sees the engine."""
+budget. :class:`csvpg.engine.run.Engine` makes one :class:`RunContext` per run and hands it
+to every :class:`csvpg.engine.fileload.FileLoad`; the load never sees the engine."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from csvpg.spec import Job
 
 __all__ = ["CANCELLED", "CancelToken", "Cancelled", "ConnectionBudget", "RunContext"]
 
-log = logging.getLogger("csvpg.engine")
+log = logging.getLogger("csvpg.engine.run")
 
 #: Why a cancelled file did not load.
 CANCELLED = "cancelled; its rows were rolled back"

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from csvpg.infer_families import (
+from csvpg.infer.families import (
     WHAT_EACH_IS,
     Booleans,
     Family,
