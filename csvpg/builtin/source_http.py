@@ -28,7 +28,7 @@ from html.parser import HTMLParser
 from typing import Any, BinaryIO
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
-from csvpg.builtin.source_fsspec import RemoteSource, safe_name, without_password
+from csvpg.builtin._remote import RemoteSource, safe_name, without_password
 from csvpg.errors import SourceError
 from csvpg.hookspecs import hookimpl
 from csvpg.interfaces import FileRef, Source

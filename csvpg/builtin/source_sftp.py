@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import unquote, urlsplit
 
-from csvpg.builtin.source_fsspec import (
+from csvpg.builtin._remote import (
     RemoteSource,
     list_infos,
     quote_path,

@@ -2,26 +2,12 @@
 
 from __future__ import annotations
 
+from csvpg.builtin._columns import find_column
 from csvpg.errors import SpecError
 from csvpg.hookspecs import hookimpl
 from csvpg.interfaces import Relation, Transform
 from csvpg.naming import MAX_BYTES
-from csvpg.options import Option, nearest
-
-
-def find_column(relation: Relation, wanted: str, key: str) -> int:
-    """Position in ``relation.columns`` of a column named by its header or its name."""
-    for i, col in enumerate(relation.columns):
-        if wanted in (col.name, col.header):
-            return i
-    names = [c.name for c in relation.columns]
-    guess = nearest(wanted, names + [c.header for c in relation.columns])
-    hint = f"did you mean '{guess}'? " if guess else ""
-    raise SpecError(
-        f"'{key}' names a column the file does not have: {wanted!r}",
-        key=key,
-        hint=hint + "columns: " + ", ".join(names),
-    )
+from csvpg.options import Option
 
 
 class RenameTransform(Transform):

@@ -3,7 +3,7 @@ staging table and only the kept columns move on."""
 
 from __future__ import annotations
 
-from csvpg.builtin.transform_rename import find_column
+from csvpg.builtin._columns import find_column
 from csvpg.errors import SpecError
 from csvpg.hookspecs import hookimpl
 from csvpg.interfaces import Relation, Transform

@@ -5,13 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from csvpg.builtin import source_fsspec
-from csvpg.builtin.source_fsspec import (
-    FsspecSource,
-    quote_path,
-    safe_name,
-    without_password,
-)
+from csvpg.builtin import _remote
+from csvpg.builtin._remote import quote_path, safe_name, without_password
+from csvpg.builtin.source_fsspec import FsspecSource
 from csvpg.compression import codec_for
 from csvpg.errors import SourceError
 from csvpg.retry import is_transient
@@ -19,7 +15,7 @@ from csvpg.retry import is_transient
 
 @pytest.fixture(autouse=True)
 def quick_list_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(source_fsspec, "LIST_RETRY_DELAY", 0.01)
+    monkeypatch.setattr(_remote, "LIST_RETRY_DELAY", 0.01)
 
 
 def test_a_scheme_whose_package_is_missing_names_it() -> None:

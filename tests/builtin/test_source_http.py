@@ -13,7 +13,7 @@ import pytest
 
 from csvpg import hookimpl
 from csvpg.api import run
-from csvpg.builtin import source_fsspec
+from csvpg.builtin import _remote
 from csvpg.errors import SourceError
 from csvpg.events import Event, FileFailed, JobStarted, Warned
 from csvpg.reporters import EventLog
@@ -56,7 +56,7 @@ class OnJobStarted:
 
 @pytest.fixture(autouse=True)
 def quick_list_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(source_fsspec, "LIST_RETRY_DELAY", 0.01)
+    monkeypatch.setattr(_remote, "LIST_RETRY_DELAY", 0.01)
 
 
 def test_one_url_and_a_re_run_that_skips_it(db, http_server: HttpServer, tmp_path: Path) -> None:
