@@ -457,6 +457,7 @@ def _infer(
             h,
             null_values=null_values,
             prefer_decimal_comma=details["delimiter"] == ";",
+            decimal_comma=details["delimiter"] != ",",
             distinct_cap=cap if is_id_like(n, h) or not full_scan else 100_000,
         )
         for n, h in zip(names, headers, strict=True)

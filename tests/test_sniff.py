@@ -22,8 +22,6 @@ from csvpg.sniff import (
 )
 from tests.conftest import CORPUS
 
-
-
 # -- encodings ---------------------------------------------------------------------------
 
 
