@@ -450,6 +450,8 @@ def _infer(
     if fsspec.utils.infer_compression(ref.name):
         seekable = False  # a compressed stream seeks by decompressing everything before
     sample = Sample(size=ref.size)
+    if hasattr(reader, "skip_undecodable"):
+        reader.skip_undecodable = True  # a bad byte is that row's problem, not the sample's
     cap = KEY_CAP if full_scan else max(KEY_CAP, sample_rows)
     profiles = [
         Profile(
@@ -473,7 +475,7 @@ def _infer(
         keys.feed(batch)
         kept.extend(batch[: max(0, sample_rows - len(kept))])
     guesses = [p.guess() for p in profiles]
-    evidence: list[str] = []
+    evidence: list[str] = list(details.get("doubts", []))
     _proposals(pm, names, headers, kept, profiles, guesses, evidence)
 
     typed = [g for g in guesses if g.type != "text"]
@@ -489,6 +491,11 @@ def _infer(
         evidence.append(f"primary key {', '.join(key)}: unique and non-null in {where}{note}")
     else:
         evidence.append(f"no column named like an id is unique and non-null in {where}: append")
+    if getattr(reader, "undecodable", 0):
+        evidence.append(
+            f"{reader.undecodable} sampled rows left out: bytes that do not decode "  # type: ignore[attr-defined]
+            f"as {details['encoding']} (they will be rejects)"
+        )
     if sample.dropped:
         evidence.append(f"{sample.dropped} rows dropped: their field count differs from the header")
     return FileGuess(
@@ -626,10 +633,11 @@ def summary(guess: FileGuess) -> str:
     d = guess.details
     if d.get("format", "csv") != "csv":
         return f"{guess.ref.name}: {d['format']}, {len(guess.columns)} columns with their types"
+    doubts = "".join(f"\n  uncertain: {doubt}" for doubt in d.get("doubts", []))
     return (
         f"{guess.ref.name}: {_FRIENDLY.get(d['encoding'], d['encoding'])}, "
         f"delimiter {d['delimiter']!r}; "
-        f"{guess.sample.rows} rows sampled ({guess.sample.method})"
+        f"{guess.sample.rows} rows sampled ({guess.sample.method}){doubts}"
     )
 
 

@@ -12,13 +12,15 @@ import codecs
 import csv
 import io
 import itertools
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 
 from csvpg.errors import FormatError
 
 __all__ = [
     "DELIMITERS",
     "PG_ENCODINGS",
+    "UNDECODED",
     "Encoding",
     "detect_delimiter",
     "detect_encoding",
@@ -107,6 +109,9 @@ _FROM_PG: dict[str, str] = {
     "koi8u": "koi8-u",
 }
 
+#: What a byte that did not decode becomes under errors="surrogateescape".
+UNDECODED = re.compile("[\udc80-\udcff]")
+
 #: Single-byte code pages charset-normalizer often cannot tell apart; the first present wins.
 _WESTERN = ("cp1252", "iso8859-1", "iso8859-15")
 
@@ -126,6 +131,8 @@ class Encoding:
     pg: str | None
     #: The byte-order mark at the start of the file, ``b""`` if none.
     bom: bytes = b""
+    #: Why the guess is uncertain (``""`` when it is not): said by check, infer, --explain.
+    doubt: str = ""
 
     @property
     def transcode(self) -> bool:
@@ -174,6 +181,27 @@ def _line_cut(sample: bytes) -> bytes:
     return sample[:end] if end else sample
 
 
+def _mostly_utf8(sample: bytes) -> str:
+    """Why a sample that is UTF-8 but for a few bytes is UTF-8 all the same; ``""`` if not.
+
+    Bytes of a single-byte code page almost never form valid UTF-8 sequences, so when
+    the sample holds more of those than bytes that do not decode, it is UTF-8 with some
+    damage. Reading it so keeps every good row right, and the lines with the bad bytes
+    become rejects; reading it as Windows-1252 would turn every good accented row into
+    mojibake (``cafÃ©``) without a word.
+    """
+    text = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape").decode(sample)
+    bad = len(UNDECODED.findall(text))
+    good = sum(1 for ch in text if ord(ch) > 0x7F) - bad
+    if good <= 0 or bad > good:
+        return ""
+    return (
+        f"UTF-8, but {bad} of the first {len(sample)} bytes do not decode "
+        f"(against {good} characters that do): the lines holding them "
+        "become rejects; set encoding in [format] if the file is in another encoding"
+    )
+
+
 def detect_encoding(sample: bytes) -> Encoding:
     """Guess the encoding of a file from its first bytes.
 
@@ -191,6 +219,9 @@ def detect_encoding(sample: bytes) -> Encoding:
         pass
     else:
         return _encoding("utf-8")
+    doubt = _mostly_utf8(sample)
+    if doubt:
+        return replace(_encoding("utf-8"), doubt=doubt)
     codec: str | None = _charset_normalizer(sample)
     if codec is None and len(_line_cut(sample)) < len(sample):
         codec = _charset_normalizer(_line_cut(sample))

@@ -15,7 +15,6 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-import re
 from collections.abc import Iterator
 from typing import Any, BinaryIO, ClassVar
 
@@ -31,10 +30,15 @@ from csvpg.interfaces import (
     Record,
 )
 from csvpg.options import Option
-from csvpg.sniff import Encoding, detect_delimiter, detect_encoding, resolve_encoding
+from csvpg.sniff import (
+    UNDECODED,
+    Encoding,
+    detect_delimiter,
+    detect_encoding,
+    resolve_encoding,
+)
 
-#: What a byte that did not decode becomes under errors="surrogateescape".
-_SURROGATE = re.compile("[\udc80-\udcff]")
+_SURROGATE = UNDECODED
 
 SAMPLE_SIZE = 1 << 20
 SNIFF_CHARS = 64 << 10
@@ -115,6 +119,10 @@ class CsvReader(Reader):
         self.escape: str = settings["escape"] or self.quote
         self.delimiter: str = "," if settings["delimiter"] == "auto" else settings["delimiter"]
         self.nulls: tuple[str, ...] = tuple(settings["null_values"])
+        #: :meth:`iter_batches` leaves out records with bytes that do not decode (and
+        #: counts them here) instead of failing: ``csvpg infer`` samples so.
+        self.skip_undecodable = False
+        self.undecodable = 0
         self._blocks = self._converted(sample[len(encoding.bom) :])
         head, final = self._head()
         self._first = head  # the bytes after the BOM and the skipped lines
@@ -158,6 +166,7 @@ class CsvReader(Reader):
             "bom": bool(encoding.bom),
             "detected": detected,
             "transcoded": encoding.transcode,
+            "doubts": [encoding.doubt] if encoding.doubt else [],
             "null_values": list(self.nulls),
         }
 
@@ -338,7 +347,7 @@ class CsvReader(Reader):
         size = [0]
 
         def lines() -> Iterator[str]:
-            for text in self._lines():
+            for text in self._lines("surrogateescape" if self.skip_undecodable else "strict"):
                 size[0] += len(text)
                 yield text
 
@@ -352,6 +361,9 @@ class CsvReader(Reader):
                 line, start = start, self._skip + reader.line_num + 1
                 if skip_header:
                     skip_header = False
+                    continue
+                if self.skip_undecodable and any(_SURROGATE.search(v) for v in record):
+                    self.undecodable += 1
                     continue
                 if nulls == ("",):
                     batch.append([v or None for v in record] if record else [None])
