@@ -52,3 +52,83 @@ def test_infer_says_a_low_confidence_encoding(tmp_path: Path, capsys) -> None:
     assert "do not decode" in explain(guess)
     assert main(["infer", str(path), "-o", str(tmp_path / "job.toml")]) == 0
     assert "uncertain" in (tmp_path / "job.toml").read_text()
+
+
+# -- 1: a stray quote in the header --------------------------------------------------
+
+
+def test_a_stray_quote_in_the_header_loses_no_row(db, tmp_path: Path) -> None:
+    """COPY's HEADER skip would read the header's open quote to the end of the file
+    and load 0 rows "successfully"; csvpg reads the header line itself."""
+    rows = "".join(f"{i},Widget {i},https://example.com/{i},fine\n" for i in range(1, 41))
+    data = ('ProductID,"ProductDescription",""URL",Comments\n' + rows).encode()
+    summary = load(db, tmp_path, data)
+    f = summary.files[0]
+    assert summary.exit_code == 0, f.error
+    assert (f.rows_read, f.inserted, f.rejected) == (40, 40, 0)
+    assert db.count("t") == 40
+    assert db.rows("t")[0] == ("1", "Widget 1", "https://example.com/1", "fine")
+
+
+# -- 2: quotes inside unquoted fields ------------------------------------------------
+
+
+def test_literal_quotes_load_as_written(db, tmp_path: Path) -> None:
+    """No field opens with a quote: the quotes are text, read with quoting off."""
+    titles = [f'Song {i}\tRobert "Bumps" Blackwell {i}\t"{i}' for i in range(1, 301)]
+    data = ("title\tartist\tnote\n" + "\n".join(titles) + "\n").encode()
+    summary = load(db, tmp_path, data, name="titles.tsv")
+    f = summary.files[0]
+    assert summary.exit_code == 0, f.error
+    assert f.details["quote"] == "" and f.details["path"] == "bytes"
+    assert f.inserted == 300 and f.rejected == 0
+    assert db.rows("t")[0] == ("Song 1", 'Robert "Bumps" Blackwell 1', '"1')
+
+
+def test_ambiguous_quotes_become_rejects_never_merged(db, tmp_path: Path) -> None:
+    """Quoted fields and quotes inside unquoted fields in one file: the ambiguous
+    records are rejects with their line; the others load exactly."""
+    data = (
+        b'id,name,note\n1,"Smith, Ann",ok\n2,Robert "Bumps" Blackwell,odd\n'
+        b'3,"Lee, Bo","say ""hi"""\n4,plain,x\n'
+    )
+    summary = load(db, tmp_path, data)
+    f = summary.files[0]
+    assert summary.exit_code == 0, f.error
+    assert db.rows("t") == [
+        ("1", "Smith, Ann", "ok"),
+        ("3", "Lee, Bo", 'say "hi"'),
+        ("4", "plain", "x"),
+    ]
+    assert rejects_of(db, summary) == [(3, "a quote inside an unquoted field (ambiguous)")]
+
+
+def test_a_stray_quote_past_the_sample_is_caught(db, tmp_path: Path) -> None:
+    """The sample looked clean; the block holding the stray quote sends the file row
+    by row, so the record is a reject and no row is glued to another."""
+    from csvpg.builtin import format_csv
+
+    good = "".join(f'{i},"n{i}"\n' for i in range(2, 3000))
+    data = ("id,name\n" + good + '3000,Robert "Bumps" Blackwell\n3001,"last"\n').encode()
+    old = format_csv.SAMPLE_SIZE
+    format_csv.SAMPLE_SIZE = 4096
+    try:
+        summary = load(db, tmp_path, data)
+    finally:
+        format_csv.SAMPLE_SIZE = old
+    f = summary.files[0]
+    assert summary.exit_code == 0, f.error
+    assert db.count("t") == 2999  # 2 … 2999 and 3001
+    assert db.rows("t")[-1] == ("3001", "last")
+    assert rejects_of(db, summary) == [(3000, "a quote inside an unquoted field (ambiguous)")]
+
+
+# -- 4: blank lines ------------------------------------------------------------------
+
+
+def test_blank_lines_in_a_one_column_file_are_no_rows(db, tmp_path: Path) -> None:
+    summary = load(db, tmp_path, b"\n\n\nword\nalpha\n\nbeta\n\n\ngamma\n")
+    f = summary.files[0]
+    assert summary.exit_code == 0, f.error
+    assert db.rows("t") == [("alpha",), ("beta",), ("gamma",)]
+    assert f.rejected == 0
