@@ -366,7 +366,8 @@ def cmd_infer(args: argparse.Namespace) -> int:
     guess = infer_file(args.file, sample_rows=args.sample_rows, full_scan=args.full_scan)
     if args.explain:
         print(explain(guess), end="", file=sys.stderr)
-    text = to_toml(job_for(guess), comment=f"csvpg infer: {summary(guess)}")
+    job_dir = Path(args.output).parent if args.output else None
+    text = to_toml(job_for(guess, job_dir), comment=f"csvpg infer: {summary(guess)}")
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
         print(f"wrote {args.output}", file=sys.stderr)

@@ -15,6 +15,7 @@ import contextlib
 import csv
 import io
 import math
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +25,7 @@ import fsspec
 import pluggy
 import tomli_w
 
-from csvpg.errors import SourceError
+from csvpg.errors import SourceError, SpecError
 from csvpg.infer_types import DEFAULT_NULLS, ColumnGuess, Profile, infer_column, is_id_like
 from csvpg.interfaces import Batch, FileRef, Reader, Source
 from csvpg.naming import safe_names, table_name
@@ -349,6 +350,11 @@ def infer_file(
     null_values: tuple[str, ...] | list[str] = DEFAULT_NULLS,
 ) -> FileGuess:
     """Sample a file and guess its format details, column types and primary key."""
+    if sample_rows <= 0:
+        raise SpecError(
+            f"--sample-rows must be 1 or more, not {sample_rows}",
+            hint="e.g. --sample-rows 10000, or --full-scan to read every row",
+        )
     url = _absolute(url_or_path)
     pm = pm or get_plugin_manager()
     registry = Registry(pm)
@@ -383,16 +389,38 @@ def _infer_one(
     kind = sniff(registry, source, ref)
     if kind != "csv" and kind in registry.formats:
         return _typed(url, ref, kind, registry.formats[kind].cls(), source)
-    fmt = registry.formats["csv"].cls()
-    stream = source.open(ref)
-    try:
-        reader = fmt.open(stream, ref)
+    cls = registry.formats["csv"].cls
+    fmt, sniffed = cls(), None
+    for _ in range(2):
+        stream = source.open(ref)
         try:
-            return _infer(url, ref, stream, reader, pm, sample_rows, full_scan, null_values)
+            reader = fmt.open(stream, ref)
+            try:
+                sniffed = sniffed or reader.details.get("sniffed")
+                settings = _sniffed_settings(sniffed)
+                if any(fmt.settings.get(k) != v for k, v in settings.items()):
+                    fmt = cls(**settings)  # a preamble or no header: read it again so
+                    continue
+                guess = _infer(url, ref, stream, reader, pm, sample_rows, full_scan, null_values)
+                guess.evidence[:0] = (sniffed or {}).get("evidence", [])
+                return guess
+            finally:
+                reader.close()
         finally:
-            reader.close()
-    finally:
-        stream.close()
+            stream.close()
+    raise AssertionError("unreachable: the second reading takes the sniffed settings")
+
+
+def _sniffed_settings(sniffed: dict[str, Any] | None) -> dict[str, Any]:
+    """The format settings detection found beyond the defaults: skip_rows, header."""
+    if not sniffed:
+        return {}
+    out: dict[str, Any] = {}
+    if sniffed["skip_rows"]:
+        out["skip_rows"] = sniffed["skip_rows"]
+    if not sniffed["header"]:
+        out["header"] = False
+    return out
 
 
 def _typed(url: str, ref: FileRef, kind: str, fmt: Any, source: Source) -> FileGuess:
@@ -568,13 +596,24 @@ def _primary_key(
     return [names[i] for i in pairs[0]], keys.cap if pairs[0] in keys.capped else None
 
 
-def job_for(guess: FileGuess) -> dict[str, Any]:
-    """A complete job for the file: run it as it is, or edit it first."""
+def source_url(url: str, job_dir: Path | None) -> str:
+    """The job's source url: a local file relative to the job file's folder (the job
+    stays right when the folder moves), anything else as it is."""
+    protocol, path = fsspec.core.split_protocol(url)
+    if job_dir is None or protocol not in (None, "file", "local"):
+        return url
+    return Path(os.path.relpath(path, Path(job_dir).resolve())).as_posix()
+
+
+def job_for(guess: FileGuess, job_dir: Path | None = None) -> dict[str, Any]:
+    """A complete job for the file: run it as it is, or edit it first. With ``job_dir``
+    (where the job file goes), a local source is written relative to it."""
     details = guess.details
+    url = source_url(guess.url, job_dir)
     if details.get("format", "csv") != "csv":
         return {
             "job": {"name": guess.name},
-            "source": {"url": guess.url},
+            "source": {"url": url},
             "format": {"type": details["format"]},
             "columns": {c.name: c.spec for c in guess.columns},
             "sink": {"mode": "append"},
@@ -588,6 +627,10 @@ def job_for(guess: FileGuess) -> dict[str, Any]:
         fmt["quote"] = details["quote"]
     if details["escape"] != details["quote"]:
         fmt["escape"] = details["escape"]
+    if details.get("skip_rows"):
+        fmt["skip_rows"] = details["skip_rows"]
+    if not details.get("header", True):
+        fmt["header"] = False
     if guess.null_values != [""]:
         fmt["null_values"] = list(guess.null_values)
     sink: dict[str, Any] = {"mode": "upsert" if guess.primary_key else "append"}
@@ -595,7 +638,7 @@ def job_for(guess: FileGuess) -> dict[str, Any]:
         sink["primary_key"] = list(guess.primary_key)
     return {
         "job": {"name": guess.name},
-        "source": {"url": guess.url},
+        "source": {"url": url},
         "format": fmt,
         "columns": {c.name: c.spec for c in guess.columns},
         "sink": sink,

@@ -132,3 +132,61 @@ def test_blank_lines_in_a_one_column_file_are_no_rows(db, tmp_path: Path) -> Non
     assert summary.exit_code == 0, f.error
     assert db.rows("t") == [("alpha",), ("beta",), ("gamma",)]
     assert f.rejected == 0
+
+
+# -- 3 and 4: no header, a preamble, through infer + run ------------------------------
+
+
+def infer_and_run(db, tmp_path: Path, data: bytes, name: str = "t.csv") -> tuple[str, RunSummary]:
+    """``csvpg infer -o job.toml`` and ``csvpg run`` of that job, as a user does."""
+    import tomllib
+
+    folder = tmp_path / "data"
+    folder.mkdir(exist_ok=True)
+    (folder / name).write_bytes(data)
+    job = tmp_path / "jobs" / "job.toml"
+    job.parent.mkdir(exist_ok=True)
+    assert main(["infer", str(folder / name), "-o", str(job)]) == 0
+    text = job.read_text()
+    spec = tomllib.loads(text)
+    spec["database"] = {"dsn": db.dsn, "schema": db.schema}
+    spec["sink"] = {"mode": "rebuild", "table": "t"}
+    from csvpg.infer import to_toml
+
+    job.write_text(to_toml(spec))
+    return text, run(job, force=True)
+
+
+def test_a_file_without_header_keeps_its_first_row(db, tmp_path: Path, capsys) -> None:
+    data = b"1,2.5,2024-01-01\n2,3.5,2024-01-02\n3,4.5,2024-02-01\n"
+    text, summary = infer_and_run(db, tmp_path, data)
+    assert "header = false" in text
+    assert summary.exit_code == 0, summary.files[0].error
+    assert db.count("t") == 3
+    assert main(["infer", str(tmp_path / "data" / "t.csv"), "--explain"]) == 0
+    assert "no header: the first record's values fit" in capsys.readouterr().err
+
+
+def test_a_banner_and_blank_lines_before_the_header_are_skipped(db, tmp_path: Path) -> None:
+    data = b"Sales report, generated 2024-01-31\n\n\nid;name;amount\n1;a;2\n2;b;3\n3;c;4\n"
+    text, summary = infer_and_run(db, tmp_path, data)
+    assert "skip_rows = 3" in text and 'delimiter = ";"' in text
+    assert summary.exit_code == 0, summary.files[0].error
+    assert db.columns("t") == {"id": "bigint", "name": "text", "amount": "integer"}
+    assert db.rows("t", order_by="id") == [(1, "a", 2), (2, "b", 3), (3, "c", 4)]
+
+
+# -- 11: a portable job --------------------------------------------------------------
+
+
+def test_infer_writes_the_source_relative_to_the_job(db, tmp_path: Path) -> None:
+    text, summary = infer_and_run(db, tmp_path, b"id,name\n1,a\n")
+    assert 'url = "../data/t.csv"' in text
+    assert summary.exit_code == 0 and db.count("t") == 1
+
+
+def test_infer_refuses_a_sample_of_no_rows(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text("id\n1\n")
+    assert main(["infer", str(path), "--sample-rows", "0"]) != 0
+    assert "--sample-rows must be 1 or more" in capsys.readouterr().err

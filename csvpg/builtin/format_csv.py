@@ -143,6 +143,7 @@ class CsvReader(Reader):
             self._skip += _breaks(text[:blank])
             head, text = head[blank:], text[blank:]
         sniffed: Dialect | None = None
+        before = self._skip  # the lines before the sniffed text
         if settings["delimiter"] == "auto" or quote_auto:
             # A few hundred records decide the dialect; the whole sample is looked over
             # for quotes inside fields.
@@ -206,7 +207,7 @@ class CsvReader(Reader):
         }
         if sniffed is not None:
             self.details["sniffed"] = {
-                "skip_rows": sniffed.skip_rows,
+                "skip_rows": before + sniffed.skip_rows,
                 "header": sniffed.header,
                 "evidence": list(sniffed.evidence),
             }
