@@ -112,6 +112,9 @@ _FROM_PG: dict[str, str] = {
 #: What a byte that did not decode becomes under errors="surrogateescape".
 UNDECODED = re.compile("[\udc80-\udcff]")
 
+_BAD_RUN = re.compile("[\udc80-\udcff]+")
+_CUT_SEQUENCE = re.compile("[\udcc2-\udcf4][\udc80-\udcbf]{1,2}")
+
 #: Single-byte code pages charset-normalizer often cannot tell apart; the first present wins.
 _WESTERN = ("cp1252", "iso8859-1", "iso8859-15")
 
@@ -193,6 +196,10 @@ def _mostly_utf8(sample: bytes) -> str:
     text = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape").decode(sample)
     bad = len(UNDECODED.findall(text))
     good = sum(1 for ch in text if ord(ch) > 0x7F) - bad
+    runs = _BAD_RUN.findall(text)
+    # A cut multibyte sequence (a lead byte and continuation bytes) is UTF-8 damage too.
+    if runs and all(_CUT_SEQUENCE.fullmatch(r) for r in runs):
+        good = max(good, bad)
     if good <= 0 or bad > good:
         return ""
     return (
@@ -378,7 +385,7 @@ def _quoted_rx(quote: str, escape: str | None) -> re.Pattern[str]:
 def quote_usage(
     text: str, delimiter: str, quote: str, escape: str | None = None, *, final: bool = True
 ) -> tuple[int, int]:
-    """(fields that are quoted, quotes where CSV allows none) in ``text``.
+    """(fields that open with a quote, quotes where CSV allows none) in ``text``.
 
     A quote inside an unquoted field (``Robert "Bumps" Blackwell``) or text after a
     closing quote is a stray: PostgreSQL's CSV reading takes every quote as a toggle, so
@@ -398,8 +405,8 @@ def quote_usage(
         if opens and m is None:
             stray += final  # never closed: the sample may end inside it
             break
+        quoted += m is not None  # a field that opens with a quote, closed well or not
         if m is not None and (m.end() == n or text[m.end()] in ends):
-            quoted += 1
             pos = m.end()
         else:
             start = m.end() if m is not None else pos
@@ -499,8 +506,19 @@ def _candidate(text: str, delimiter: str, final: bool) -> _Candidate:
         counts[w] = counts.get(w, 0) + 1
     c.width = max(counts, key=lambda w: (w > 1, counts[w], w))
     first = widths.index(c.width)
-    tail = widths[first:]
-    if first and (first > MAX_PREAMBLE or tail.count(c.width) < _AGREE * len(tail)):
+    # A title an export padded to the table's width (``Title,,,,``) is a preamble too.
+    while (
+        c.width > 2
+        and first + 1 < len(records)
+        and sum(bool(v.strip()) for v in records[first][0]) <= 1
+        and widths[first + 1] == c.width
+    ):
+        first += 1
+    # The records just after a preamble must agree (notes may follow the table).
+    window = widths[first : first + 20]
+    if first and (
+        first > MAX_PREAMBLE or len(window) < 3 or window.count(c.width) < _AGREE * len(window)
+    ):
         first = 0  # ragged, not a preamble
     c.start, c.skip_lines = first, records[first][1]
     c.total = len(widths) - first
@@ -510,31 +528,85 @@ def _candidate(text: str, delimiter: str, final: bool) -> _Candidate:
 
 
 def _kind(value: str) -> str:
-    if not value.strip():
+    """A value's kind for header detection: "" (empty), integer, grouped (``2,666``),
+    number, date or text."""
+    v = value.strip()
+    if not v:
         return ""
-    if _NUMBER.match(value):
+    if v.lstrip("+-").isdigit():
+        return "integer"
+    if _GROUPED.match(v):
+        return "grouped"
+    if _NUMBER.match(v):
         return "number"
-    if _DATE_LIKE.match(value):
+    if _DATE_LIKE.match(v):
         return "date"
     return "text"
+
+
+_GROUPED = re.compile(r"^[+-]?\d{1,3}(?:[,.' ]\d{3})+(?:[.,]\d+)?$")
+_NUMERIC = ("integer", "grouped", "number")
+
+
+def _column_kind(kinds: list[str]) -> str:
+    """What ≥ 90 % of a column's non-empty values are: integer, number, date, or ""."""
+    if not kinds:
+        return ""
+    if kinds.count("integer") >= _AGREE * len(kinds):
+        return "integer"
+    if sum(k in _NUMERIC for k in kinds) >= _AGREE * len(kinds):
+        # Thousands grouped: an ungrouped 2000 above them is a name (a year), no value.
+        return "grouped" if kinds.count("grouped") * 2 >= len(kinds) else "number"
+    if kinds.count("date") >= _AGREE * len(kinds):
+        return "date"
+    return ""
+
+
+def _fits(value: str, kind: str) -> bool:
+    mine = _kind(value)
+    if mine in ("", kind):
+        return True
+    if kind == "number":
+        return mine in _NUMERIC
+    if kind == "grouped":
+        return mine == "number" or (mine == "integer" and len(value.strip().lstrip("+-")) <= 3)
+    return False
+
+
+def _is_year(value: str) -> bool:
+    v = value.strip()
+    return v.isdigit() and 1800 <= int(v) <= 2100
+
+
+def _years_above(first: list[str], rest: list[list[str]], typed: list[tuple[int, str]]) -> bool:
+    """A wide statistical table: the first record's numbers are years, rising along the
+    row (three or more), above integer columns whose values are mostly no years."""
+    cols = [j for j, kind in typed if kind in _NUMERIC and _is_year(first[j])]
+    years = [int(first[j]) for j in cols]
+    if len(years) < 3 or years != sorted(set(years)):
+        return False
+    return all(sum(_is_year(r[j]) for r in rest) * 2 < len(rest) for j in cols)
 
 
 def _has_header(rows: list[list[str]], width: int) -> tuple[bool, str]:
     """Whether the first row names the columns: DuckDB's and CleverCSV's test, the first
     row's types against the rest's."""
     if len(rows) < 2:
+        values = [v for v in rows[0] if v.strip()] if rows else []
+        if values and sum(_kind(v) in (*_NUMERIC, "date") for v in values) * 2 >= len(values):
+            return False, "no header: the one record holds numbers or dates, no names"
         return True, "one record: taken as the header"
     first, rest = rows[0], [r for r in rows[1:] if len(r) == width]
     typed = []
     for j in range(min(width, len(first))):
-        kinds = [k for r in rest if (k := _kind(r[j]))]
-        for kind in ("number", "date"):
-            if kinds and kinds.count(kind) >= _AGREE * len(kinds):
-                typed.append((j, kind))
+        kind = _column_kind([k for r in rest if (k := _kind(r[j]))])
+        if kind:
+            typed.append((j, kind))
     if not typed:
         return True, "every column holds text: the first record is taken as the header"
-    fits = [j for j, kind in typed if _kind(first[j]) in ("", kind)]
-    if len(fits) == len(typed):
+    if _years_above(first, rest, typed):
+        return True, "header: the first record names years above columns of other numbers"
+    if all(_fits(first[j], kind) for j, kind in typed):
         return False, (
             f"no header: the first record's values fit the types of the {len(typed)} typed "
             "column(s) below it"

@@ -177,7 +177,7 @@ class CsvReader(Reader):
         if first is None:
             self.headers: list[str] = []
         elif self._header:
-            self.headers = list(first) or [""]  # a blank line is one empty field
+            self.headers = [_SURROGATE.sub("\ufffd", h) for h in first] or [""]
         else:
             self.headers = [f"column_{i}" for i in range(1, max(len(first), 1) + 1)]
         #: With quoting off, COPY gets a quote byte the sample never holds; a block
@@ -211,6 +211,11 @@ class CsvReader(Reader):
                 "header": sniffed.header,
                 "evidence": list(sniffed.evidence),
             }
+        if first is not None and self._header and self.headers != list(first):
+            self.details["doubts"].append(
+                f"bytes in the header that are not valid {encoding.codec} are U+FFFD in "
+                "the column names"
+            )
         if self._mixed:
             self.details["doubts"].append(
                 "quotes inside unquoted fields: records holding one are rejects "
@@ -341,7 +346,8 @@ class CsvReader(Reader):
 
     def _decode_head(self, head: bytes, final: bool) -> str:
         """The head as text for sniffing. A bad byte in a data row is that row's problem
-        (a reject later), so it is only kept aside here; in the header it is an error."""
+        (a reject later), so it is only kept aside here; in the header it becomes U+FFFD
+        in the column's name, and a doubt (see ``__init__``)."""
         try:  # the common case, and the quickest: every byte decodes
             return codecs.getincrementaldecoder(self._codec)().decode(head, final=final)
         except UnicodeDecodeError:
@@ -349,15 +355,6 @@ class CsvReader(Reader):
         text = codecs.getincrementaldecoder(self._codec)(errors="surrogateescape").decode(
             head, final=final
         )
-        bad = _SURROGATE.search(text)
-        if bad and self._header:
-            first = next(io.StringIO(text, newline=""), "")
-            if bad.start() < len(first):
-                try:
-                    head.decode(self._codec)
-                except UnicodeDecodeError as exc:
-                    line = self._skip + 1 + _breaks(exc.object[: exc.start])
-                    raise _decode_error(self.ref, self.encoding.codec, line, exc) from None
         return text
 
     def _take(self) -> Iterator[bytes]:

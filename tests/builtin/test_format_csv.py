@@ -204,11 +204,14 @@ def test_latin1_given_wrong_encoding_names_file_and_line() -> None:
     assert records[0].problem == "bytes that are not valid utf-8"
 
 
-def test_undecodable_header_is_an_error() -> None:
+def test_undecodable_header_bytes_are_a_doubt_not_a_failure() -> None:
+    """A bad byte in a column name costs that character, not the file: it is U+FFFD
+    and the file's details say so (a bad byte in a data row is that row's reject)."""
     data = b"na\xefme,age\nx,1\n"
-    with pytest.raises(FormatError) as info:
-        CsvFormat(encoding="utf-8").open(io.BytesIO(data), FileRef(url="h.csv", name="h.csv"))
-    assert info.value.line == 1
+    reader = CsvFormat(encoding="utf-8").open(io.BytesIO(data), FileRef(url="h.csv", name="h.csv"))
+    assert reader.headers == ["na\ufffdme", "age"]
+    assert any("U+FFFD" in d for d in reader.details["doubts"])
+    assert rows_of(reader) == [["x", "1"]]
 
 
 def test_utf16_is_transcoded() -> None:
