@@ -624,7 +624,8 @@ def detect_dialect(text: str, *, final: bool = False, delimiter: str | None = No
     """
     tried = [_candidate(text, d, final) for d in ([delimiter] if delimiter else DIALECT_DELIMITERS)]
     others = [c for c in tried if c.delimiter != " "]
-    if any(c.width > 1 and c.share >= _AGREE for c in others):
+    # Spaces are in most text: a space delimiter only where no other one makes a table.
+    if any(c.width > 1 and c.share >= 0.5 for c in others):
         tried = others
     best = max(tried, key=lambda c: c.score())  # max keeps the first of equals
     if best.width == 1 and not delimiter:
