@@ -86,6 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--explain", action="store_true", help="show each decision on stderr")
     p.add_argument("--sample-rows", type=int, default=10_000, metavar="N", help="rows to sample")
     p.add_argument("--full-scan", action="store_true", help="read every row, not a sample")
+    p.add_argument(
+        "--text-on-misfit",
+        action="store_true",
+        help="a column with any value that fits no type is text (default: a few misfits "
+        "keep the type and become rejects)",
+    )
 
     p = sub.add_parser("dashboard", help="past runs, their files and rejects; start a job")
     p.add_argument("--dsn", help="the PostgreSQL whose run history to show (default: embedded)")
@@ -363,7 +369,12 @@ def cmd_infer(args: argparse.Namespace) -> int:
 
     from csvpg.infer import explain, infer_file, job_for, summary, to_toml
 
-    guess = infer_file(args.file, sample_rows=args.sample_rows, full_scan=args.full_scan)
+    guess = infer_file(
+        args.file,
+        sample_rows=args.sample_rows,
+        full_scan=args.full_scan,
+        tolerate=not args.text_on_misfit,
+    )
     if args.explain:
         print(explain(guess), end="", file=sys.stderr)
     job_dir = Path(args.output).parent if args.output else None

@@ -16,7 +16,7 @@ import csv
 import io
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -348,8 +348,12 @@ def infer_file(
     full_scan: bool = False,
     pm: pluggy.PluginManager | None = None,
     null_values: tuple[str, ...] | list[str] = DEFAULT_NULLS,
+    tolerate: bool = True,
 ) -> FileGuess:
-    """Sample a file and guess its format details, column types and primary key."""
+    """Sample a file and guess its format details, column types and primary key.
+
+    ``tolerate``: a column keeps its type despite a few misfits (they become rejects);
+    ``False`` makes any column with one misfit text."""
     if sample_rows <= 0:
         raise SpecError(
             f"--sample-rows must be 1 or more, not {sample_rows}",
@@ -364,7 +368,9 @@ def infer_file(
         raise SourceError(f"no installed source reads {protocol}://", file=url)
     source = found.cls(url=url, options={})
     try:
-        return _infer_one(url, source, registry, pm, sample_rows, full_scan, tuple(null_values))
+        return _infer_one(
+            url, source, registry, pm, sample_rows, full_scan, tuple(null_values), tolerate
+        )
     finally:
         source.close()
 
@@ -377,6 +383,7 @@ def _infer_one(
     sample_rows: int,
     full_scan: bool,
     null_values: tuple[str, ...],
+    tolerate: bool = True,
 ) -> FileGuess:
     refs = source.list(None)
     if len(refs) != 1:
@@ -401,7 +408,9 @@ def _infer_one(
                 if any(fmt.settings.get(k) != v for k, v in settings.items()):
                     fmt = cls(**settings)  # a preamble or no header: read it again so
                     continue
-                guess = _infer(url, ref, stream, reader, pm, sample_rows, full_scan, null_values)
+                guess = _infer(
+                    url, ref, stream, reader, pm, sample_rows, full_scan, null_values, tolerate
+                )
                 guess.evidence[:0] = (sniffed or {}).get("evidence", [])
                 return guess
             finally:
@@ -467,6 +476,7 @@ def _infer(
     sample_rows: int,
     full_scan: bool,
     null_values: tuple[str, ...],
+    tolerate: bool = True,
 ) -> FileGuess:
     headers = list(reader.headers)
     names = safe_names(headers)
@@ -481,8 +491,9 @@ def _infer(
     if hasattr(reader, "skip_undecodable"):
         reader.skip_undecodable = True  # a bad byte is that row's problem, not the sample's
     cap = KEY_CAP if full_scan else max(KEY_CAP, sample_rows)
-    profiles = [
-        Profile(
+
+    def make(n: str, h: str) -> Profile:
+        return Profile(
             n,
             h,
             null_values=null_values,
@@ -490,8 +501,8 @@ def _infer(
             decimal_comma=details["delimiter"] != ",",
             distinct_cap=cap if is_id_like(n, h) or not full_scan else 100_000,
         )
-        for n, h in zip(names, headers, strict=True)
-    ]
+
+    profiles = [make(n, h) for n, h in zip(names, headers, strict=True)]
     keys = _Keys(names, headers, cap, FULL_SCAN_PAIRS if full_scan else 8)
     kept: Batch = []
     batches = draw_sample(
@@ -504,6 +515,11 @@ def _infer(
         kept.extend(batch[: max(0, sample_rows - len(kept))])
     guesses = [p.guess() for p in profiles]
     evidence: list[str] = list(details.get("doubts", []))
+    if tolerate:
+        for j, g in enumerate(guesses):
+            if g.type == "text":
+                column = [row[j] for row in kept]
+                guesses[j] = _despite_misfits(profiles[j], column, make) or g
     _proposals(pm, names, headers, kept, profiles, guesses, evidence)
 
     typed = [g for g in guesses if g.type != "text"]
@@ -538,6 +554,43 @@ def _infer(
         sample=sample,
         evidence=evidence,
     )
+
+
+#: A column keeps its type when the values that do not fit it are this few: at most
+#: 0.1 % of the sampled values and at most 10 of them. They will be rejects, with their
+#: line, instead of hiding in a text column; ``tolerate=False`` makes such a column text.
+MISFIT_SHARE, MISFIT_MAX = 0.001, 10
+
+
+def _despite_misfits(
+    profile: Profile, values: list[str | None], make: Callable[[str, str], Profile]
+) -> ColumnGuess | None:
+    """The column's type without its few misfits (see :data:`MISFIT_SHARE`), or None."""
+    present = [v for v in values if v is not None and v not in profile.null_values]
+    limit = min(MISFIT_MAX, int(len(present) * MISFIT_SHARE))
+    if not limit:
+        return None
+    for family in range(1, len(profile.families)):  # booleans die on any number
+        misfits: list[str] = []
+        while True:
+            trial = make(profile.name, profile.header)
+            trial.feed([v for v in present if v not in misfits])
+            culprit = trial.families[family].culprit
+            if trial.families[family].dead is None:
+                guess = trial.guess()
+                if guess.type == "text":
+                    break
+                n = sum(v in misfits for v in present)
+                guess.evidence.insert(
+                    1,
+                    f"{n} value(s) would be rejected, few enough to keep the type: "
+                    + ", ".join(map(repr, misfits)),
+                )
+                return guess
+            if culprit is None or sum(v in (*misfits, culprit) for v in present) > limit:
+                break
+            misfits.append(culprit)
+    return None
 
 
 def _proposals(

@@ -190,3 +190,21 @@ def test_infer_refuses_a_sample_of_no_rows(tmp_path: Path, capsys) -> None:
     path.write_text("id\n1\n")
     assert main(["infer", str(path), "--sample-rows", "0"]) != 0
     assert "--sample-rows must be 1 or more" in capsys.readouterr().err
+
+
+# -- 9: a few misfits keep the type ----------------------------------------------------
+
+
+def test_a_few_bad_values_keep_the_type_and_become_rejects(db, tmp_path: Path, capsys) -> None:
+    lines = "".join(f"{i},{i}.25,2024-01-{i % 28 + 1:02d}\n" for i in range(1, 3000))
+    data = ("id,amount,day\n" + lines + "3000,n/a?,someday\n").encode()
+    text, summary = infer_and_run(db, tmp_path, data)
+    assert 'amount = "numeric(12,2)"' in text and 'day = "date"' in text
+    assert summary.exit_code == 0, summary.files[0].error
+    assert db.count("t") == 2999
+    assert [line for line, _ in rejects_of(db, summary)] == [3001]
+    path = str(tmp_path / "data" / "t.csv")
+    assert main(["infer", path, "--explain"]) == 0
+    assert "1 value(s) would be rejected" in capsys.readouterr().err
+    assert main(["infer", path, "--text-on-misfit"]) == 0
+    assert 'amount = "text"' in capsys.readouterr().out
