@@ -471,7 +471,9 @@ def _quoting(text: str, delimiter: str, final: bool) -> tuple[str, str, int]:
             return '"', "\\", bs
     if quoted:
         return '"', '"', stray
-    if "'" in text:
+    # Single quotes quote only where a quoted field needs it (holds the delimiter):
+    # 'a' alone may just as well be a value with its quotes.
+    if "'" in text and re.search(f"'[^'\r\n]*{re.escape(delimiter)}[^']*'", text):
         sq, ss = quote_usage(text, delimiter, "'", final=final)
         if sq and not ss:
             return "'", "'", 0
@@ -484,7 +486,17 @@ def _candidate(text: str, delimiter: str, final: bool) -> _Candidate:
     if delimiter not in text:
         return _Candidate(delimiter, '"', '"', False)  # splits nothing: one column
     quote, escape, strays = _quoting(text, delimiter, final)
-    c = _Candidate(delimiter, quote, escape, strays > 0, strays)
+    c = _read_as(text, _Candidate(delimiter, quote, escape, strays > 0, strays), final)
+    if quote == "'":  # single quotes only where they make the better table
+        plain = _read_as(text, _Candidate(delimiter, '"', '"', False), final)
+        if plain.score() >= c.score():
+            return plain
+    return c
+
+
+def _read_as(text: str, c: _Candidate, final: bool) -> _Candidate:
+    """``c`` with the widths of the sample's records read with its dialect."""
+    delimiter, quote, escape = c.delimiter, c.quote, c.escape
     lines = io.StringIO(text, newline="")
     reader = csv.reader(lines, **csv_options(delimiter, quote, escape))  # type: ignore[arg-type]
     records: list[tuple[list[str], int]] = []  # (fields, physical lines before it)
@@ -627,6 +639,8 @@ def detect_dialect(text: str, *, final: bool = False, delimiter: str | None = No
     # Spaces are in most text: a space delimiter only where no other one makes a table.
     if any(c.width > 1 and c.share >= 0.5 for c in others):
         tried = others
+    tried = [c for c in tried if c.delimiter != " " or (c.share >= _AGREE and c.agree > 1)]
+    tried = tried or others
     best = max(tried, key=lambda c: c.score())  # max keeps the first of equals
     if best.width == 1 and not delimiter:
         # One column: the first delimiter no record holds, so COPY never splits one.

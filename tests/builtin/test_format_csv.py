@@ -559,4 +559,7 @@ def test_skip_rows_property(table: list[list[str]], banner: list[str], eol: str)
     reader = open_bytes(raw, skip_rows=len(banner), header=False, delimiter=",")
     assert rows_of(reader) == nulls(table)
     again = open_bytes(raw, skip_rows=len(banner), header=False, delimiter=",")
-    assert b"".join(again.iter_bytes()) == body
+    try:
+        assert b"".join(again.iter_bytes()) == body
+    except FormatError as exc:  # COPY would read a blank line of one column as a row
+        assert len(table[0]) == 1 and "blank line" in exc.message
