@@ -12,13 +12,15 @@ import codecs
 import csv
 import io
 import itertools
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field, replace
 
 from csvpg.errors import FormatError
 
 __all__ = [
     "DELIMITERS",
     "PG_ENCODINGS",
+    "UNDECODED",
     "Encoding",
     "detect_delimiter",
     "detect_encoding",
@@ -107,6 +109,12 @@ _FROM_PG: dict[str, str] = {
     "koi8u": "koi8-u",
 }
 
+#: What a byte that did not decode becomes under errors="surrogateescape".
+UNDECODED = re.compile("[\udc80-\udcff]")
+
+_BAD_RUN = re.compile("[\udc80-\udcff]+")
+_CUT_SEQUENCE = re.compile("[\udcc2-\udcf4][\udc80-\udcbf]{1,2}")
+
 #: Single-byte code pages charset-normalizer often cannot tell apart; the first present wins.
 _WESTERN = ("cp1252", "iso8859-1", "iso8859-15")
 
@@ -126,6 +134,8 @@ class Encoding:
     pg: str | None
     #: The byte-order mark at the start of the file, ``b""`` if none.
     bom: bytes = b""
+    #: Why the guess is uncertain (``""`` when it is not): said by check, infer, --explain.
+    doubt: str = ""
 
     @property
     def transcode(self) -> bool:
@@ -174,6 +184,31 @@ def _line_cut(sample: bytes) -> bytes:
     return sample[:end] if end else sample
 
 
+def _mostly_utf8(sample: bytes) -> str:
+    """Why a sample that is UTF-8 but for a few bytes is UTF-8 all the same; ``""`` if not.
+
+    Bytes of a single-byte code page almost never form valid UTF-8 sequences, so when
+    the sample holds more of those than bytes that do not decode, it is UTF-8 with some
+    damage. Reading it so keeps every good row right, and the lines with the bad bytes
+    become rejects; reading it as Windows-1252 would turn every good accented row into
+    mojibake (``cafÃ©``) without a word.
+    """
+    text = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape").decode(sample)
+    bad = len(UNDECODED.findall(text))
+    good = sum(1 for ch in text if ord(ch) > 0x7F) - bad
+    runs = _BAD_RUN.findall(text)
+    # A cut multibyte sequence (a lead byte and continuation bytes) is UTF-8 damage too.
+    if runs and all(_CUT_SEQUENCE.fullmatch(r) for r in runs):
+        good = max(good, bad)
+    if good <= 0 or bad > good:
+        return ""
+    return (
+        f"UTF-8, but {bad} of the first {len(sample)} bytes do not decode "
+        f"(against {good} characters that do): the lines holding them "
+        "become rejects; set encoding in [format] if the file is in another encoding"
+    )
+
+
 def detect_encoding(sample: bytes) -> Encoding:
     """Guess the encoding of a file from its first bytes.
 
@@ -191,6 +226,9 @@ def detect_encoding(sample: bytes) -> Encoding:
         pass
     else:
         return _encoding("utf-8")
+    doubt = _mostly_utf8(sample)
+    if doubt:
+        return replace(_encoding("utf-8"), doubt=doubt)
     codec: str | None = _charset_normalizer(sample)
     if codec is None and len(_line_cut(sample)) < len(sample):
         codec = _charset_normalizer(_line_cut(sample))
@@ -288,3 +326,353 @@ def detect_delimiter(
     if not best:
         best = unsplit[0] if unsplit else ","
     return best
+
+
+# -- the dialect -------------------------------------------------------------------------
+
+#: Delimiters :func:`detect_dialect` weighs; a space only wins where nothing else splits.
+DIALECT_DELIMITERS: tuple[str, ...] = (*DELIMITERS, " ")
+#: Records the dialect is judged on, and the share of them that must agree on a width for
+#: the lines before them to be a preamble (a banner, a title, notes).
+_JUDGED = 200
+_AGREE = 0.9
+#: A preamble longer than this is no preamble: the file is ragged.
+MAX_PREAMBLE = 30
+_NUMBER = re.compile(r"^\s*[+-]?(?:\d+(?:[.,]\d+)*|\d*[.,]\d+)(?:[eE][+-]?\d+)?%?\s*$")
+_DATE_LIKE = re.compile(r"^\s*\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}(?:[T ]\d{1,2}:\d{2}.*)?\s*$")
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """How a delimited text file is written, as :func:`detect_dialect` reads it."""
+
+    delimiter: str
+    #: ``""``: the file's quotes are literal characters (quoting off).
+    quote: str
+    #: ``quote`` for doubled quotes, ``"\\"`` for backslash escapes, ``""`` without quoting.
+    escape: str
+    #: Physical lines before the table: blank lines, a banner, a title.
+    skip_rows: int
+    #: The first record after ``skip_rows`` names the columns.
+    header: bool
+    #: Quotes inside unquoted fields next to quoted fields: such records are ambiguous.
+    mixed: bool
+    evidence: tuple[str, ...] = ()
+
+
+def csv_options(delimiter: str, quote: str, escape: str | None) -> dict[str, object]:
+    """``csv.reader`` keywords for a dialect; ``quote = ""`` reads quotes as text."""
+    if not quote:
+        return {"delimiter": delimiter, "quoting": csv.QUOTE_NONE, "strict": False}
+    backslash = bool(escape) and escape != quote
+    return {
+        "delimiter": delimiter,
+        "quotechar": quote,
+        "escapechar": escape if backslash else None,
+        "doublequote": not backslash,
+        "strict": False,
+    }
+
+
+def _quoted_rx(quote: str, escape: str | None) -> re.Pattern[str]:
+    q = re.escape(quote)
+    if escape and escape != quote:
+        e = re.escape(escape)
+        return re.compile(f" *{q}(?:[^{q}{e}]|{e}.)*+{q}", re.S)
+    return re.compile(f" *{q}(?:[^{q}]|{q}{q})*+{q}")
+
+
+def quote_usage(
+    text: str, delimiter: str, quote: str, escape: str | None = None, *, final: bool = True
+) -> tuple[int, int]:
+    """(fields that open with a quote, quotes where CSV allows none) in ``text``.
+
+    A quote inside an unquoted field (``Robert "Bumps" Blackwell``) or text after a
+    closing quote is a stray: PostgreSQL's CSV reading takes every quote as a toggle, so
+    such a field is read changed, and may swallow the lines after it.
+    """
+    quoted = stray = 0
+    ends = delimiter + "\r\n"
+    quoted_rx = _quoted_rx(quote, escape)
+    plain_rx = re.compile(f"[^{re.escape(ends)}]*")
+    pos, n = 0, len(text)
+    while pos < n:
+        at = pos
+        while at < n and text[at] == " ":
+            at += 1
+        opens = at < n and text[at] == quote
+        m = quoted_rx.match(text, pos) if opens else None
+        if opens and m is None:
+            stray += final  # never closed: the sample may end inside it
+            break
+        quoted += m is not None  # a field that opens with a quote, closed well or not
+        if m is not None and (m.end() == n or text[m.end()] in ends):
+            pos = m.end()
+        else:
+            start = m.end() if m is not None else pos
+            end = plain_rx.match(text, start).end()  # type: ignore[union-attr]
+            stray += m is not None or quote in text[pos:end]
+            pos = end
+        if pos < n:
+            pos += 2 if text[pos : pos + 2] == "\r\n" else 1
+    return quoted, stray
+
+
+def stray_quote(raw: str, delimiter: str, quote: str, escape: str | None = None) -> bool:
+    """Whether one record's raw text has a quote where CSV allows none."""
+    return quote in raw and quote_usage(raw, delimiter, quote, escape)[1] > 0
+
+
+def stray_rx(delimiter: str, quote: str) -> re.Pattern[str]:
+    """A quote between two characters of a field: in no well-formed CSV."""
+    other = f"[^{re.escape(delimiter + quote)}\\r\\n]"
+    return re.compile(f"{other}{re.escape(quote)}{other}")
+
+
+def stray_rx_bytes(delimiter: str, quote: str) -> re.Pattern[bytes]:
+    """:func:`stray_rx` over bytes (ASCII delimiter and quote), for the byte path."""
+    return re.compile(stray_rx(delimiter, quote).pattern.encode())
+
+
+@dataclass
+class _Candidate:
+    delimiter: str
+    quote: str
+    escape: str
+    mixed: bool
+    strays: int = 0
+    width: int = 1
+    start: int = 0  # records before the table
+    skip_lines: int = 0  # physical lines before it
+    agree: int = 0
+    total: int = 0
+    rows: list[list[str]] = field(default_factory=list)
+
+    @property
+    def share(self) -> float:
+        return self.agree / self.total if self.total else 0.0
+
+    def score(self) -> tuple[float, ...]:
+        # Consistent records first (DuckDB's sniffer), then more columns, then the
+        # candidate order; a space only where it is the one delimiter that splits.
+        # Lines left out as a preamble and quotes that fit no CSV count against it.
+        split = self.width > 1
+        wrong = self.total - self.agree + self.start + self.strays
+        return (split, self.agree - wrong, self.width)
+
+
+def _quoting(text: str, delimiter: str, final: bool) -> tuple[str, str, int]:
+    """(quote, escape, strays) for one delimiter, from how the sample's fields use
+    quotes; strays are quotes inside unquoted fields beside quoted fields."""
+    quoted, stray = quote_usage(text, delimiter, '"', final=final) if '"' in text else (0, 0)
+    if stray and '\\"' in text:
+        bq, bs = quote_usage(text, delimiter, '"', "\\", final=final)
+        if bs < stray and bq:
+            return '"', "\\", bs
+    if quoted:
+        return '"', '"', stray
+    # Single quotes quote only where a quoted field needs it (holds the delimiter):
+    # 'a' alone may just as well be a value with its quotes.
+    if "'" in text and re.search(f"'[^'\r\n]*{re.escape(delimiter)}[^']*'", text):
+        sq, ss = quote_usage(text, delimiter, "'", final=final)
+        if sq and not ss:
+            return "'", "'", 0
+    if stray:
+        return "", "", 0  # quotes, but no field opens with one: they are text
+    return '"', '"', 0
+
+
+def _candidate(text: str, delimiter: str, final: bool) -> _Candidate:
+    if delimiter not in text:
+        return _Candidate(delimiter, '"', '"', False)  # splits nothing: one column
+    quote, escape, strays = _quoting(text, delimiter, final)
+    c = _read_as(text, _Candidate(delimiter, quote, escape, strays > 0, strays), final)
+    if quote == "'":  # single quotes only where they make the better table
+        plain = _read_as(text, _Candidate(delimiter, '"', '"', False), final)
+        if plain.score() >= c.score():
+            return plain
+    return c
+
+
+def _read_as(text: str, c: _Candidate, final: bool) -> _Candidate:
+    """``c`` with the widths of the sample's records read with its dialect."""
+    delimiter, quote, escape = c.delimiter, c.quote, c.escape
+    lines = io.StringIO(text, newline="")
+    reader = csv.reader(lines, **csv_options(delimiter, quote, escape))  # type: ignore[arg-type]
+    records: list[tuple[list[str], int]] = []  # (fields, physical lines before it)
+    before = 0
+    try:
+        for record in itertools.islice(reader, _JUDGED + 1):
+            records.append((record, before))
+            before = reader.line_num
+    except csv.Error:
+        pass
+    if not final and len(records) > 1 and not text.endswith(("\n", "\r")):
+        records.pop()  # cut off by the sample's end
+    records = [(r, at) for r, at in records[:_JUDGED] if r]  # blank lines are no records
+    if not records:
+        return c
+    widths = [len(r) for r, _ in records]
+    counts: dict[int, int] = {}
+    for w in widths:
+        counts[w] = counts.get(w, 0) + 1
+    c.width = max(counts, key=lambda w: (w > 1, counts[w], w))
+    first = widths.index(c.width)
+    # A title an export padded to the table's width (``Title,,,,``) is a preamble too.
+    while (
+        c.width > 2
+        and first + 1 < len(records)
+        and sum(bool(v.strip()) for v in records[first][0]) <= 1
+        and widths[first + 1] == c.width
+    ):
+        first += 1
+    # The records just after a preamble must agree (notes may follow the table).
+    window = widths[first : first + 20]
+    if first and (
+        first > MAX_PREAMBLE or len(window) < 3 or window.count(c.width) < _AGREE * len(window)
+    ):
+        first = 0  # ragged, not a preamble
+    c.start, c.skip_lines = first, records[first][1]
+    c.total = len(widths) - first
+    c.agree = widths[first:].count(c.width)
+    c.rows = [r for r, _ in records[first:]]
+    return c
+
+
+def _kind(value: str) -> str:
+    """A value's kind for header detection: "" (empty), integer, grouped (``2,666``),
+    number, date or text."""
+    v = value.strip()
+    if not v:
+        return ""
+    if v.lstrip("+-").isdigit():
+        return "integer"
+    if _GROUPED.match(v):
+        return "grouped"
+    if _NUMBER.match(v):
+        return "number"
+    if _DATE_LIKE.match(v):
+        return "date"
+    return "text"
+
+
+_GROUPED = re.compile(r"^[+-]?\d{1,3}(?:[,.' ]\d{3})+(?:[.,]\d+)?$")
+_NUMERIC = ("integer", "grouped", "number")
+
+
+def _column_kind(kinds: list[str]) -> str:
+    """What ≥ 90 % of a column's non-empty values are: integer, number, date, or ""."""
+    if not kinds:
+        return ""
+    if kinds.count("integer") >= _AGREE * len(kinds):
+        return "integer"
+    if sum(k in _NUMERIC for k in kinds) >= _AGREE * len(kinds):
+        # Thousands grouped: an ungrouped 2000 above them is a name (a year), no value.
+        return "grouped" if kinds.count("grouped") * 2 >= len(kinds) else "number"
+    if kinds.count("date") >= _AGREE * len(kinds):
+        return "date"
+    return ""
+
+
+def _fits(value: str, kind: str) -> bool:
+    mine = _kind(value)
+    if mine in ("", kind):
+        return True
+    if kind == "number":
+        return mine in _NUMERIC
+    if kind == "grouped":
+        return mine == "number" or (mine == "integer" and len(value.strip().lstrip("+-")) <= 3)
+    return False
+
+
+def _is_year(value: str) -> bool:
+    v = value.strip()
+    return v.isdigit() and 1800 <= int(v) <= 2100
+
+
+def _years_above(first: list[str], rest: list[list[str]], typed: list[tuple[int, str]]) -> bool:
+    """A wide statistical table: the first record's numbers are years, rising along the
+    row (three or more), above integer columns whose values are mostly no years."""
+    cols = [j for j, kind in typed if kind in _NUMERIC and _is_year(first[j])]
+    years = [int(first[j]) for j in cols]
+    if len(years) < 3 or years != sorted(set(years)):
+        return False
+    return all(sum(_is_year(r[j]) for r in rest) * 2 < len(rest) for j in cols)
+
+
+def _has_header(rows: list[list[str]], width: int) -> tuple[bool, str]:
+    """Whether the first row names the columns: DuckDB's and CleverCSV's test, the first
+    row's types against the rest's."""
+    if len(rows) < 2:
+        values = [v for v in rows[0] if v.strip()] if rows else []
+        if values and sum(_kind(v) in (*_NUMERIC, "date") for v in values) * 2 >= len(values):
+            return False, "no header: the one record holds numbers or dates, no names"
+        return True, "one record: taken as the header"
+    first, rest = rows[0], [r for r in rows[1:] if len(r) == width]
+    typed = []
+    for j in range(min(width, len(first))):
+        kind = _column_kind([k for r in rest if (k := _kind(r[j]))])
+        if kind:
+            typed.append((j, kind))
+    if not typed:
+        return True, "every column holds text: the first record is taken as the header"
+    if _years_above(first, rest, typed):
+        return True, "header: the first record names years above columns of other numbers"
+    if all(_fits(first[j], kind) for j, kind in typed):
+        return False, (
+            f"no header: the first record's values fit the types of the {len(typed)} typed "
+            "column(s) below it"
+        )
+    return True, "header: the first record holds text above typed columns"
+
+
+def detect_dialect(text: str, *, final: bool = False, delimiter: str | None = None) -> Dialect:
+    """Delimiter, quoting, preamble and header of a decoded sample.
+
+    Every candidate delimiter (``, ; \\t | space``) reads the sample with the quoting its
+    fields show (quoted fields, backslash escapes, single quotes, or quotes that are just
+    text); the winner gives the most records of one width (a table), after at most
+    :data:`MAX_PREAMBLE` lines of preamble. ``delimiter`` fixes it instead.
+    """
+    tried = [_candidate(text, d, final) for d in ([delimiter] if delimiter else DIALECT_DELIMITERS)]
+    others = [c for c in tried if c.delimiter != " "]
+    # Spaces are in most text: a space delimiter only where no other one makes a table.
+    if any(c.width > 1 and c.share >= 0.5 for c in others):
+        tried = others
+    tried = [c for c in tried if c.delimiter != " " or (c.share >= _AGREE and c.agree > 1)]
+    tried = tried or others
+    best = max(tried, key=lambda c: c.score())  # max keeps the first of equals
+    if best.width == 1 and not delimiter:
+        # One column: the first delimiter no record holds, so COPY never splits one.
+        best = next((c for c in others if c.delimiter not in text), best)
+    header, why = _has_header(best.rows, best.width)
+    evidence = [
+        f"delimiter {best.delimiter!r}: {best.agree} of {best.total} records have "
+        f"{best.width} fields",
+        _quote_note(best),
+        why,
+    ]
+    if best.skip_lines:
+        evidence.append(f"skip_rows = {best.skip_lines}: the lines before the table")
+    return Dialect(
+        best.delimiter,
+        best.quote,
+        best.escape,
+        best.skip_lines,
+        header,
+        best.mixed,
+        tuple(evidence),
+    )
+
+
+def _quote_note(c: _Candidate) -> str:
+    if not c.quote:
+        return 'quote = "": no field opens with a quote, so the quotes are text'
+    if c.mixed:
+        return (
+            f"quote {c.quote!r}, but some quotes stand inside unquoted fields: those "
+            "records are ambiguous and become rejects"
+        )
+    if c.escape != c.quote:
+        return f"quote {c.quote!r} with {c.escape!r} escapes"
+    return f"quote {c.quote!r}"

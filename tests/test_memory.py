@@ -100,7 +100,8 @@ def test_iter_bytes_memory_does_not_grow_with_the_file(template: tuple[bytes, by
     for size in (8 * MB, 64 * MB):
         stream = SyntheticCsv(*template, size)
         peaks[size], total = traced_peak(partial(_bytes_through, stream))
-        assert total == stream.size  # every byte passed on, header included
+        # Every byte passed on but the header's, which csvpg reads and skips itself.
+        assert total == stream.size - len(template[0])
     small, large = peaks[8 * MB], peaks[64 * MB]
     # Measured: 9.6 MiB for both, all of it in open() (the 1 MiB sample decoded, and
     # copied again into a StringIO for the header); 4 MiB while streaming after it.

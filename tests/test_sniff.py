@@ -15,6 +15,7 @@ from csvpg.detect import (
     PG_ENCODINGS,
     Encoding,
     detect_delimiter,
+    detect_dialect,
     detect_encoding,
     pg_encoding,
     resolve_encoding,
@@ -200,3 +201,48 @@ def test_detect_delimiter_property(data: st.DataObject, delimiter: str, ncols: i
     buf = io.StringIO()
     csv.writer(buf, delimiter=delimiter, lineterminator="\n").writerows([header, *rows])
     assert detect_delimiter(buf.getvalue(), final=True) == delimiter
+
+
+# -- the dialect -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "delimiter", "quote", "escape"),
+    [
+        ('"id"\t"name"\n"1"\t"a, b"\n"2"\t"c, d"\n"3"\t"e"\n', "\t", '"', '"'),  # all quoted TSV
+        ("id;name\n1;'x;1'\n2;'y;2'\n3;'z'\n", ";", "'", "'"),
+        ('id|t\n1|"say \\"hi\\""\n2|"a \\"b\\""\n3|c\n', "|", '"', "\\"),
+        ("id name score\n1 a 2\n2 b 4\n3 c 6\n", " ", '"', '"'),
+        ('t\tn\nHe said "hi"\t1\n12" single\t2\nx\t3\n', "\t", "", ""),  # quotes are text
+        ("id,name\n1,New York City\n2,Los Angeles\n3,San Francisco Bay\n", ",", '"', '"'),
+    ],
+)
+def test_detect_dialect(text: str, delimiter: str, quote: str, escape: str) -> None:
+    d = detect_dialect(text, final=True)
+    assert (d.delimiter, d.quote, d.escape) == (delimiter, quote, escape), d.evidence
+
+
+def test_detect_dialect_preamble_and_header() -> None:
+    d = detect_dialect("Report 2024\n\nid;v\n1;2\n2;3\n3;4\n", final=True)
+    assert (d.delimiter, d.skip_rows, d.header) == (";", 2, True)
+    assert not detect_dialect("1,2.5,x\n2,3.5,y\n3,4.5,z\n", final=True).header
+    assert detect_dialect("name,2000,2001,2002\nA,1,2,3\nB,4,5,6\nC,7,8,9\n", final=True).header
+
+
+def test_mixed_quoting_is_flagged() -> None:
+    d = detect_dialect('id,n\n1,"a, b"\n2,Robert "Bumps" Blackwell\n', final=True)
+    assert d.quote == '"' and d.mixed
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data(), delimiter=st.sampled_from(DELIMITERS), ncols=st.integers(2, 5))
+def test_detect_dialect_property(data: st.DataObject, delimiter: str, ncols: int) -> None:
+    """Whatever the cells, a table csv.writer wrote under a plain header is read with
+    the writer's delimiter, and never as quotes-are-text."""
+    header = data.draw(st.lists(_ident, min_size=ncols, max_size=ncols))
+    rows = data.draw(st.lists(st.lists(_cell, min_size=ncols, max_size=ncols), max_size=6))
+    buf = io.StringIO()
+    csv.writer(buf, delimiter=delimiter, lineterminator="\n").writerows([header, *rows])
+    d = detect_dialect(buf.getvalue(), final=True)
+    assert d.delimiter == delimiter
+    assert d.skip_rows == 0

@@ -13,14 +13,27 @@ rest of the stream; nothing ever holds the whole file. Two ways out:
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import io
+import itertools
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO, ClassVar
 
 from csvpg.binary import refuse_binary
-from csvpg.detect import Encoding, detect_delimiter, detect_encoding, resolve_encoding
+from csvpg.detect import (
+    UNDECODED,
+    Dialect,
+    Encoding,
+    csv_options,
+    detect_dialect,
+    detect_encoding,
+    resolve_encoding,
+    stray_quote,
+    stray_rx,
+    stray_rx_bytes,
+)
 from csvpg.errors import FormatError, SpecError
 from csvpg.hookspecs import hookimpl
 from csvpg.interfaces import (
@@ -34,8 +47,7 @@ from csvpg.interfaces import (
 )
 from csvpg.options import Option
 
-#: What a byte that did not decode becomes under errors="surrogateescape".
-_SURROGATE = re.compile("[\udc80-\udcff]")
+_SURROGATE = UNDECODED
 
 SAMPLE_SIZE = 1 << 20
 SNIFF_CHARS = 64 << 10
@@ -113,40 +125,72 @@ class CsvReader(Reader):
         self._codec = "utf-8" if encoding.transcode else encoding.codec
         self._skip = int(settings["skip_rows"])
         self._header = bool(settings["header"])
-        self.quote: str = settings["quote"]
+        quote_auto = settings["quote"] == "auto"
+        self.quote: str = '"' if quote_auto else settings["quote"]
         self.escape: str = settings["escape"] or self.quote
         self.delimiter: str = "," if settings["delimiter"] == "auto" else settings["delimiter"]
         self.nulls: tuple[str, ...] = tuple(settings["null_values"])
+        #: :meth:`iter_batches` leaves out records with bytes that do not decode (and
+        #: counts them here) instead of failing: ``csvpg infer`` samples so.
+        self.skip_undecodable = False
+        self.undecodable = 0
+        #: Whether :meth:`iter_bytes` handed on anything but line ends: a load of 0 rows
+        #: from such a file is a misreading, never a success.
+        self.saw_data = False
         self._blocks = self._converted(sample[len(encoding.bom) :])
         head, final = self._head()
-        self._first = head  # the bytes after the BOM and the skipped lines
         text = self._decode_head(head, final)
-        if settings["delimiter"] == "auto":
-            # A few hundred records decide it; parsing the whole sample four times would
-            # cost more than many a small file's COPY.
+        blank = len(text) - len(text.lstrip("\r\n"))
+        if blank:  # blank lines before the header are no records (ASCII: 1 byte each)
+            self._skip += _breaks(text[:blank])
+            head, text = head[blank:], text[blank:]
+        sniffed: Dialect | None = None
+        before = self._skip  # the lines before the sniffed text
+        if settings["delimiter"] == "auto" or quote_auto:
+            # A few hundred records decide the dialect; the whole sample is looked over
+            # for quotes inside fields.
             cut = text[:SNIFF_CHARS]
-            self.delimiter = detect_delimiter(
-                cut, self.quote, escape=self.escape, final=final and cut == text, limit=200
+            sniffed = detect_dialect(
+                cut,
+                final=final and cut == text,
+                delimiter=None if settings["delimiter"] == "auto" else self.delimiter,
             )
-            detected.append("delimiter")
-        try:
-            first = next(csv.reader(io.StringIO(text, newline=""), **self._fmt()), None)
-        except csv.Error as exc:
-            raise FormatError(
-                f"cannot parse the first record: {exc}", file=ref.url, line=self._skip + 1
-            ) from None
+            if settings["delimiter"] == "auto":
+                self.delimiter = sniffed.delimiter
+                detected.append("delimiter")
+            if quote_auto:
+                self.quote = sniffed.quote
+                self.escape = settings["escape"] or sniffed.escape
+                detected.append("quote")
+        #: Quotes inside unquoted fields beside quoted ones: read row by row, and the
+        #: records with such quotes are rejects (they read one way here, another in COPY).
+        self._mixed = bool(sniffed and sniffed.mixed) or bool(
+            self.quote and stray_rx(self.delimiter, self.quote).search(text)
+        )
+        first, used = self._first_record(text, final)
+        self._first = head
+        if first is not None and self._header:
+            # The header is csvpg's to read and skip, not COPY's: a stray quote in it
+            # would make COPY's HEADER skip one "line" as long as the file.
+            self._skip += _breaks(text[:used])
+            self._first = head[len(text[:used].encode(self._codec, "surrogateescape")) :]
+        #: Physical lines before the first data line: COPY's line 1 is line this + 1.
+        self.line_offset = self._skip
         if first is None:
             self.headers: list[str] = []
         elif self._header:
-            self.headers = list(first) or [""]  # a blank line is one empty field
+            self.headers = [_SURROGATE.sub("\ufffd", h) for h in first] or [""]
         else:
             self.headers = [f"column_{i}" for i in range(1, max(len(first), 1) + 1)]
+        #: With quoting off, COPY gets a quote byte the sample never holds; a block
+        #: holding it sends the file row by row (:meth:`iter_bytes`).
+        self._copy_quote = "" if self.quote else _absent_byte(text)
         self.dialect = CsvDialect(
             delimiter=self.delimiter,
-            quote=self.quote,
-            escape=self.escape,
+            quote=self.quote or self._copy_quote,
+            escape=self.escape or self._copy_quote,
             encoding=encoding.pg or "UTF8",
-            header=self._header and first is not None,
+            header=False,
             nulls=self.nulls,
         )
         self.details: dict[str, Any] = {
@@ -156,12 +200,68 @@ class CsvReader(Reader):
             "quote": self.quote,
             "escape": self.escape,
             "header": self._header,
-            "skip_rows": self._skip,
+            "skip_rows": int(settings["skip_rows"]),
             "bom": bool(encoding.bom),
             "detected": detected,
             "transcoded": encoding.transcode,
+            "doubts": [encoding.doubt] if encoding.doubt else [],
             "null_values": list(self.nulls),
         }
+        if sniffed is not None:
+            self.details["sniffed"] = {
+                "skip_rows": before + sniffed.skip_rows,
+                "header": sniffed.header,
+                "evidence": list(sniffed.evidence),
+            }
+        if first is not None and self._header and self.headers != list(first):
+            self.details["doubts"].append(
+                f"bytes in the header that are not valid {encoding.codec} are U+FFFD in "
+                "the column names"
+            )
+        if self._mixed:
+            self.details["doubts"].append(
+                "quotes inside unquoted fields: records holding one are rejects "
+                '(set quote = "" in [format] if every quote in the file is text)'
+            )
+
+    def _width(self, text: str) -> int | None:
+        """The one width of the first records (three or more) of ``text``, else ``None``."""
+        reader = csv.reader(io.StringIO(text, newline=""), **self._fmt())
+        with contextlib.suppress(csv.Error):
+            widths = [len(r) for r in itertools.islice(reader, 50) if r]
+            if len(widths) >= 3 and len(set(widths)) == 1:
+                return widths[0]
+        return None
+
+    def _first_record(self, text: str, final: bool) -> tuple[list[str] | None, int]:
+        """The first record and the characters it takes, line end included.
+
+        A header whose quotes do not pair (``…,""URL",Comments``) would run on into the
+        data: when its first line alone is as wide as the records after it, that line is
+        the header.
+        """
+        used = 0
+
+        def lines(text: str) -> Iterator[str]:
+            nonlocal used
+            for line in io.StringIO(text, newline=""):
+                used += len(line)
+                yield line
+
+        try:
+            first = next(csv.reader(lines(text), **self._fmt()), None)
+        except csv.Error as exc:
+            raise FormatError(
+                f"cannot parse the first record: {exc}", file=self.ref.url, line=self._skip + 1
+            ) from None
+        line = next(io.StringIO(text, newline=""), "")
+        if first is None or used <= len(line) or not self.quote:
+            return first, used
+        alone = next(csv.reader([line], **self._fmt()), [])
+        after_line, after_record = self._width(text[len(line) :]), self._width(text[used:])
+        if after_line == len(alone) > 1 and after_record != len(first):
+            return alone, len(line)
+        return first, used
 
     # -- the byte stream ---------------------------------------------------------------
 
@@ -248,7 +348,8 @@ class CsvReader(Reader):
 
     def _decode_head(self, head: bytes, final: bool) -> str:
         """The head as text for sniffing. A bad byte in a data row is that row's problem
-        (a reject later), so it is only kept aside here; in the header it is an error."""
+        (a reject later), so it is only kept aside here; in the header it becomes U+FFFD
+        in the column's name, and a doubt (see ``__init__``)."""
         try:  # the common case, and the quickest: every byte decodes
             return codecs.getincrementaldecoder(self._codec)().decode(head, final=final)
         except UnicodeDecodeError:
@@ -256,15 +357,6 @@ class CsvReader(Reader):
         text = codecs.getincrementaldecoder(self._codec)(errors="surrogateescape").decode(
             head, final=final
         )
-        bad = _SURROGATE.search(text)
-        if bad and self._header:
-            first = next(io.StringIO(text, newline=""), "")
-            if bad.start() < len(first):
-                try:
-                    head.decode(self._codec)
-                except UnicodeDecodeError as exc:
-                    line = self._skip + 1 + _breaks(exc.object[: exc.start])
-                    raise _decode_error(self.ref, self.encoding.codec, line, exc) from None
         return text
 
     def _take(self) -> Iterator[bytes]:
@@ -277,10 +369,30 @@ class CsvReader(Reader):
         yield from self._blocks
 
     def iter_bytes(self) -> Iterator[bytes]:
-        """Blocks of at least 1 MiB (but the last) for COPY with :attr:`dialect`."""
+        """Blocks of at least 1 MiB (but the last) for COPY with :attr:`dialect`.
+
+        A block COPY would read otherwise than csvpg's own parser raises
+        :class:`FormatError`, so the file is read row by row instead: a quote inside a
+        field, the stand-in quote byte of a file read with quoting off, or a blank line
+        in a one-column file (COPY reads it as a NULL row).
+        """
+        if self._mixed:
+            raise FormatError(
+                "quotes stand inside unquoted fields, beside quoted fields",
+                hint='set quote = "" in [format] if every quote in the file is text',
+                file=self.ref.url,
+            )
+        checks = self._byte_checks()
         parts: list[bytes] = []
         size = 0
+        tail = b"\n"  # the data starts on a line of its own
         for block in self._take():
+            for why, found in checks:
+                if found(tail + block):  # a block boundary hides nothing
+                    raise FormatError(why, file=self.ref.url)
+            tail = block[-2:]
+            if not self.saw_data and block.strip(b"\r\n"):
+                self.saw_data = True
             parts.append(block)
             size += len(block)
             if size >= BLOCK_SIZE:
@@ -289,17 +401,28 @@ class CsvReader(Reader):
         if size:
             yield parts[0] if len(parts) == 1 else b"".join(parts)
 
+    def _byte_checks(self) -> list[tuple[str, Callable[[bytes], object]]]:
+        checks: list[tuple[str, Callable[[bytes], object]]] = []
+        ascii_dialect = self.delimiter.isascii() and self.quote.isascii()
+        if self._copy_quote:
+            byte = self._copy_quote.encode()
+            checks.append(
+                (f"a {byte!r} byte, the stand-in quote of quoting off", lambda b: byte in b)
+            )
+        elif ascii_dialect:
+            quote, rx = self.quote.encode(), stray_rx_bytes(self.delimiter, self.quote)
+            checks.append(
+                ("a quote inside an unquoted field", lambda b: quote in b and rx.search(b))
+            )
+        if len(self.headers) == 1:
+            blank = re.compile(rb"(?:\r\n|\n|\r(?!\n))(?:\r\n|\n|\r)")
+            checks.append(("a blank line in a one-column file", blank.search))
+        return checks
+
     # -- the row path ------------------------------------------------------------------
 
     def _fmt(self) -> dict[str, Any]:
-        backslash = self.escape != self.quote
-        return {
-            "delimiter": self.delimiter,
-            "quotechar": self.quote,
-            "escapechar": self.escape if backslash else None,
-            "doublequote": not backslash,
-            "strict": False,
-        }
+        return csv_options(self.delimiter, self.quote, self.escape)
 
     def _lines(self, errors: str = "strict") -> Iterator[str]:
         """Whole physical lines, line ends kept, as ``csv.reader`` needs them."""
@@ -332,33 +455,34 @@ class CsvReader(Reader):
         """Rows in batches of up to 10 000 (fewer when rows are wide), no header record.
 
         Every empty field becomes ``None``: Python 3.11's ``csv`` cannot tell a quoted
-        ``""`` from an empty field. A blank line is a record of one empty field
-        (``[None]``), as COPY reads it. Ragged rows are passed on as they are.
+        ``""`` from an empty field. Blank lines are no records (on the byte path too).
+        Ragged rows are passed on as they are.
         """
         # Batches end at 10 000 rows or 4 Mi characters, whichever comes first, so wide
         # rows cannot make a batch (and the client's memory) grow without bound.
         size = [0]
 
         def lines() -> Iterator[str]:
-            for text in self._lines():
+            for text in self._lines("surrogateescape" if self.skip_undecodable else "strict"):
                 size[0] += len(text)
                 yield text
 
         reader = csv.reader(lines(), **self._fmt())
         batch = NumberedBatch([], [])
-        skip_header = self._header
         nulls = self.nulls
         start = self._skip + 1  # the physical line the next record starts on
         try:
             for record in reader:
                 line, start = start, self._skip + reader.line_num + 1
-                if skip_header:
-                    skip_header = False
+                if not record:
+                    continue  # a blank line is no record
+                if self.skip_undecodable and any(_SURROGATE.search(v) for v in record):
+                    self.undecodable += 1
                     continue
                 if nulls == ("",):
-                    batch.append([v or None for v in record] if record else [None])
+                    batch.append([v or None for v in record])
                 else:
-                    batch.append([None if v in nulls else v for v in record] or [None])
+                    batch.append([None if v in nulls else v for v in record])
                 batch.lines.append(line)
                 if len(batch) >= BATCH_ROWS or size[0] >= BATCH_CHARS:
                     yield batch
@@ -391,7 +515,7 @@ class CsvReader(Reader):
 
         reader = csv.reader(lines(), **{**self._fmt(), "strict": True})
         nulls = self.nulls
-        skip_header = self._header
+        quote, escape = (self.quote, self.escape) if self.quote else ("", None)
         while True:
             start = self._skip + reader.line_num + 1
             try:
@@ -406,12 +530,11 @@ class CsvReader(Reader):
                 continue
             raw = "".join(consumed)
             consumed.clear()
-            if skip_header:
-                skip_header = False
-                continue
             if not record:
                 continue
-            if _SURROGATE.search(raw):
+            if quote and stray_quote(raw, self.delimiter, quote, escape):
+                yield Record(start, raw, None, "a quote inside an unquoted field (ambiguous)")
+            elif _SURROGATE.search(raw):
                 yield Record(start, raw, None, f"bytes that are not valid {self.encoding.codec}")
             elif "\x00" in raw:
                 yield Record(start, raw, None, "a NUL byte (PostgreSQL text cannot hold one)")
@@ -420,6 +543,14 @@ class CsvReader(Reader):
 
     def close(self) -> None:
         """Nothing to release: the engine owns the stream."""
+
+
+def _absent_byte(text: str) -> str:
+    """A control character ``text`` never holds: COPY's quote when quoting is off."""
+    for code in (*range(1, 9), *range(14, 32)):
+        if chr(code) not in text:
+            return chr(code)
+    return "\x7f"
 
 
 def _char(key: str, value: Any, *, auto: bool = False) -> str:
@@ -447,7 +578,11 @@ class CsvFormat(Format):
             str, "auto", help='"auto", or a codec name such as "utf-8", "latin-1", "utf-16"'
         ),
         "delimiter": Option(str, "auto", help='"auto" picks among , ; tab |'),
-        "quote": Option(str, '"', help="the quote character"),
+        "quote": Option(
+            str,
+            "auto",
+            help='the quote character; "" when quotes are text; "auto" reads the file',
+        ),
         "escape": Option(
             str, None, help='escapes a quote in quotes; default: the quote, or "\\\\"'
         ),
@@ -461,10 +596,18 @@ class CsvFormat(Format):
     def __init__(self, **settings: Any) -> None:
         merged = {k: o.default for k, o in self.options.items()} | settings
         merged["delimiter"] = _char("delimiter", merged["delimiter"], auto=True)
-        merged["quote"] = _char("quote", merged["quote"])
+        if merged["quote"] != "":
+            merged["quote"] = _char("quote", merged["quote"], auto=True)
         if merged["escape"] is not None:
             merged["escape"] = _char("escape", merged["escape"])
-        if merged["delimiter"] == merged["quote"]:
+            if merged["quote"] == "":
+                raise SpecError(
+                    "'format.escape' needs a quote: quote = \"\" reads quotes as text",
+                    key="format.escape",
+                )
+        if merged["delimiter"] == merged["quote"] != "auto" or (
+            merged["quote"] == "auto" and merged["delimiter"] in "\"'"
+        ):
             raise SpecError(
                 "'format.delimiter' and 'format.quote' must differ", key="format.delimiter"
             )

@@ -122,6 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="type plugins (csvpg-llm) ask afresh: no stored answer read or written",
     )
+    p.add_argument(
+        "--text-on-misfit",
+        action="store_true",
+        help="a column with any value that fits no type is text (default: a few misfits "
+        "keep the type and become rejects)",
+    )
 
     p = sub.add_parser("dashboard", help="past runs, their files and rejects; start a job")
     p.add_argument("--dsn", help="the PostgreSQL whose run history to show (default: embedded)")
@@ -506,10 +512,12 @@ def cmd_infer(args: argparse.Namespace) -> int:
         sample_rows=args.sample_rows,
         full_scan=args.full_scan,
         use_cache=not args.no_cache,
+        tolerate=not args.text_on_misfit,
     )
     if args.explain:
         print(explain(guess), end="", file=sys.stderr)
-    text = to_toml(job_for(guess), comment=f"csvpg infer: {summary(guess)}")
+    job_dir = Path(args.output).parent if args.output else None
+    text = to_toml(job_for(guess, job_dir), comment=f"csvpg infer: {summary(guess)}")
     if args.output:
         try:
             Path(args.output).write_text(text, encoding="utf-8")

@@ -99,6 +99,13 @@ def _with_url(message: str, url: str) -> str:
     return message if url in message else f"{url}: {message}"
 
 
+def _check_read_some(opened: OpenedFile, result: LoadResult, url: str) -> None:
+    """0 rows read from bytes holding more than line ends is a misreading (a quote that
+    ran away, say), never a success: the file is read again record by record."""
+    if result.rows == 0 and getattr(opened.reader, "saw_data", False):
+        raise FormatError(f"{url}: COPY read 0 rows from a file with data lines", file=url)
+
+
 class FileLoad:
     def __init__(self, ctx: RunContext, plan: Plan, fp: FilePlan) -> None:
         self.ctx = ctx
@@ -465,11 +472,19 @@ class FileLoad:
                     result = fp.sink.load(conn, load)
             if over_limit(len(result.rejects), result.rows, self.ctx.limit):
                 raise TooManyRejects(result.rejects, result.rows)
+            _check_read_some(opened, result, self.url)
             return Loaded(result, list(result.rejects), result.rows, False, stream.sha256, existed)
         except psycopg.Error as exc:
-            if not (is_row_error(exc) and self._careful_possible()):
+            # COPY counts lines from the first data line: the reader says how many
+            # physical lines (skipped ones, the header) come before it.
+            offset = int(getattr(opened.reader, "line_offset", 0))
+            if is_row_error(exc) and not self._careful_possible():
+                raise sink_error(exc, file=self.url, table=self.table, line_offset=offset) from exc
+            if not is_row_error(exc):
                 raise
-            self._setting_aside(sink_error(exc, file=self.url, table=fp.table).message)
+            self._setting_aside(
+                sink_error(exc, file=self.url, table=fp.table, line_offset=offset).message
+            )
         except FormatError as exc:
             # A relative date word may be a false alarm (a word in a text column): only
             # the careful path can tell, even when max_rejects = 0.

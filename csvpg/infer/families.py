@@ -97,6 +97,10 @@ class Booleans(Family):
 # -- numbers -----------------------------------------------------------------------------
 
 _INT_RANGES = (("smallint", 2**15), ("integer", 2**31), ("bigint", 2**63))
+#: What inference picks: never smallint (ZIP codes, counts and account numbers outgrow it
+#: on the next file of the same job), and integer only with headroom (values below 10⁸,
+#: a twentieth of its range); ids and keys are bigint.
+_CHOSEN_INTS = (("integer", 10**8), ("bigint", 2**63))
 _SPECIAL = re.compile(r"^[+-]?(?:inf|infinity|nan)$", re.IGNORECASE)
 _NUMBERISH = re.compile(r"^[+-]?[\d.,' ]*\d[\d.,' ]*(?:[eE][+-]?\d+)?$")
 #: (decimal mark, thousands separator); "" is none.
@@ -187,9 +191,13 @@ _ONE_MARK = re.compile(r"^([+-]?)(\d*)([.,])(\d*)$")
 class Numbers(Family):
     name = "number"
 
-    def __init__(self, prefer_decimal_comma: bool = False) -> None:
+    def __init__(
+        self, prefer_decimal_comma: bool = False, *, decimal_comma: bool = True, key: bool = False
+    ) -> None:
         super().__init__()
-        self.convs = [Convention(d, t) for d, t in CONVENTIONS]
+        # In a comma-delimited file "2,2" is a quoted list far more often than a number.
+        self.convs = [Convention(d, t) for d, t in CONVENTIONS if decimal_comma or d != ","]
+        self.key = key
         if prefer_decimal_comma:
             self.convs.sort(key=lambda c: c.dec != ",")
         self.special = False
@@ -259,13 +267,15 @@ class Numbers(Family):
             line = f"numbers with {why} → double precision"
             return "double precision", c.conversions(), [line, *notes]
         if not c.fraction:
-            for pgtype, limit in _INT_RANGES:
+            for pgtype, limit in _CHOSEN_INTS[1:] if self.key else _CHOSEN_INTS:
                 if -limit <= lo and hi < limit:
                     too = [
-                        f"not {n}: " + (f"{hi} > {lim - 1}" if hi >= lim else f"{lo} < {-lim}")
-                        for n, lim in _INT_RANGES
-                        if lim < limit
+                        f"not {n}: " + (f"{hi} ≥ {lim}" if hi >= lim else f"{lo} < {-lim}")
+                        for n, lim in _CHOSEN_INTS
+                        if lim < limit and not self.key
                     ]
+                    if self.key:
+                        too.append("an id or key: bigint, whatever its values")
                     line = f"all integers in {lo}..{hi} → {pgtype}"
                     return pgtype, c.conversions(), [line, *too, *notes]
             line = f"integers in {lo}..{hi} exceed bigint → numeric"
@@ -324,7 +334,12 @@ _TIME = (
     r"(?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2})(?:\.(?P<F>\d{1,6}))?)?"
     r"(?P<ps>\s?)(?P<P>[AaPp][Mm])?"
 )
-_ZONE = r"\s*(?P<Z>[Zz]|UTC|GMT|[+-]\d{2}(?::?\d{2})?)"
+#: Zone names PostgreSQL's default timezone_abbreviations read (``… EST`` is timestamptz).
+_ZONE_NAMES = (
+    "UTC|GMT|UT|EST|EDT|CST|CDT|MST|MDT|PST|PDT|AKST|AKDT|HST|CET|CEST|MET|MEST|EET|EEST"
+    "|WET|WEST|BST|MSK|JST|KST|NZST|NZDT"
+)
+_ZONE = rf"\s*(?P<Z>[Zz]|{_ZONE_NAMES}|[+-]\d{{2}}(?::?\d{{2}})?)"
 _DATETIME = re.compile(rf"^{_DATE}(?:(?P<sep>T|\s+){_TIME}(?:{_ZONE})?)?$")
 _TIME_ONLY = re.compile(rf"^{_TIME}$")
 _MDAYS = (0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)

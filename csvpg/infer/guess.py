@@ -15,7 +15,8 @@ import contextlib
 import csv
 import io
 import math
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -25,7 +26,7 @@ import pluggy
 import tomli_w
 
 from csvpg.engine.plan import sniff
-from csvpg.errors import SourceError
+from csvpg.errors import SourceError, SpecError
 from csvpg.infer.types import DEFAULT_NULLS, ColumnGuess, Profile, infer_column, is_id_like
 from csvpg.interfaces import Batch, FileRef, Reader, Source
 from csvpg.naming import safe_names, table_name
@@ -347,13 +348,20 @@ def infer_file(
     full_scan: bool = False,
     pm: pluggy.PluginManager | None = None,
     null_values: tuple[str, ...] | list[str] = DEFAULT_NULLS,
+    tolerate: bool = True,
     use_cache: bool = True,
 ) -> FileGuess:
     """Sample a file and guess its format details, column types and primary key.
 
-    ``use_cache=False`` (``csvpg infer --no-cache``) tells ``infer_column_types``
-    plugins to ask afresh rather than reuse a stored answer.
-    """
+    ``tolerate``: a column keeps its type despite a few misfits (they become rejects);
+    ``False`` makes any column with one misfit text. ``use_cache=False`` (``csvpg infer
+    --no-cache``) tells ``infer_column_types`` plugins to ask afresh rather than reuse a
+    stored answer."""
+    if sample_rows <= 0:
+        raise SpecError(
+            f"--sample-rows must be 1 or more, not {sample_rows}",
+            hint="e.g. --sample-rows 10000, or --full-scan to read every row",
+        )
     url = _absolute(url_or_path)
     pm = pm or get_plugin_manager()
     registry = Registry(pm)
@@ -364,7 +372,15 @@ def infer_file(
     source = found.cls(url=url, options={})
     try:
         return _infer_one(
-            url, source, registry, pm, sample_rows, full_scan, tuple(null_values), use_cache
+            url,
+            source,
+            registry,
+            pm,
+            sample_rows,
+            full_scan,
+            tuple(null_values),
+            tolerate,
+            use_cache,
         )
     finally:
         source.close()
@@ -378,6 +394,7 @@ def _infer_one(
     sample_rows: int,
     full_scan: bool,
     null_values: tuple[str, ...],
+    tolerate: bool = True,
     use_cache: bool = True,
 ) -> FileGuess:
     refs = source.list(None)
@@ -391,18 +408,49 @@ def _infer_one(
     kind = sniff(registry, source, ref)
     if kind != "csv" and kind in registry.formats:
         return _typed(url, ref, kind, registry.formats[kind].cls(), source)
-    fmt = registry.formats["csv"].cls()
-    stream = source.open(ref)
-    try:
-        reader = fmt.open(stream, ref)
+    cls = registry.formats["csv"].cls
+    fmt, sniffed = cls(), None
+    for _ in range(2):
+        stream = source.open(ref)
         try:
-            return _infer(
-                url, ref, stream, reader, pm, sample_rows, full_scan, null_values, use_cache
-            )
+            reader = fmt.open(stream, ref)
+            try:
+                sniffed = sniffed or reader.details.get("sniffed")
+                settings = _sniffed_settings(sniffed)
+                if any(fmt.settings.get(k) != v for k, v in settings.items()):
+                    fmt = cls(**settings)  # a preamble or no header: read it again so
+                    continue
+                guess = _infer(
+                    url,
+                    ref,
+                    stream,
+                    reader,
+                    pm,
+                    sample_rows,
+                    full_scan,
+                    null_values,
+                    tolerate,
+                    use_cache,
+                )
+                guess.evidence[:0] = (sniffed or {}).get("evidence", [])
+                return guess
+            finally:
+                reader.close()
         finally:
-            reader.close()
-    finally:
-        stream.close()
+            stream.close()
+    raise AssertionError("unreachable: the second reading takes the sniffed settings")
+
+
+def _sniffed_settings(sniffed: dict[str, Any] | None) -> dict[str, Any]:
+    """The format settings detection found beyond the defaults: skip_rows, header."""
+    if not sniffed:
+        return {}
+    out: dict[str, Any] = {}
+    if sniffed["skip_rows"]:
+        out["skip_rows"] = sniffed["skip_rows"]
+    if not sniffed["header"]:
+        out["header"] = False
+    return out
 
 
 def _typed(url: str, ref: FileRef, kind: str, fmt: Any, source: Source) -> FileGuess:
@@ -449,6 +497,7 @@ def _infer(
     sample_rows: int,
     full_scan: bool,
     null_values: tuple[str, ...],
+    tolerate: bool = True,
     use_cache: bool = True,
 ) -> FileGuess:
     headers = list(reader.headers)
@@ -461,17 +510,21 @@ def _infer(
     if fsspec.utils.infer_compression(ref.name):
         seekable = False  # a compressed stream seeks by decompressing everything before
     sample = Sample(size=ref.size)
+    if hasattr(reader, "skip_undecodable"):
+        reader.skip_undecodable = True  # a bad byte is that row's problem, not the sample's
     cap = KEY_CAP if full_scan else max(KEY_CAP, sample_rows)
-    profiles = [
-        Profile(
+
+    def make(n: str, h: str) -> Profile:
+        return Profile(
             n,
             h,
             null_values=null_values,
             prefer_decimal_comma=details["delimiter"] == ";",
+            decimal_comma=details["delimiter"] != ",",
             distinct_cap=cap if is_id_like(n, h) or not full_scan else 100_000,
         )
-        for n, h in zip(names, headers, strict=True)
-    ]
+
+    profiles = [make(n, h) for n, h in zip(names, headers, strict=True)]
     keys = _Keys(names, headers, cap, FULL_SCAN_PAIRS if full_scan else 8)
     kept: Batch = []
     batches = draw_sample(
@@ -483,7 +536,12 @@ def _infer(
         keys.feed(batch)
         kept.extend(batch[: max(0, sample_rows - len(kept))])
     guesses = [p.guess() for p in profiles]
-    evidence: list[str] = []
+    evidence: list[str] = list(details.get("doubts", []))
+    if tolerate:
+        for j, g in enumerate(guesses):
+            if g.type == "text":
+                column = [row[j] for row in kept]
+                guesses[j] = _despite_misfits(profiles[j], column, make) or g
     _proposals(pm, names, headers, kept, profiles, guesses, evidence, details, use_cache=use_cache)
 
     typed = [g for g in guesses if g.type != "text"]
@@ -499,6 +557,11 @@ def _infer(
         evidence.append(f"primary key {', '.join(key)}: unique and non-null in {where}{note}")
     else:
         evidence.append(f"no column named like an id is unique and non-null in {where}: append")
+    if getattr(reader, "undecodable", 0):
+        evidence.append(
+            f"{reader.undecodable} sampled rows left out: bytes that do not decode "  # type: ignore[attr-defined]
+            f"as {details['encoding']} (they will be rejects)"
+        )
     if sample.dropped:
         evidence.append(f"{sample.dropped} rows dropped: their field count differs from the header")
     return FileGuess(
@@ -517,6 +580,43 @@ def _infer(
 
 #: A proposal made with less confidence than this is not taken, even when it fits.
 MIN_CONFIDENCE = 0.5
+
+
+#: A column keeps its type when the values that do not fit it are this few: at most
+#: 0.1 % of the sampled values and at most 10 of them. They will be rejects, with their
+#: line, instead of hiding in a text column; ``tolerate=False`` makes such a column text.
+MISFIT_SHARE, MISFIT_MAX = 0.001, 10
+
+
+def _despite_misfits(
+    profile: Profile, values: list[str | None], make: Callable[[str, str], Profile]
+) -> ColumnGuess | None:
+    """The column's type without its few misfits (see :data:`MISFIT_SHARE`), or None."""
+    present = [v for v in values if v is not None and v not in profile.null_values]
+    limit = min(MISFIT_MAX, int(len(present) * MISFIT_SHARE))
+    if not limit:
+        return None
+    for family in range(1, len(profile.families)):  # booleans die on any number
+        misfits: list[str] = []
+        while True:
+            trial = make(profile.name, profile.header)
+            trial.feed([v for v in present if v not in misfits])
+            culprit = trial.families[family].culprit
+            if trial.families[family].dead is None:
+                guess = trial.guess()
+                if guess.type == "text":
+                    break
+                n = sum(v in misfits for v in present)
+                guess.evidence.insert(
+                    1,
+                    f"{n} value(s) would be rejected, few enough to keep the type: "
+                    + ", ".join(map(repr, misfits)),
+                )
+                return guess
+            if culprit is None or sum(v in (*misfits, culprit) for v in present) > limit:
+                break
+            misfits.append(culprit)
+    return None
 
 
 def _proposals(
@@ -646,13 +746,24 @@ def _primary_key(
     return [names[i] for i in pairs[0]], keys.cap if pairs[0] in keys.capped else None
 
 
-def job_for(guess: FileGuess) -> dict[str, Any]:
-    """A complete job for the file: run it as it is, or edit it first."""
+def source_url(url: str, job_dir: Path | None) -> str:
+    """The job's source url: a local file relative to the job file's folder (the job
+    stays right when the folder moves), anything else as it is."""
+    protocol, path = fsspec.core.split_protocol(url)
+    if job_dir is None or protocol not in (None, "file", "local"):
+        return url
+    return Path(os.path.relpath(path, Path(job_dir).resolve())).as_posix()
+
+
+def job_for(guess: FileGuess, job_dir: Path | None = None) -> dict[str, Any]:
+    """A complete job for the file: run it as it is, or edit it first. With ``job_dir``
+    (where the job file goes), a local source is written relative to it."""
     details = guess.details
+    url = source_url(guess.url, job_dir)
     if details.get("format", "csv") != "csv":
         return {
             "job": {"name": guess.name},
-            "source": {"url": guess.url},
+            "source": {"url": url},
             "format": {"type": details["format"]},
             "columns": {c.name: c.spec for c in guess.columns},
             "sink": {"mode": "append"},
@@ -666,6 +777,10 @@ def job_for(guess: FileGuess) -> dict[str, Any]:
         fmt["quote"] = details["quote"]
     if details["escape"] != details["quote"]:
         fmt["escape"] = details["escape"]
+    if details.get("skip_rows"):
+        fmt["skip_rows"] = details["skip_rows"]
+    if not details.get("header", True):
+        fmt["header"] = False
     if guess.null_values != [""]:
         fmt["null_values"] = list(guess.null_values)
     sink: dict[str, Any] = {"mode": "upsert" if guess.primary_key else "append"}
@@ -673,7 +788,7 @@ def job_for(guess: FileGuess) -> dict[str, Any]:
         sink["primary_key"] = list(guess.primary_key)
     return {
         "job": {"name": guess.name},
-        "source": {"url": guess.url},
+        "source": {"url": url},
         "format": fmt,
         "columns": {c.name: c.spec for c in guess.columns},
         "sink": sink,
@@ -711,10 +826,11 @@ def summary(guess: FileGuess) -> str:
     d = guess.details
     if d.get("format", "csv") != "csv":
         return f"{guess.ref.name}: {d['format']}, {len(guess.columns)} columns with their types"
+    doubts = "".join(f"\n  uncertain: {doubt}" for doubt in d.get("doubts", []))
     return (
         f"{guess.ref.name}: {_FRIENDLY.get(d['encoding'], d['encoding'])}, "
         f"delimiter {d['delimiter']!r}; "
-        f"{guess.sample.rows} rows sampled ({guess.sample.method})"
+        f"{guess.sample.rows} rows sampled ({guess.sample.method}){doubts}"
     )
 
 

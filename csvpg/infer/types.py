@@ -109,13 +109,18 @@ class Profile:
         *,
         null_values: Iterable[str] = DEFAULT_NULLS,
         prefer_decimal_comma: bool = False,
+        decimal_comma: bool = True,
         distinct_cap: int = 1_000_000,
     ) -> None:
         self.name, self.header = name, header or name
         self.null_values = frozenset(null_values)
         self.families: list[Family] = [
             Booleans(is_id_like(name, self.header)),
-            Numbers(prefer_decimal_comma),
+            Numbers(
+                prefer_decimal_comma,
+                decimal_comma=decimal_comma,
+                key=is_id_like(name, self.header),
+            ),
             Temporal(),
             Simple("uuid"),
             Simple("jsonb"),

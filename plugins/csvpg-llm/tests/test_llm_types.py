@@ -200,7 +200,7 @@ def test_garbage_falls_back_with_one_warning(llm_env, kunden, caplog, what, resp
     caplog.set_level(logging.DEBUG)
     g = infer_file(str(kunden), pm=get_plugin_manager())
     assert all(c.source != "plugin" for c in g.columns)
-    assert columns(g)["kunden_nr"].type == "smallint"  # the heuristic's answer
+    assert columns(g)["kunden_nr"].type == "bigint"  # the heuristic's answer (an id)
     (warning,) = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert said in warning.getMessage()
     assert "heuristic decides its 5 columns" in warning.getMessage()
