@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from csvpg.api import run
 from csvpg.cli.main import main
+from csvpg.errors import SpecError
 from csvpg.infer.guess import explain, infer_file
 from csvpg.summary import RunSummary
 from tests.conftest import job_toml
@@ -16,7 +19,9 @@ def load(db, tmp_path: Path, data: bytes, fmt: str = "", name: str = "t.csv") ->
     path = tmp_path / name
     path.write_bytes(data)
     job = tmp_path / "job.toml"
-    job.write_text(job_toml(db, str(path), sink='mode = "rebuild"\ntable = "t"', fmt=fmt))
+    # Small files with a bad row or two: more than the default max_rejects allows.
+    sink = 'mode = "rebuild"\ntable = "t"\nmax_rejects = 100'
+    job.write_text(job_toml(db, str(path), sink=sink, fmt=fmt))
     return run(job, force=True)
 
 
@@ -189,8 +194,12 @@ def test_infer_writes_the_source_relative_to_the_job(db, tmp_path: Path) -> None
 def test_infer_refuses_a_sample_of_no_rows(tmp_path: Path, capsys) -> None:
     path = tmp_path / "t.csv"
     path.write_text("id\n1\n")
-    assert main(["infer", str(path), "--sample-rows", "0"]) != 0
-    assert "--sample-rows must be 1 or more" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:  # a usage error, exit code 2
+        main(["infer", str(path), "--sample-rows", "0"])
+    assert info.value.code == 2
+    assert "--sample-rows: must be 1 or more, not 0" in capsys.readouterr().err
+    with pytest.raises(SpecError, match="--sample-rows must be 1 or more"):
+        infer_file(str(path), sample_rows=0)  # the library says so too
 
 
 # -- 9: a few misfits keep the type ----------------------------------------------------

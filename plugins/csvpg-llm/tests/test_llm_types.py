@@ -49,7 +49,7 @@ def columns(guess) -> dict[str, object]:
 def test_proposals_that_fit_are_taken_the_rest_refused(llm_env, kunden, caplog) -> None:
     caplog.set_level(logging.DEBUG)
     entries = [
-        ("kunden_nr", "BIGINT", 0.95, "sequential ids"),
+        ("kunden_nr", "INTEGER", 0.95, "sequential ids"),
         ("betrag", "integer", 0.8, "amounts"),
         ("name", "text", 0.99, "first names"),
         ("plz", "text", 0.9, "German zip codes keep their leading zero"),
@@ -67,10 +67,10 @@ def test_proposals_that_fit_are_taken_the_rest_refused(llm_env, kunden, caplog) 
     )
     g = infer_file(str(kunden), pm=get_plugin_manager())
     cols = columns(g)
-    assert cols["kunden_nr"].type == "bigint" and cols["kunden_nr"].source == "plugin"
+    assert cols["kunden_nr"].type == "integer" and cols["kunden_nr"].source == "plugin"
     assert cols["kunden_nr"].evidence[1] == (
-        "llm test-model proposed 'bigint' (confidence 0.95: 'sequential ids'), taken: it fits "
-        "every value (heuristic: smallint)"
+        "llm test-model proposed 'integer' (confidence 0.95: 'sequential ids'), taken: it fits "
+        "every value (heuristic: bigint)"
     )
     # "integer" does not take 1,50: csvpg's own guess stands, and says why.
     assert cols["betrag"].spec == {"type": "numeric(12,2)", "decimal": ","}
@@ -133,7 +133,7 @@ def test_explain_shows_the_models_answer_beside_the_heuristics(llm_env, kunden, 
     err = capsys.readouterr().err
     assert (
         "llm test-model proposed 'integer' (confidence 0.7: 'ids'), taken: it fits every value "
-        "(heuristic: smallint)"
+        "(heuristic: bigint)"
     ) in err
     assert "llm test-model proposed 'date' (confidence 0.9: 'odd'), not taken: " in err
     # Fits, but the model is unsure: the heuristic stands.
