@@ -545,7 +545,8 @@ def _kind(value: str) -> str:
     v = value.strip()
     if not v:
         return ""
-    if v.lstrip("+-").isdigit():
+    digits = v.lstrip("+-")
+    if digits.isascii() and digits.isdigit():
         return "integer"
     if _GROUPED.match(v):
         return "grouped"
@@ -587,7 +588,8 @@ def _fits(value: str, kind: str) -> bool:
 
 def _is_year(value: str) -> bool:
     v = value.strip()
-    return v.isdigit() and 1800 <= int(v) <= 2100
+    # ASCII digits only: str.isdigit() also takes "²", which int() refuses.
+    return v.isascii() and v.isdigit() and 1800 <= int(v) <= 2100
 
 
 def _years_above(first: list[str], rest: list[list[str]], typed: list[tuple[int, str]]) -> bool:

@@ -567,7 +567,7 @@ class Bench:
     def csvpg_subprocess(self, job: Path, label: str) -> tuple[Sample, float, dict[str, Any]]:
         """One ``csvpg run --json`` child: its times, its own peak RSS (MB), its summary."""
         exe = Path(sys.executable).parent / "csvpg"
-        command = [str(exe)] if exe.exists() else [sys.executable, "-m", "csvpg.cli.main"]
+        command = [str(exe)] if exe.exists() else [sys.executable, "-m", "csvpg"]
         out_path = self.logs / f"subprocess_{label}.json"
         err_path = self.logs / f"subprocess_{label}.log"
         with out_path.open("wb") as out, err_path.open("wb") as err:

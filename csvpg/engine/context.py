@@ -21,7 +21,7 @@ from csvpg.spec import Job
 
 __all__ = ["CANCELLED", "CancelToken", "Cancelled", "ConnectionBudget", "RunContext"]
 
-log = logging.getLogger("csvpg.engine.run")
+log = logging.getLogger("csvpg.engine")
 
 #: Why a cancelled file did not load.
 CANCELLED = "cancelled; its rows were rolled back"

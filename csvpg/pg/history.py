@@ -468,7 +468,7 @@ def _rows(
 
 def has_history(conn: psycopg.Connection[Any]) -> bool:
     """Whether any run has written here yet (without creating csvpg's schema)."""
-    row = conn.execute("SELECT to_regclass('csvpg.cli.runs') IS NOT NULL").fetchone()
+    row = conn.execute("SELECT to_regclass('csvpg.runs') IS NOT NULL").fetchone()
     return bool(row and row[0])
 
 
