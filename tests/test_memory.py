@@ -177,6 +177,10 @@ def test_a_split_load_holds_a_few_blocks_per_connection(
         assert file.status == "loaded", file.error
         assert file.details["split"]["connections"] == 2
         assert file.rows_read == rows == db.count(name)
-    # The reader's 9.7 MiB (see above) plus up to DEPTH blocks queued per connection.
-    assert peaks["large"] < 1.1 * peaks["small"] + 1 * MB, peaks
+    # The reader's 9.7 MiB (see above) plus up to DEPTH blocks queued per connection:
+    # how full the queues got differs from run to run, but never by more than they hold,
+    # and twice the file (64 MiB more) costs nothing like 64 MiB more.
+    from csvpg.pg.split import DEPTH
+
+    assert peaks["large"] < peaks["small"] + 2 * DEPTH * MB, peaks
     assert peaks["large"] < 32 * MB, peaks
