@@ -1,0 +1,224 @@
+"""``csvpg serve``: an HTTP API over the same ``run()``, for n8n, cron and CI.
+
+Every route but ``/health`` needs ``Authorization: Bearer $CSVPG_API_TOKEN``. Runs start
+in a bounded background pool and answer 202 at once; their state is live while they
+run (from engine events, no polling) and comes from ``csvpg.runs`` afterwards.
+Database passwords never appear in a response.
+
+This module holds the server's state (:class:`Server`, shared by every route through the
+:data:`ServerDep` dependency) and :func:`make_app`; the routes are in one module an area:
+:mod:`.health` (health, metrics), :mod:`.jobs`, :mod:`.runs`, :mod:`.uploads`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+import threading
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from csvpg import __version__
+from csvpg.api import RunHandle, prepare
+from csvpg.engine import pending
+from csvpg.errors import CsvpgError, SpecError
+from csvpg.notify import Webhook, deliver, masked
+from csvpg.pg import history
+from csvpg.pg.connect import connect
+from csvpg.pg.schema import ensure_schema
+from csvpg.plugins import Registry, get_plugin_manager
+from csvpg.serve.limits import BodyLimit
+from csvpg.serve.live import LiveRun, RunRequest
+from csvpg.spec import Job
+from csvpg.summary import RunSummary
+
+__all__ = ["KEEP_FINISHED", "LiveRun", "RunRequest", "Server", "ServerDep", "make_app"]
+
+#: Finished runs kept in memory (for their webhook deliveries, and dry runs, which the
+#: history does not hold); older ones are answered from the history alone.
+KEEP_FINISHED = 100
+
+#: Module level: FastAPI reads the dependency from the annotations (strings here).
+BEARER = HTTPBearer(auto_error=False)
+JOB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+class Server:
+    def __init__(self, *, jobs_dir: Path, dsn: str | None, workers: int, max_upload: int) -> None:
+        self.jobs_dir = jobs_dir
+        self._dsn = dsn
+        self.max_upload = max_upload
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="csvpg-serve")
+        self.live: dict[str, LiveRun] = {}
+        self._finished: deque[str] = deque()
+        self.registry = Registry(get_plugin_manager())
+        self.lock = threading.Lock()
+
+    @property
+    def dsn(self) -> str:
+        """The database for history (and for jobs that name none): --dsn or embedded."""
+        if not self._dsn:
+            from csvpg import embedded
+
+            self._dsn = embedded.start()
+        return self._dsn
+
+    # -- jobs ----------------------------------------------------------------------
+
+    def job_path(self, name: str) -> Path:
+        if not JOB_NAME.fullmatch(name) or name.endswith(".toml"):
+            raise HTTPException(404, f"no job named {name!r}")
+        return self.jobs_dir / f"{name}.toml"
+
+    def load(self, name: str) -> Job:
+        from csvpg.spec import load_job
+
+        path = self.job_path(name)
+        if not path.is_file():
+            raise HTTPException(404, f"no job named {name!r}")
+        return load_job(path)
+
+    # -- runs ----------------------------------------------------------------------
+
+    def start(self, job: Job, request: RunRequest) -> LiveRun:
+        handle = prepare(
+            job,
+            dsn=None if job.database.dsn else self.dsn,
+            dry_run=request.dry_run,
+            force=request.force,
+            callbacks=[request.callback_url] if request.callback_url else [],
+        )
+        live = LiveRun(handle.run_id, job.name, handle)
+        handle.pm.register(live)
+        with self.lock:
+            self.live[live.run_id] = live
+        self.pool.submit(self._run, live)
+        return live
+
+    def _run(self, live: LiveRun) -> None:
+        summary: RunSummary | None = None
+        try:
+            summary = live.handle.run()
+            data = summary.to_dict()
+        except CsvpgError as exc:  # the engine has told the webhooks already
+            data = {
+                "run_id": live.run_id,
+                "job": live.job,
+                "status": "failed",
+                "error": exc.message,
+                "hint": exc.hint,
+                "files": [],
+                "notifications": live.handle.early_notifications,
+            }
+        except Exception as exc:  # a bug: kept in the run's state for the caller to see
+            data = {
+                "run_id": live.run_id,
+                "job": live.job,
+                "status": "failed",
+                "error": f"internal error: {type(exc).__name__}: {exc}",
+                "files": [],
+            }
+        if "notifications" not in data and not live.handle.dry_run:  # a bug ended it early
+            try:
+                data["notifications"] = _notify_early_failure(live.handle, data)
+            except Exception as exc:  # never leave the run looking live
+                data["notifications"] = masked([{"status": "failed", "error": f"{exc!r}"}])
+        with live.lock:
+            live.summary = data
+            live.status = data["status"]
+        with self.lock:  # a server that runs for months must not grow with every run
+            self._finished.append(live.run_id)
+            while len(self._finished) > KEEP_FINISHED:
+                self.live.pop(self._finished.popleft(), None)
+
+    def history(self, run_id: str) -> dict[str, Any] | None:
+        with connect(self.dsn) as conn:
+            ensure_schema(conn)
+            pending.settle(conn)
+            run = history.run(conn, run_id)
+            if run is None:
+                return None
+            files = history.files(conn, run_id)
+        return {**run.to_dict(), "live": False, "files": [f.to_dict() for f in files]}
+
+
+def _notify_early_failure(run: RunHandle, data: dict[str, Any]) -> list[dict[str, Any]]:
+    """A run that failed before loading anything (no files, database down) still ends:
+    its callback and [[notify]] webhooks hear so, or a caller would wait forever."""
+    hooks = [Webhook(**entry) for entry in run.job.notify]
+    hooks += [Webhook(url=url) for url in run.callbacks]
+    return [deliver(hook, data).to_dict() for hook in hooks]
+
+
+# -- dependencies: the app's one Server and its token, from app.state ---------------------
+
+
+def get_server(request: Request) -> Server:
+    server: Server = request.app.state.server
+    return server
+
+
+ServerDep = Annotated[Server, Depends(get_server)]
+
+
+def authorised(
+    request: Request,
+    cred: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
+) -> None:
+    token: str | None = request.app.state.token
+    if token is None:
+        return
+    if cred is None or not hmac.compare_digest(cred.credentials.encode(), token.encode()):
+        raise HTTPException(
+            401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"}
+        )
+
+
+def _answer_errors(app: FastAPI) -> None:
+    """csvpg's own errors as JSON with their hint: a bad spec is a 422, the rest a 400."""
+
+    @app.exception_handler(SpecError)
+    def spec_error(_: Request, exc: SpecError) -> JSONResponse:
+        return JSONResponse(
+            {"detail": exc.message, "hint": exc.hint, "key": exc.key}, status_code=422
+        )
+
+    @app.exception_handler(CsvpgError)
+    def csvpg_error(_: Request, exc: CsvpgError) -> JSONResponse:
+        return JSONResponse({"detail": exc.message, "hint": exc.hint}, status_code=400)
+
+
+def make_app(
+    *,
+    jobs_dir: Path,
+    dsn: str | None = None,
+    token: str | None = None,
+    workers: int = 2,
+    max_upload_mb: int = 100,
+) -> FastAPI:
+    """The API; ``token`` None means no authentication (loopback only: the CLI checks)."""
+    # Here, not at the top: the route modules take Server and the dependencies from here.
+    from csvpg.serve import health, jobs, runs, uploads
+
+    server = Server(jobs_dir=jobs_dir, dsn=dsn, workers=workers, max_upload=max_upload_mb << 20)
+    app = FastAPI(
+        title="csvpg",
+        version=__version__,
+        description="Load CSV files into PostgreSQL: jobs, runs, uploads, history.",
+    )
+    app.state.server = server
+    app.state.token = token
+    # The files of one request, plus room for the form's other fields and framing.
+    app.add_middleware(BodyLimit, path="/uploads", limit=server.max_upload + (1 << 20))
+    _answer_errors(app)
+    auth = [Depends(authorised)]
+    app.include_router(health.router)
+    for router in (jobs.router, runs.router, uploads.router, health.metrics_router):
+        app.include_router(router, dependencies=auth)
+    return app
