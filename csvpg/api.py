@@ -190,22 +190,64 @@ def _as_job(job: Job | str | Path) -> Job:
     return job if isinstance(job, Job) else load_job(job)
 
 
-def prepare(job: Job | str | Path, **options: Any) -> RunHandle:
-    """A run of ``job`` (a :class:`~csvpg.spec.Job` or a job file's path), not started:
-    the options are :class:`RunHandle`'s (``dsn``, ``plugins``, ``dry_run``, ``force``,
-    ``callbacks``)."""
-    return RunHandle(_as_job(job), **options)
+def prepare(
+    job: Job | str | Path,
+    *,
+    dsn: str | None = None,
+    plugins: Iterable[object] = (),
+    pm: pluggy.PluginManager | None = None,
+    dry_run: bool = False,
+    force: bool = False,
+    callbacks: Iterable[str] = (),
+) -> RunHandle:
+    """A run of ``job`` (a :class:`~csvpg.spec.Job` or a job file's path), not started.
+    ``dsn`` beats the job's ``[database]``; ``plugins`` are registered for this run only
+    (a reporter, a test's recorder); ``dry_run`` loads each file and rolls it back;
+    ``force`` loads files the manifest says are unchanged; ``callbacks`` are webhooks
+    for this run only."""
+    return RunHandle(
+        _as_job(job),
+        dsn=dsn,
+        plugins=plugins,
+        pm=pm,
+        dry_run=dry_run,
+        force=force,
+        callbacks=callbacks,
+    )
 
 
-def start(job: Job | str | Path, **options: Any) -> RunHandle:
-    """Start a run of ``job`` in a thread of its own and return its handle."""
-    return prepare(job, **options).start()
+def start(
+    job: Job | str | Path,
+    *,
+    dsn: str | None = None,
+    plugins: Iterable[object] = (),
+    pm: pluggy.PluginManager | None = None,
+    dry_run: bool = False,
+    force: bool = False,
+    callbacks: Iterable[str] = (),
+) -> RunHandle:
+    """Start a run of ``job`` in a thread of its own and return its handle (the
+    arguments are :func:`prepare`'s)."""
+    return prepare(
+        job, dsn=dsn, plugins=plugins, pm=pm, dry_run=dry_run, force=force, callbacks=callbacks
+    ).start()
 
 
-def run(job: Job | str | Path, **options: Any) -> RunSummary:
-    """Run ``job`` in this thread and return its summary (``plugins`` — a test's
-    recorder, the CLI's reporters — are registered for this run only)."""
-    return prepare(job, **options).run()
+def run(
+    job: Job | str | Path,
+    *,
+    dsn: str | None = None,
+    plugins: Iterable[object] = (),
+    pm: pluggy.PluginManager | None = None,
+    dry_run: bool = False,
+    force: bool = False,
+    callbacks: Iterable[str] = (),
+) -> RunSummary:
+    """Run ``job`` in this thread and return its summary (the arguments are
+    :func:`prepare`'s)."""
+    return prepare(
+        job, dsn=dsn, plugins=plugins, pm=pm, dry_run=dry_run, force=force, callbacks=callbacks
+    ).run()
 
 
 def load(
