@@ -426,7 +426,11 @@ def stray_quote(raw: str, delimiter: str, quote: str, escape: str | None = None)
 def stray_rx(delimiter: str, quote: str) -> re.Pattern[str]:
     """A quote between two characters of a field: in no well-formed CSV."""
     other = f"[^{re.escape(delimiter + quote)}\\r\\n]"
-    return re.compile(f"{other}{re.escape(quote)}{other}")
+    q = re.escape(quote)
+    # The quote first, its neighbours looked at around it: a pattern that starts with a
+    # literal is searched for as fast as bytes.find; one that starts with a class is
+    # tried at every position (25x slower, on every MiB of the fast path).
+    return re.compile(f"{q}(?<={other}{q})(?={other})")
 
 
 def stray_rx_bytes(delimiter: str, quote: str) -> re.Pattern[bytes]:

@@ -246,3 +246,20 @@ def test_detect_dialect_property(data: st.DataObject, delimiter: str, ncols: int
     d = detect_dialect(buf.getvalue(), final=True)
     assert d.delimiter == delimiter
     assert d.skip_rows == 0
+
+
+@given(text=st.text(alphabet="ab,;\"'\r\n ", max_size=60), delimiter=st.sampled_from(",;"))
+def test_the_stray_quote_pattern_finds_a_quote_between_field_characters(
+    text: str, delimiter: str
+) -> None:
+    """Property: the fast pattern (the quote first) finds exactly what a plain scan does:
+    a quote whose neighbours are neither the delimiter, a quote nor a line end."""
+    from csvpg.detect import stray_rx, stray_rx_bytes
+
+    plain = set(delimiter + '"\r\n')
+    expected = any(
+        c == '"' and 0 < i < len(text) - 1 and text[i - 1] not in plain and text[i + 1] not in plain
+        for i, c in enumerate(text)
+    )
+    assert bool(stray_rx(delimiter, '"').search(text)) == expected
+    assert bool(stray_rx_bytes(delimiter, '"').search(text.encode())) == expected
