@@ -18,7 +18,7 @@ from csvpg.dateformat import PATTERNS, patterns
 from csvpg.interfaces import ColumnType
 from csvpg.pg.load import RELATIVE_REASON, value_expr
 from tests.conftest import job_toml
-from tests.test_rejects import run_dirty
+from tests.pg.test_rejects import run_dirty
 
 DAYS = (
     b"id,day,note\n1,2024-01-31,ok\n2,yesterday,x\n3,epoch,x\n4,infinity,x\n5, Today ,x\n"

@@ -26,9 +26,7 @@ from csvpg.api import run
 from csvpg.cli.main import main
 from csvpg.cli.runs import list_runs
 from csvpg.events import BytesRead, FileStarted
-from tests.conftest import job_toml
-
-REPO = Path(__file__).resolve().parent.parent
+from tests.conftest import REPO, job_toml
 
 
 def wait_until(what: str, check: Callable[[], Any], deadline: float = 60.0) -> Any:

@@ -1,0 +1,1 @@
+"""Tests of csvpg.engine, one file per module."""

@@ -1,0 +1,1 @@
+"""Tests of csvpg.pg, one file per module."""
