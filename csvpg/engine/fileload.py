@@ -197,40 +197,12 @@ class FileLoad:
     # -- one attempt ---------------------------------------------------------------
 
     def _attempt(self) -> FileSummary:
-        ctx, fp, url = self.ctx, self.fp, self.url
-
-        def progress(n: int) -> None:
-            ctx.emit(ev.BytesRead(ctx.run_id, url, n, fp.ref.size))
-            ctx.cancel.raise_if_cancelled(url)
-
+        ctx, url = self.ctx, self.url
         # Closed after the file's connection: a split file's extra connections and scratch.
         self.after = contextlib.ExitStack()
         with self.after, connect(ctx.dsn) as conn, ctx.cancel.in_flight(conn, url):
             try:
-                with conn.transaction(force_rollback=ctx.dry_run):
-                    before = self._claim(conn)
-                    stream = CountingStream(self.plan.source.open(fp.ref), progress)
-                    opened = open_file(self.plan, fp, stream)  # type: ignore[arg-type]
-                    try:
-                        loaded = self._load(conn, opened, stream)
-                    finally:
-                        opened.close()
-                    if (
-                        not ctx.force
-                        and before is not None
-                        and before.status == "loaded"
-                        and loaded.sha256 is not None
-                        and before.sha256 == loaded.sha256
-                        and loaded.existed
-                    ):
-                        raise Skip(
-                            f"unchanged (same sha256 as run {(before.run_id or '')[:8]})",
-                            same_content=True,
-                        )
-                    summary = self._summary(opened, loaded)
-                    ctx.cancel.raise_if_cancelled(url)
-                    if not ctx.dry_run:
-                        self._commit_records(conn, summary, loaded)
+                summary, loaded = self._in_transaction(conn)
             except TooManyRejects as exc:
                 # The file's rows are rolled back; its rejects are kept to say why.
                 if not ctx.dry_run:
@@ -243,6 +215,57 @@ class FileLoad:
             # written just after; the manifest (with the data) is what decides reloads.
             with connect(ctx.history_dsn) as hconn, hconn.transaction():
                 self._history(hconn, summary, loaded)
+        self._announce(summary, loaded)
+        return summary
+
+    def _in_transaction(self, conn: psycopg.Connection[Any]) -> tuple[FileSummary, Loaded]:
+        """Claim, load and record the file in one transaction (rolled back by a dry run)."""
+        ctx = self.ctx
+        with conn.transaction(force_rollback=ctx.dry_run):
+            before = self._claim(conn)
+            opened, loaded = self._open_and_load(conn)
+            self._skip_if_same(before, loaded)
+            summary = self._summary(opened, loaded)
+            ctx.cancel.raise_if_cancelled(self.url)
+            if not ctx.dry_run:
+                self._commit_records(conn, summary, loaded)
+        return summary, loaded
+
+    def _open_and_load(self, conn: psycopg.Connection[Any]) -> tuple[OpenedFile, Loaded]:
+        """The file opened (its bytes counted for progress events), loaded and closed."""
+        ctx, fp, url = self.ctx, self.fp, self.url
+
+        def progress(n: int) -> None:
+            ctx.emit(ev.BytesRead(ctx.run_id, url, n, fp.ref.size))
+            ctx.cancel.raise_if_cancelled(url)
+
+        stream = CountingStream(self.plan.source.open(fp.ref), progress)
+        opened = open_file(self.plan, fp, stream)  # type: ignore[arg-type]
+        try:
+            loaded = self._load(conn, opened, stream)
+        finally:
+            opened.close()
+        return opened, loaded
+
+    def _skip_if_same(self, before: manifest.Entry | None, loaded: Loaded) -> None:
+        """A file read in full whose sha256 is the one it loaded with is skipped (unless
+        ``--force``), when its table is still there."""
+        if (
+            not self.ctx.force
+            and before is not None
+            and before.status == "loaded"
+            and loaded.sha256 is not None
+            and before.sha256 == loaded.sha256
+            and loaded.existed
+        ):
+            raise Skip(
+                f"unchanged (same sha256 as run {(before.run_id or '')[:8]})",
+                same_content=True,
+            )
+
+    def _announce(self, summary: FileSummary, loaded: Loaded) -> None:
+        """The events of a loaded file: its rejects, its transforms' warnings, FileLoaded."""
+        ctx, url = self.ctx, self.url
         if loaded.rejects:
             self._rejected(loaded.rejects)
         for report in summary.details.get("transforms", {}).values():
@@ -263,7 +286,6 @@ class FileLoad:
                 summary.unchanged,
             )
         )
-        return summary
 
     def _claim(self, conn: psycopg.Connection[Any]) -> manifest.Entry | None:
         """Claim the file for this transaction and say how it was loaded before; a file
