@@ -636,55 +636,10 @@ class FileLoad:
         fp = self.fp
         relation = opened.relation
         names = [c.name for c in relation.columns]
-        for key in fp.primary_key:
-            if key not in names:
-                raise SpecError(
-                    f"primary key column {key!r} is not among {fp.ref.name}'s columns",
-                    key="sink.primary_key",
-                    file=fp.ref.url,
-                    hint="columns: " + ", ".join(names),
-                )
+        _check_primary_key(fp, names)
         existing = table_columns(conn, fp.schema, fp.table) if fp.sink.writes_table else None
-        if not fp.sink.writes_table:
-            types = {n: fp.column_types.get(n) or ColumnType() for n in names}
-        elif existing is None:
-            if not fp.create and names:
-                raise SinkError(
-                    f"table {fp.schema}.{fp.table} does not exist",
-                    file=fp.ref.url,
-                    hint="create it, or set create = true in [sink]",
-                )
-            # [columns] first, then what the format knows (Parquet keeps its types), else text.
-            known = opened.reader.types
-            types = {}
-            for col in relation.columns:
-                given = fp.column_types.get(col.name) or ColumnType(known.get(col.header, "text"))
-                checked = checked_type(conn, given.type, f"columns.{col.name}")
-                types[col.name] = replace(given, type=checked)
-        else:
-            missing = [n for n in names if n not in existing]
-            if missing:
-                raise SinkError(
-                    f"table {fp.schema}.{fp.table} has no column {', '.join(map(repr, missing))} "
-                    f"for {fp.ref.name}",
-                    file=fp.ref.url,
-                    hint="its columns are: "
-                    + ", ".join(existing)
-                    + "; rename or select columns with [[transform]], or alter the table",
-                )
-            # The table's own types; conversions ([columns] decimal, format …) still apply.
-            types = {
-                n: replace(fp.column_types.get(n, ColumnType()), type=existing[n]) for n in names
-            }
-        for name in sorted(fp.own_columns):
-            if name not in names:
-                self.ctx.emit(
-                    ev.Warned(
-                        self.ctx.run_id,
-                        f"[columns] {name!r} is not a column of {fp.ref.name}",
-                        fp.ref.url,
-                    )
-                )
+        types = _column_types(conn, fp, opened, existing)
+        self._warn_unknown_columns(names)
         return LoadInput(
             ref=fp.ref,
             schema=fp.schema,
@@ -700,6 +655,86 @@ class FileLoad:
             base_dir=self.ctx.job.base_dir,
             schema_exists=existing is not None or schema_exists(conn, fp.schema),
         )
+
+    def _warn_unknown_columns(self, names: list[str]) -> None:
+        """A name in the file's own ``[[override]]`` ``[columns]`` that it lacks is likely
+        a typo: worth a warning (the job-wide ``[columns]`` serves many files)."""
+        fp = self.fp
+        for name in sorted(fp.own_columns):
+            if name not in names:
+                self.ctx.emit(
+                    ev.Warned(
+                        self.ctx.run_id,
+                        f"[columns] {name!r} is not a column of {fp.ref.name}",
+                        fp.ref.url,
+                    )
+                )
+
+
+def _check_primary_key(fp: FilePlan, names: list[str]) -> None:
+    """Every primary key column is one of the file's (shaped) columns."""
+    for key in fp.primary_key:
+        if key not in names:
+            raise SpecError(
+                f"primary key column {key!r} is not among {fp.ref.name}'s columns",
+                key="sink.primary_key",
+                file=fp.ref.url,
+                hint="columns: " + ", ".join(names),
+            )
+
+
+def _column_types(
+    conn: psycopg.Connection[Any],
+    fp: FilePlan,
+    opened: OpenedFile,
+    existing: dict[str, str] | None,
+) -> dict[str, ColumnType]:
+    """The type of each column: as given for a sink that writes no table, else those of
+    the table to create, or of the table that is there."""
+    names = [c.name for c in opened.relation.columns]
+    if not fp.sink.writes_table:
+        return {n: fp.column_types.get(n) or ColumnType() for n in names}
+    if existing is None:
+        return _new_table_types(conn, fp, opened)
+    return _existing_table_types(fp, names, existing)
+
+
+def _new_table_types(
+    conn: psycopg.Connection[Any], fp: FilePlan, opened: OpenedFile
+) -> dict[str, ColumnType]:
+    """The types to create the missing table with (when ``create`` allows it)."""
+    if not fp.create and opened.relation.columns:
+        raise SinkError(
+            f"table {fp.schema}.{fp.table} does not exist",
+            file=fp.ref.url,
+            hint="create it, or set create = true in [sink]",
+        )
+    # [columns] first, then what the format knows (Parquet keeps its types), else text.
+    known = opened.reader.types
+    types: dict[str, ColumnType] = {}
+    for col in opened.relation.columns:
+        given = fp.column_types.get(col.name) or ColumnType(known.get(col.header, "text"))
+        checked = checked_type(conn, given.type, f"columns.{col.name}")
+        types[col.name] = replace(given, type=checked)
+    return types
+
+
+def _existing_table_types(
+    fp: FilePlan, names: list[str], existing: dict[str, str]
+) -> dict[str, ColumnType]:
+    """The table's own types, for columns it must all have; conversions ([columns]
+    decimal, format …) still apply."""
+    missing = [n for n in names if n not in existing]
+    if missing:
+        raise SinkError(
+            f"table {fp.schema}.{fp.table} has no column {', '.join(map(repr, missing))} "
+            f"for {fp.ref.name}",
+            file=fp.ref.url,
+            hint="its columns are: "
+            + ", ".join(existing)
+            + "; rename or select columns with [[transform]], or alter the table",
+        )
+    return {n: replace(fp.column_types.get(n, ColumnType()), type=existing[n]) for n in names}
 
 
 def write_rejects_csv(job: Job, run_id: str, fp: FilePlan, rejects: list[Reject]) -> Path:
