@@ -112,48 +112,21 @@ def draw_sample(
     the other blocks from byte offsets. Otherwise rows are read in order: all of them
     with ``full_scan``, else the first ``rows``.
     """
-    width = len(reader.headers)
-    codec = str(reader.details.get("encoding", "utf-8"))
     batches = reader.iter_batches()
-    spread = seekable and not full_scan and sample.size is not None and width > 0
+    spread = seekable and not full_scan and sample.size is not None and len(reader.headers) > 0
     per_block = max(1, math.ceil(rows / blocks)) if spread else rows
-    limit = None if full_scan else (3 * rows if spread else rows)
-    decided = not spread  # until the head shows whether the file is small
-    bytes_per_row = 1.0
-    pending: Batch = []
-    exhausted = True
-    records = 0  # records the reader gave, kept or not
-    for batch in batches:
-        kept = [r for r in batch if len(r) == width]
-        if not decided and sample.rows + len(kept) >= per_block:
-            seen = pending + kept
-            size = sum(len(v.encode(codec, "replace")) if v else 0 for r in seen for v in r)
-            bytes_per_row = max(1.0, size / max(1, len(seen)) + width * _unit(reader))
-            sample.estimated_rows = int((sample.size or 0) / bytes_per_row)
-            decided = True
-            if sample.estimated_rows > 1.5 * rows:
-                limit = per_block
-        if limit is not None and sample.rows + len(kept) >= limit:
-            need, took, whole = limit - sample.rows, 0, len(batch)
-            for i, row in enumerate(batch):
-                took += len(row) == width
-                if took == need:
-                    batch = batch[: i + 1]
-                    break
-            kept = kept[:need]
-            exhausted = len(batch) == whole and next(batches, None) is None
-        records += len(batch)
-        sample.dropped += len(batch) - len(kept)
-        sample.rows += len(kept)
-        pending += kept
-        if not exhausted:
-            break
-        if len(pending) >= rows:
-            yield pending
-            pending = []
-    if pending:
-        yield pending
-    if exhausted:
+    head = _Head()
+    yield from _read_head(
+        reader,
+        batches,
+        sample,
+        head,
+        rows=rows,
+        per_block=per_block,
+        spread=spread,
+        full_scan=full_scan,
+    )
+    if head.exhausted:
         sample.complete = True
         sample.method = "the whole file"
         sample.estimated_rows = sample.rows + sample.dropped
@@ -164,13 +137,86 @@ def draw_sample(
     close = getattr(batches, "close", None)
     if close is not None:
         close()  # the reader is done: the stream is ours to seek
-    start = _head_end(stream, reader, records)
+    start = _head_end(stream, reader, head.records)
     first = sample.rows
-    yield from _spread(stream, reader, sample, start, per_block, blocks - 1, bytes_per_row)
+    yield from _spread(stream, reader, sample, start, per_block, blocks - 1, head.bytes_per_row)
     sample.method = (
         f"spread: the first {first} rows, the last rows and {blocks - 2} blocks between "
         "(by byte offset)"
     )
+
+
+@dataclass
+class _Head:
+    """What reading the head of a file (:func:`_read_head`) found out."""
+
+    #: The reader gave every record: the sample is the whole file.
+    exhausted: bool = True
+    #: Records the reader gave, kept or not.
+    records: int = 0
+    bytes_per_row: float = 1.0
+
+
+def _read_head(
+    reader: Reader,
+    batches: Iterator[Batch],
+    sample: Sample,
+    head: _Head,
+    *,
+    rows: int,
+    per_block: int,
+    spread: bool,
+    full_scan: bool,
+) -> Iterator[Batch]:
+    """The reader's rows, in batches of about ``rows``: all of them (``full_scan``), the
+    first ``rows``, or — spread, once the first ``per_block`` rows show the file is
+    large — the first block only; fills in ``head`` and ``sample``."""
+    width = len(reader.headers)
+    limit = None if full_scan else (3 * rows if spread else rows)
+    decided = not spread  # until the head shows whether the file is small
+    pending: Batch = []
+    for batch in batches:
+        kept = [r for r in batch if len(r) == width]
+        if not decided and sample.rows + len(kept) >= per_block:
+            head.bytes_per_row = _bytes_per_row(reader, pending + kept)
+            sample.estimated_rows = int((sample.size or 0) / head.bytes_per_row)
+            decided = True
+            if sample.estimated_rows > 1.5 * rows:
+                limit = per_block
+        if limit is not None and sample.rows + len(kept) >= limit:
+            need, whole = limit - sample.rows, len(batch)
+            batch = _through_kept(batch, width, need)
+            kept = kept[:need]
+            head.exhausted = len(batch) == whole and next(batches, None) is None
+        head.records += len(batch)
+        sample.dropped += len(batch) - len(kept)
+        sample.rows += len(kept)
+        pending += kept
+        if not head.exhausted:
+            break
+        if len(pending) >= rows:
+            yield pending
+            pending = []
+    if pending:
+        yield pending
+
+
+def _bytes_per_row(reader: Reader, seen: Batch) -> float:
+    """The bytes a row takes in the file, as the rows ``seen`` so far tell."""
+    codec = str(reader.details.get("encoding", "utf-8"))
+    width = len(reader.headers)
+    size = sum(len(v.encode(codec, "replace")) if v else 0 for r in seen for v in r)
+    return max(1.0, size / max(1, len(seen)) + width * _unit(reader))
+
+
+def _through_kept(batch: Batch, width: int, need: int) -> Batch:
+    """``batch`` up to its ``need``-th row as wide as the header."""
+    took = 0
+    for i, row in enumerate(batch):
+        took += len(row) == width
+        if took == need:
+            return batch[: i + 1]
+    return batch
 
 
 def _unit(reader: Reader) -> int:
