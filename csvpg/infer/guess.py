@@ -549,16 +549,59 @@ def _infer(
     headers = list(reader.headers)
     names = safe_names(headers)
     details = dict(reader.details)
+    sample = Sample(size=ref.size)
+    if hasattr(reader, "skip_undecodable"):
+        reader.skip_undecodable = True  # a bad byte is that row's problem, not the sample's
+    cap = KEY_CAP if full_scan else max(KEY_CAP, sample_rows)
+    make = _profile_maker(details, null_values, cap, full_scan)
+    profiles = [make(n, h) for n, h in zip(names, headers, strict=True)]
+    keys = _Keys(names, headers, cap, FULL_SCAN_PAIRS if full_scan else 8)
+    batches = draw_sample(
+        stream,
+        reader,
+        sample,
+        rows=sample_rows,
+        full_scan=full_scan,
+        seekable=_seekable(stream, ref),
+    )
+    kept = _feed(batches, profiles, keys, sample_rows)
+    guesses = [p.guess() for p in profiles]
+    evidence: list[str] = list(details.get("doubts", []))
+    if tolerate:
+        _tolerate_misfits(guesses, profiles, kept, make)
+    _proposals(pm, names, headers, kept, profiles, guesses, evidence, details, use_cache=use_cache)
+    markers = _null_markers(guesses)
+    key, upto = _primary_key(names, guesses, keys)
+    evidence += _sample_evidence(reader, sample, details, key, upto)
+    return FileGuess(
+        url=url,
+        name=table_name(ref.name, "{name}"),
+        ref=ref,
+        details=details,
+        headers=headers,
+        columns=guesses,
+        primary_key=key,
+        null_values=["", *markers] if markers else [""],
+        sample=sample,
+        evidence=evidence,
+    )
+
+
+def _seekable(stream: BinaryIO, ref: FileRef) -> bool:
+    """Whether the sample may be spread by byte offsets over the file."""
     try:
         seekable = bool(stream.seekable())
     except (AttributeError, OSError, ValueError):
         seekable = False
     if fsspec.utils.infer_compression(ref.name):
         seekable = False  # a compressed stream seeks by decompressing everything before
-    sample = Sample(size=ref.size)
-    if hasattr(reader, "skip_undecodable"):
-        reader.skip_undecodable = True  # a bad byte is that row's problem, not the sample's
-    cap = KEY_CAP if full_scan else max(KEY_CAP, sample_rows)
+    return seekable
+
+
+def _profile_maker(
+    details: dict[str, Any], null_values: tuple[str, ...], cap: int, full_scan: bool
+) -> Callable[[str, str], Profile]:
+    """A fresh :class:`Profile` for a column (name, header), as the file's dialect wants."""
 
     def make(n: str, h: str) -> Profile:
         return Profile(
@@ -570,33 +613,54 @@ def _infer(
             distinct_cap=cap if is_id_like(n, h) or not full_scan else 100_000,
         )
 
-    profiles = [make(n, h) for n, h in zip(names, headers, strict=True)]
-    keys = _Keys(names, headers, cap, FULL_SCAN_PAIRS if full_scan else 8)
+    return make
+
+
+def _feed(
+    batches: Iterator[Batch], profiles: list[Profile], keys: _Keys, sample_rows: int
+) -> Batch:
+    """Every sampled row into the column profiles and the key candidates; returns the
+    first ``sample_rows`` rows (the ones proposals and misfits are checked on)."""
     kept: Batch = []
-    batches = draw_sample(
-        stream, reader, sample, rows=sample_rows, full_scan=full_scan, seekable=seekable
-    )
     for batch in batches:
         for profile, values in zip(profiles, zip(*batch, strict=True), strict=True):
             profile.feed(values)
         keys.feed(batch)
         kept.extend(batch[: max(0, sample_rows - len(kept))])
-    guesses = [p.guess() for p in profiles]
-    evidence: list[str] = list(details.get("doubts", []))
-    if tolerate:
-        for j, g in enumerate(guesses):
-            if g.type == "text":
-                column = [row[j] for row in kept]
-                guesses[j] = _despite_misfits(profiles[j], column, make) or g
-    _proposals(pm, names, headers, kept, profiles, guesses, evidence, details, use_cache=use_cache)
+    return kept
 
+
+def _tolerate_misfits(
+    guesses: list[ColumnGuess],
+    profiles: list[Profile],
+    kept: Batch,
+    make: Callable[[str, str], Profile],
+) -> None:
+    """A text column whose values all but a few fit a type takes that type."""
+    for j, g in enumerate(guesses):
+        if g.type == "text":
+            column = [row[j] for row in kept]
+            guesses[j] = _despite_misfits(profiles[j], column, make) or g
+
+
+def _null_markers(guesses: list[ColumnGuess]) -> list[str]:
+    """The null markers (``-``, ``n/a`` …) seen in typed columns: they become the job's
+    ``null_values``; one seen only in text columns loads as text, which its column's
+    evidence says."""
     typed = [g for g in guesses if g.type != "text"]
     markers = sorted({m for g in typed for m in g.markers if m})
     for g in guesses:
         unused = [m for m in g.markers if m and m not in markers]
         if unused:
             g.evidence.append(f"{', '.join(map(repr, unused))} load as text: no typed column")
-    key, upto = _primary_key(names, guesses, keys)
+    return markers
+
+
+def _sample_evidence(
+    reader: Reader, sample: Sample, details: dict[str, Any], key: list[str], upto: int | None
+) -> list[str]:
+    """What the sample says of the primary key, and of the rows it left out."""
+    evidence: list[str] = []
     where = "the whole file" if sample.complete else f"the {sample.rows} sampled rows"
     if key:
         note = f" (repeats looked for among the first {upto} values only)" if upto else ""
@@ -610,18 +674,7 @@ def _infer(
         )
     if sample.dropped:
         evidence.append(f"{sample.dropped} rows dropped: their field count differs from the header")
-    return FileGuess(
-        url=url,
-        name=table_name(ref.name, "{name}"),
-        ref=ref,
-        details=details,
-        headers=headers,
-        columns=guesses,
-        primary_key=key,
-        null_values=["", *markers] if markers else [""],
-        sample=sample,
-        evidence=evidence,
-    )
+    return evidence
 
 
 #: A proposal made with less confidence than this is not taken, even when it fits.
