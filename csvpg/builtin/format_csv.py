@@ -98,6 +98,20 @@ def _decode_error(ref: FileRef, codec: str, line: int, exc: UnicodeDecodeError) 
     )
 
 
+def _encoding(sample: bytes, ref: FileRef, setting: str, detected: list[str]) -> Encoding:
+    """The encoding ``[format] encoding`` names, or the one detected in the sample for
+    ``auto`` (then ``detected`` says so); an error names the file."""
+    try:
+        if setting == "auto":
+            encoding = detect_encoding(sample)
+            detected.append("encoding")
+            return encoding
+        return resolve_encoding(setting, sample)
+    except FormatError as exc:
+        exc.file = ref.url
+        raise
+
+
 class CsvReader(Reader):
     """One CSV file: headers and dialect from the sample, then bytes or rows once."""
 
@@ -111,22 +125,13 @@ class CsvReader(Reader):
         self._eof = len(sample) < SAMPLE_SIZE
         refuse_binary(sample, ref, settings["encoding"])
         detected: list[str] = []
-        try:
-            if settings["encoding"] == "auto":
-                encoding = detect_encoding(sample)
-                detected.append("encoding")
-            else:
-                encoding = resolve_encoding(settings["encoding"], sample)
-        except FormatError as exc:
-            exc.file = ref.url
-            raise
+        encoding = _encoding(sample, ref, settings["encoding"], detected)
         self.encoding: Encoding = encoding
         #: The codec of the bytes this reader hands on (UTF-8 after transcoding).
         self._codec = "utf-8" if encoding.transcode else encoding.codec
         self._skip = int(settings["skip_rows"])
         self._header = bool(settings["header"])
-        quote_auto = settings["quote"] == "auto"
-        self.quote: str = '"' if quote_auto else settings["quote"]
+        self.quote: str = '"' if settings["quote"] == "auto" else settings["quote"]
         self.escape: str = settings["escape"] or self.quote
         self.delimiter: str = "," if settings["delimiter"] == "auto" else settings["delimiter"]
         self.nulls: tuple[str, ...] = tuple(settings["null_values"])
@@ -139,49 +144,18 @@ class CsvReader(Reader):
         self.saw_data = False
         self._blocks = self._converted(sample[len(encoding.bom) :])
         head, final = self._head()
-        text = self._decode_head(head, final)
-        blank = len(text) - len(text.lstrip("\r\n"))
-        if blank:  # blank lines before the header are no records (ASCII: 1 byte each)
-            self._skip += _breaks(text[:blank])
-            head, text = head[blank:], text[blank:]
-        sniffed: Dialect | None = None
+        head, text = self._past_blank_lines(head, self._decode_head(head, final))
         before = self._skip  # the lines before the sniffed text
-        if settings["delimiter"] == "auto" or quote_auto:
-            # A few hundred records decide the dialect; the whole sample is looked over
-            # for quotes inside fields.
-            cut = text[:SNIFF_CHARS]
-            sniffed = detect_dialect(
-                cut,
-                final=final and cut == text,
-                delimiter=None if settings["delimiter"] == "auto" else self.delimiter,
-            )
-            if settings["delimiter"] == "auto":
-                self.delimiter = sniffed.delimiter
-                detected.append("delimiter")
-            if quote_auto:
-                self.quote = sniffed.quote
-                self.escape = settings["escape"] or sniffed.escape
-                detected.append("quote")
+        sniffed = self._sniff(text, final, settings, detected)
         #: Quotes inside unquoted fields beside quoted ones: read row by row, and the
         #: records with such quotes are rejects (they read one way here, another in COPY).
         self._mixed = bool(sniffed and sniffed.mixed) or bool(
             self.quote and stray_rx(self.delimiter, self.quote).search(text)
         )
-        first, used = self._first_record(text, final)
-        self._first = head
-        if first is not None and self._header:
-            # The header is csvpg's to read and skip, not COPY's: a stray quote in it
-            # would make COPY's HEADER skip one "line" as long as the file.
-            self._skip += _breaks(text[:used])
-            self._first = head[len(text[:used].encode(self._codec, "surrogateescape")) :]
+        first = self._take_header(head, text, final)
         #: Physical lines before the first data line: COPY's line 1 is line this + 1.
         self.line_offset = self._skip
-        if first is None:
-            self.headers: list[str] = []
-        elif self._header:
-            self.headers = [_SURROGATE.sub("\ufffd", h) for h in first] or [""]
-        else:
-            self.headers = [f"column_{i}" for i in range(1, max(len(first), 1) + 1)]
+        self.headers: list[str] = self._column_names(first)
         #: With quoting off, COPY gets a quote byte the sample never holds; a block
         #: holding it sends the file row by row (:meth:`iter_bytes`).
         self._copy_quote = "" if self.quote else _absent_byte(text)
@@ -193,7 +167,77 @@ class CsvReader(Reader):
             header=False,
             nulls=self.nulls,
         )
-        self.details: dict[str, Any] = {
+        self.details: dict[str, Any] = self._details(settings, detected, sniffed, before, first)
+
+    # -- opening: what the sample says -----------------------------------------------
+
+    def _past_blank_lines(self, head: bytes, text: str) -> tuple[bytes, str]:
+        """The head without the blank lines before the header: they are no records
+        (ASCII: 1 byte each), only lines to skip."""
+        blank = len(text) - len(text.lstrip("\r\n"))
+        if blank:
+            self._skip += _breaks(text[:blank])
+            head, text = head[blank:], text[blank:]
+        return head, text
+
+    def _sniff(
+        self, text: str, final: bool, settings: dict[str, Any], detected: list[str]
+    ) -> Dialect | None:
+        """The delimiter and quote detected in ``text`` where the settings say ``auto``
+        (None when neither does)."""
+        delimiter_auto = settings["delimiter"] == "auto"
+        quote_auto = settings["quote"] == "auto"
+        if not (delimiter_auto or quote_auto):
+            return None
+        # A few hundred records decide the dialect; the whole sample is looked over
+        # for quotes inside fields.
+        cut = text[:SNIFF_CHARS]
+        sniffed = detect_dialect(
+            cut,
+            final=final and cut == text,
+            delimiter=None if delimiter_auto else self.delimiter,
+        )
+        if delimiter_auto:
+            self.delimiter = sniffed.delimiter
+            detected.append("delimiter")
+        if quote_auto:
+            self.quote = sniffed.quote
+            self.escape = settings["escape"] or sniffed.escape
+            detected.append("quote")
+        return sniffed
+
+    def _take_header(self, head: bytes, text: str, final: bool) -> list[str] | None:
+        """The first record; when it is the header, its lines join those to skip and
+        :attr:`_first` (the bytes handed on first) starts after it."""
+        first, used = self._first_record(text, final)
+        self._first = head
+        if first is not None and self._header:
+            # The header is csvpg's to read and skip, not COPY's: a stray quote in it
+            # would make COPY's HEADER skip one "line" as long as the file.
+            self._skip += _breaks(text[:used])
+            self._first = head[len(text[:used].encode(self._codec, "surrogateescape")) :]
+        return first
+
+    def _column_names(self, first: list[str] | None) -> list[str]:
+        """The header's names (bytes that do not decode as U+FFFD), or ``column_1`` …
+        for a file without a header."""
+        if first is None:
+            return []
+        if self._header:
+            return [_SURROGATE.sub("\ufffd", h) for h in first] or [""]
+        return [f"column_{i}" for i in range(1, max(len(first), 1) + 1)]
+
+    def _details(
+        self,
+        settings: dict[str, Any],
+        detected: list[str],
+        sniffed: Dialect | None,
+        before: int,
+        first: list[str] | None,
+    ) -> dict[str, Any]:
+        """What the reader found and chose, with its doubts (the file's ``details``)."""
+        encoding = self.encoding
+        details: dict[str, Any] = {
             "encoding": encoding.codec,
             "pg_encoding": encoding.pg,
             "delimiter": self.delimiter,
@@ -208,21 +252,22 @@ class CsvReader(Reader):
             "null_values": list(self.nulls),
         }
         if sniffed is not None:
-            self.details["sniffed"] = {
+            details["sniffed"] = {
                 "skip_rows": before + sniffed.skip_rows,
                 "header": sniffed.header,
                 "evidence": list(sniffed.evidence),
             }
         if first is not None and self._header and self.headers != list(first):
-            self.details["doubts"].append(
+            details["doubts"].append(
                 f"bytes in the header that are not valid {encoding.codec} are U+FFFD in "
                 "the column names"
             )
         if self._mixed:
-            self.details["doubts"].append(
+            details["doubts"].append(
                 "quotes inside unquoted fields: records holding one are rejects "
                 '(set quote = "" in [format] if every quote in the file is text)'
             )
+        return details
 
     def _width(self, text: str) -> int | None:
         """The one width of the first records (three or more) of ``text``, else ``None``."""

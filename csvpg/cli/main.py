@@ -49,12 +49,28 @@ def _port(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The commands, each with its help; each one's options come from its own function."""
     parser = _Parser(prog="csvpg", description="Load CSV files into PostgreSQL, declaratively.")
     parser.add_argument("--version", action="version", version=f"csvpg {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _run_options(sub.add_parser("run", help="run a job"))
+    _runs_options(sub.add_parser("runs", help="the run history: recent runs, or one run's files"))
+    _serve_options(sub.add_parser("serve", help="the HTTP API for automation (n8n, cron, CI)"))
+    _check_options(
+        sub.add_parser("check", help="validate a job and show its plan, writing nothing")
+    )
+    sub.add_parser("plugins", help="list installed plugins")
+    _infer_options(sub.add_parser("infer", help="guess column types and write a job for a file"))
+    _dashboard_options(
+        sub.add_parser("dashboard", help="past runs, their files and rejects; start a job")
+    )
+    p = sub.add_parser("db", help="the embedded PostgreSQL")
+    p.add_argument("action", choices=["start", "stop", "status", "url"])
+    return parser
 
-    p = sub.add_parser("run", help="run a job")
+
+def _run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("job", help="the job's TOML file")
     p.add_argument("--dsn", help="PostgreSQL URL; beats [database] dsn")
     p.add_argument("--dry-run", action="store_true", help="load each file, then roll it back")
@@ -80,14 +96,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="POST the run's JSON summary here when it ends (may be repeated)",
     )
 
-    p = sub.add_parser("runs", help="the run history: recent runs, or one run's files")
+
+def _runs_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_id", nargs="?", help="a run id (or a unique prefix) to show")
     p.add_argument("--dsn", help="the PostgreSQL holding the history (default: embedded)")
     p.add_argument("--job", help="only runs of this job")
     p.add_argument("--limit", type=_at_least(1), default=20, help="runs to list (default: 20)")
     p.add_argument("--rejects", action="store_true", help="with a run id: list its rejects")
 
-    p = sub.add_parser("serve", help="the HTTP API for automation (n8n, cron, CI)")
+
+def _serve_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=_port, default=8080)
     p.add_argument("--jobs", default="jobs", metavar="DIR", help="the jobs directory")
@@ -98,7 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-auth", action="store_true", help="no bearer token (allowed on loopback only)"
     )
 
-    p = sub.add_parser("check", help="validate a job and show its plan, writing nothing")
+
+def _check_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("job")
     p.add_argument("--dsn")
     p.add_argument(
@@ -107,9 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="check the spec and the files only, without the database",
     )
 
-    sub.add_parser("plugins", help="list installed plugins")
 
-    p = sub.add_parser("infer", help="guess column types and write a job for a file")
+def _infer_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", help="a CSV file's path or URL")
     p.add_argument("-o", "--output", help="write the job here instead of to stdout")
     p.add_argument("--explain", action="store_true", help="show each decision on stderr")
@@ -129,15 +147,12 @@ def build_parser() -> argparse.ArgumentParser:
         "keep the type and become rejects)",
     )
 
-    p = sub.add_parser("dashboard", help="past runs, their files and rejects; start a job")
+
+def _dashboard_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dsn", help="the PostgreSQL whose run history to show (default: embedded)")
     p.add_argument("--jobs", default="jobs", metavar="DIR", help="jobs to list (default: ./jobs)")
     p.add_argument("--web", action="store_true", help="serve the dashboard to a browser")
     p.add_argument("--port", type=_port, default=8000, help="the --web port on 127.0.0.1")
-
-    p = sub.add_parser("db", help="the embedded PostgreSQL")
-    p.add_argument("action", choices=["start", "stop", "status", "url"])
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

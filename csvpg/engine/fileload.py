@@ -197,40 +197,12 @@ class FileLoad:
     # -- one attempt ---------------------------------------------------------------
 
     def _attempt(self) -> FileSummary:
-        ctx, fp, url = self.ctx, self.fp, self.url
-
-        def progress(n: int) -> None:
-            ctx.emit(ev.BytesRead(ctx.run_id, url, n, fp.ref.size))
-            ctx.cancel.raise_if_cancelled(url)
-
+        ctx, url = self.ctx, self.url
         # Closed after the file's connection: a split file's extra connections and scratch.
         self.after = contextlib.ExitStack()
         with self.after, connect(ctx.dsn) as conn, ctx.cancel.in_flight(conn, url):
             try:
-                with conn.transaction(force_rollback=ctx.dry_run):
-                    before = self._claim(conn)
-                    stream = CountingStream(self.plan.source.open(fp.ref), progress)
-                    opened = open_file(self.plan, fp, stream)  # type: ignore[arg-type]
-                    try:
-                        loaded = self._load(conn, opened, stream)
-                    finally:
-                        opened.close()
-                    if (
-                        not ctx.force
-                        and before is not None
-                        and before.status == "loaded"
-                        and loaded.sha256 is not None
-                        and before.sha256 == loaded.sha256
-                        and loaded.existed
-                    ):
-                        raise Skip(
-                            f"unchanged (same sha256 as run {(before.run_id or '')[:8]})",
-                            same_content=True,
-                        )
-                    summary = self._summary(opened, loaded)
-                    ctx.cancel.raise_if_cancelled(url)
-                    if not ctx.dry_run:
-                        self._commit_records(conn, summary, loaded)
+                summary, loaded = self._in_transaction(conn)
             except TooManyRejects as exc:
                 # The file's rows are rolled back; its rejects are kept to say why.
                 if not ctx.dry_run:
@@ -243,6 +215,57 @@ class FileLoad:
             # written just after; the manifest (with the data) is what decides reloads.
             with connect(ctx.history_dsn) as hconn, hconn.transaction():
                 self._history(hconn, summary, loaded)
+        self._announce(summary, loaded)
+        return summary
+
+    def _in_transaction(self, conn: psycopg.Connection[Any]) -> tuple[FileSummary, Loaded]:
+        """Claim, load and record the file in one transaction (rolled back by a dry run)."""
+        ctx = self.ctx
+        with conn.transaction(force_rollback=ctx.dry_run):
+            before = self._claim(conn)
+            opened, loaded = self._open_and_load(conn)
+            self._skip_if_same(before, loaded)
+            summary = self._summary(opened, loaded)
+            ctx.cancel.raise_if_cancelled(self.url)
+            if not ctx.dry_run:
+                self._commit_records(conn, summary, loaded)
+        return summary, loaded
+
+    def _open_and_load(self, conn: psycopg.Connection[Any]) -> tuple[OpenedFile, Loaded]:
+        """The file opened (its bytes counted for progress events), loaded and closed."""
+        ctx, fp, url = self.ctx, self.fp, self.url
+
+        def progress(n: int) -> None:
+            ctx.emit(ev.BytesRead(ctx.run_id, url, n, fp.ref.size))
+            ctx.cancel.raise_if_cancelled(url)
+
+        stream = CountingStream(self.plan.source.open(fp.ref), progress)
+        opened = open_file(self.plan, fp, stream)  # type: ignore[arg-type]
+        try:
+            loaded = self._load(conn, opened, stream)
+        finally:
+            opened.close()
+        return opened, loaded
+
+    def _skip_if_same(self, before: manifest.Entry | None, loaded: Loaded) -> None:
+        """A file read in full whose sha256 is the one it loaded with is skipped (unless
+        ``--force``), when its table is still there."""
+        if (
+            not self.ctx.force
+            and before is not None
+            and before.status == "loaded"
+            and loaded.sha256 is not None
+            and before.sha256 == loaded.sha256
+            and loaded.existed
+        ):
+            raise Skip(
+                f"unchanged (same sha256 as run {(before.run_id or '')[:8]})",
+                same_content=True,
+            )
+
+    def _announce(self, summary: FileSummary, loaded: Loaded) -> None:
+        """The events of a loaded file: its rejects, its transforms' warnings, FileLoaded."""
+        ctx, url = self.ctx, self.url
         if loaded.rejects:
             self._rejected(loaded.rejects)
         for report in summary.details.get("transforms", {}).values():
@@ -263,7 +286,6 @@ class FileLoad:
                 summary.unchanged,
             )
         )
-        return summary
 
     def _claim(self, conn: psycopg.Connection[Any]) -> manifest.Entry | None:
         """Claim the file for this transaction and say how it was loaded before; a file
@@ -614,55 +636,10 @@ class FileLoad:
         fp = self.fp
         relation = opened.relation
         names = [c.name for c in relation.columns]
-        for key in fp.primary_key:
-            if key not in names:
-                raise SpecError(
-                    f"primary key column {key!r} is not among {fp.ref.name}'s columns",
-                    key="sink.primary_key",
-                    file=fp.ref.url,
-                    hint="columns: " + ", ".join(names),
-                )
+        _check_primary_key(fp, names)
         existing = table_columns(conn, fp.schema, fp.table) if fp.sink.writes_table else None
-        if not fp.sink.writes_table:
-            types = {n: fp.column_types.get(n) or ColumnType() for n in names}
-        elif existing is None:
-            if not fp.create and names:
-                raise SinkError(
-                    f"table {fp.schema}.{fp.table} does not exist",
-                    file=fp.ref.url,
-                    hint="create it, or set create = true in [sink]",
-                )
-            # [columns] first, then what the format knows (Parquet keeps its types), else text.
-            known = opened.reader.types
-            types = {}
-            for col in relation.columns:
-                given = fp.column_types.get(col.name) or ColumnType(known.get(col.header, "text"))
-                checked = checked_type(conn, given.type, f"columns.{col.name}")
-                types[col.name] = replace(given, type=checked)
-        else:
-            missing = [n for n in names if n not in existing]
-            if missing:
-                raise SinkError(
-                    f"table {fp.schema}.{fp.table} has no column {', '.join(map(repr, missing))} "
-                    f"for {fp.ref.name}",
-                    file=fp.ref.url,
-                    hint="its columns are: "
-                    + ", ".join(existing)
-                    + "; rename or select columns with [[transform]], or alter the table",
-                )
-            # The table's own types; conversions ([columns] decimal, format …) still apply.
-            types = {
-                n: replace(fp.column_types.get(n, ColumnType()), type=existing[n]) for n in names
-            }
-        for name in sorted(fp.own_columns):
-            if name not in names:
-                self.ctx.emit(
-                    ev.Warned(
-                        self.ctx.run_id,
-                        f"[columns] {name!r} is not a column of {fp.ref.name}",
-                        fp.ref.url,
-                    )
-                )
+        types = _column_types(conn, fp, opened, existing)
+        self._warn_unknown_columns(names)
         return LoadInput(
             ref=fp.ref,
             schema=fp.schema,
@@ -678,6 +655,86 @@ class FileLoad:
             base_dir=self.ctx.job.base_dir,
             schema_exists=existing is not None or schema_exists(conn, fp.schema),
         )
+
+    def _warn_unknown_columns(self, names: list[str]) -> None:
+        """A name in the file's own ``[[override]]`` ``[columns]`` that it lacks is likely
+        a typo: worth a warning (the job-wide ``[columns]`` serves many files)."""
+        fp = self.fp
+        for name in sorted(fp.own_columns):
+            if name not in names:
+                self.ctx.emit(
+                    ev.Warned(
+                        self.ctx.run_id,
+                        f"[columns] {name!r} is not a column of {fp.ref.name}",
+                        fp.ref.url,
+                    )
+                )
+
+
+def _check_primary_key(fp: FilePlan, names: list[str]) -> None:
+    """Every primary key column is one of the file's (shaped) columns."""
+    for key in fp.primary_key:
+        if key not in names:
+            raise SpecError(
+                f"primary key column {key!r} is not among {fp.ref.name}'s columns",
+                key="sink.primary_key",
+                file=fp.ref.url,
+                hint="columns: " + ", ".join(names),
+            )
+
+
+def _column_types(
+    conn: psycopg.Connection[Any],
+    fp: FilePlan,
+    opened: OpenedFile,
+    existing: dict[str, str] | None,
+) -> dict[str, ColumnType]:
+    """The type of each column: as given for a sink that writes no table, else those of
+    the table to create, or of the table that is there."""
+    names = [c.name for c in opened.relation.columns]
+    if not fp.sink.writes_table:
+        return {n: fp.column_types.get(n) or ColumnType() for n in names}
+    if existing is None:
+        return _new_table_types(conn, fp, opened)
+    return _existing_table_types(fp, names, existing)
+
+
+def _new_table_types(
+    conn: psycopg.Connection[Any], fp: FilePlan, opened: OpenedFile
+) -> dict[str, ColumnType]:
+    """The types to create the missing table with (when ``create`` allows it)."""
+    if not fp.create and opened.relation.columns:
+        raise SinkError(
+            f"table {fp.schema}.{fp.table} does not exist",
+            file=fp.ref.url,
+            hint="create it, or set create = true in [sink]",
+        )
+    # [columns] first, then what the format knows (Parquet keeps its types), else text.
+    known = opened.reader.types
+    types: dict[str, ColumnType] = {}
+    for col in opened.relation.columns:
+        given = fp.column_types.get(col.name) or ColumnType(known.get(col.header, "text"))
+        checked = checked_type(conn, given.type, f"columns.{col.name}")
+        types[col.name] = replace(given, type=checked)
+    return types
+
+
+def _existing_table_types(
+    fp: FilePlan, names: list[str], existing: dict[str, str]
+) -> dict[str, ColumnType]:
+    """The table's own types, for columns it must all have; conversions ([columns]
+    decimal, format …) still apply."""
+    missing = [n for n in names if n not in existing]
+    if missing:
+        raise SinkError(
+            f"table {fp.schema}.{fp.table} has no column {', '.join(map(repr, missing))} "
+            f"for {fp.ref.name}",
+            file=fp.ref.url,
+            hint="its columns are: "
+            + ", ".join(existing)
+            + "; rename or select columns with [[transform]], or alter the table",
+        )
+    return {n: replace(fp.column_types.get(n, ColumnType()), type=existing[n]) for n in names}
 
 
 def write_rejects_csv(job: Job, run_id: str, fp: FilePlan, rejects: list[Reject]) -> Path:

@@ -39,7 +39,7 @@ from csvpg.masking import mask_text
 from csvpg.naming import MAX_BYTES, matches, safe_names, split_table, table_name
 from csvpg.options import validate
 from csvpg.plugins import Registry
-from csvpg.spec import Job
+from csvpg.spec import Job, Override
 
 _GLOB_CHARS = set("*?[")
 
@@ -200,16 +200,38 @@ def require_keys(job: Job, sink_cls: type[Sink]) -> None:
         )
 
 
+@dataclass(frozen=True)
+class _JobParts:
+    """What every file of a job shares, checked once before any file is listed."""
+
+    file: str | None
+    source: Source
+    #: The job's ``[format]`` made once; None for ``type = "auto"`` (sniffed per file).
+    base_format: Format | None
+    transforms: list[Transform]
+    sink_cls: type[Sink]
+    sink_options: dict[str, Any]
+
+
 def make_plan(job: Job, registry: Registry) -> Plan:
     """Check every plugin option and list the files; raises SpecError/SourceError."""
-    file = str(job.path) if job.path else None
     urls = resolve_urls(job)
-    if job.source.urls:
-        sources = [_source_for(job, registry, u, f"source.urls[{i}]") for i, u in enumerate(urls)]
-        source: Source = sources[0] if len(sources) == 1 else MultiSource(sources)
-    else:
-        source = _source_for(job, registry, urls[0], "source.url")
+    parts = _job_parts(job, registry, urls)
+    plans: list[FilePlan] = []
+    skipped: list[tuple[FileRef, str]] = []
+    now = time.time()
+    for ref in listing(job, registry, parts.source, urls):
+        override = next((o for o in job.overrides if matches(ref.name, o.match)), None)
+        if (reason := _skip_reason(job, ref, override, now)) is not None:
+            skipped.append((ref, reason))
+            continue
+        plans.append(_file_plan(job, registry, parts, ref, override))
+    return Plan(job=job, source=parts.source, files=plans, skipped=skipped)
 
+
+def _job_parts(job: Job, registry: Registry, urls: list[str]) -> _JobParts:
+    file = str(job.path) if job.path else None
+    source = _job_source(job, registry, urls)
     auto = job.format.get("type") == "auto"
     base_format = None if auto else _format_for(job, registry, job.format, "format")
     transforms = _transforms_for(job, registry)
@@ -218,77 +240,113 @@ def make_plan(job: Job, registry: Registry) -> Plan:
     sink_options = validate(
         "sink.options", job.sink.options, sink_cls.options, file=file, base_dir=job.base_dir
     )
+    return _JobParts(file, source, base_format, transforms, sink_cls, sink_options)
 
-    plans: list[FilePlan] = []
-    skipped: list[tuple[FileRef, str]] = []
-    now = time.time()
-    for ref in listing(job, registry, source, urls):
-        override = next((o for o in job.overrides if matches(ref.name, o.match)), None)
-        if override and override.skip:
-            skipped.append((ref, f"[[override]] match = {override.match!r} says skip"))
-            continue
-        if (young := _too_young(ref, job.source.min_age, now)) is not None:
-            skipped.append((ref, young))
-            continue
-        settings, key = job.format, "format"
-        if override and override.format:
-            settings, key = {**job.format, **override.format}, "override.format"
-        if settings.get("type") == "auto":
-            fmt = _sniffed(job, registry, source, ref, settings, key)
-        elif settings is job.format and base_format is not None:
-            fmt = base_format
-        else:
-            fmt = _format_for(job, registry, settings, key)
-        mode = override.mode if override and override.mode else job.sink.mode
-        sink = (
-            sink_cls
-            if mode == job.sink.mode
-            else registry.pick("sink", mode, "override.mode", file)
+
+def _job_source(job: Job, registry: Registry, urls: list[str]) -> Source:
+    """``[source] url``, or one source over all of ``urls``."""
+    if not job.source.urls:
+        return _source_for(job, registry, urls[0], "source.url")
+    sources = [_source_for(job, registry, u, f"source.urls[{i}]") for i, u in enumerate(urls)]
+    return sources[0] if len(sources) == 1 else MultiSource(sources)
+
+
+def _skip_reason(job: Job, ref: FileRef, override: Override | None, now: float) -> str | None:
+    """Why a listed file is left out of this run (its override says skip, or it is too
+    young), or None."""
+    if override and override.skip:
+        return f"[[override]] match = {override.match!r} says skip"
+    return _too_young(ref, job.source.min_age, now)
+
+
+def _file_plan(
+    job: Job, registry: Registry, parts: _JobParts, ref: FileRef, override: Override | None
+) -> FilePlan:
+    """One file's route: the job's settings, with its ``[[override]]`` (if any) on top."""
+    fmt = _file_format(job, registry, parts, ref, override)
+    mode = override.mode if override and override.mode else job.sink.mode
+    sink = (
+        parts.sink_cls
+        if mode == job.sink.mode
+        else registry.pick("sink", mode, "override.mode", parts.file)
+    )
+    keys = _file_keys(job, ref, override, sink, mode, parts.file)
+    schema, table = _file_table(job, ref, override, parts.file)
+    return FilePlan(
+        ref=ref,
+        format=fmt,
+        transforms=[type(t)(**t.settings) for t in parts.transforms],
+        sink=sink(**(parts.sink_options if sink is parts.sink_cls else {})),
+        schema=schema,
+        table=table,
+        mode=mode,
+        primary_key=list(keys),
+        column_types={**job.columns, **((override.columns or {}) if override else {})},
+        create=job.sink.create,
+        own_columns=frozenset(override.columns or {}) if override else frozenset(),
+    )
+
+
+def _file_format(
+    job: Job, registry: Registry, parts: _JobParts, ref: FileRef, override: Override | None
+) -> Format:
+    """The job's format, made anew only when an override changes it or it is sniffed."""
+    settings, key = job.format, "format"
+    if override and override.format:
+        settings, key = {**job.format, **override.format}, "override.format"
+    if settings.get("type") == "auto":
+        return _sniffed(job, registry, parts.source, ref, settings, key)
+    if settings is job.format and parts.base_format is not None:
+        return parts.base_format
+    return _format_for(job, registry, settings, key)
+
+
+def _file_keys(
+    job: Job,
+    ref: FileRef,
+    override: Override | None,
+    sink: type[Sink],
+    mode: str,
+    file: str | None,
+) -> list[str]:
+    """The file's primary key (its override's, else ``[sink]``'s), which its mode may
+    require."""
+    keys = (
+        override.primary_key
+        if override and override.primary_key is not None
+        else job.sink.primary_key
+    )
+    if sink.requires_primary_key and not keys:
+        raise SpecError(
+            f"{ref.name} goes to mode {mode!r}, which needs a primary key",
+            key="sink.primary_key",
+            file=file,
+            hint="set primary_key in [sink] or in the file's [[override]]",
         )
-        keys = (
-            override.primary_key
-            if override and override.primary_key is not None
-            else job.sink.primary_key
-        )
-        if sink.requires_primary_key and not keys:
+    return keys
+
+
+def _file_table(
+    job: Job, ref: FileRef, override: Override | None, file: str | None
+) -> tuple[str, str]:
+    """The schema and table the file's name gives through the table template."""
+    template = override.table if override and override.table else job.sink.table
+    table = table_name(
+        ref.name,
+        template,
+        strip_prefix=job.naming.strip_prefix,
+        strip_suffix=job.naming.strip_suffix,
+        lowercase=job.naming.lowercase,
+    )
+    schema, table = split_table(table, job.database.schema, file=file)
+    for what, name in (("schema", schema), ("table", table)):
+        if len(name.encode()) > MAX_BYTES:
             raise SpecError(
-                f"{ref.name} goes to mode {mode!r}, which needs a primary key",
-                key="sink.primary_key",
+                f"{what} name {name!r} is longer than {MAX_BYTES} bytes",
+                key="sink.table",
                 file=file,
-                hint="set primary_key in [sink] or in the file's [[override]]",
             )
-        template = override.table if override and override.table else job.sink.table
-        table = table_name(
-            ref.name,
-            template,
-            strip_prefix=job.naming.strip_prefix,
-            strip_suffix=job.naming.strip_suffix,
-            lowercase=job.naming.lowercase,
-        )
-        schema, table = split_table(table, job.database.schema, file=file)
-        for what, name in (("schema", schema), ("table", table)):
-            if len(name.encode()) > MAX_BYTES:
-                raise SpecError(
-                    f"{what} name {name!r} is longer than {MAX_BYTES} bytes",
-                    key="sink.table",
-                    file=file,
-                )
-        plans.append(
-            FilePlan(
-                ref=ref,
-                format=fmt,
-                transforms=[type(t)(**t.settings) for t in transforms],
-                sink=sink(**(sink_options if sink is sink_cls else {})),
-                schema=schema,
-                table=table,
-                mode=mode,
-                primary_key=list(keys),
-                column_types={**job.columns, **((override.columns or {}) if override else {})},
-                create=job.sink.create,
-                own_columns=frozenset(override.columns or {}) if override else frozenset(),
-            )
-        )
-    return Plan(job=job, source=source, files=plans, skipped=skipped)
+    return schema, table
 
 
 def listing(job: Job, registry: Registry, source: Source, urls: list[str]) -> list[FileRef]:

@@ -112,48 +112,21 @@ def draw_sample(
     the other blocks from byte offsets. Otherwise rows are read in order: all of them
     with ``full_scan``, else the first ``rows``.
     """
-    width = len(reader.headers)
-    codec = str(reader.details.get("encoding", "utf-8"))
     batches = reader.iter_batches()
-    spread = seekable and not full_scan and sample.size is not None and width > 0
+    spread = seekable and not full_scan and sample.size is not None and len(reader.headers) > 0
     per_block = max(1, math.ceil(rows / blocks)) if spread else rows
-    limit = None if full_scan else (3 * rows if spread else rows)
-    decided = not spread  # until the head shows whether the file is small
-    bytes_per_row = 1.0
-    pending: Batch = []
-    exhausted = True
-    records = 0  # records the reader gave, kept or not
-    for batch in batches:
-        kept = [r for r in batch if len(r) == width]
-        if not decided and sample.rows + len(kept) >= per_block:
-            seen = pending + kept
-            size = sum(len(v.encode(codec, "replace")) if v else 0 for r in seen for v in r)
-            bytes_per_row = max(1.0, size / max(1, len(seen)) + width * _unit(reader))
-            sample.estimated_rows = int((sample.size or 0) / bytes_per_row)
-            decided = True
-            if sample.estimated_rows > 1.5 * rows:
-                limit = per_block
-        if limit is not None and sample.rows + len(kept) >= limit:
-            need, took, whole = limit - sample.rows, 0, len(batch)
-            for i, row in enumerate(batch):
-                took += len(row) == width
-                if took == need:
-                    batch = batch[: i + 1]
-                    break
-            kept = kept[:need]
-            exhausted = len(batch) == whole and next(batches, None) is None
-        records += len(batch)
-        sample.dropped += len(batch) - len(kept)
-        sample.rows += len(kept)
-        pending += kept
-        if not exhausted:
-            break
-        if len(pending) >= rows:
-            yield pending
-            pending = []
-    if pending:
-        yield pending
-    if exhausted:
+    head = _Head()
+    yield from _read_head(
+        reader,
+        batches,
+        sample,
+        head,
+        rows=rows,
+        per_block=per_block,
+        spread=spread,
+        full_scan=full_scan,
+    )
+    if head.exhausted:
         sample.complete = True
         sample.method = "the whole file"
         sample.estimated_rows = sample.rows + sample.dropped
@@ -164,13 +137,86 @@ def draw_sample(
     close = getattr(batches, "close", None)
     if close is not None:
         close()  # the reader is done: the stream is ours to seek
-    start = _head_end(stream, reader, records)
+    start = _head_end(stream, reader, head.records)
     first = sample.rows
-    yield from _spread(stream, reader, sample, start, per_block, blocks - 1, bytes_per_row)
+    yield from _spread(stream, reader, sample, start, per_block, blocks - 1, head.bytes_per_row)
     sample.method = (
         f"spread: the first {first} rows, the last rows and {blocks - 2} blocks between "
         "(by byte offset)"
     )
+
+
+@dataclass
+class _Head:
+    """What reading the head of a file (:func:`_read_head`) found out."""
+
+    #: The reader gave every record: the sample is the whole file.
+    exhausted: bool = True
+    #: Records the reader gave, kept or not.
+    records: int = 0
+    bytes_per_row: float = 1.0
+
+
+def _read_head(
+    reader: Reader,
+    batches: Iterator[Batch],
+    sample: Sample,
+    head: _Head,
+    *,
+    rows: int,
+    per_block: int,
+    spread: bool,
+    full_scan: bool,
+) -> Iterator[Batch]:
+    """The reader's rows, in batches of about ``rows``: all of them (``full_scan``), the
+    first ``rows``, or — spread, once the first ``per_block`` rows show the file is
+    large — the first block only; fills in ``head`` and ``sample``."""
+    width = len(reader.headers)
+    limit = None if full_scan else (3 * rows if spread else rows)
+    decided = not spread  # until the head shows whether the file is small
+    pending: Batch = []
+    for batch in batches:
+        kept = [r for r in batch if len(r) == width]
+        if not decided and sample.rows + len(kept) >= per_block:
+            head.bytes_per_row = _bytes_per_row(reader, pending + kept)
+            sample.estimated_rows = int((sample.size or 0) / head.bytes_per_row)
+            decided = True
+            if sample.estimated_rows > 1.5 * rows:
+                limit = per_block
+        if limit is not None and sample.rows + len(kept) >= limit:
+            need, whole = limit - sample.rows, len(batch)
+            batch = _through_kept(batch, width, need)
+            kept = kept[:need]
+            head.exhausted = len(batch) == whole and next(batches, None) is None
+        head.records += len(batch)
+        sample.dropped += len(batch) - len(kept)
+        sample.rows += len(kept)
+        pending += kept
+        if not head.exhausted:
+            break
+        if len(pending) >= rows:
+            yield pending
+            pending = []
+    if pending:
+        yield pending
+
+
+def _bytes_per_row(reader: Reader, seen: Batch) -> float:
+    """The bytes a row takes in the file, as the rows ``seen`` so far tell."""
+    codec = str(reader.details.get("encoding", "utf-8"))
+    width = len(reader.headers)
+    size = sum(len(v.encode(codec, "replace")) if v else 0 for r in seen for v in r)
+    return max(1.0, size / max(1, len(seen)) + width * _unit(reader))
+
+
+def _through_kept(batch: Batch, width: int, need: int) -> Batch:
+    """``batch`` up to its ``need``-th row as wide as the header."""
+    took = 0
+    for i, row in enumerate(batch):
+        took += len(row) == width
+        if took == need:
+            return batch[: i + 1]
+    return batch
 
 
 def _unit(reader: Reader) -> int:
@@ -503,16 +549,59 @@ def _infer(
     headers = list(reader.headers)
     names = safe_names(headers)
     details = dict(reader.details)
+    sample = Sample(size=ref.size)
+    if hasattr(reader, "skip_undecodable"):
+        reader.skip_undecodable = True  # a bad byte is that row's problem, not the sample's
+    cap = KEY_CAP if full_scan else max(KEY_CAP, sample_rows)
+    make = _profile_maker(details, null_values, cap, full_scan)
+    profiles = [make(n, h) for n, h in zip(names, headers, strict=True)]
+    keys = _Keys(names, headers, cap, FULL_SCAN_PAIRS if full_scan else 8)
+    batches = draw_sample(
+        stream,
+        reader,
+        sample,
+        rows=sample_rows,
+        full_scan=full_scan,
+        seekable=_seekable(stream, ref),
+    )
+    kept = _feed(batches, profiles, keys, sample_rows)
+    guesses = [p.guess() for p in profiles]
+    evidence: list[str] = list(details.get("doubts", []))
+    if tolerate:
+        _tolerate_misfits(guesses, profiles, kept, make)
+    _proposals(pm, names, headers, kept, profiles, guesses, evidence, details, use_cache=use_cache)
+    markers = _null_markers(guesses)
+    key, upto = _primary_key(names, guesses, keys)
+    evidence += _sample_evidence(reader, sample, details, key, upto)
+    return FileGuess(
+        url=url,
+        name=table_name(ref.name, "{name}"),
+        ref=ref,
+        details=details,
+        headers=headers,
+        columns=guesses,
+        primary_key=key,
+        null_values=["", *markers] if markers else [""],
+        sample=sample,
+        evidence=evidence,
+    )
+
+
+def _seekable(stream: BinaryIO, ref: FileRef) -> bool:
+    """Whether the sample may be spread by byte offsets over the file."""
     try:
         seekable = bool(stream.seekable())
     except (AttributeError, OSError, ValueError):
         seekable = False
     if fsspec.utils.infer_compression(ref.name):
         seekable = False  # a compressed stream seeks by decompressing everything before
-    sample = Sample(size=ref.size)
-    if hasattr(reader, "skip_undecodable"):
-        reader.skip_undecodable = True  # a bad byte is that row's problem, not the sample's
-    cap = KEY_CAP if full_scan else max(KEY_CAP, sample_rows)
+    return seekable
+
+
+def _profile_maker(
+    details: dict[str, Any], null_values: tuple[str, ...], cap: int, full_scan: bool
+) -> Callable[[str, str], Profile]:
+    """A fresh :class:`Profile` for a column (name, header), as the file's dialect wants."""
 
     def make(n: str, h: str) -> Profile:
         return Profile(
@@ -524,33 +613,54 @@ def _infer(
             distinct_cap=cap if is_id_like(n, h) or not full_scan else 100_000,
         )
 
-    profiles = [make(n, h) for n, h in zip(names, headers, strict=True)]
-    keys = _Keys(names, headers, cap, FULL_SCAN_PAIRS if full_scan else 8)
+    return make
+
+
+def _feed(
+    batches: Iterator[Batch], profiles: list[Profile], keys: _Keys, sample_rows: int
+) -> Batch:
+    """Every sampled row into the column profiles and the key candidates; returns the
+    first ``sample_rows`` rows (the ones proposals and misfits are checked on)."""
     kept: Batch = []
-    batches = draw_sample(
-        stream, reader, sample, rows=sample_rows, full_scan=full_scan, seekable=seekable
-    )
     for batch in batches:
         for profile, values in zip(profiles, zip(*batch, strict=True), strict=True):
             profile.feed(values)
         keys.feed(batch)
         kept.extend(batch[: max(0, sample_rows - len(kept))])
-    guesses = [p.guess() for p in profiles]
-    evidence: list[str] = list(details.get("doubts", []))
-    if tolerate:
-        for j, g in enumerate(guesses):
-            if g.type == "text":
-                column = [row[j] for row in kept]
-                guesses[j] = _despite_misfits(profiles[j], column, make) or g
-    _proposals(pm, names, headers, kept, profiles, guesses, evidence, details, use_cache=use_cache)
+    return kept
 
+
+def _tolerate_misfits(
+    guesses: list[ColumnGuess],
+    profiles: list[Profile],
+    kept: Batch,
+    make: Callable[[str, str], Profile],
+) -> None:
+    """A text column whose values all but a few fit a type takes that type."""
+    for j, g in enumerate(guesses):
+        if g.type == "text":
+            column = [row[j] for row in kept]
+            guesses[j] = _despite_misfits(profiles[j], column, make) or g
+
+
+def _null_markers(guesses: list[ColumnGuess]) -> list[str]:
+    """The null markers (``-``, ``n/a`` …) seen in typed columns: they become the job's
+    ``null_values``; one seen only in text columns loads as text, which its column's
+    evidence says."""
     typed = [g for g in guesses if g.type != "text"]
     markers = sorted({m for g in typed for m in g.markers if m})
     for g in guesses:
         unused = [m for m in g.markers if m and m not in markers]
         if unused:
             g.evidence.append(f"{', '.join(map(repr, unused))} load as text: no typed column")
-    key, upto = _primary_key(names, guesses, keys)
+    return markers
+
+
+def _sample_evidence(
+    reader: Reader, sample: Sample, details: dict[str, Any], key: list[str], upto: int | None
+) -> list[str]:
+    """What the sample says of the primary key, and of the rows it left out."""
+    evidence: list[str] = []
     where = "the whole file" if sample.complete else f"the {sample.rows} sampled rows"
     if key:
         note = f" (repeats looked for among the first {upto} values only)" if upto else ""
@@ -564,18 +674,7 @@ def _infer(
         )
     if sample.dropped:
         evidence.append(f"{sample.dropped} rows dropped: their field count differs from the header")
-    return FileGuess(
-        url=url,
-        name=table_name(ref.name, "{name}"),
-        ref=ref,
-        details=details,
-        headers=headers,
-        columns=guesses,
-        primary_key=key,
-        null_values=["", *markers] if markers else [""],
-        sample=sample,
-        evidence=evidence,
-    )
+    return evidence
 
 
 #: A proposal made with less confidence than this is not taken, even when it fits.
