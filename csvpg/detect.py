@@ -645,7 +645,7 @@ def detect_dialect(text: str, *, final: bool = False, delimiter: str | None = No
     # Spaces are in most text: a space delimiter only where no other one makes a table.
     if any(c.width > 1 and c.share >= 0.5 for c in others):
         tried = others
-    tried = [c for c in tried if c.delimiter != " " or (c.share >= _AGREE and c.agree > 1)]
+    tried = [c for c in tried if c.delimiter != " " or _space_table(c)]
     tried = tried or others
     best = max(tried, key=lambda c: c.score())  # max keeps the first of equals
     if best.width == 1 and not delimiter:
@@ -669,6 +669,13 @@ def detect_dialect(text: str, *, final: bool = False, delimiter: str | None = No
         best.mixed,
         tuple(evidence),
     )
+
+
+def _space_table(c: _Candidate) -> bool:
+    """Spaces make a table when most records agree on its width and no field is empty:
+    an empty field would be two spaces in a row, which people write to align columns
+    (or a value that is a space), never to leave one out."""
+    return c.share >= _AGREE and c.agree > 1 and all(v != "" for row in c.rows for v in row)
 
 
 def _quote_note(c: _Candidate) -> str:

@@ -263,3 +263,12 @@ def test_the_stray_quote_pattern_finds_a_quote_between_field_characters(
     )
     assert bool(stray_rx(delimiter, '"').search(text)) == expected
     assert bool(stray_rx_bytes(delimiter, '"').search(text.encode())) == expected
+
+
+def test_a_value_of_spaces_is_no_space_delimited_table() -> None:
+    """Found by the round-trip property: "0 0" above " " read as two columns of a space
+    delimited file would make an empty field of a space; it is one column."""
+    from csvpg.detect import detect_dialect
+
+    assert detect_dialect("0 0\n \n", final=True).delimiter != " "
+    assert detect_dialect("a b c\n1 2 3\n4 5 6\n7 8 9\n", final=True).delimiter == " "

@@ -44,6 +44,9 @@ def test_any_table_round_trips(
 ) -> None:
     # csv.writer leaves a lone CR unquoted when lines end in LF: that file is ambiguous.
     assume(quote_all or newline == "\r\n" or not any("\r" in v for row in table for v in row))
+    # So is one column whose values hold spaces, detected: "0 0" over "0 0" may as well be
+    # two columns of a space-delimited file (no reader can tell; the job says which).
+    assume(not auto or quote_all or len(table[0]) > 1 or not any(" " in r[0] for r in table))
     buf = io.StringIO()
     quoting = csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL
     csv.writer(buf, delimiter=delimiter, lineterminator=newline, quoting=quoting).writerows(table)
