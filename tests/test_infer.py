@@ -381,6 +381,18 @@ def test_compressed_files_are_read_in_order(tmp_path: Path) -> None:
     assert g.name == "rows"
 
 
+def test_a_spread_sample_keeps_blocks_with_a_short_row(tmp_path: Path) -> None:
+    """A block holding one row of the wrong width still gives its good rows: before, the
+    reading "as if inside quotes" (no record at all) won over it, and a file with a short
+    row every 997 lines was sampled as its first 50 rows."""
+    path = tmp_path / "ragged.csv"
+    rows = (f"{i},{i * 2},x{i}" if i % 997 else f"{i},{i * 2}" for i in range(1, 60_001))
+    path.write_text("id,n,name\n" + "\n".join(rows) + "\n")
+    g = infer_file(str(path), sample_rows=1000)
+    assert g.sample.rows >= 900, (g.sample.rows, g.sample.method)
+    assert g.sample.dropped >= 1
+
+
 def test_draw_sample_on_a_stream_that_cannot_seek() -> None:
     class Pipe(io.BytesIO):
         def seekable(self) -> bool:

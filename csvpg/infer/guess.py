@@ -308,8 +308,11 @@ def _records(text: str, options: dict[str, Any], width: int, *, at_eof: bool) ->
 
     The first line break may lie inside a quoted field, so the block is read twice: as
     if the text after it were outside quotes, and as if inside; the reading with fewer
-    records of the wrong width wins (ties: outside). The first record of either reading
-    may be a fragment and is dropped, as is a last record that may be cut off.
+    records of the wrong width wins (ties: outside), unless it has no record of the
+    right width at all: in a file without quotes, reading "inside" makes the whole block
+    one field, which must not beat a block with one short row. The first record of
+    either reading may be a fragment and is dropped, as is a last record that may be cut
+    off.
     """
     cuts = [i for i in (text.find("\n"), text.find("\r")) if i >= 0]
     if not cuts:
@@ -320,7 +323,7 @@ def _records(text: str, options: dict[str, Any], width: int, *, at_eof: bool) ->
     end = len(text) if at_eof else max(text.rfind("\n"), text.rfind("\r")) + 1
     if end <= begin:
         return []
-    best: tuple[tuple[int, int], list[list[str]]] | None = None
+    best: tuple[tuple[bool, int, int], list[list[str]]] | None = None
     for prefix in ("", options["quotechar"]):
         out: list[list[str]] = []
         with contextlib.suppress(csv.Error):  # a quote opened near the end: keep the rest
@@ -328,7 +331,7 @@ def _records(text: str, options: dict[str, Any], width: int, *, at_eof: bool) ->
                 out.append(record)
         out = out[1:] if at_eof else out[1:-1]
         good = sum(len(r) == width for r in out)
-        score = (len(out) - good, -good)
+        score = (good == 0, len(out) - good, -good)
         if best is None or score < best[0]:
             best = (score, out)
     return best[1] if best else []
