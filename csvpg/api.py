@@ -15,7 +15,7 @@ import queue
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import pluggy
 
@@ -28,7 +28,7 @@ from csvpg.plugins import get_plugin_manager
 from csvpg.spec import Job, job_from_dict, load_job
 from csvpg.summary import RunSummary
 
-__all__ = ["RunHandle", "load", "prepare", "run", "start"]
+__all__ = ["RunHandle", "RunOptions", "load", "prepare", "run", "start"]
 
 #: Marks the end of a run in its event queue.
 _END = object()
@@ -190,64 +190,35 @@ def _as_job(job: Job | str | Path) -> Job:
     return job if isinstance(job, Job) else load_job(job)
 
 
-def prepare(
-    job: Job | str | Path,
-    *,
-    dsn: str | None = None,
-    plugins: Iterable[object] = (),
-    pm: pluggy.PluginManager | None = None,
-    dry_run: bool = False,
-    force: bool = False,
-    callbacks: Iterable[str] = (),
-) -> RunHandle:
-    """A run of ``job`` (a :class:`~csvpg.spec.Job` or a job file's path), not started.
-    ``dsn`` beats the job's ``[database]``; ``plugins`` are registered for this run only
-    (a reporter, a test's recorder); ``dry_run`` loads each file and rolls it back;
-    ``force`` loads files the manifest says are unchanged; ``callbacks`` are webhooks
-    for this run only."""
-    return RunHandle(
-        _as_job(job),
-        dsn=dsn,
-        plugins=plugins,
-        pm=pm,
-        dry_run=dry_run,
-        force=force,
-        callbacks=callbacks,
-    )
+class RunOptions(TypedDict, total=False):
+    """The options of :func:`prepare`, :func:`start` and :func:`run` (and
+    :class:`RunHandle`): ``dsn`` beats the job's ``[database]``; ``plugins`` are
+    registered for this run only (a reporter, a test's recorder), or ``pm`` is the
+    plugin manager to use; ``dry_run`` loads each file and rolls it back; ``force``
+    loads files the manifest says are unchanged; ``callbacks`` are webhooks for this run
+    only."""
+
+    dsn: str | None
+    plugins: Iterable[object]
+    pm: pluggy.PluginManager | None
+    dry_run: bool
+    force: bool
+    callbacks: Iterable[str]
 
 
-def start(
-    job: Job | str | Path,
-    *,
-    dsn: str | None = None,
-    plugins: Iterable[object] = (),
-    pm: pluggy.PluginManager | None = None,
-    dry_run: bool = False,
-    force: bool = False,
-    callbacks: Iterable[str] = (),
-) -> RunHandle:
-    """Start a run of ``job`` in a thread of its own and return its handle (the
-    arguments are :func:`prepare`'s)."""
-    return prepare(
-        job, dsn=dsn, plugins=plugins, pm=pm, dry_run=dry_run, force=force, callbacks=callbacks
-    ).start()
+def prepare(job: Job | str | Path, **options: Unpack[RunOptions]) -> RunHandle:
+    """A run of ``job`` (a :class:`~csvpg.spec.Job` or a job file's path), not started."""
+    return RunHandle(_as_job(job), **options)
 
 
-def run(
-    job: Job | str | Path,
-    *,
-    dsn: str | None = None,
-    plugins: Iterable[object] = (),
-    pm: pluggy.PluginManager | None = None,
-    dry_run: bool = False,
-    force: bool = False,
-    callbacks: Iterable[str] = (),
-) -> RunSummary:
-    """Run ``job`` in this thread and return its summary (the arguments are
-    :func:`prepare`'s)."""
-    return prepare(
-        job, dsn=dsn, plugins=plugins, pm=pm, dry_run=dry_run, force=force, callbacks=callbacks
-    ).run()
+def start(job: Job | str | Path, **options: Unpack[RunOptions]) -> RunHandle:
+    """Start a run of ``job`` in a thread of its own and return its handle."""
+    return prepare(job, **options).start()
+
+
+def run(job: Job | str | Path, **options: Unpack[RunOptions]) -> RunSummary:
+    """Run ``job`` in this thread and return its summary."""
+    return prepare(job, **options).run()
 
 
 def load(

@@ -551,7 +551,9 @@ class Bench:
 
         import csvpg
 
-        return "force" in inspect.signature(csvpg.run).parameters
+        params = inspect.signature(csvpg.run).parameters
+        options = getattr(getattr(csvpg, "api", None), "RunOptions", None)
+        return "force" in params or bool(options and "force" in options.__annotations__)
 
     def csvpg_inprocess(self, job: Path) -> Any:
         import csvpg

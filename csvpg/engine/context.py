@@ -10,7 +10,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -126,18 +126,16 @@ class RunContext:
     limit: tuple[int | None, float | None]
     #: Reports an event (the ``track_event`` hook), one at a time.
     emit: Callable[[ev.Event], None]
+    #: The run's own: shared by all its files (a budget names the run's scratch).
+    cancel: CancelToken
+    budget: ConnectionBudget
     #: ``csvpg.manifest`` exists in the target: files can be compared with their last load.
     has_manifest: bool = False
     dry_run: bool = False
     #: Load every file, even one the manifest says is unchanged.
     force: bool = False
-    cancel: CancelToken = field(default_factory=CancelToken)
-    budget: ConnectionBudget = field(default_factory=lambda: ConnectionBudget(""))
     log: logging.Logger = log
 
     @property
     def separate_history(self) -> bool:
         return self.history_dsn != self.dsn
-
-    def warn(self, message: str, file: str | None = None) -> None:
-        self.emit(ev.Warned(self.run_id, message, file))

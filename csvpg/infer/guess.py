@@ -390,6 +390,18 @@ class _Keys:
         return [key for key in self.seen if key not in self.repeats]
 
 
+@dataclass(frozen=True)
+class _Asked:
+    """How ``infer_file`` was asked to sample and decide (see its arguments)."""
+
+    pm: pluggy.PluginManager
+    sample_rows: int
+    full_scan: bool
+    null_values: tuple[str, ...]
+    tolerate: bool
+    use_cache: bool
+
+
 def infer_file(
     url_or_path: str,
     *,
@@ -412,40 +424,22 @@ def infer_file(
             hint="e.g. --sample-rows 10000, or --full-scan to read every row",
         )
     url = _absolute(url_or_path)
-    pm = pm or get_plugin_manager()
-    registry = Registry(pm)
+    asked = _Asked(
+        pm or get_plugin_manager(), sample_rows, full_scan, tuple(null_values), tolerate, use_cache
+    )
+    registry = Registry(asked.pm)
     protocol = fsspec.core.split_protocol(url)[0] or "file"
     found = registry.sources.get(protocol) or registry.sources.get("*")
     if found is None:
         raise SourceError(f"no installed source reads {protocol}://", file=url)
     source = found.cls(url=url, options={})
     try:
-        return _infer_one(
-            url,
-            source,
-            registry,
-            pm,
-            sample_rows,
-            full_scan,
-            tuple(null_values),
-            tolerate,
-            use_cache,
-        )
+        return _infer_one(url, source, registry, asked)
     finally:
         source.close()
 
 
-def _infer_one(
-    url: str,
-    source: Source,
-    registry: Registry,
-    pm: pluggy.PluginManager,
-    sample_rows: int,
-    full_scan: bool,
-    null_values: tuple[str, ...],
-    tolerate: bool = True,
-    use_cache: bool = True,
-) -> FileGuess:
+def _infer_one(url: str, source: Source, registry: Registry, asked: _Asked) -> FileGuess:
     refs = source.list(None)
     if len(refs) != 1:
         raise SourceError(
@@ -469,18 +463,7 @@ def _infer_one(
                 if any(fmt.settings.get(k) != v for k, v in settings.items()):
                     fmt = cls(**settings)  # a preamble or no header: read it again so
                     continue
-                guess = _infer(
-                    url,
-                    ref,
-                    stream,
-                    reader,
-                    pm,
-                    sample_rows,
-                    full_scan,
-                    null_values,
-                    tolerate,
-                    use_cache,
-                )
+                guess = _infer(url, ref, stream, reader, asked)
                 guess.evidence[:0] = (sniffed or {}).get("evidence", [])
                 return guess
             finally:
@@ -537,18 +520,8 @@ def _typed(url: str, ref: FileRef, kind: str, fmt: Any, source: Source) -> FileG
     )
 
 
-def _infer(
-    url: str,
-    ref: FileRef,
-    stream: BinaryIO,
-    reader: Reader,
-    pm: pluggy.PluginManager,
-    sample_rows: int,
-    full_scan: bool,
-    null_values: tuple[str, ...],
-    tolerate: bool = True,
-    use_cache: bool = True,
-) -> FileGuess:
+def _infer(url: str, ref: FileRef, stream: BinaryIO, reader: Reader, asked: _Asked) -> FileGuess:
+    sample_rows, full_scan = asked.sample_rows, asked.full_scan
     headers = list(reader.headers)
     names = safe_names(headers)
     details = dict(reader.details)
@@ -556,7 +529,7 @@ def _infer(
     if hasattr(reader, "skip_undecodable"):
         reader.skip_undecodable = True  # a bad byte is that row's problem, not the sample's
     cap = KEY_CAP if full_scan else max(KEY_CAP, sample_rows)
-    make = _profile_maker(details, null_values, cap, full_scan)
+    make = _profile_maker(details, asked.null_values, cap, full_scan)
     profiles = [make(n, h) for n, h in zip(names, headers, strict=True)]
     keys = _Keys(names, headers, cap, FULL_SCAN_PAIRS if full_scan else 8)
     batches = draw_sample(
@@ -570,9 +543,19 @@ def _infer(
     kept = _feed(batches, profiles, keys, sample_rows)
     guesses = [p.guess() for p in profiles]
     evidence: list[str] = list(details.get("doubts", []))
-    if tolerate:
+    if asked.tolerate:
         _tolerate_misfits(guesses, profiles, kept, make)
-    _proposals(pm, names, headers, kept, profiles, guesses, evidence, details, use_cache=use_cache)
+    _proposals(
+        asked.pm,
+        names,
+        headers,
+        kept,
+        profiles,
+        guesses,
+        evidence,
+        details,
+        use_cache=asked.use_cache,
+    )
     markers = _null_markers(guesses)
     key, upto = _primary_key(names, guesses, keys)
     evidence += _sample_evidence(reader, sample, details, key, upto)
