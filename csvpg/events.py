@@ -37,6 +37,8 @@ class JobStarted(Event):
     job: str
     files: int
     database: str  # masked
+    #: Each file is loaded, then rolled back: reporters say "would load".
+    dry_run: bool = False
 
 
 @dataclass(frozen=True)

@@ -250,7 +250,15 @@ class Engine:
                     self._started_row = True
                 except psycopg.Error as exc:
                     raise _schema_error(self.history_dsn, exc) from exc
-        self.emit(ev.JobStarted(self.run_id, self.job.name, len(plan.files), mask_dsn(self.dsn)))
+        self.emit(
+            ev.JobStarted(
+                self.run_id,
+                self.job.name,
+                len(plan.files),
+                mask_dsn(self.dsn),
+                dry_run=self.dry_run,
+            )
+        )
         results: list[FileSummary] = []
         for ref, reason in plan.skipped:
             self.emit(ev.FileSkipped(self.run_id, ref.url, reason))
