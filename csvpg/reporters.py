@@ -158,6 +158,8 @@ class LineReporter:
     def _say(self, text: str, *, created: float | None = None, file: str | None = None) -> None:
         if self.stamped:
             number = self._number(file) if file is not None else ""
+            if number and text.startswith("  "):  # the number stands where the indent was
+                text = text[2:]
             text = f"{stamp(time.time() if created is None else created)} {number}{text}"
         print(text, file=self.out, flush=True)
 

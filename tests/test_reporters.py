@@ -273,10 +273,10 @@ def test_log_lines_carry_their_time_and_the_files_number() -> None:
     at = stamp
     assert out.getvalue().splitlines() == [
         f"{at(1767225600.0)} job nightly: 2 files → db",
-        f"{at(1767225602.0)} [2/2]   loaded  b.csv → public.b: 2 rows (2 inserted, 0 updated)"
+        f"{at(1767225602.0)} [2/2] loaded  b.csv → public.b: 2 rows (2 inserted, 0 updated)"
         " in 0.10 s",
-        f"{at(1767225603.0)} [1/2]   FAILED  a.csv → public.a: boom",
-        f"{at(1767225603.0)} [1/2]           hint: fix it",
+        f"{at(1767225603.0)} [1/2] FAILED  a.csv → public.a: boom",
+        f"{at(1767225603.0)} [1/2]         hint: fix it",
         f"{at(1767225604.0)} partial: 1 file loaded, 1 failed; 2 rows read, 2 inserted, 0 updated"
         " in 3.00 s",
         f"{at(1767225604.0)}   run {R}",
