@@ -270,22 +270,34 @@ def test_ctrl_q_asks_too_while_loading(db, tmp_path: Path) -> None:
     assert db.count("big") == 2 + 180_000
 
 
-def test_a_dry_run_from_the_dashboard_leaves_the_table_as_it_was(db, tmp_path: Path) -> None:
+def people_jobs(db, tmp_path: Path) -> Path:
+    """A jobs folder with one job over people.csv alone."""
     dirty_files(tmp_path / "data")
     (tmp_path / "data" / "dirty.csv").unlink()
     jobs = tmp_path / "jobs"
     jobs.mkdir()
     (jobs / "people.toml").write_text(job_toml(db, "../data"))
+    return jobs
+
+
+async def answer_start_question(app, pilot, key: str) -> None:
+    """On the jobs tab, enter on the first job, and answer how to run it."""
+    await settle(pilot)
+    await pilot.press("j", "enter")
+    await wait_for(pilot, lambda: isinstance(app.screen, StartJobScreen))
+    await pilot.press(key)
+    await pilot.pause()
+
+
+def test_a_dry_run_from_the_dashboard_leaves_the_table_as_it_was(db, tmp_path: Path) -> None:
+    jobs = people_jobs(db, tmp_path)
 
     async def scenario() -> None:
         app = make_app(
             pm=get_plugin_manager(), history=PgHistory(db.dsn), jobs_dir=jobs, dashboard=True
         )
         async with app.run_test(size=SIZE) as pilot:
-            await settle(pilot)
-            await pilot.press("j", "enter")
-            await wait_for(pilot, lambda: isinstance(app.screen, StartJobScreen))
-            await pilot.press("d")
+            await answer_start_question(app, pilot, "d")
             await wait_for(pilot, lambda: bool(app.screen.query(RunView)))
             view = app.screen.query_one(RunView)
             await wait_for(pilot, lambda: view.summary is not None)
@@ -296,21 +308,14 @@ def test_a_dry_run_from_the_dashboard_leaves_the_table_as_it_was(db, tmp_path: P
 
 
 def test_escape_on_the_start_question_runs_nothing(db, tmp_path: Path) -> None:
-    dirty_files(tmp_path / "data")
-    jobs = tmp_path / "jobs"
-    jobs.mkdir()
-    (jobs / "people.toml").write_text(job_toml(db, "../data"))
+    jobs = people_jobs(db, tmp_path)
 
     async def scenario() -> None:
         app = make_app(
             pm=get_plugin_manager(), history=PgHistory(db.dsn), jobs_dir=jobs, dashboard=True
         )
         async with app.run_test(size=SIZE) as pilot:
-            await settle(pilot)
-            await pilot.press("j", "enter")
-            await wait_for(pilot, lambda: isinstance(app.screen, StartJobScreen))
-            await pilot.press("escape")
-            await pilot.pause()
+            await answer_start_question(app, pilot, "escape")
             assert not app.screen.query(RunView)
 
     asyncio.run(scenario())
