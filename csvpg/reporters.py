@@ -227,6 +227,8 @@ class ProgressLineReporter(LineReporter):
                 loading = self._files[event.file]
                 loading.read = event
                 self._due(event.file, loading, self.clock())
+            elif isinstance(event, ev.FilePhase) and event.file in self._files:
+                self._files[event.file].phase = event.phase
             elif isinstance(event, FILE_ENDS):
                 self._files.pop(event.file, None)
             elif isinstance(event, ev.JobFinished):
@@ -244,7 +246,12 @@ class ProgressLineReporter(LineReporter):
             return
         loading.said = now
         seconds = now - loading.started
-        if loading.read is None:
+        if loading.phase is not None:
+            self._say(
+                f"  loading {_short(file)}: {loading.phase} ({human_duration(seconds)} so far)",
+                file=file,
+            )
+        elif loading.read is None:
             self._say(
                 f"  loading {_short(file)}: opening it, for {human_duration(seconds)}", file=file
             )
@@ -275,6 +282,8 @@ class _Loading:
         self.started = started
         self.said = said
         self.read: ev.BytesRead | None = None
+        #: A phase its bytes do not show (FilePhase), e.g. "checking bad rows".
+        self.phase: str | None = None
 
 
 def progress_line(event: ev.BytesRead, seconds: float) -> str:
@@ -370,6 +379,8 @@ class RichReporter:
         self._files = self._done = 0
         self._tasks_seen = False
         self._bytes: dict[str, int] = {}
+        self._total_bytes: int | None = None
+        self._started = 0.0
         self.dry_run = False
 
     def _start(self, event: ev.JobStarted) -> None:
@@ -382,7 +393,8 @@ class RichReporter:
             def render(self, task: Any) -> Text:
                 return Text(human_duration(clock() - task.fields["t0"]), style="cyan")
 
-        self._files = event.files
+        self._files, self._total_bytes = event.files, event.bytes
+        self._started = self.clock()
         self._progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(bar_width=30),
@@ -392,12 +404,25 @@ class RichReporter:
             transient=True,
         )
         detail, t0 = self._overall_detail(), self.clock()
-        self._overall = self._progress.add_task(event.job, total=event.files, detail=detail, t0=t0)
+        total = event.bytes or event.files  # bytes of all files when every size is known
+        self._overall = self._progress.add_task(event.job, total=total, detail=detail, t0=t0)
         self._progress.start()
 
     def _overall_detail(self) -> str:
+        """``2 of 6 files · 1.2 GiB of 3.0 GiB · 85.0 MiB/s · about 21 s left``: the
+        rate counts PostgreSQL's writing too, so the time left includes it."""
         read = sum(self._bytes.values())
-        return f"{self._done} of {_plural(self._files, 'file')} · {human_bytes(read)} read"
+        text = f"{self._done} of {_plural(self._files, 'file')} · {human_bytes(read)}"
+        if not self._total_bytes:
+            return text + " read"
+        text += f" of {human_bytes(self._total_bytes)}"
+        seconds = self.clock() - self._started
+        if read and seconds > 0:
+            rate = read / seconds
+            text += f" · {human_bytes(rate)}/s"
+            if self._total_bytes > read:
+                text += f", about {human_duration((self._total_bytes - read) / rate)} left"
+        return text
 
     def _print(self, lines: list[str], style: str) -> None:
         for line in lines:
@@ -425,7 +450,11 @@ class RichReporter:
             if event.size and event.bytes_read >= event.size:
                 detail = f"{human_bytes(event.size)} read, PostgreSQL is writing it"
             self._progress.update(task, completed=event.bytes_read, detail=detail)
-            self._progress.update(self._overall, detail=self._overall_detail())
+            done = sum(self._bytes.values()) if self._total_bytes else self._done
+            self._progress.update(self._overall, completed=done, detail=self._overall_detail())
+        elif isinstance(event, ev.FilePhase) and event.file in self._tasks:
+            task, _ = self._tasks[event.file]
+            self._progress.update(task, detail=event.phase)
         elif isinstance(event, FILE_ENDS):
             self._file_done(event)
         elif isinstance(event, (ev.RowsRejected, ev.Warned)):
@@ -459,9 +488,8 @@ class RichReporter:
                 self._print(describe(event, dry_run=self.dry_run), "dim")
             self._rows.append((_short(event.file), table, status, "", "", "", "", seconds))
         if self._progress is not None:
-            self._progress.update(
-                self._overall, completed=self._done, detail=self._overall_detail()
-            )
+            done = sum(self._bytes.values()) if self._total_bytes else self._done
+            self._progress.update(self._overall, completed=done, detail=self._overall_detail())
 
     def _summary(self, event: ev.JobFinished) -> None:
         from rich.table import Table

@@ -329,3 +329,27 @@ def test_json_levels_follow_what_happened() -> None:
     assert levels["rows_rejected"] == "warning"
     assert levels["file_failed"] == "error"
     assert levels["job_finished"] == "error"  # partial
+
+
+def test_progress_lines_name_the_phase_bytes_do_not_show() -> None:
+    out, clock = io.StringIO(), Clock()
+    reporter = ProgressLineReporter(out, every=10, clock=clock)
+    feed(reporter, [ev.JobStarted(R, "j", 1, "db"), ev.FileStarted(R, "/d/big.csv", "t", MiB)])
+    clock.now = 3.0
+    feed(reporter, [ev.FilePhase(R, "/d/big.csv", "checking bad rows")])
+    clock.now = 12.0
+    reporter.tick()
+    assert out.getvalue().splitlines()[-1] == ("  loading big.csv: checking bad rows (12 s so far)")
+
+
+def test_the_overall_bar_counts_bytes_with_rate_and_time_left() -> None:
+    out, clock = io.StringIO(), Clock()
+    reporter = RichReporter(out, width=160, clock=clock)
+    feed(reporter, [ev.JobStarted(R, "j", 2, "db", bytes=200 * MiB)])
+    feed(reporter, [ev.FileStarted(R, "/d/a.csv", "t", 100 * MiB)])
+    clock.now = 10.0
+    feed(reporter, [ev.BytesRead(R, "/d/a.csv", 50 * MiB, 100 * MiB)])
+    assert reporter._overall_detail() == (
+        "0 of 2 files · 50.0 MiB of 200.0 MiB · 5.0 MiB/s, about 30 s left"
+    )
+    reporter.close()

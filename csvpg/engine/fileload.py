@@ -519,6 +519,7 @@ class FileLoad:
         self.ctx.emit(
             ev.Warned(self.ctx.run_id, f"{why.split(' — ')[0]}; setting bad rows aside", self.url)
         )
+        self.ctx.emit(ev.FilePhase(self.ctx.run_id, self.url, "checking bad rows"))
 
     def _splitter(self, load: LoadInput, exists: bool) -> SplitLoad | None:
         """A large file loads over connections the run has spare, when its mode allows

@@ -21,7 +21,7 @@ from csvpg import events as ev
 from csvpg.engine import pending
 from csvpg.engine.context import CancelToken, ConnectionBudget, RunContext
 from csvpg.engine.fileload import FileLoad
-from csvpg.engine.plan import Plan, make_plan
+from csvpg.engine.plan import FilePlan, Plan, make_plan
 from csvpg.errors import CsvpgError, DatabaseError
 from csvpg.notify import Webhook, deliver
 from csvpg.pg import history, split
@@ -257,6 +257,7 @@ class Engine:
                 len(plan.files),
                 mask_dsn(self.dsn),
                 dry_run=self.dry_run,
+                bytes=_total_size(plan.files),
             )
         )
         results: list[FileSummary] = []
@@ -415,3 +416,9 @@ def _reap_scratch(conn: psycopg.Connection[Any]) -> None:
 def _has_manifest(conn: Any) -> bool:
     row = conn.execute("SELECT to_regclass('csvpg.manifest') IS NOT NULL").fetchone()
     return bool(row and row[0])
+
+
+def _total_size(files: list[FilePlan]) -> int | None:
+    """The bytes of all ``files``, or None when a source did not say one's size."""
+    sizes = [fp.ref.size for fp in files]
+    return None if any(size is None for size in sizes) else sum(s or 0 for s in sizes)

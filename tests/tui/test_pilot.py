@@ -319,3 +319,25 @@ def test_escape_on_the_start_question_runs_nothing(db, tmp_path: Path) -> None:
             assert not app.screen.query(RunView)
 
     asyncio.run(scenario())
+
+
+def test_the_clock_ticks_while_no_event_comes(db, tmp_path: Path) -> None:
+    """The load is held (no event for seconds, as while PostgreSQL writes): the run's
+    elapsed time still moves on the screen."""
+    job = load_job(big_job(db, tmp_path))
+    gate = Gate()
+
+    async def scenario() -> None:
+        app = make_app(job, get_plugin_manager([gate]))
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, gate.reached.is_set)
+            header = app.screen.query_one(RunHeader)
+            before = app.screen.query_one(RunView).state.now
+            first = shown(header)
+            await pilot.pause(2.5)
+            assert app.screen.query_one(RunView).state.now != before
+            assert shown(header) != first
+            gate.release.set()
+            await wait_for(pilot, lambda: app.summary is not None)
+
+    asyncio.run(scenario())
