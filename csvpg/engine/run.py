@@ -258,7 +258,7 @@ class Engine:
         self.budget.start(self._connections(free), len(plan.files))
         workers = max(1, min(self.budget.connections, len(plan.files) or 1))
         ctx = self.context(has_manifest=has_manifest)
-        loads = [FileLoad(ctx, plan, fp) for fp in plan.files]
+        loads = [FileLoad(ctx.for_file(plan.source, fp)) for fp in plan.files]
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="csvpg-load") as pool:
             first = list(pool.map(lambda load: load(), loads))
             # Files another worker held: once every other file is done, this run waits
