@@ -99,7 +99,7 @@ class Engine:
         return self.token.cancelled.is_set()
 
     def context(self, *, has_manifest: bool) -> RunContext:
-        """What each file's load gets of this run."""
+        """The run as its files see it: each file's load gets ``for_file`` of it."""
         return RunContext(
             run_id=self.run_id,
             job=self.job,
