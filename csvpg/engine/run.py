@@ -24,7 +24,7 @@ from csvpg.engine.fileload import FileLoad
 from csvpg.engine.plan import Plan, make_plan
 from csvpg.errors import CsvpgError, DatabaseError
 from csvpg.notify import Webhook, deliver
-from csvpg.pg import history, split
+from csvpg.pg import history, manifest, split
 from csvpg.pg.connect import connect, free_connections, mask_dsn
 from csvpg.pg.rejects import reject_limit
 from csvpg.pg.schema import ensure_schema
@@ -229,7 +229,7 @@ class Engine:
                 if not self.dry_run:
                     ensure_schema(conn)
                     _reap_scratch(conn)
-                has_manifest = _has_manifest(conn)
+                has_manifest = manifest.exists(conn)
                 free = free_connections(conn)
             except psycopg.Error as exc:
                 raise _schema_error(self.dsn, exc) from exc
@@ -402,8 +402,3 @@ def _reap_scratch(conn: psycopg.Connection[Any]) -> None:
             dead = not history.alive(conn, run_id)
         if dead:
             split.drop(conn, name)
-
-
-def _has_manifest(conn: Any) -> bool:
-    row = conn.execute("SELECT to_regclass('csvpg.manifest') IS NOT NULL").fetchone()
-    return bool(row and row[0])
