@@ -24,7 +24,7 @@ from csvpg.engine.fileload import FileLoad
 from csvpg.engine.plan import FilePlan, Plan, make_plan
 from csvpg.errors import CsvpgError, DatabaseError
 from csvpg.notify import Webhook, deliver
-from csvpg.pg import history, split
+from csvpg.pg import history, manifest, split
 from csvpg.pg.connect import connect, free_connections, mask_dsn
 from csvpg.pg.rejects import reject_limit
 from csvpg.pg.schema import ensure_schema
@@ -99,7 +99,7 @@ class Engine:
         return self.token.cancelled.is_set()
 
     def context(self, *, has_manifest: bool) -> RunContext:
-        """What each file's load gets of this run."""
+        """The run as its files see it: each file's load gets ``for_file`` of it."""
         return RunContext(
             run_id=self.run_id,
             job=self.job,
@@ -229,7 +229,7 @@ class Engine:
                 if not self.dry_run:
                     ensure_schema(conn)
                     _reap_scratch(conn)
-                has_manifest = _has_manifest(conn)
+                has_manifest = manifest.exists(conn)
                 free = free_connections(conn)
             except psycopg.Error as exc:
                 raise _schema_error(self.dsn, exc) from exc
@@ -267,7 +267,7 @@ class Engine:
         self.budget.start(self._connections(free), len(plan.files))
         workers = max(1, min(self.budget.connections, len(plan.files) or 1))
         ctx = self.context(has_manifest=has_manifest)
-        loads = [FileLoad(ctx, plan, fp) for fp in plan.files]
+        loads = [FileLoad(ctx.for_file(plan.source, fp)) for fp in plan.files]
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="csvpg-load") as pool:
             first = list(pool.map(lambda load: load(), loads))
             # Files another worker held: once every other file is done, this run waits
@@ -411,11 +411,6 @@ def _reap_scratch(conn: psycopg.Connection[Any]) -> None:
             dead = not history.alive(conn, run_id)
         if dead:
             split.drop(conn, name)
-
-
-def _has_manifest(conn: Any) -> bool:
-    row = conn.execute("SELECT to_regclass('csvpg.manifest') IS NOT NULL").fetchone()
-    return bool(row and row[0])
 
 
 def _total_size(files: list[FilePlan]) -> int | None:
