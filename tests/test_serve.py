@@ -30,6 +30,7 @@ from csvpg.cli.main import main
 from tests.test_notify import SECRET, Receiver, unique, verify
 
 TOKEN = "tok-" + uuid.uuid4().hex
+VIEWER = "view-" + uuid.uuid4().hex
 PASSWORD = "pw-" + uuid.uuid4().hex  # in every job's DSN; never in a response
 DSN_VAR = "CSVPG_TEST_SECRET_DSN"
 WATCHDOG_SECONDS = 300
@@ -67,8 +68,10 @@ def serve(jobs: Path, dsn: str, *args: str, token: str | None = TOKEN) -> Iterat
         port = probe.getsockname()[1]
     env = {**os.environ, DSN_VAR: make_conninfo(dsn, password=PASSWORD)}
     env.pop("CSVPG_API_TOKEN", None)
+    env.pop("CSVPG_API_READ_ONLY_TOKEN", None)
     if token:
         env["CSVPG_API_TOKEN"] = token
+        env["CSVPG_API_READ_ONLY_TOKEN"] = VIEWER
     log = jobs.parent / f"serve-{port}.log"
     command = [sys.executable, "-m", "csvpg", "serve", "--host", "127.0.0.1", "--port", str(port)]
     with log.open("wb") as out:
@@ -147,7 +150,16 @@ class Api:
 def api(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     jobs = tmp_path_factory.mktemp("serve") / "jobs"
     jobs.mkdir()
-    with serve(jobs, pg_server, "--max-upload-mb", "1") as url, client(url) as http:
+    trusting = [  # the tests' data lie in their own tmp_path folders, beside the jobs
+        "--allow-inline-specs",
+        *("--env-allow", DSN_VAR),
+        *("--data-root", str(tmp_path_factory.getbasetemp())),
+        *("--allow-dsn", "postgresql://etl@127.0.0.1:1/db"),
+    ]
+    with (
+        serve(jobs, pg_server, "--max-upload-mb", "1", *trusting) as url,
+        client(url) as http,
+    ):
         yield Api(url, jobs, http)
 
 
@@ -441,13 +453,15 @@ def test_uploads_land_in_the_jobs_folder_only(api: Api, db, tmp_path: Path) -> N
     assert counts(by_name(done["files"])["people.csv"]) == ("loaded", 2, 2, 0, 0)
     assert counts(by_name(done["files"])["evil.csv"]) == ("loaded", 1, 1, 0, 0)
 
-    odd = [("files", ("..\\..\\win.csv", b"id\n")), ("files", ("..", b"id\n"))]
+    odd = [("files", ("..\\..\\win.csv", b"id\n")), ("files", (".hidden.csv", b"id\n"))]
     names = [
         s["name"]
         for s in api.client.post("/uploads", data={"job": name}, files=odd).json()["saved"]
     ]
     assert all("/" not in n and "\\" not in n and not n.startswith(".") for n in names), names
     assert all((inbox / n).is_file() for n in names)
+    nameless = api.client.post("/uploads", data={"job": name}, files={"files": ("..", b"id\n")})
+    assert nameless.status_code == 415, "'..' is no data file's name"
 
     big = b"id\n" + b"1\n" * (1 << 19)  # just over --max-upload-mb 1
     answer = api.client.post("/uploads", data={"job": name}, files={"files": ("big.csv", big)})

@@ -112,9 +112,24 @@ def _serve_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dsn", help="history, and jobs without [database] (default: embedded)")
     p.add_argument("--workers", type=_at_least(1), default=2, help="runs at once")
     p.add_argument("--max-upload-mb", type=_at_least(1), default=100)
+    p.add_argument("--max-json-kb", type=_at_least(1), default=1024, help="largest JSON body")
+    p.add_argument(
+        "--keep-uploads-days", type=_at_least(1), default=30, help="uploaded files kept (days)"
+    )
     p.add_argument(
         "--no-auth", action="store_true", help="no bearer token (allowed on loopback only)"
     )
+    p.add_argument(
+        "--read-only-token",
+        metavar="TOKEN",
+        help="a token that may only read (GET); default: $CSVPG_API_READ_ONLY_TOKEN",
+    )
+    p.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN")
+    trust = p.add_argument_group("specs sent over HTTP (see 'Security of csvpg serve')")
+    trust.add_argument("--allow-inline-specs", action="store_true", help="POST /runs with spec")
+    trust.add_argument("--env-allow", action="append", default=[], metavar="NAME")
+    trust.add_argument("--data-root", metavar="DIR", help="default: the jobs folder's parent")
+    trust.add_argument("--allow-dsn", action="append", default=[], metavar="DSN")
 
 
 def _check_options(p: argparse.ArgumentParser) -> None:
@@ -348,7 +363,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         import uvicorn
 
-        from csvpg.serve import make_app
+        from csvpg.serve import make_app, started
+        from csvpg.serve.policy import Policy
     except ImportError as exc:
         raise CsvpgError(
             f"csvpg serve needs its extra packages ({exc})", hint="pip install 'csvpg[serve]'"
@@ -370,14 +386,32 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"the jobs folder {args.jobs} does not exist",
             hint="--jobs names the folder of the job files csvpg serve offers",
         )
+    read_only = args.read_only_token or os.environ.get("CSVPG_API_READ_ONLY_TOKEN") or None
     app = make_app(
         jobs_dir=Path(args.jobs),
         dsn=args.dsn,
         token=None if args.no_auth else token,
+        read_only_token=read_only,
         workers=args.workers,
         max_upload_mb=args.max_upload_mb,
+        max_json_kb=args.max_json_kb,
+        keep_uploads_days=args.keep_uploads_days,
+        cors_origins=args.cors_origin,
+        policy=Policy(
+            data_root=Path(args.data_root).resolve() if args.data_root else None,
+            allow_inline_specs=args.allow_inline_specs,
+            env_allow=frozenset(args.env_allow),
+            allow_dsn=tuple(args.allow_dsn),
+        ),
     )
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    log = logging.getLogger("csvpg.serve")  # the startup line and a line a request
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    started(app, f"http://{args.host}:{args.port}")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
     return EXIT_OK
 
 

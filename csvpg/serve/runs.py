@@ -19,7 +19,16 @@ from csvpg.pg.connect import connect
 from csvpg.pg.schema import ensure_schema
 from csvpg.serve import Server, ServerDep
 from csvpg.serve.live import RunRequest
-from csvpg.spec import job_from_dict
+from csvpg.serve.models import (
+    Cancelling,
+    Reject,
+    Run,
+    RunLinks,
+    RunListed,
+    RunStarted,
+    refusals,
+)
+from csvpg.serve.policy import check_inline
 
 router = APIRouter()
 
@@ -31,32 +40,33 @@ def _recorded(server: Server, run_id: str) -> dict[str, Any] | None:
     return server.history(run_id) if RUN_ID.fullmatch(run_id) else None
 
 
-@router.post("/runs", status_code=202)
-def post_run(request: RunRequest, server: ServerDep) -> dict[str, Any]:
+@router.post("/runs", status_code=202, responses=refusals(400, 401, 403, 404, 413, 422))
+def post_run(request: RunRequest, server: ServerDep) -> RunStarted:
     if (request.job is None) == (request.spec is None):
         raise HTTPException(422, "give either 'job' (a name) or 'spec' (an inline job)")
     if request.callback_url is not None and not re.match(
         r"https?://[^/\s]", request.callback_url, re.IGNORECASE
     ):
         raise HTTPException(422, "'callback_url' must be an http:// or https:// URL")
-    job = server.load(request.job) if request.job else job_from_dict(request.spec or {})
+    if request.spec is not None:
+        check_inline(server.policy)
+        job = server.from_http(request.spec)
+    else:
+        job = server.load(request.job or "")
     check_plugins(job, server.registry)  # a misspelt mode is a 422 now, not a failed run
     live = server.start(job, request)
-    return {
-        "run_id": live.run_id,
-        "status": live.status,
-        "links": {"self": f"/runs/{live.run_id}", "rejects": f"/runs/{live.run_id}/rejects"},
-    }
+    links = RunLinks(self=f"/runs/{live.run_id}", rejects=f"/runs/{live.run_id}/rejects")
+    return RunStarted(run_id=live.run_id, status=live.status, links=links)
 
 
-@router.get("/runs")
+@router.get("/runs", responses=refusals(401, 422))
 def list_runs(
     server: ServerDep,
     job: str | None = None,
     status: str | None = None,
     since: datetime | None = None,
     limit: int = 50,
-) -> list[dict[str, Any]]:
+) -> list[RunListed]:
     limit = max(1, min(limit, 1000))
     if "\x00" in (job or "") + (status or ""):  # PostgreSQL text cannot hold NUL
         return []
@@ -64,11 +74,15 @@ def list_runs(
         ensure_schema(conn)
         pending.settle(conn)
         rows = history.runs(conn, job=job, status=status, since=since, limit=limit)
-    return [r.listed() for r in rows]
+    return [RunListed(**r.listed()) for r in rows]
 
 
-@router.get("/runs/{run_id}")
-def get_run(run_id: str, server: ServerDep) -> dict[str, Any]:
+@router.get("/runs/{run_id}", responses=refusals(401, 404, 422))
+def get_run(run_id: str, server: ServerDep) -> Run:
+    return Run(**_run(run_id, server))
+
+
+def _run(run_id: str, server: Server) -> dict[str, Any]:
     live = server.live.get(run_id)
     if live is not None and live.summary is None:
         return live.to_dict()
@@ -82,31 +96,33 @@ def get_run(run_id: str, server: ServerDep) -> dict[str, Any]:
     return found
 
 
-@router.get("/runs/{run_id}/rejects")
-def get_rejects(
-    run_id: str, server: ServerDep, limit: int = 1000, offset: int = 0
-) -> list[dict[str, Any]]:
+@router.get("/runs/{run_id}/rejects", responses=refusals(401, 404, 422))
+def get_rejects(run_id: str, server: ServerDep, limit: int = 1000, offset: int = 0) -> list[Reject]:
     if _recorded(server, run_id) is None:
         raise HTTPException(404, f"no run {run_id!r}")
     with connect(server.dsn) as conn:
         rows = history.rejects(
             conn, run_id, limit=max(1, min(limit, 10000)), offset=max(0, min(offset, 2**62))
         )
-    return [r.to_dict() for r in rows]
+    return [Reject(**r.to_dict()) for r in rows]
 
 
-@router.post("/runs/{run_id}/cancel", status_code=202)
-def cancel_run(run_id: str, server: ServerDep) -> dict[str, Any]:
+@router.post("/runs/{run_id}/cancel", status_code=202, responses=refusals(401, 403, 404, 409, 422))
+def cancel_run(run_id: str, server: ServerDep) -> Cancelling:
     live = server.live.get(run_id)
     if live is None:
         raise HTTPException(404, f"no run {run_id!r} is running here")
     if live.summary is not None:
         raise HTTPException(409, f"run {run_id} has already ended: {live.status}")
     live.handle.cancel()
-    return {"run_id": run_id, "status": "cancelling"}
+    return Cancelling(run_id=run_id, status="cancelling")
 
 
-@router.get("/runs/{run_id}/output")
+@router.get(
+    "/runs/{run_id}/output",
+    response_class=FileResponse,
+    responses={200: {"description": "the file the run's sink wrote"}, **refusals(401, 404, 422)},
+)
 def get_output(run_id: str, server: ServerDep, file: str | None = None) -> FileResponse:
     if _recorded(server, run_id) is None:
         raise HTTPException(404, f"no run {run_id!r}")
