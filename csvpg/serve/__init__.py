@@ -23,6 +23,8 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from starlette.routing import Match
 
 from csvpg import __version__
 from csvpg.api import RunHandle, prepare
@@ -200,6 +202,19 @@ def _answer_errors(app: FastAPI) -> None:
     def spec_error(_: Request, exc: SpecError) -> JSONResponse:
         return JSONResponse(
             {"detail": exc.message, "hint": exc.hint, "key": exc.key}, status_code=422
+        )
+
+    @app.exception_handler(405)
+    def wrong_method(request: Request, exc: Exception) -> JSONResponse:
+        # Starlette names only the first route's methods; a path has one route a method.
+        allowed: set[str] = set()
+        for route in app.router.routes:
+            if isinstance(route, APIRoute) and route.matches(request.scope)[0] != Match.NONE:
+                allowed |= route.methods
+        return JSONResponse(
+            {"detail": "Method Not Allowed"},
+            status_code=405,
+            headers={"Allow": ", ".join(sorted(allowed))},
         )
 
     @app.exception_handler(CsvpgError)

@@ -12,7 +12,6 @@ from csvpg.pg import history
 from csvpg.pg.connect import connect
 from csvpg.pg.schema import ensure_schema
 from csvpg.serve import ServerDep
-from csvpg.serve.models import refusals
 
 #: No authentication: the one route a load balancer or a container runtime asks.
 router = APIRouter()
@@ -55,7 +54,16 @@ def health(server: ServerDep) -> JSONResponse:
         )
 
 
-@metrics_router.get("/metrics", response_class=PlainTextResponse, responses=refusals(401))
+@metrics_router.get(
+    "/metrics",
+    response_class=PlainTextResponse,
+    responses={
+        401: {
+            "description": "no bearer token, or a wrong one",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+    },
+)
 def metrics(server: ServerDep) -> str:
     with connect(server.dsn) as conn:
         ensure_schema(conn)

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from csvpg.engine.plan import check_plugins
 from csvpg.masking import mask_value
 from csvpg.serve import JOB_NAME, ServerDep
-from csvpg.serve.models import Job, JobName, refusals
+from csvpg.serve.models import Job, JobName, JobSpec, refusals
 from csvpg.serve.policy import MARK
 from csvpg.spec import parse_toml
 
@@ -46,8 +46,9 @@ def get_job(name: str, server: ServerDep) -> Job:
         **refusals(400, 401, 403, 404, 413, 422),
     },
 )
-def put_job(name: str, spec: dict[str, Any], server: ServerDep) -> JSONResponse:
+def put_job(name: str, body: JobSpec, server: ServerDep) -> JSONResponse:
     path = server.job_path(name)
+    spec = body.model_dump()
     # Checked as a run would check it (and held to the rules for specs sent over HTTP);
     # stored with ${VAR} as written, and marked so that every run holds it to them again.
     check_plugins(server.from_http(spec, path=path), server.registry)

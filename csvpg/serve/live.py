@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from csvpg import events as ev
 from csvpg.api import RunHandle
@@ -18,11 +19,29 @@ from csvpg.serve.models import LiveState, Phase
 
 
 class RunRequest(BaseModel):
-    job: str | None = Field(None, description="the name of a job in the jobs directory")
-    spec: dict[str, Any] | None = Field(None, description="an inline job spec (as TOML → JSON)")
-    callback_url: str | None = Field(None, description="POST the summary here when it ends")
+    """Either ``job`` (the name of a job file) or ``spec`` (an inline job), not both."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"oneOf": [{"required": ["job"]}, {"required": ["spec"]}]}
+    )
+
+    job: str | SkipJsonSchema[None] = Field(
+        None, description="the name of a job in the jobs directory"
+    )
+    spec: dict[str, Any] | SkipJsonSchema[None] = Field(
+        None, description="an inline job spec (as TOML → JSON); needs --allow-inline-specs"
+    )
+    callback_url: str | None = Field(
+        None, pattern=r"^[Hh][Tt][Tt][Pp][Ss]?://[^/\s]", description="POST the summary here"
+    )
     force: bool = False
     dry_run: bool = False
+
+    @model_validator(mode="after")
+    def _one_of(self) -> RunRequest:
+        if (self.job is None) == (self.spec is None):
+            raise ValueError("give either 'job' (a name) or 'spec' (an inline job)")
+        return self
 
 
 @dataclass

@@ -176,3 +176,12 @@ class Uploaded(BaseModel):
     job: str
     saved: list[Saved]
     run_id: str | None = Field(None, description="the run started with run=true")
+
+
+class JobSpec(_Open):
+    """A job as TOML tables in JSON (see the README's job reference): [job] and [source]
+    at least; the sections' keys are checked as ``csvpg check`` checks them (a 422
+    naming the key, with the nearest valid one)."""
+
+    job: dict[str, Any] = Field(description='{"name": "…"}')
+    source: dict[str, Any] = Field(description='{"url": "…"}, a path or URL')

@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import FileResponse
 
 from csvpg.engine import pending
@@ -42,12 +42,6 @@ def _recorded(server: Server, run_id: str) -> dict[str, Any] | None:
 
 @router.post("/runs", status_code=202, responses=refusals(400, 401, 403, 404, 413, 422))
 def post_run(request: RunRequest, server: ServerDep) -> RunStarted:
-    if (request.job is None) == (request.spec is None):
-        raise HTTPException(422, "give either 'job' (a name) or 'spec' (an inline job)")
-    if request.callback_url is not None and not re.match(
-        r"https?://[^/\s]", request.callback_url, re.IGNORECASE
-    ):
-        raise HTTPException(422, "'callback_url' must be an http:// or https:// URL")
     if request.spec is not None:
         check_inline(server.policy)
         job = server.from_http(request.spec)
@@ -64,16 +58,20 @@ def list_runs(
     server: ServerDep,
     job: str | None = None,
     status: str | None = None,
-    since: datetime | None = None,
+    since: Annotated[str | None, Query(description="ISO 8601, e.g. 2026-01-31T00:00:00Z")] = None,
     limit: int = 50,
 ) -> list[RunListed]:
     limit = max(1, min(limit, 1000))
+    try:  # not a datetime parameter: pydantic would take 0.5 for a time as well
+        after = datetime.fromisoformat(since) if since is not None else None
+    except ValueError:
+        raise HTTPException(422, f"'since' must be an ISO 8601 time, not {since!r}") from None
     if "\x00" in (job or "") + (status or ""):  # PostgreSQL text cannot hold NUL
         return []
     with connect(server.dsn) as conn:
         ensure_schema(conn)
         pending.settle(conn)
-        rows = history.runs(conn, job=job, status=status, since=since, limit=limit)
+        rows = history.runs(conn, job=job, status=status, since=after, limit=limit)
     return [RunListed(**r.listed()) for r in rows]
 
 

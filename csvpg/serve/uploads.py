@@ -32,8 +32,8 @@ LEDGER = ".csvpg-uploads.jsonl"
 
 @router.post("/uploads", status_code=201, responses=refusals(401, 403, 404, 409, 413, 415, 422))
 async def upload(
-    job: Annotated[str, Form()],
-    files: Annotated[list[UploadFile], File()],
+    job: Annotated[str, Form(min_length=1)],
+    files: Annotated[list[UploadFile], File(min_length=1)],
     server: ServerDep,
     run: Annotated[bool, Form()] = False,
 ) -> Uploaded:
