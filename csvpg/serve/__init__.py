@@ -210,7 +210,7 @@ def _answer_errors(app: FastAPI) -> None:
         allowed: set[str] = set()
         for route in app.router.routes:
             if isinstance(route, APIRoute) and route.matches(request.scope)[0] != Match.NONE:
-                allowed |= route.methods
+                allowed |= route.methods or set()
         return JSONResponse(
             {"detail": "Method Not Allowed"},
             status_code=405,
