@@ -167,7 +167,12 @@ def _dashboard_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dsn", help="the PostgreSQL whose run history to show (default: embedded)")
     p.add_argument("--jobs", default="jobs", metavar="DIR", help="jobs to list (default: ./jobs)")
     p.add_argument("--web", action="store_true", help="serve the dashboard to a browser")
-    p.add_argument("--port", type=_port, default=8000, help="the --web port on 127.0.0.1")
+    p.add_argument("--port", type=_port, default=8000, help="the --web port")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="the --web address; off loopback it needs CSVPG_API_TOKEN, asked of browsers",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -355,8 +360,16 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return list_runs(dsn, sys.stdout, job=args.job, limit=args.limit)
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
+def _loopback(host: str) -> bool:
     import ipaddress
+
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
     import os
     from pathlib import Path
 
@@ -370,11 +383,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"csvpg serve needs its extra packages ({exc})", hint="pip install 'csvpg[serve]'"
         ) from exc
     token = os.environ.get("CSVPG_API_TOKEN") or None
-    try:
-        loopback = args.host == "localhost" or ipaddress.ip_address(args.host).is_loopback
-    except ValueError:
-        loopback = False
-    if token is None and not (args.no_auth and loopback):
+    if token is None and not (args.no_auth and _loopback(args.host)):
         print("error: csvpg serve needs a bearer token in CSVPG_API_TOKEN", file=sys.stderr)
         print(
             "hint: export CSVPG_API_TOKEN=…, or --no-auth on a loopback address (127.0.0.1)",
@@ -497,7 +506,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
 def serve_web(args: argparse.Namespace) -> int:
     """``csvpg dashboard --web``: textual-serve runs one dashboard per browser tab, on
-    the loopback address only."""
+    the loopback address; elsewhere only with CSVPG_API_TOKEN, which browsers must give."""
     import os
     import shlex
     from pathlib import Path
@@ -513,8 +522,23 @@ def serve_web(args: argparse.Namespace) -> int:
     command = shlex.join([sys.executable, "-m", "csvpg", "dashboard", "--jobs", jobs])
     if args.dsn:
         os.environ["CSVPG_DASHBOARD_DSN"] = args.dsn
-    print(f"csvpg dashboard on http://127.0.0.1:{args.port} (Ctrl+C stops)", flush=True)
-    Server(command, host="127.0.0.1", port=args.port, title="csvpg dashboard").serve()
+    token = os.environ.get("CSVPG_API_TOKEN") or None
+    if not _loopback(args.host) and token is None:
+        print(
+            f"error: csvpg dashboard --web on {args.host} needs a token in CSVPG_API_TOKEN",
+            file=sys.stderr,
+        )
+        print("hint: export CSVPG_API_TOKEN=…, or keep --host 127.0.0.1", file=sys.stderr)
+        return EXIT_USAGE
+    where = f"http://{args.host}:{args.port}"
+    print(f"csvpg dashboard on {where} (Ctrl+C stops)", flush=True)
+    options: dict[str, Any] = {"host": args.host, "port": args.port, "title": "csvpg dashboard"}
+    if _loopback(args.host):  # as before: the machine's own users only
+        Server(command, **options).serve()
+    elif token is not None:
+        from csvpg.tui.web import TokenServer
+
+        TokenServer(command, token=token, **options).serve()
     return EXIT_OK
 
 
