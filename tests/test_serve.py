@@ -87,7 +87,7 @@ def serve(jobs: Path, dsn: str, *args: str, token: str | None = TOKEN) -> Iterat
     watchdog.start()
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # a busy machine starts Python slowly
         while True:
             assert proc.poll() is None, f"csvpg serve exited: {log.read_text()}"
             assert time.monotonic() < deadline, f"csvpg serve never got healthy: {log.read_text()}"

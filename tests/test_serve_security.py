@@ -46,7 +46,7 @@ class Site:
         }
 
 
-def _site(tmp: Path, pg_server: str, *args: str) -> Iterator[Site]:
+def site_at(tmp: Path, pg_server: str, *args: str) -> Iterator[Site]:
     root, jobs = tmp / "root", tmp / "root" / "jobs"
     (root / "in").mkdir(parents=True)
     jobs.mkdir()
@@ -64,12 +64,12 @@ def _site(tmp: Path, pg_server: str, *args: str) -> Iterator[Site]:
 @pytest.fixture(scope="module")
 def strict(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     """The defaults: no inline specs, JSON bodies of 4 KiB at most here."""
-    yield from _site(tmp_path_factory.mktemp("strict"), pg_server, "--max-json-kb", "4")
+    yield from site_at(tmp_path_factory.mktemp("strict"), pg_server, "--max-json-kb", "4")
 
 
 @pytest.fixture(scope="module")
 def inline(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    yield from _site(
+    yield from site_at(
         tmp_path_factory.mktemp("inline"),
         pg_server,
         "--allow-inline-specs",

@@ -28,7 +28,7 @@ from csvpg.serve.models import (
     RunStarted,
     refusals,
 )
-from csvpg.serve.policy import check_inline
+from csvpg.serve.policy import check_inline, inside
 
 router = APIRouter()
 
@@ -119,16 +119,25 @@ def cancel_run(run_id: str, server: ServerDep) -> Cancelling:
 @router.get(
     "/runs/{run_id}/output",
     response_class=FileResponse,
-    responses={200: {"description": "the file the run's sink wrote"}, **refusals(401, 404, 422)},
+    responses={
+        200: {"description": "the file the run's sink wrote"},
+        **refusals(401, 403, 404, 422),
+    },
 )
 def get_output(run_id: str, server: ServerDep, file: str | None = None) -> FileResponse:
     if _recorded(server, run_id) is None:
         raise HTTPException(404, f"no run {run_id!r}")
     with connect(server.dsn) as conn:
         files = history.files(conn, run_id)
-    outputs = [Path(f.details["output"]) for f in files if f.details.get("output")]
+    # Every file of a merge names the one output: each is offered once.
+    outputs = list(
+        dict.fromkeys(Path(f.details["output"]) for f in files if f.details.get("output"))
+    )
     if file:
         outputs = [p for p in outputs if p.name == file]
     if not outputs or not outputs[0].is_file():
         raise HTTPException(404, f"run {run_id} produced no output file")
+    root = server.policy.root(server.jobs_dir)
+    if not inside(outputs[0], root):  # a job may write anywhere; the API serves its root
+        raise HTTPException(403, f"the output {outputs[0].name} lies outside the data root")
     return FileResponse(outputs[0], filename=outputs[0].name)
