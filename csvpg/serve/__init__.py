@@ -26,7 +26,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.routing import Match
 
-from csvpg import __version__
+from csvpg import __version__, rates
 from csvpg.api import RunHandle, prepare
 from csvpg.engine import pending
 from csvpg.errors import CsvpgError, SpecError
@@ -124,6 +124,10 @@ class Server:
         )
         live = LiveRun(handle.run_id, job.name, handle)
         handle.pm.register(live)
+        sink = self.registry.sinks.get(job.sink.mode)
+        if sink is not None and "rate_per_second" in sink.cls.options:  # changeable live
+            initial = job.sink.options.get("rate_per_second", 0)
+            rates.rate_for(live.run_id, float(initial) if isinstance(initial, int | float) else 0)
         with self.lock:
             self.live[live.run_id] = live
         self.pool.submit(self._run, live)
@@ -160,6 +164,7 @@ class Server:
         with live.lock:
             live.summary = data
             live.status = data["status"]
+        rates.forget(live.run_id)
         with self.lock:  # a server that runs for months must not grow with every run
             self._finished.append(live.run_id)
             while len(self._finished) > KEEP_FINISHED:

@@ -11,8 +11,9 @@ from fastapi.responses import JSONResponse, Response
 
 from csvpg.engine.plan import check_plugins
 from csvpg.masking import mask_value
+from csvpg.options import validate
 from csvpg.serve import JOB_NAME, ServerDep
-from csvpg.serve.models import Job, JobName, JobSpec, refusals
+from csvpg.serve.models import Job, JobName, JobSpec, TestDelivery, TestRecord, refusals
 from csvpg.serve.policy import MARK
 from csvpg.spec import parse_toml
 
@@ -74,3 +75,15 @@ def delete_job(name: str, server: ServerDep) -> Response:
 def _masked_spec(data: dict[str, Any]) -> dict[str, Any]:
     """A spec as stored, with what could be a secret masked (see :mod:`csvpg.masking`)."""
     return {k: mask_value(v, k) for k, v in data.items()}
+
+
+@router.post("/jobs/{name}/test-record", responses=refusals(400, 401, 403, 404, 409, 413, 422))
+def test_record(name: str, body: TestRecord, server: ServerDep) -> TestDelivery:
+    """One record through the job's sink settings (its URL, headers, retries, rate),
+    marked ``X-Csvpg-Test: 1``; the answer says whether it was delivered."""
+    job = server.load(name)
+    sink_cls = server.registry.pick("sink", job.sink.mode, "sink.mode")
+    if not hasattr(sink_cls, "send_test"):
+        raise HTTPException(409, f"job {name!r} has a {job.sink.mode} sink, which sends no records")
+    options = validate("sink.options", job.sink.options, sink_cls.options, base_dir=job.base_dir)
+    return TestDelivery(**sink_cls(**options).send_test(body.record))

@@ -185,3 +185,31 @@ class JobSpec(_Open):
 
     job: dict[str, Any] = Field(description='{"name": "…"}')
     source: dict[str, Any] = Field(description='{"url": "…"}, a path or URL')
+
+
+class RateState(BaseModel):
+    """The rate a running job's sink sends at (requests a second; 0: no limit)."""
+
+    run_id: str
+    rate_per_second: float
+
+
+class RateChange(BaseModel):
+    rate_per_second: float = Field(ge=0, le=1_000_000, description="0: no limit")
+
+
+class TestRecord(BaseModel):
+    record: dict[str, str | None] = Field(
+        default_factory=lambda: dict[str, str | None](csvpg_test="true"),
+        description="the record to send (values as text, as a load sends them)",
+    )
+
+
+class TestDelivery(BaseModel):
+    """What became of the test record: the endpoint's answer (its URL without query)."""
+
+    url: str
+    delivered: bool
+    http_status: int | None = None
+    reason: str
+    attempts: int

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import FileResponse
 
+from csvpg import rates
 from csvpg.engine import pending
 from csvpg.engine.plan import check_plugins
 from csvpg.notify import masked
@@ -21,6 +22,8 @@ from csvpg.serve import Server, ServerDep
 from csvpg.serve.live import RunRequest
 from csvpg.serve.models import (
     Cancelling,
+    RateChange,
+    RateState,
     Reject,
     Run,
     RunLinks,
@@ -141,3 +144,26 @@ def get_output(run_id: str, server: ServerDep, file: str | None = None) -> FileR
     if not inside(outputs[0], root):  # a job may write anywhere; the API serves its root
         raise HTTPException(403, f"the output {outputs[0].name} lies outside the data root")
     return FileResponse(outputs[0], filename=outputs[0].name)
+
+
+def _rate(run_id: str, server: Server) -> rates.Rate:
+    live = server.live.get(run_id)
+    if live is None or live.summary is not None:
+        raise HTTPException(404 if live is None else 409, f"no run {run_id!r} is running here")
+    rate = rates.lookup(run_id)
+    if rate is None:
+        raise HTTPException(409, f"run {run_id}'s sink ({live.handle.job.sink.mode}) has no rate")
+    return rate
+
+
+@router.get("/runs/{run_id}/rate", responses=refusals(401, 404, 409, 422))
+def get_rate(run_id: str, server: ServerDep) -> RateState:
+    return RateState(run_id=run_id, rate_per_second=_rate(run_id, server).value)
+
+
+@router.put("/runs/{run_id}/rate", responses=refusals(401, 403, 404, 409, 413, 422))
+def put_rate(run_id: str, change: RateChange, server: ServerDep) -> RateState:
+    """The running sink takes the new rate at its next send."""
+    rate = _rate(run_id, server)
+    rate.set(change.rate_per_second)
+    return RateState(run_id=run_id, rate_per_second=rate.value)
