@@ -394,6 +394,7 @@ def test_a_run_that_cannot_start_still_calls_back(api: Api, db, tmp_path: Path) 
 
 def test_run_filters_and_metrics(api: Api, db, data: Path) -> None:
     ok, bad, inline = unique("ok"), unique("bad"), unique("inline")
+    began = time.time()
     api.job(db, ok, data, 'pattern = "good.csv"')
     api.job(
         db, bad, data, 'pattern = "dirty.csv"\n[columns]\nid = "integer"\n[sink]\nmax_rejects = 0'
@@ -433,6 +434,14 @@ def test_run_filters_and_metrics(api: Api, db, data: Path) -> None:
     assert f'csvpg_rows_read_total{{job="{ok}",status="succeeded"}} 2' in lines
     assert f'csvpg_files_failed_total{{job="{bad}",status="failed"}} 1' in lines
     assert any(re.fullmatch(r"csvpg_runs_in_flight \d+", line) for line in lines)
+    assert f'csvpg_rows_rejected_total{{job="{ok}",status="succeeded"}} 0' in lines
+    (last,) = [
+        line
+        for line in lines
+        if line.startswith(f'csvpg_last_success_timestamp_seconds{{job="{ok}"}}')
+    ]
+    assert began <= float(last.split()[-1]) <= time.time(), "when the ok run ended"
+    assert not any(f'last_success_timestamp_seconds{{job="{bad}"}}' in line for line in lines)
 
 
 def test_uploads_land_in_the_jobs_folder_only(api: Api, db, tmp_path: Path) -> None:

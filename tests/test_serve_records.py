@@ -41,6 +41,16 @@ def test_the_rate_of_a_running_webhook_sink_changes_live(site: Site, db) -> None
             "rate_per_second": 0.001,
         }
         receiver.wait(1)  # the first record went; the second waits for a token
+        live = site.viewer.get(f"/runs/{run_id}").json()
+        assert live["live"] and live["status"] == "running"
+        progress = live["progress"]
+        assert (progress["phase"], progress["files_total"], progress["files_done"]) == (
+            "loading",
+            1,
+            0,
+        )
+        assert progress["size"] == (site.root / "in" / "many.csv").stat().st_size
+        assert live["files"][0]["status"] == "loading"
         refused(site.viewer.put(f"/runs/{run_id}/rate", json={"rate_per_second": 0}))
         assert (
             site.operator.put(f"/runs/{run_id}/rate", json={"rate_per_second": -1}).status_code
