@@ -161,7 +161,7 @@ def get_rate(run_id: str, server: ServerDep) -> RateState:
     return RateState(run_id=run_id, rate_per_second=_rate(run_id, server).value)
 
 
-@router.put("/runs/{run_id}/rate", responses=refusals(401, 403, 404, 409, 413, 422))
+@router.put("/runs/{run_id}/rate", responses=refusals(400, 401, 403, 404, 409, 413, 422))
 def put_rate(run_id: str, change: RateChange, server: ServerDep) -> RateState:
     """The running sink takes the new rate at its next send."""
     rate = _rate(run_id, server)
