@@ -269,6 +269,8 @@ class LoadInput:
     dry_run: bool = False
     #: The job file's folder: relative paths in [sink.options] start here.
     base_dir: Path | None = None
+    #: The run this load belongs to (for what a sink shares over the run: its rate).
+    run_id: str | None = None
     #: The target schema is there already. CREATE SCHEMA needs a privilege on the
     #: database that many loading users lack, so :func:`csvpg.table_ddl` asks for it
     #: only when the schema is missing.

@@ -12,7 +12,7 @@ import json
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -332,14 +332,30 @@ class Job:
         return load_job(path, env)
 
 
-def substitute(value: Any, key: str, env: Mapping[str, str], file: str | None) -> Any:
-    """Replace ``${VAR}`` from ``env`` in every string of ``value``; ``$$`` is a dollar."""
+def substitute(
+    value: Any,
+    key: str,
+    env: Mapping[str, str],
+    file: str | None,
+    allow: Collection[str] | None = None,
+) -> Any:
+    """Replace ``${VAR}`` from ``env`` in every string of ``value``; ``$$`` is a dollar.
+    With ``allow``, only the variables it names may be used (a spec from elsewhere must
+    not read the server's secrets out of its environment)."""
     if isinstance(value, str):
 
         def repl(m: re.Match[str]) -> str:
             if m.group(1) == "$":
                 return "$"
             var = m.group(2)
+            if allow is not None and var not in allow:
+                raise SpecError(
+                    f"'{key}' uses ${{{var}}}, which is not taken from the environment here",
+                    key=key,
+                    file=file,
+                    hint=f"write the value into the spec, or allow it (csvpg serve --env-allow "
+                    f"{var})",
+                )
             if var not in env:
                 raise SpecError(
                     f"'{key}' uses ${{{var}}}, but the environment variable {var} is not set",
@@ -351,10 +367,23 @@ def substitute(value: Any, key: str, env: Mapping[str, str], file: str | None) -
 
         return _VAR.sub(repl, value)
     if isinstance(value, dict):
-        return {k: substitute(v, f"{key}.{k}" if key else k, env, file) for k, v in value.items()}
+        return {
+            k: substitute(v, f"{key}.{k}" if key else k, env, file, allow) for k, v in value.items()
+        }
     if isinstance(value, list):
-        return [substitute(v, f"{key}[{i}]", env, file) for i, v in enumerate(value)]
+        return [substitute(v, f"{key}[{i}]", env, file, allow) for i, v in enumerate(value)]
     return value
+
+
+def variables(value: Any) -> set[str]:
+    """The ``${VAR}`` names used anywhere in ``value`` (``$$`` is no variable)."""
+    if isinstance(value, str):
+        return {m.group(2) for m in _VAR.finditer(value) if m.group(2)}
+    if isinstance(value, dict):
+        return set().union(*(variables(v) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(*(variables(v) for v in value))
+    return set()
 
 
 def parse_toml(text: str, file: str | None) -> dict[str, Any]:
@@ -417,11 +446,16 @@ _REQUIRED = {"job": 'add [job] with name = "…"', "source": 'add [source] with 
 
 
 def job_from_dict(
-    raw: dict[str, Any], *, path: Path | None = None, env: Mapping[str, str] | None = None
+    raw: dict[str, Any],
+    *,
+    path: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    allow_env: Collection[str] | None = None,
 ) -> Job:
-    """A job from its TOML tables, validated; ``${VAR}`` from ``env``, else the environment."""
+    """A job from its TOML tables, validated; ``${VAR}`` from ``env``, else the environment
+    (with ``allow_env``, only the variables it names)."""
     file = str(path) if path else None
-    data = substitute(raw, "", os.environ if env is None else env, file)
+    data = substitute(raw, "", os.environ if env is None else env, file, allow_env)
     _check_top_level(data, file)
 
     def read(cls: type[S], name: str) -> S:

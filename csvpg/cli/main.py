@@ -168,8 +168,45 @@ def _serve_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--max-upload-mb", type=_at_least(1), default=100, help="the largest upload, in MiB"
     )
+    p.add_argument("--max-json-kb", type=_at_least(1), default=1024, help="largest JSON body")
+    p.add_argument(
+        "--keep-uploads-days", type=_at_least(1), default=30, help="uploaded files kept (days)"
+    )
     p.add_argument(
         "--no-auth", action="store_true", help="no bearer token (allowed on loopback only)"
+    )
+    p.add_argument(
+        "--read-only-token",
+        metavar="TOKEN",
+        help="a token that may only read (GET); default: $CSVPG_API_READ_ONLY_TOKEN",
+    )
+    p.add_argument(
+        "--cors-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="let a front end served from ORIGIN call the API (may be repeated; off)",
+    )
+    trust = p.add_argument_group("specs sent over HTTP (see 'Security of csvpg serve')")
+    trust.add_argument("--allow-inline-specs", action="store_true", help="POST /runs with spec")
+    trust.add_argument(
+        "--env-allow",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a ${NAME} such specs may use from the server's environment (may be repeated)",
+    )
+    trust.add_argument(
+        "--data-root",
+        metavar="DIR",
+        help="the folder such specs' files must lie under (default: the jobs folder's parent)",
+    )
+    trust.add_argument(
+        "--allow-dsn",
+        action="append",
+        default=[],
+        metavar="DSN",
+        help="a database such specs may load into besides the server's (may be repeated)",
     )
 
 
@@ -208,7 +245,12 @@ def _dashboard_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dsn", help="the PostgreSQL whose run history to show (default: embedded)")
     p.add_argument("--jobs", default="jobs", metavar="DIR", help="the folder of the jobs to list")
     p.add_argument("--web", action="store_true", help="serve the dashboard to a browser")
-    p.add_argument("--port", type=_port, default=8000, help="the --web port on 127.0.0.1")
+    p.add_argument("--port", type=_port, default=8000, help="the --web port")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="the --web address; off loopback it needs CSVPG_API_TOKEN, asked of browsers",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -403,25 +445,30 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return list_runs(dsn, sys.stdout, job=args.job, limit=args.limit)
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
+def _loopback(host: str) -> bool:
     import ipaddress
+
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
     import os
     from pathlib import Path
 
     try:
         import uvicorn
 
-        from csvpg.serve import make_app
+        from csvpg.serve import make_app, started
+        from csvpg.serve.policy import Policy
     except ImportError as exc:
         raise CsvpgError(
             f"csvpg serve needs its extra packages ({exc})", hint="pip install 'csvpg[serve]'"
         ) from exc
     token = os.environ.get("CSVPG_API_TOKEN") or None
-    try:
-        loopback = args.host == "localhost" or ipaddress.ip_address(args.host).is_loopback
-    except ValueError:
-        loopback = False
-    if token is None and not (args.no_auth and loopback):
+    if token is None and not (args.no_auth and _loopback(args.host)):
         print("error: csvpg serve needs a bearer token in CSVPG_API_TOKEN", file=sys.stderr)
         print(
             "hint: export CSVPG_API_TOKEN=…, or --no-auth on a loopback address (127.0.0.1)",
@@ -433,14 +480,32 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"the jobs folder {args.jobs} does not exist",
             hint="--jobs names the folder of the job files csvpg serve offers",
         )
+    read_only = args.read_only_token or os.environ.get("CSVPG_API_READ_ONLY_TOKEN") or None
     app = make_app(
         jobs_dir=Path(args.jobs),
         dsn=args.dsn,
         token=None if args.no_auth else token,
+        read_only_token=read_only,
         workers=args.workers,
         max_upload_mb=args.max_upload_mb,
+        max_json_kb=args.max_json_kb,
+        keep_uploads_days=args.keep_uploads_days,
+        cors_origins=args.cors_origin,
+        policy=Policy(
+            data_root=Path(args.data_root).resolve() if args.data_root else None,
+            allow_inline_specs=args.allow_inline_specs,
+            env_allow=frozenset(args.env_allow),
+            allow_dsn=tuple(args.allow_dsn),
+        ),
     )
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    log = logging.getLogger("csvpg.serve")  # the startup line and a line a request
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    started(app, f"http://{args.host}:{args.port}")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
     return EXIT_OK
 
 
@@ -526,7 +591,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
 def serve_web(args: argparse.Namespace) -> int:
     """``csvpg dashboard --web``: textual-serve runs one dashboard per browser tab, on
-    the loopback address only."""
+    the loopback address; elsewhere only with CSVPG_API_TOKEN, which browsers must give."""
     import os
     import shlex
     from pathlib import Path
@@ -542,8 +607,23 @@ def serve_web(args: argparse.Namespace) -> int:
     command = shlex.join([sys.executable, "-m", "csvpg", "dashboard", "--jobs", jobs])
     if args.dsn:
         os.environ["CSVPG_DASHBOARD_DSN"] = args.dsn
-    print(f"csvpg dashboard on http://127.0.0.1:{args.port} (Ctrl+C stops)", flush=True)
-    Server(command, host="127.0.0.1", port=args.port, title="csvpg dashboard").serve()
+    token = os.environ.get("CSVPG_API_TOKEN") or None
+    if not _loopback(args.host) and token is None:
+        print(
+            f"error: csvpg dashboard --web on {args.host} needs a token in CSVPG_API_TOKEN",
+            file=sys.stderr,
+        )
+        print("hint: export CSVPG_API_TOKEN=…, or keep --host 127.0.0.1", file=sys.stderr)
+        return EXIT_USAGE
+    where = f"http://{args.host}:{args.port}"
+    print(f"csvpg dashboard on {where} (Ctrl+C stops)", flush=True)
+    options: dict[str, Any] = {"host": args.host, "port": args.port, "title": "csvpg dashboard"}
+    if _loopback(args.host):  # as before: the machine's own users only
+        Server(command, **options).serve()
+    elif token is not None:
+        from csvpg.tui.web import TokenServer
+
+        TokenServer(command, token=token, **options).serve()
     return EXIT_OK
 
 

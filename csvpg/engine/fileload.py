@@ -653,6 +653,7 @@ class FileLoad:
             batches=opened.batches(fp.transforms, set_aside=fp.sink.takes_staged),
             dry_run=self.ctx.dry_run,
             base_dir=self.ctx.base_dir,
+            run_id=self.ctx.run_id,
             schema_exists=existing is not None or schema_exists(conn, fp.schema),
         )
 

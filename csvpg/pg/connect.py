@@ -7,6 +7,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 
 from csvpg.errors import DatabaseError, SinkError
 from csvpg.masking import mask_text
@@ -16,6 +17,23 @@ from csvpg.pg.load import own_reason
 def mask_dsn(dsn: str) -> str:
     """The DSN with any password replaced by ``***`` (URL, key=value and query forms)."""
     return mask_text(dsn)
+
+
+def same_server(a: str, b: str) -> bool:
+    """Whether two DSNs reach the same database as the same user (host, port, database
+    and user alike; password and other options may differ)."""
+
+    def identity(dsn: str) -> tuple[str, ...]:
+        try:
+            info = conninfo_to_dict(dsn)
+        except psycopg.ProgrammingError:
+            return ("unparsable", dsn)
+        return tuple(
+            str(info.get(k) or default)
+            for k, default in (("host", ""), ("port", "5432"), ("dbname", ""), ("user", ""))
+        )
+
+    return identity(a) == identity(b)
 
 
 def connect(dsn: str, **kwargs: Any) -> psycopg.Connection[Any]:

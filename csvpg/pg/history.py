@@ -416,6 +416,9 @@ class JobTotals:
     files: int
     files_failed: int
     seconds: float
+    rejected: int = 0
+    #: When the last of these runs ended (or began, if it has no end).
+    last_at: datetime | None = None
 
 
 _RUN_COLUMNS = (
@@ -554,6 +557,7 @@ def totals(conn: psycopg.Connection[Any]) -> list[JobTotals]:
         JobTotals,
         "SELECT job, status, count(*) AS runs, coalesce(sum(rows_read), 0) AS rows_read,"
         " coalesce(sum(files), 0) AS files, coalesce(sum(files_failed), 0) AS files_failed,"
-        " coalesce(sum(seconds), 0) AS seconds FROM csvpg.runs"
+        " coalesce(sum(seconds), 0) AS seconds, coalesce(sum(rejected), 0) AS rejected,"
+        " max(coalesce(finished_at, started_at)) AS last_at FROM csvpg.runs"
         " GROUP BY job, status ORDER BY job, status",
     )

@@ -12,30 +12,35 @@ This module holds the server's state (:class:`Server`, shared by every route thr
 
 from __future__ import annotations
 
-import hmac
 import re
 import threading
 from collections import deque
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.routing import APIRoute
+from starlette.routing import Match
 
-from csvpg import __version__
+from csvpg import __version__, rates
 from csvpg.api import RunHandle, prepare
 from csvpg.engine import pending
 from csvpg.errors import CsvpgError, SpecError
+from csvpg.masking import mask_text
 from csvpg.notify import Webhook, deliver, masked
 from csvpg.pg import history
 from csvpg.pg.connect import connect
 from csvpg.pg.schema import ensure_schema
 from csvpg.plugins import Registry, get_plugin_manager
-from csvpg.serve.limits import BodyLimit
+from csvpg.serve.auth import authorised
+from csvpg.serve.limits import ACCESS, AccessLog, BodyLimit
 from csvpg.serve.live import LiveRun, RunRequest
-from csvpg.spec import Job
+from csvpg.serve.policy import MARK, Policy, check_variables, confine
+from csvpg.spec import Job, job_from_dict, parse_toml
 from csvpg.summary import RunSummary
 
 __all__ = ["KEEP_FINISHED", "LiveRun", "RunRequest", "Server", "ServerDep", "make_app"]
@@ -44,16 +49,25 @@ __all__ = ["KEEP_FINISHED", "LiveRun", "RunRequest", "Server", "ServerDep", "mak
 #: history does not hold); older ones are answered from the history alone.
 KEEP_FINISHED = 100
 
-#: Module level: FastAPI reads the dependency from the annotations (strings here).
-BEARER = HTTPBearer(auto_error=False)
 JOB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
 class Server:
-    def __init__(self, *, jobs_dir: Path, dsn: str | None, workers: int, max_upload: int) -> None:
+    def __init__(
+        self,
+        *,
+        jobs_dir: Path,
+        dsn: str | None,
+        workers: int,
+        max_upload: int,
+        policy: Policy | None = None,
+        keep_uploads_days: int = 30,
+    ) -> None:
         self.jobs_dir = jobs_dir
         self._dsn = dsn
         self.max_upload = max_upload
+        self.policy = policy or Policy()
+        self.keep_uploads_days = keep_uploads_days
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="csvpg-serve")
         self.live: dict[str, LiveRun] = {}
         self._finished: deque[str] = deque()
@@ -77,12 +91,26 @@ class Server:
         return self.jobs_dir / f"{name}.toml"
 
     def load(self, name: str) -> Job:
+        """The job file ``name``; one written over HTTP is held to :mod:`.policy`'s rules."""
         from csvpg.spec import load_job
 
         path = self.job_path(name)
         if not path.is_file():
             raise HTTPException(404, f"no job named {name!r}")
-        return load_job(path)
+        text = path.read_text(encoding="utf-8", errors="replace")
+        if not text.startswith(MARK):
+            return load_job(path)
+        return self.from_http(parse_toml(text, path.name), path=path)
+
+    def from_http(self, raw: dict[str, Any], *, path: Path | None = None) -> Job:
+        """A job from a spec sent over HTTP: ``${VAR}`` only as ``--env-allow`` says,
+        paths under the data root, the server's database (else a 403)."""
+        check_variables(raw, self.policy)
+        job = job_from_dict(
+            raw, path=path, env=self.policy.environment(), allow_env=self.policy.env_allow
+        )
+        confine(job, self.policy, jobs_dir=self.jobs_dir, server_dsn=self.dsn)
+        return job
 
     # -- runs ----------------------------------------------------------------------
 
@@ -96,6 +124,10 @@ class Server:
         )
         live = LiveRun(handle.run_id, job.name, handle)
         handle.pm.register(live)
+        sink = self.registry.sinks.get(job.sink.mode)
+        if sink is not None and "rate_per_second" in sink.cls.options:  # changeable live
+            initial = job.sink.options.get("rate_per_second", 0)
+            rates.rate_for(live.run_id, float(initial) if isinstance(initial, int | float) else 0)
         with self.lock:
             self.live[live.run_id] = live
         self.pool.submit(self._run, live)
@@ -132,6 +164,7 @@ class Server:
         with live.lock:
             live.summary = data
             live.status = data["status"]
+        rates.forget(live.run_id)
         with self.lock:  # a server that runs for months must not grow with every run
             self._finished.append(live.run_id)
             while len(self._finished) > KEEP_FINISHED:
@@ -167,19 +200,6 @@ def get_server(request: Request) -> Server:
 ServerDep = Annotated[Server, Depends(get_server)]
 
 
-def authorised(
-    request: Request,
-    cred: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
-) -> None:
-    token: str | None = request.app.state.token
-    if token is None:
-        return
-    if cred is None or not hmac.compare_digest(cred.credentials.encode(), token.encode()):
-        raise HTTPException(
-            401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"}
-        )
-
-
 def _answer_errors(app: FastAPI) -> None:
     """csvpg's own errors as JSON with their hint: a bad spec is a 422, the rest a 400."""
 
@@ -187,6 +207,19 @@ def _answer_errors(app: FastAPI) -> None:
     def spec_error(_: Request, exc: SpecError) -> JSONResponse:
         return JSONResponse(
             {"detail": exc.message, "hint": exc.hint, "key": exc.key}, status_code=422
+        )
+
+    @app.exception_handler(405)
+    def wrong_method(request: Request, exc: Exception) -> JSONResponse:
+        # Starlette names only the first route's methods; a path has one route a method.
+        allowed: set[str] = set()
+        for route in app.router.routes:
+            if isinstance(route, APIRoute) and route.matches(request.scope)[0] != Match.NONE:
+                allowed |= route.methods or set()
+        return JSONResponse(
+            {"detail": "Method Not Allowed"},
+            status_code=405,
+            headers={"Allow": ", ".join(sorted(allowed))},
         )
 
     @app.exception_handler(CsvpgError)
@@ -199,14 +232,28 @@ def make_app(
     jobs_dir: Path,
     dsn: str | None = None,
     token: str | None = None,
+    read_only_token: str | None = None,
     workers: int = 2,
     max_upload_mb: int = 100,
+    max_json_kb: int = 1024,
+    keep_uploads_days: int = 30,
+    cors_origins: Sequence[str] = (),
+    policy: Policy | None = None,
 ) -> FastAPI:
-    """The API; ``token`` None means no authentication (loopback only: the CLI checks)."""
+    """The API; ``token`` None means no authentication (loopback only: the CLI checks).
+    ``read_only_token`` may read (GET) but not run, edit, upload or cancel; ``policy``
+    holds specs sent over HTTP to the rules of :mod:`csvpg.serve.policy`."""
     # Here, not at the top: the route modules take Server and the dependencies from here.
     from csvpg.serve import health, jobs, runs, uploads
 
-    server = Server(jobs_dir=jobs_dir, dsn=dsn, workers=workers, max_upload=max_upload_mb << 20)
+    server = Server(
+        jobs_dir=jobs_dir,
+        dsn=dsn,
+        workers=workers,
+        max_upload=max_upload_mb << 20,
+        policy=policy,
+        keep_uploads_days=keep_uploads_days,
+    )
     app = FastAPI(
         title="csvpg",
         version=__version__,
@@ -214,11 +261,34 @@ def make_app(
     )
     app.state.server = server
     app.state.token = token
+    app.state.read_only_token = read_only_token if token is not None else None
     # The files of one request, plus room for the form's other fields and framing.
-    app.add_middleware(BodyLimit, path="/uploads", limit=server.max_upload + (1 << 20))
+    app.add_middleware(BodyLimit, uploads=server.max_upload + (1 << 20), json=max_json_kb << 10)
+    if cors_origins:  # off by default: a browser page elsewhere gets no answer it may read
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(cors_origins),
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+    app.add_middleware(AccessLog)
     _answer_errors(app)
     auth = [Depends(authorised)]
     app.include_router(health.router)
     for router in (jobs.router, runs.router, uploads.router, health.metrics_router):
         app.include_router(router, dependencies=auth)
+    uploads.prune(server)
     return app
+
+
+def started(app: FastAPI, url: str) -> None:
+    """The line ``csvpg serve`` logs once it is set up: where, which jobs, which database."""
+    server: Server = app.state.server
+    database = mask_text(server._dsn) if server._dsn else "embedded PostgreSQL"
+    ACCESS.info(
+        "csvpg serve %s on %s: jobs %s, database %s",
+        __version__,
+        url,
+        server.jobs_dir.resolve(),
+        database,
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, PlainTextResponse
+from pydantic import BaseModel, Field
 
 from csvpg import __version__
 from csvpg.errors import CsvpgError
@@ -27,10 +28,20 @@ _METRICS_HELP = [
     "# TYPE csvpg_files_failed_total counter",
     "# HELP csvpg_run_seconds_total Time spent in runs.",
     "# TYPE csvpg_run_seconds_total counter",
+    "# HELP csvpg_rows_rejected_total Rows set aside (csvpg.rejects) by runs.",
+    "# TYPE csvpg_rows_rejected_total counter",
+    "# HELP csvpg_last_success_timestamp_seconds When the job's last successful run ended.",
+    "# TYPE csvpg_last_success_timestamp_seconds gauge",
 ]
 
 
-@router.get("/health")
+class Health(BaseModel):
+    status: str = Field(description="ok, or degraded when the database is not reachable")
+    version: str
+    database: str = Field(description="reachable, or why not")
+
+
+@router.get("/health", response_model=Health, responses={503: {"model": Health}})
 def health(server: ServerDep) -> JSONResponse:
     try:
         with connect(server.dsn, connect_timeout=5) as conn:
@@ -43,7 +54,16 @@ def health(server: ServerDep) -> JSONResponse:
         )
 
 
-@metrics_router.get("/metrics", response_class=PlainTextResponse)
+@metrics_router.get(
+    "/metrics",
+    response_class=PlainTextResponse,
+    responses={
+        401: {
+            "description": "no bearer token, or a wrong one",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+    },
+)
 def metrics(server: ServerDep) -> str:
     with connect(server.dsn) as conn:
         ensure_schema(conn)
@@ -57,7 +77,13 @@ def metrics(server: ServerDep) -> str:
             f"csvpg_files_total{{{label}}} {t.files}",
             f"csvpg_files_failed_total{{{label}}} {t.files_failed}",
             f"csvpg_run_seconds_total{{{label}}} {float(t.seconds):.3f}",
+            f"csvpg_rows_rejected_total{{{label}}} {t.rejected}",
         ]
+        if t.status == "succeeded" and t.last_at is not None:
+            lines.append(
+                f'csvpg_last_success_timestamp_seconds{{job="{_label(t.job)}"}} '
+                f"{t.last_at.timestamp():.3f}"
+            )
     running = sum(1 for r in list(server.live.values()) if r.summary is None)
     lines += [
         "# HELP csvpg_runs_in_flight Runs started here that have not ended.",

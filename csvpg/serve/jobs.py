@@ -11,47 +11,59 @@ from fastapi.responses import JSONResponse, Response
 
 from csvpg.engine.plan import check_plugins
 from csvpg.masking import mask_value
+from csvpg.options import validate
 from csvpg.serve import JOB_NAME, ServerDep
-from csvpg.spec import job_from_dict, parse_toml
+from csvpg.serve.models import Job, JobName, JobSpec, TestDelivery, TestRecord, refusals
+from csvpg.serve.policy import MARK
+from csvpg.spec import parse_toml
 
 router = APIRouter()
 
 
-@router.get("/jobs")
-def list_jobs(server: ServerDep) -> list[dict[str, str]]:
+@router.get("/jobs", responses=refusals(401))
+def list_jobs(server: ServerDep) -> list[JobName]:
     return [
-        {"name": p.stem}
+        JobName(name=p.stem)
         for p in sorted(server.jobs_dir.glob("*.toml"))
         if JOB_NAME.fullmatch(p.stem)
     ]
 
 
-@router.get("/jobs/{name}")
-def get_job(name: str, server: ServerDep) -> dict[str, Any]:
+@router.get("/jobs/{name}", responses=refusals(401, 404, 422))
+def get_job(name: str, server: ServerDep) -> Job:
     path = server.job_path(name)
     if not path.is_file():
         raise HTTPException(404, f"no job named {name!r}")
     # A file edited by hand may be broken: a 422 naming the line, not a 500.
     spec = parse_toml(path.read_text(encoding="utf-8", errors="replace"), path.name)
-    return {"name": name, "spec": _masked_spec(spec)}
+    return Job(name=name, spec=_masked_spec(spec))
 
 
-@router.put("/jobs/{name}")
-def put_job(name: str, spec: dict[str, Any], server: ServerDep) -> JSONResponse:
+@router.put(
+    "/jobs/{name}",
+    response_model=JobName,
+    responses={
+        201: {"model": JobName, "description": "a new job"},
+        **refusals(400, 401, 403, 404, 413, 422),
+    },
+)
+def put_job(name: str, body: JobSpec, server: ServerDep) -> JSONResponse:
     path = server.job_path(name)
-    # Checked as a run would check it, with ${VAR} left as written.
-    check_plugins(job_from_dict(spec, path=path, env=_Permissive()), server.registry)
+    spec = body.model_dump()
+    # Checked as a run would check it (and held to the rules for specs sent over HTTP);
+    # stored with ${VAR} as written, and marked so that every run holds it to them again.
+    check_plugins(server.from_http(spec, path=path), server.registry)
     try:
         text = tomli_w.dumps(spec)
     except (TypeError, ValueError) as exc:  # JSON null has no TOML form
         raise HTTPException(422, f"the job cannot be written as TOML: {exc}") from exc
     existed = path.exists()
     server.jobs_dir.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    path.write_text(MARK + text, encoding="utf-8")
     return JSONResponse({"name": name}, status_code=200 if existed else 201)
 
 
-@router.delete("/jobs/{name}", status_code=204)
+@router.delete("/jobs/{name}", status_code=204, responses=refusals(401, 403, 404))
 def delete_job(name: str, server: ServerDep) -> Response:
     path = server.job_path(name)
     if not path.is_file():
@@ -65,12 +77,13 @@ def _masked_spec(data: dict[str, Any]) -> dict[str, Any]:
     return {k: mask_value(v, k) for k, v in data.items()}
 
 
-class _Permissive(dict[str, str]):
-    """An environment in which every ${VAR} exists: a spec stored for later runs is
-    checked for its shape, not for the variables of the server's own environment."""
-
-    def __contains__(self, key: object) -> bool:
-        return True
-
-    def __getitem__(self, key: str) -> str:
-        return "${" + key + "}"
+@router.post("/jobs/{name}/test-record", responses=refusals(400, 401, 403, 404, 409, 413, 422))
+def test_record(name: str, body: TestRecord, server: ServerDep) -> TestDelivery:
+    """One record through the job's sink settings (its URL, headers, retries, rate),
+    marked ``X-Csvpg-Test: 1``; the answer says whether it was delivered."""
+    job = server.load(name)
+    sink_cls = server.registry.pick("sink", job.sink.mode, "sink.mode")
+    if not hasattr(sink_cls, "send_test"):
+        raise HTTPException(409, f"job {name!r} has a {job.sink.mode} sink, which sends no records")
+    options = validate("sink.options", job.sink.options, sink_cls.options, base_dir=job.base_dir)
+    return TestDelivery(**sink_cls(**options).send_test(body.record))

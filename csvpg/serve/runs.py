@@ -6,11 +6,12 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import FileResponse
 
+from csvpg import rates
 from csvpg.engine import pending
 from csvpg.engine.plan import check_plugins
 from csvpg.notify import masked
@@ -19,7 +20,18 @@ from csvpg.pg.connect import connect
 from csvpg.pg.schema import ensure_schema
 from csvpg.serve import Server, ServerDep
 from csvpg.serve.live import RunRequest
-from csvpg.spec import job_from_dict
+from csvpg.serve.models import (
+    Cancelling,
+    RateChange,
+    RateState,
+    Reject,
+    Run,
+    RunLinks,
+    RunListed,
+    RunStarted,
+    refusals,
+)
+from csvpg.serve.policy import check_inline, inside
 
 router = APIRouter()
 
@@ -31,44 +43,47 @@ def _recorded(server: Server, run_id: str) -> dict[str, Any] | None:
     return server.history(run_id) if RUN_ID.fullmatch(run_id) else None
 
 
-@router.post("/runs", status_code=202)
-def post_run(request: RunRequest, server: ServerDep) -> dict[str, Any]:
-    if (request.job is None) == (request.spec is None):
-        raise HTTPException(422, "give either 'job' (a name) or 'spec' (an inline job)")
-    if request.callback_url is not None and not re.match(
-        r"https?://[^/\s]", request.callback_url, re.IGNORECASE
-    ):
-        raise HTTPException(422, "'callback_url' must be an http:// or https:// URL")
-    job = server.load(request.job) if request.job else job_from_dict(request.spec or {})
+@router.post("/runs", status_code=202, responses=refusals(400, 401, 403, 404, 413, 422))
+def post_run(request: RunRequest, server: ServerDep) -> RunStarted:
+    if request.spec is not None:
+        check_inline(server.policy)
+        job = server.from_http(request.spec)
+    else:
+        job = server.load(request.job or "")
     check_plugins(job, server.registry)  # a misspelt mode is a 422 now, not a failed run
     live = server.start(job, request)
-    return {
-        "run_id": live.run_id,
-        "status": live.status,
-        "links": {"self": f"/runs/{live.run_id}", "rejects": f"/runs/{live.run_id}/rejects"},
-    }
+    links = RunLinks(self=f"/runs/{live.run_id}", rejects=f"/runs/{live.run_id}/rejects")
+    return RunStarted(run_id=live.run_id, status=live.status, links=links)
 
 
-@router.get("/runs")
+@router.get("/runs", responses=refusals(401, 422))
 def list_runs(
     server: ServerDep,
     job: str | None = None,
     status: str | None = None,
-    since: datetime | None = None,
+    since: Annotated[str | None, Query(description="ISO 8601, e.g. 2026-01-31T00:00:00Z")] = None,
     limit: int = 50,
-) -> list[dict[str, Any]]:
+) -> list[RunListed]:
     limit = max(1, min(limit, 1000))
+    try:  # not a datetime parameter: pydantic would take 0.5 for a time as well
+        after = datetime.fromisoformat(since) if since is not None else None
+    except ValueError:
+        raise HTTPException(422, f"'since' must be an ISO 8601 time, not {since!r}") from None
     if "\x00" in (job or "") + (status or ""):  # PostgreSQL text cannot hold NUL
         return []
     with connect(server.dsn) as conn:
         ensure_schema(conn)
         pending.settle(conn)
-        rows = history.runs(conn, job=job, status=status, since=since, limit=limit)
-    return [r.listed() for r in rows]
+        rows = history.runs(conn, job=job, status=status, since=after, limit=limit)
+    return [RunListed(**r.listed()) for r in rows]
 
 
-@router.get("/runs/{run_id}")
-def get_run(run_id: str, server: ServerDep) -> dict[str, Any]:
+@router.get("/runs/{run_id}", responses=refusals(401, 404, 422))
+def get_run(run_id: str, server: ServerDep) -> Run:
+    return Run(**_run(run_id, server))
+
+
+def _run(run_id: str, server: Server) -> dict[str, Any]:
     live = server.live.get(run_id)
     if live is not None and live.summary is None:
         return live.to_dict()
@@ -82,39 +97,73 @@ def get_run(run_id: str, server: ServerDep) -> dict[str, Any]:
     return found
 
 
-@router.get("/runs/{run_id}/rejects")
-def get_rejects(
-    run_id: str, server: ServerDep, limit: int = 1000, offset: int = 0
-) -> list[dict[str, Any]]:
+@router.get("/runs/{run_id}/rejects", responses=refusals(401, 404, 422))
+def get_rejects(run_id: str, server: ServerDep, limit: int = 1000, offset: int = 0) -> list[Reject]:
     if _recorded(server, run_id) is None:
         raise HTTPException(404, f"no run {run_id!r}")
     with connect(server.dsn) as conn:
         rows = history.rejects(
             conn, run_id, limit=max(1, min(limit, 10000)), offset=max(0, min(offset, 2**62))
         )
-    return [r.to_dict() for r in rows]
+    return [Reject(**r.to_dict()) for r in rows]
 
 
-@router.post("/runs/{run_id}/cancel", status_code=202)
-def cancel_run(run_id: str, server: ServerDep) -> dict[str, Any]:
+@router.post("/runs/{run_id}/cancel", status_code=202, responses=refusals(401, 403, 404, 409, 422))
+def cancel_run(run_id: str, server: ServerDep) -> Cancelling:
     live = server.live.get(run_id)
     if live is None:
         raise HTTPException(404, f"no run {run_id!r} is running here")
     if live.summary is not None:
         raise HTTPException(409, f"run {run_id} has already ended: {live.status}")
     live.handle.cancel()
-    return {"run_id": run_id, "status": "cancelling"}
+    return Cancelling(run_id=run_id, status="cancelling")
 
 
-@router.get("/runs/{run_id}/output")
+@router.get(
+    "/runs/{run_id}/output",
+    response_class=FileResponse,
+    responses={
+        200: {"description": "the file the run's sink wrote"},
+        **refusals(401, 403, 404, 422),
+    },
+)
 def get_output(run_id: str, server: ServerDep, file: str | None = None) -> FileResponse:
     if _recorded(server, run_id) is None:
         raise HTTPException(404, f"no run {run_id!r}")
     with connect(server.dsn) as conn:
         files = history.files(conn, run_id)
-    outputs = [Path(f.details["output"]) for f in files if f.details.get("output")]
+    # Every file of a merge names the one output: each is offered once.
+    outputs = list(
+        dict.fromkeys(Path(f.details["output"]) for f in files if f.details.get("output"))
+    )
     if file:
         outputs = [p for p in outputs if p.name == file]
     if not outputs or not outputs[0].is_file():
         raise HTTPException(404, f"run {run_id} produced no output file")
+    root = server.policy.root(server.jobs_dir)
+    if not inside(outputs[0], root):  # a job may write anywhere; the API serves its root
+        raise HTTPException(403, f"the output {outputs[0].name} lies outside the data root")
     return FileResponse(outputs[0], filename=outputs[0].name)
+
+
+def _rate(run_id: str, server: Server) -> rates.Rate:
+    live = server.live.get(run_id)
+    if live is None or live.summary is not None:
+        raise HTTPException(404 if live is None else 409, f"no run {run_id!r} is running here")
+    rate = rates.lookup(run_id)
+    if rate is None:
+        raise HTTPException(409, f"run {run_id}'s sink ({live.handle.job.sink.mode}) has no rate")
+    return rate
+
+
+@router.get("/runs/{run_id}/rate", responses=refusals(401, 404, 409, 422))
+def get_rate(run_id: str, server: ServerDep) -> RateState:
+    return RateState(run_id=run_id, rate_per_second=_rate(run_id, server).value)
+
+
+@router.put("/runs/{run_id}/rate", responses=refusals(400, 401, 403, 404, 409, 413, 422))
+def put_rate(run_id: str, change: RateChange, server: ServerDep) -> RateState:
+    """The running sink takes the new rate at its next send."""
+    rate = _rate(run_id, server)
+    rate.set(change.rate_per_second)
+    return RateState(run_id=run_id, rate_per_second=rate.value)

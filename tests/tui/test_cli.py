@@ -92,3 +92,37 @@ def test_dashboard_web_serves_the_app_on_loopback(db, tmp_path: Path) -> None:
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+def test_dashboard_web_off_loopback_needs_a_token(monkeypatch, capsys) -> None:
+    pytest.importorskip("textual_serve")
+    monkeypatch.delenv("CSVPG_API_TOKEN", raising=False)
+    for host in ("0.0.0.0", "192.0.2.1", "example.com"):
+        assert main(["dashboard", "--web", "--host", host, "--port", "1"]) == 2
+        err = capsys.readouterr().err
+        assert f"error: csvpg dashboard --web on {host} needs a token in CSVPG_API_TOKEN" in err
+
+
+def test_the_web_dashboard_asks_browsers_for_the_token() -> None:
+    """What ``--host`` off loopback serves, in-process on loopback: nothing without the
+    token; the token once in the address becomes a cookie, and the address loses it."""
+    pytest.importorskip("textual_serve")
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from csvpg.tui.web import COOKIE, TokenServer
+
+    async def visit() -> None:
+        server = TokenServer("true", token="s3cret", host="127.0.0.1", port=0)
+        async with TestClient(TestServer(await server._make_app())) as browser:
+            for path in ("/", "/ws", "/static/x", "/?token=wrong"):
+                answer = await browser.get(path)
+                assert answer.status == 401, path
+            answer = await browser.get("/?token=s3cret&x=1", allow_redirects=False)
+            assert answer.status == 302 and answer.headers["Location"] == "/?x=1"
+            cookie = answer.cookies[COOKIE]
+            assert (
+                cookie.value == "s3cret" and cookie["httponly"] and cookie["samesite"] == "Strict"
+            )
+            assert (await browser.get("/")).status == 200, "the cookie is enough"
+
+    asyncio.run(visit())

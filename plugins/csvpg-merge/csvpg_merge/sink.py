@@ -25,6 +25,9 @@ listing's order exactly.
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
+from pathlib import Path
 from typing import Any, ClassVar
 
 import psycopg
@@ -97,6 +100,11 @@ class MergeSink(Sink):
         "policy": Option(str, default="most_complete", choices=POLICIES),
         "fields": Option(
             dict, default={}, item=str, help='a policy per column, e.g. phone = "last"'
+        ),
+        "output": Option(
+            str,
+            default="",
+            help='also write the merged table to this CSV file (e.g. "merged.csv")',
         ),
     }
 
@@ -312,8 +320,32 @@ class MergeSink(Sink):
         )
         self.details = {"merge": self._report(load, policies, result, filled, replaced)}
         log.info("merge: %s → %s.%s: %s", load.ref.name, load.schema, load.table, self.details)
+        if self.settings.get("output"):
+            self.details["output"] = str(self.export(conn, load))
         result.details = self.details
         return result
+
+    def export(self, conn: psycopg.Connection[Any], load: LoadInput) -> Path:
+        """The merged table, as this file's transaction sees it, to ``output`` as CSV
+        (in key order, with a header): written beside it, then moved into place, so a
+        reader never sees half a file. Relative paths are the job folder's."""
+        target = Path(self.settings["output"]).expanduser()
+        if load.base_dir is not None:
+            target = load.base_dir / target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        keys = sql.SQL(", ").join(sql.Identifier(k) for k in load.primary_key)
+        copy_out = sql.SQL("COPY (SELECT * FROM {} ORDER BY {}) TO STDOUT (FORMAT csv, HEADER)")
+        query = copy_out.format(qualified(load.schema, load.table), keys)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        try:
+            with open(fd, "wb") as out, conn.cursor() as cur, cur.copy(query) as copy:
+                for block in copy:
+                    out.write(block)
+            os.replace(tmp, target)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return target
 
     def _report(
         self,

@@ -197,3 +197,14 @@ def test_bad_options(csvpg_db, tmp_path: Path, options: str, message: str) -> No
         return
     assert summary.exit_code == 1
     assert message in (summary.files[0].error or "")
+
+
+def test_the_merged_table_is_written_to_output(csvpg_db, tmp_path: Path) -> None:
+    files(tmp_path, f1="k,a\n2,two\n1,\n", f2="k,a\n1,one\n")
+    options = 'output = "out/merged.csv"'
+    summary = run(job(csvpg_db, tmp_path, options=options), plugins=[Spy()])
+    assert summary.exit_code == 0, summary.files[0].error
+    merged = tmp_path / "out" / "merged.csv"  # relative to the job file's folder
+    assert merged.read_text() == "k,a\n1,one\n2,two\n", "the whole table, in key order"
+    assert [f.details["output"] for f in summary.files] == [str(merged)] * 2
+    assert [p.name for p in merged.parent.iterdir()] == ["merged.csv"], "no temporary left"

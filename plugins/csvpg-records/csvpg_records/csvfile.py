@@ -122,7 +122,8 @@ class CsvFileSink(Sink):
                 os.unlink(tmp)
         self.written = target
         log.info("csv: %s: %d rows to %s", load.ref.name, rows, target)
-        return LoadResult(rows=rows, inserted=rows)
+        # Recorded in the file's history: GET /runs/{run_id}/output serves it from there.
+        return LoadResult(rows=rows, inserted=rows, details={"output": str(target)})
 
     def _writer(self, out: Any) -> Any:
         return csv.writer(out, delimiter=self.settings["delimiter"], lineterminator="\r\n")

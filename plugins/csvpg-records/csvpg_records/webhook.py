@@ -31,6 +31,7 @@ from typing import Any, ClassVar
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from csvpg import LoadInput, LoadResult, Option, Reject, Sink, SinkError, SpecError
+from csvpg.rates import Rate, rate_for
 from csvpg.retry import parse_retry_after
 from csvpg_records.ratelimit import shared_bucket
 
@@ -153,6 +154,9 @@ class WebhookSink(Sink):
         #: The records of the last load the endpoint did not take (see :class:`FailedRecord`).
         self.failed: list[FailedRecord] = []
         self.requests = 0
+        #: The rate this sink sends at: its run's shared one once it loads in a run
+        #: (``PUT /runs/{run_id}/rate`` changes that one while it sends).
+        self.rate: float | Rate = float(settings["rate_per_second"])
 
     # -- one request ---------------------------------------------------------------
 
@@ -182,9 +186,7 @@ class WebhookSink(Sink):
 
     def deliver(self, body: bytes) -> tuple[_Answer, int]:
         """Send one request, with retries; returns the last answer and the tries made."""
-        bucket = shared_bucket(
-            self.url, float(self.settings["rate_per_second"]), self.settings["burst"]
-        )
+        bucket = shared_bucket(self.url, self.rate, self.settings["burst"])
         attempt = 0
         while True:
             bucket.take()
@@ -218,8 +220,24 @@ class WebhookSink(Sink):
         if chunk:
             yield chunk
 
+    def send_test(self, record: dict[str, Any]) -> dict[str, Any]:
+        """One record sent as a load would send it (headers, retries, rate), marked with
+        ``X-Csvpg-Test: 1``; what became of it (``POST /jobs/{name}/test-record``)."""
+        self.headers = {**self.headers, "X-Csvpg-Test": "1"}
+        payload: Any = record if self.settings["batch_size"] == 1 else [record]
+        answer, tries = self.deliver(json.dumps(payload, ensure_ascii=False).encode())
+        return {
+            "url": self.where,
+            "delivered": answer.ok,
+            "http_status": answer.status,
+            "reason": answer.reason,
+            "attempts": tries,
+        }
+
     def load(self, conn: Any, load: LoadInput) -> LoadResult:
         self.failed = []
+        if load.run_id is not None:  # every file of the run sends at the run's one rate
+            self.rate = rate_for(load.run_id, float(self.settings["rate_per_second"]))
         if load.dry_run:
             rows = sum(len(chunk) for chunk in self._chunks(load))
             return LoadResult(rows=rows, inserted=rows)
