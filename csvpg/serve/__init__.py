@@ -204,13 +204,15 @@ def make_app(
 ) -> FastAPI:
     """The API; ``token`` None means no authentication (loopback only: the CLI checks)."""
     # Here, not at the top: the route modules take Server and the dependencies from here.
-    from csvpg.serve import health, jobs, runs, uploads
+    from csvpg.serve import health, jobs, runs, uploads, web
 
     server = Server(jobs_dir=jobs_dir, dsn=dsn, workers=workers, max_upload=max_upload_mb << 20)
     app = FastAPI(
         title="csvpg",
         version=__version__,
         description="Load CSV files into PostgreSQL: jobs, runs, uploads, history.",
+        docs_url=None,  # served by the web app, from its vendored assets
+        redoc_url=None,
     )
     app.state.server = server
     app.state.token = token
@@ -221,4 +223,5 @@ def make_app(
     app.include_router(health.router)
     for router in (jobs.router, runs.router, uploads.router, health.metrics_router):
         app.include_router(router, dependencies=auth)
+    web.install(app)  # the pages at /, /docs and /redoc, and their assets
     return app
