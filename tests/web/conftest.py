@@ -106,10 +106,10 @@ def browser() -> Iterator[Any]:
             chromium.close()
 
 
-def new_page(browser: Any, site: Site, *, dark: bool = False) -> Any:
+def new_page(browser: Any, site: Site, *, dark: bool = False, width: int = 1400) -> Any:
     context = browser.new_context(
         base_url=site.url,
-        viewport={"width": 1400, "height": 900},
+        viewport={"width": width, "height": 900 if width >= 1400 else 768},
         color_scheme="dark" if dark else "light",
         accept_downloads=True,
     )

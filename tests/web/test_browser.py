@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.web.conftest import (
     READ_ONLY_TOKEN,
@@ -143,9 +144,8 @@ def test_cancel_a_long_run(browser: Any, site: Site) -> None:
         page.goto("/app/jobs/slow")
         page.click("#run")
         page.wait_for_selector("#progress .s-reading")
-        page.wait_for_function(
-            "document.querySelector('#progress td.num').textContent.match(/^[1-9]/)"
-        )
+        read = page.locator("#progress tbody tr td.num").first
+        expect(read).to_have_text(re.compile(r"^[1-9]"))  # bytes have arrived
         shoot(page, "live-dark", full_page=False)
         page.click("#cancel")
         assert page.locator("#confirm-cancel").is_visible()
@@ -196,4 +196,28 @@ def test_api_docs_load_from_this_server_only(browser: Any, site: Site) -> None:
     page.goto("/redoc")
     page.wait_for_selector("redoc h1, [role=main] h1, h1")
     assert outside == []
+    page.context.close()
+
+
+def test_secrets_are_masked_and_kept_on_save(browser: Any, site: Site) -> None:
+    """On a laptop's screen: the job page of a job holding a webhook secret."""
+    secret = "s3cr3t-" + site.db.schema
+    hook = f'\n[[notify]]\nurl = "https://hooks.example/x?token={secret}"\nsecret = "{secret}"\n'
+    path = site.job("vault", str(site.inbox), hook)
+    page = new_page(browser, site, width=1280)
+    sign_in(page)
+    page.goto("/app/jobs/vault")
+    assert secret not in page.content()
+    assert 'secret = "***"' in page.locator("#spec").inner_text()
+    page.click("summary:has-text('Edit')")
+    text = page.locator("textarea[name=text]").input_value()
+    assert secret not in text
+    page.fill("textarea[name=text]", text.replace('name = "vault"', 'name = "vault"\n# checked'))
+    page.click("#save")
+    assert page.locator("[role=status]").inner_text() == "Saved."
+    saved = path.read_text()
+    assert "# checked" in saved and saved.count(secret) == 2, "the secret lines stayed"
+    shoot(page, "job-laptop")
+    page.goto("/")
+    shoot(page, "jobs-laptop")
     page.context.close()

@@ -134,3 +134,42 @@ def test_runs_filter_by_rejects_and_a_date_range(db) -> None:
     assert ids(until=day) == [old], "until is the first moment not included"
     assert ids(since=day - timedelta(days=40), until=day + timedelta(days=1)) == [new, old]
     db.conn.execute("DELETE FROM csvpg.runs WHERE job = %s", (job,))
+
+
+_LINES = st.lists(
+    st.sampled_from(
+        [
+            'password = "hunter2"',
+            'secret = "${HOOK_SECRET}"',
+            "token = 'abc'",
+            'dsn = "postgresql://etl:pw@db/erp"',
+            'url = "https://h.example/x?token=t0k"',
+            'name = "shop"',
+            "[sink]",
+            "",
+        ]
+    ),
+    max_size=12,
+)
+
+
+@given(_LINES)
+def test_masked_lines_left_alone_are_saved_as_they_were(lines: list[str]) -> None:
+    from csvpg.serve.web.masked import masked, unmasked
+
+    text = "\n".join(lines)
+    shown = masked(text)
+    for secret in ("hunter2", "'abc'", ":pw@", "t0k"):
+        assert secret not in shown
+    assert unmasked(shown, text) == text
+
+
+def test_a_retyped_secret_is_saved_and_variables_stay_readable() -> None:
+    from csvpg.serve.web.masked import masked, unmasked
+
+    saved = 'password = "old"\nsecret = "${HOOK_SECRET}"\n'
+    shown = masked(saved)
+    assert shown == 'password = "***"\nsecret = "${HOOK_SECRET}"\n'
+    assert unmasked(shown.replace('"***"', '"new"'), saved) == 'password = "new"\n' + (
+        'secret = "${HOOK_SECRET}"\n'
+    )

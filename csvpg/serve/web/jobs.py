@@ -14,12 +14,14 @@ from starlette.datastructures import UploadFile
 
 from csvpg.engine.plan import check_plugins, resolve_url
 from csvpg.errors import CsvpgError, SpecError
+from csvpg.masking import mask_text
 from csvpg.pg import history
 from csvpg.preflight import check
 from csvpg.serve import JOB_NAME, Server, ServerDep
 from csvpg.serve.jobs import _Permissive
 from csvpg.serve.live import RunRequest
 from csvpg.serve.uploads import _save
+from csvpg.serve.web.masked import masked, unmasked
 from csvpg.serve.web.records import reading
 from csvpg.serve.web.render import page
 from csvpg.serve.web.session import OperatorForm, OperatorHeader, PageSession, Session
@@ -50,8 +52,8 @@ def _entry(server: Server, name: str) -> JobEntry:
     except SpecError as exc:
         entry.error = exc
         return entry
-    entry.source, entry.mode = resolve_url(job), job.sink.mode
-    entry.inbox = Path(entry.source).is_dir()
+    source = resolve_url(job)
+    entry.source, entry.mode, entry.inbox = mask_text(source), job.sink.mode, Path(source).is_dir()
     return entry
 
 
@@ -103,8 +105,8 @@ def _job_page(
         session,
         status_code=status_code,
         job=entry,
-        saved=saved,
-        text=saved if text is None else text,
+        saved=masked(saved),
+        text=masked(saved) if text is None else text,
         **more,
     )
 
@@ -130,8 +132,7 @@ def save_job(
     text: Annotated[str, Form()],
 ) -> Response:
     path = server.job_path(name)
-    _job_text(server, name)  # a 404 for a job that is not there
-    text = text.replace("\r\n", "\n")
+    text = unmasked(text.replace("\r\n", "\n"), _job_text(server, name))
     try:
         validate(server, path, text)
     except SpecError as exc:

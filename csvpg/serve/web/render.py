@@ -79,6 +79,12 @@ def short_name(url: str | None) -> str:
     return url.rstrip("/").rsplit("/", 1)[-1] or url
 
 
+#: The pages load their own assets only, are framed by no other site, post only here.
+CSP = (
+    "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+)
+
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.filters.update(num=num, when=when, short_name=short_name, toml=toml_html)
 templates.env.globals.update(static=STATIC_URL, version=__version__)
@@ -98,6 +104,7 @@ def page(
     if session is not None and session.fresh:
         set_session(request, response, session)
     response.headers["Cache-Control"] = "no-store"
+    response.headers["Content-Security-Policy"] = CSP
     return response
 
 
