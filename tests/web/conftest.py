@@ -9,6 +9,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -58,18 +59,11 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def site(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+@contextmanager
+def serving(app: Any) -> Iterator[str]:
+    """``app`` under uvicorn on a free loopback port; its base URL once it listens."""
     import uvicorn
 
-    from csvpg.serve import make_app
-
-    root = tmp_path_factory.mktemp("web")
-    jobs, inbox = root / "jobs", root / "inbox"
-    jobs.mkdir()
-    inbox.mkdir()
-    app = make_app(jobs_dir=jobs, dsn=pg_server, token=TOKEN, workers=2)
-    app.state.read_only_token = READ_ONLY_TOKEN  # until make_app takes it
     port = _free_port()
     server = uvicorn.Server(
         uvicorn.Config(
@@ -82,12 +76,25 @@ def site(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
     while not server.started:
         assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.05)
-    with fresh_schema(pg_server, CsvpgDb) as db:
-        try:
-            yield Site(f"http://127.0.0.1:{port}", jobs, inbox, db, app)
-        finally:
-            server.should_exit = True
-            thread.join(15)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(15)
+
+
+@pytest.fixture(scope="module")
+def site(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    from csvpg.serve import make_app
+
+    root = tmp_path_factory.mktemp("web")
+    jobs, inbox = root / "jobs", root / "inbox"
+    jobs.mkdir()
+    inbox.mkdir()
+    app = make_app(jobs_dir=jobs, dsn=pg_server, token=TOKEN, workers=2)
+    app.state.read_only_token = READ_ONLY_TOKEN  # until make_app takes it
+    with serving(app) as url, fresh_schema(pg_server, CsvpgDb) as db:
+        yield Site(url, jobs, inbox, db, app)
 
 
 @pytest.fixture(scope="session")

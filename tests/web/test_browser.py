@@ -28,6 +28,13 @@ SHOP = (
 )
 
 
+def has_table(site: Site, name: str) -> bool:
+    row = site.db.conn.execute(
+        "SELECT to_regclass(%s) IS NOT NULL", (f"{site.db.schema}.{name}",)
+    ).fetchone()
+    return bool(row and row[0])
+
+
 @pytest.fixture(scope="module")
 def shop(site: Site) -> str:
     site.job("shop", str(site.inbox), SHOP)
@@ -103,6 +110,21 @@ def test_upload_two_files_run_and_read_the_rejects(
     assert "No run matches." in page.locator("table.runs").inner_text()
 
 
+def test_a_forced_dry_run_loads_and_rolls_back(operator: Any, site: Site, shop: str) -> None:
+    page = operator
+    (site.inbox / "more.csv").write_text("id,name\n9,Niklaus\n")
+    page.goto(f"/app/jobs/{shop}")
+    page.check("input[name=force]")
+    page.check("input[name=dry_run]")
+    page.click("#run")
+    page.wait_for_selector("table.files", timeout=60_000)
+    assert page.locator(".heading .badge", has_text="dry run").count() == 1
+    files = page.locator("table.files tbody").inner_text()
+    assert "more.csv" in files and "good.csv" in files, "forced: the loaded files too"
+    assert not has_table(site, "more"), "a dry run leaves no table"
+    (site.inbox / "more.csv").unlink()
+
+
 def test_check_shows_the_files_and_columns(operator: Any, site: Site, shop: str) -> None:
     page = operator
     page.goto(f"/app/jobs/{shop}")
@@ -153,10 +175,7 @@ def test_cancel_a_long_run(browser: Any, site: Site) -> None:
         page.wait_for_selector("table.files", timeout=60_000)
     assert page.locator(".heading .status").first.inner_text() == "cancelled"
     assert "cancelled" in page.locator("table.files").inner_text()
-    exists = site.db.conn.execute(
-        "SELECT to_regclass(%s) IS NOT NULL", (f"{site.db.schema}.slow",)
-    ).fetchone()
-    assert exists == (False,), "the cancelled file's new table rolled back"
+    assert not has_table(site, "slow"), "the cancelled file's new table rolled back"
     page.context.close()
 
 
