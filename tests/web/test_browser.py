@@ -240,3 +240,36 @@ def test_secrets_are_masked_and_kept_on_save(browser: Any, site: Site) -> None:
     page.goto("/")
     shoot(page, "jobs-laptop")
     page.context.close()
+
+
+def test_a_failed_file_shows_its_message_hint_and_webhooks(
+    operator: Any, site: Site, tmp_path: Path
+) -> None:
+    from tests.test_notify import Receiver
+
+    folder = tmp_path / "strict"
+    folder.mkdir()
+    (folder / "dirty.csv").write_text(DIRTY)
+    before = site.db.count("dirty") if has_table(site, "dirty") else None
+    with Receiver() as receiver:
+        site.job(
+            "strict",
+            str(folder),
+            f'[columns]\nid = "integer"\n[sink]\nmax_rejects = 0\n\n'
+            f'[[notify]]\nurl = "{receiver.url()}"\non = ["failed"]\n',
+        )
+        page = operator
+        page.goto("/app/jobs/strict")
+        page.click("#run")
+        page.wait_for_selector("table.files", timeout=60_000)
+        receiver.wait(1)
+    assert page.locator(".heading .status").first.inner_text() == "failed"
+    failure = page.locator("table.files tr.failure").inner_text()
+    assert "dirty.csv" in page.locator("table.files").inner_text()
+    assert "line 3" in failure and "hint:" in failure
+    page.reload()  # the delivery is kept with the run
+    hooks = page.locator("table.notifications tbody").inner_text()
+    assert receiver.url() in hooks and "delivered" in hooks
+    shoot(page, "run-failed")
+    after = site.db.count("dirty") if has_table(site, "dirty") else None
+    assert after == before, "the failed file's table is as it was"

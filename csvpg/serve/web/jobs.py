@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from starlette.datastructures import UploadFile
 
 from csvpg.engine.plan import check_plugins, resolve_url
-from csvpg.errors import CsvpgError, SpecError
+from csvpg.errors import CsvpgError
 from csvpg.masking import mask_text
 from csvpg.pg import history
 from csvpg.preflight import check
@@ -36,7 +36,7 @@ class JobEntry:
     """A job as the jobs page lists it: valid or not, and its last run."""
 
     name: str
-    error: SpecError | None = None
+    error: CsvpgError | None = None
     source: str | None = None
     mode: str | None = None
     inbox: bool = False
@@ -49,7 +49,7 @@ def _entry(server: Server, name: str) -> JobEntry:
     try:
         job = server.load(name)
         check_plugins(job, server.registry)
-    except SpecError as exc:
+    except CsvpgError as exc:  # a spec error, or a plugin that is not installed
         entry.error = exc
         return entry
     source = resolve_url(job)
@@ -117,7 +117,8 @@ def job_page(name: str, request: Request, server: ServerDep, session: PageSessio
 
 
 def validate(server: Server, path: Path, text: str) -> None:
-    """The job text as a run would take it (``${VAR}`` left as written): SpecError if not."""
+    """The job text as a run would take it (``${VAR}`` left as written): its SpecError
+    (or PluginError) if not."""
     spec = parse_toml(text, path.name)
     job = job_from_dict(spec, path=path, env=_Permissive())
     check_plugins(job, server.registry)
@@ -135,7 +136,7 @@ def save_job(
     text = unmasked(text.replace("\r\n", "\n"), _job_text(server, name))
     try:
         validate(server, path, text)
-    except SpecError as exc:
+    except CsvpgError as exc:
         return _job_page(request, server, session, name, text=text, status_code=422, spec_error=exc)
     path.write_text(text, encoding="utf-8")
     return RedirectResponse(f"/app/jobs/{name}?saved=1", status_code=303)
@@ -167,7 +168,7 @@ def run_job(
     try:
         job = server.load(name)
         check_plugins(job, server.registry)
-    except SpecError as exc:
+    except CsvpgError as exc:
         return _job_page(request, server, session, name, status_code=422, spec_error=exc)
     live = server.start(
         job, RunRequest(job=name, spec=None, callback_url=None, force=force, dry_run=dry_run)

@@ -7,6 +7,7 @@ import asyncio
 import csv
 import io
 import re
+from collections.abc import AsyncIterator
 from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any
 
@@ -116,7 +117,9 @@ def run_page(run_id: str, request: Request, server: ServerDep, session: PageSess
 
 
 @router.get("/app/runs/{run_id}/events")
-async def run_events(run_id: str, request: Request, server: ServerDep, session: PageSession):  # type: ignore[no-untyped-def]
+async def run_events(
+    run_id: str, request: Request, server: ServerDep, session: PageSession
+) -> StreamingResponse:
     """The live page's table, rendered here as it changes, as server-sent events; an
     ``end`` event when the run is over (the page then loads its result)."""
     live = server.live.get(run_id)
@@ -124,7 +127,7 @@ async def run_events(run_id: str, request: Request, server: ServerDep, session: 
         raise HTTPException(404, f"no run {run_id!r} is running here")
     progress = watch(request, live)
 
-    async def stream() -> Any:
+    async def stream() -> AsyncIterator[str]:
         version = -1
         while not await request.is_disconnected():
             snapshot = progress.snapshot()
