@@ -28,6 +28,9 @@ RUN_ID = re.compile(r"[0-9a-f]{32}")
 STATUSES = ("running", "succeeded", "partial", "failed", "cancelled", "abandoned")
 #: Rejects shown on a run's page; the CSV has them all.
 REJECTS_SHOWN = 200
+#: One event stream's longest life: the browser opens the next at once, and a server
+#: that stops never waits longer than this for a page left open.
+STREAM_SECONDS = 300.0
 
 
 def _day(text: str | None) -> datetime | None:
@@ -129,7 +132,8 @@ async def run_events(
 
     async def stream() -> AsyncIterator[str]:
         version = -1
-        while not await request.is_disconnected():
+        until = asyncio.get_running_loop().time() + STREAM_SECONDS
+        while not await request.is_disconnected() and asyncio.get_running_loop().time() < until:
             snapshot = progress.snapshot()
             if snapshot["version"] != version:
                 version = snapshot["version"]

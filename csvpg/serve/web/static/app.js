@@ -5,6 +5,8 @@ function follow(section) {
   const source = new EventSource(section.dataset.events);
   source.addEventListener("progress", (e) => { section.innerHTML = e.data; });
   source.addEventListener("end", (e) => { source.close(); window.location.assign(e.data); });
+  // Closed for good (the server forgot the run, or restarted): the page shows what it knows.
+  source.addEventListener("error", () => { if (source.readyState === EventSource.CLOSED) window.location.reload(); });
 }
 
 function dialogs() {
