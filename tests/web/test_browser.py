@@ -273,3 +273,28 @@ def test_a_failed_file_shows_its_message_hint_and_webhooks(
     shoot(page, "run-failed")
     after = site.db.count("dirty") if has_table(site, "dirty") else None
     assert after == before, "the failed file's table is as it was"
+
+
+def test_files_dropped_on_a_job_land_in_its_folder(
+    operator: Any, site: Site, tmp_path: Path
+) -> None:
+    folder = tmp_path / "dropbox"
+    folder.mkdir()
+    site.job("dropbox", str(folder))
+    page = operator
+    page.goto("/app/jobs/dropbox")
+    dropped = page.evaluate_handle(
+        """() => {
+            const data = new DataTransfer();
+            data.items.add(new File(["id,name\\n5,Linus\\n"], "first.csv", {type: "text/csv"}));
+            data.items.add(new File(["id,name\\n6,Guido\\n"], "second.csv", {type: "text/csv"}));
+            return data;
+        }"""
+    )
+    page.dispatch_event(".drop", "drop", {"dataTransfer": dropped})
+    page.wait_for_selector("#uploaded")
+    assert page.locator(".uploads li.done").count() == 2
+    assert {p.name: p.read_text() for p in folder.iterdir()} == {
+        "first.csv": "id,name\n5,Linus\n",
+        "second.csv": "id,name\n6,Guido\n",
+    }
