@@ -113,11 +113,11 @@ def browser() -> Iterator[Any]:
             chromium.close()
 
 
-def new_page(browser: Any, site: Site, *, dark: bool = False, width: int = 1400) -> Any:
+def new_page(browser: Any, site: Site, *, width: int = 1400) -> Any:
     context = browser.new_context(
         base_url=site.url,
         viewport={"width": width, "height": 900 if width >= 1400 else 768},
-        color_scheme="dark" if dark else "light",
+        color_scheme="light",  # a test switches with page.emulate_media
         accept_downloads=True,
     )
     page = context.new_page()

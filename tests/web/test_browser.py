@@ -112,6 +112,7 @@ def test_upload_two_files_run_and_read_the_rejects(
 
 def test_a_forced_dry_run_loads_and_rolls_back(operator: Any, site: Site, shop: str) -> None:
     page = operator
+    (site.inbox / "good.csv").write_text(GOOD)  # as the upload left it, if it ran
     (site.inbox / "more.csv").write_text("id,name\n9,Niklaus\n")
     page.goto(f"/app/jobs/{shop}")
     page.check("input[name=force]")
@@ -127,6 +128,7 @@ def test_a_forced_dry_run_loads_and_rolls_back(operator: Any, site: Site, shop: 
 
 def test_check_shows_the_files_and_columns(operator: Any, site: Site, shop: str) -> None:
     page = operator
+    (site.inbox / "good.csv").write_text(GOOD)
     page.goto(f"/app/jobs/{shop}")
     page.click("#check")
     plan = page.locator("#plan").inner_text()
@@ -159,7 +161,7 @@ def test_a_typo_is_refused_with_the_key_and_a_suggestion(
 
 
 def test_cancel_a_long_run(browser: Any, site: Site) -> None:
-    page = new_page(browser, site, dark=True)
+    page = new_page(browser, site)
     sign_in(page)
     with SlowCsv() as slow:
         site.job("slow", slow.url, '[sink]\ntable = "slow"\n')
@@ -168,6 +170,8 @@ def test_cancel_a_long_run(browser: Any, site: Site) -> None:
         page.wait_for_selector("#progress .s-reading")
         read = page.locator("#progress tbody tr td.num").first
         expect(read).to_have_text(re.compile(r"^[1-9]"))  # bytes have arrived
+        shoot(page, "live", full_page=False)
+        page.emulate_media(color_scheme="dark")
         shoot(page, "live-dark", full_page=False)
         page.click("#cancel")
         assert page.locator("#confirm-cancel").is_visible()
