@@ -137,6 +137,17 @@ def test_check_shows_the_files_and_columns(operator: Any, site: Site, shop: str)
     assert "column 1: 'id' → id" in plan
     shoot(page, "check")
 
+    elsewhere = site.jobs / "elsewhere.toml"
+    elsewhere.write_text(
+        '[job]\nname = "elsewhere"\n[database]\n'
+        'dsn = "postgresql://etl:pw@127.0.0.1:1/erp?connect_timeout=2"\n'
+        f'[source]\nurl = "{site.inbox}"\n'
+    )
+    page.goto("/app/jobs/elsewhere/check")
+    problem = page.locator("#plan .p-problem").inner_text()
+    assert "postgresql://etl:***@127.0.0.1:1/erp" in problem, "the job's own database"
+    elsewhere.unlink()
+
 
 def test_a_typo_is_refused_with_the_key_and_a_suggestion(
     operator: Any, site: Site, shop: str

@@ -149,7 +149,9 @@ def check_job(name: str, request: Request, server: ServerDep, session: PageSessi
     _job_text(server, name)
     out = io.StringIO()
     try:
-        ok = check(str(path), dsn=server.dsn, out=out) == 0
+        # As Server.start runs it: the job's own [database], else the server's.
+        dsn = None if server.load(name).database.dsn else server.dsn
+        ok = check(str(path), dsn=dsn, out=out) == 0
     except CsvpgError as exc:
         ok = False
         out.write(f"PROBLEM: {exc.message}\n" + (f"hint: {exc.hint}\n" if exc.hint else ""))
