@@ -166,7 +166,8 @@ def cancel_run(run_id: str, server: ServerDep, session: OperatorForm) -> Respons
 
 
 #: A cell a spreadsheet would take for a formula (=, +, -, @, or a tab or return before
-#: one) gets a leading apostrophe: the value is shown, never run.
+#: one) gets a leading apostrophe: the value is shown, never run. The rule of the csv
+#: sink (csvpg-records' ``protect``), which csvpg itself cannot import: it is a plugin.
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
