@@ -4,7 +4,9 @@ PostgreSQL, a scratch jobs folder, and Debian's Chromium driven by Playwright.""
 
 from __future__ import annotations
 
+import os
 import socket
+import tempfile
 import threading
 import time
 import uuid
@@ -22,7 +24,13 @@ from csvpg.testing import CsvpgDb, fresh_schema
 CHROMIUM = Path("/usr/bin/chromium")
 TOKEN = "op-" + uuid.uuid4().hex
 READ_ONLY_TOKEN = "ro-" + uuid.uuid4().hex
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+#: ``CSVPG_SCREENSHOTS=1 uv run pytest tests/web`` takes the README's screenshots anew;
+#: otherwise they go to a scratch folder, and the tracked ones stay as they are.
+SCREENSHOTS = (
+    Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+    if os.environ.get("CSVPG_SCREENSHOTS")
+    else Path(tempfile.gettempdir()) / "csvpg-screenshots"
+)
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
