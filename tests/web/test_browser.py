@@ -204,7 +204,7 @@ def test_a_viewer_sees_but_cannot_change(browser: Any, site: Site, shop: str) ->
         assert page.locator(control).count() == 0, control
     csrf = page.locator("input[name=csrf]").first.get_attribute("value")
     runs_before = len(site.app.state.server.live)
-    for path in (f"/app/jobs/{shop}/run", f"/app/jobs/{shop}"):
+    for path in (f"/app/jobs/{shop}/run", f"/app/jobs/{shop}", f"/app/runs/{'0' * 32}/cancel"):
         answer = page.request.post(path, form={"csrf": csrf or "", "text": "x"})
         assert answer.status == 403, path
         assert "read-only" in answer.json()["detail"]
