@@ -481,9 +481,12 @@ def runs(
     job: str | None = None,
     status: str | None = None,
     since: datetime | None = None,
+    until: datetime | None = None,
+    rejects: bool | None = None,
     limit: int = 50,
 ) -> list[RunRow]:
-    """The latest runs, newest first; of one job, one status, since a time if given."""
+    """The latest runs, newest first; of one job, one status, started in [since, until),
+    with (or without) rejects, if given."""
     return _rows(
         conn,
         _run_row,
@@ -491,8 +494,17 @@ def runs(
         " WHERE (%(job)s::text IS NULL OR job = %(job)s)"
         " AND (%(status)s::text IS NULL OR status = %(status)s)"
         " AND (%(since)s::timestamptz IS NULL OR started_at >= %(since)s)"
+        " AND (%(until)s::timestamptz IS NULL OR started_at < %(until)s)"
+        " AND (%(rejects)s::boolean IS NULL OR (rejected > 0) = %(rejects)s)"
         " ORDER BY started_at DESC, id LIMIT %(limit)s",
-        {"job": job, "status": status, "since": since, "limit": limit},
+        {
+            "job": job,
+            "status": status,
+            "since": since,
+            "until": until,
+            "rejects": rejects,
+            "limit": limit,
+        },
     )
 
 

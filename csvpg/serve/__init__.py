@@ -244,7 +244,7 @@ def make_app(
     ``read_only_token`` may read (GET) but not run, edit, upload or cancel; ``policy``
     holds specs sent over HTTP to the rules of :mod:`csvpg.serve.policy`."""
     # Here, not at the top: the route modules take Server and the dependencies from here.
-    from csvpg.serve import health, jobs, runs, uploads
+    from csvpg.serve import health, jobs, runs, uploads, web
 
     server = Server(
         jobs_dir=jobs_dir,
@@ -258,6 +258,8 @@ def make_app(
         title="csvpg",
         version=__version__,
         description="Load CSV files into PostgreSQL: jobs, runs, uploads, history.",
+        docs_url=None,  # served by the web app, from its vendored assets
+        redoc_url=None,
     )
     app.state.server = server
     app.state.token = token
@@ -278,6 +280,7 @@ def make_app(
     for router in (jobs.router, runs.router, uploads.router, health.metrics_router):
         app.include_router(router, dependencies=auth)
     uploads.prune(server)
+    web.install(app)  # the pages at /, /docs and /redoc, and their assets
     return app
 
 

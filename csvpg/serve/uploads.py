@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, HTTPException, UploadFile
+from starlette.datastructures import UploadFile as StarletteUpload
 
 from csvpg.compression import COMPRESSION_EXTENSIONS
 from csvpg.engine.plan import resolve_url
@@ -37,6 +39,19 @@ async def upload(
     server: ServerDep,
     run: Annotated[bool, Form()] = False,
 ) -> Uploaded:
+    saved = await store(server, job, files)
+    run_id = None
+    if run:
+        loaded = server.load(job)
+        run_id = server.start(loaded, RunRequest(job=job, spec=None, callback_url=None)).run_id
+    return Uploaded(job=job, saved=[Saved(**s) for s in saved], run_id=run_id)
+
+
+async def store(server: Server, job: str, files: Sequence[StarletteUpload]) -> list[dict[str, Any]]:
+    """``files`` saved into the upload folder of ``job`` (its [source] folder), as
+    ``{"name", "bytes"}``: only data files, only under the data root, each within the
+    upload limit; uploads older than ``--keep-uploads-days`` are removed first. Used by
+    ``POST /uploads`` and the web app's upload alike."""
     spec = server.load(job)
     inbox = Path(resolve_url(spec))
     if not inbox.is_dir():
@@ -60,10 +75,7 @@ async def upload(
         await _save(u, inbox / n, server.max_upload) for u, n in zip(files, names, strict=True)
     ]
     _note(server, [inbox / s["name"] for s in saved])
-    run_id = None
-    if run:
-        run_id = server.start(spec, RunRequest(job=job, spec=None, callback_url=None)).run_id
-    return Uploaded(job=job, saved=[Saved(**s) for s in saved], run_id=run_id)
+    return saved
 
 
 def data_extensions(server: Server) -> tuple[str, ...]:
@@ -77,7 +89,7 @@ def _safe_name(filename: str | None) -> str:
     return name or "upload"
 
 
-async def _save(upload: UploadFile, target: Path, limit: int) -> dict[str, Any]:
+async def _save(upload: StarletteUpload, target: Path, limit: int) -> dict[str, Any]:
     """One uploaded file, streamed to disk; a 413 (and no file left behind) once it
     passes ``limit`` bytes."""
     size = 0
