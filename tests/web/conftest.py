@@ -99,8 +99,9 @@ def site(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
     jobs, inbox = root / "jobs", root / "inbox"
     jobs.mkdir()
     inbox.mkdir()
-    app = make_app(jobs_dir=jobs, dsn=pg_server, token=TOKEN, workers=2)
-    app.state.read_only_token = READ_ONLY_TOKEN  # until make_app takes it
+    app = make_app(
+        jobs_dir=jobs, dsn=pg_server, token=TOKEN, read_only_token=READ_ONLY_TOKEN, workers=2
+    )
     with serving(app) as url, fresh_schema(pg_server, CsvpgDb) as db:
         yield Site(url, jobs, inbox, db, app)
 

@@ -293,7 +293,7 @@ def test_a_failed_file_shows_its_message_hint_and_webhooks(
 def test_files_dropped_on_a_job_land_in_its_folder(
     operator: Any, site: Site, tmp_path: Path
 ) -> None:
-    folder = tmp_path / "dropbox"
+    folder = site.jobs.parent / "dropbox"  # uploads go only to folders under the data root
     folder.mkdir()
     site.job("dropbox", str(folder))
     page = operator

@@ -14,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from csvpg.pg import history
+from csvpg.serve.auth import role_for
 from csvpg.serve.web import session as web_session
 from csvpg.serve.web.highlight import toml_html
 from csvpg.serve.web.render import num
@@ -64,10 +65,10 @@ def _state(token: str | None = "op", read_only: str | None = "ro") -> SimpleName
 
 def test_a_session_cookie_holds_its_role_and_cannot_be_forged() -> None:
     state = _state()
-    assert web_session._role_for(state, "op") == "operator"
-    assert web_session._role_for(state, "ro") == "viewer"
-    assert web_session._role_for(state, "nope") is None
-    assert web_session._role_for(_state(read_only=None), "ro") is None
+    assert role_for(state, "op") == "operator"
+    assert role_for(state, "ro") == "viewer"
+    assert role_for(state, "nope") is None
+    assert role_for(_state(read_only=None), "ro") is None
     made = web_session.new_session("viewer")
     cookie = web_session.encode(state, made)
     back = web_session.decode(state, cookie)
