@@ -105,8 +105,11 @@ class Tasks:
                 return self._record(engine, gone)
             engine.budget.start(1, 1)
             ctx = engine.context(has_manifest=True)
+            load = FileLoad(ctx, plan, fp)
             with _aborts(context, engine):
-                summary = FileLoad(ctx, plan, fp)(wait=True)
+                # Held by another worker (a task delivered twice, or another run of the
+                # job): wait for it, then load the file only if it did not.
+                summary = load() or load(wait=True)
         finally:
             plan.source.close()
         return summary.status if summary else "held"
