@@ -6,14 +6,13 @@ status and files in ``csvpg runs``."""
 from __future__ import annotations
 
 import json
-import textwrap
 from pathlib import Path
 
 from csvpg.cli.main import main
 from csvpg.spec import load_job
 from csvpg.worker import enqueue_run
 from csvpg.worker.app import LOAD_FILE, defer, opened
-from tests.workers import ended, kill, query, unique, wait_for, workers
+from tests.workers import ended, kill, query, unique, wait_for, workers, write_job
 
 ROWS = 20_000
 
@@ -26,32 +25,16 @@ def write_files(folder: Path, files: int, rows: int = ROWS) -> None:
         (folder / f"part{f:02}.csv").write_text("id,text\n" + "\n".join(lines) + "\n")
 
 
-def write_job(tmp_path: Path, db, name: str, extra: str = "") -> Path:
-    job = tmp_path / f"{name}.toml"
-    job.write_text(
-        textwrap.dedent(
-            f"""
-            [job]
-            name = "{name}"
-
-            [database]
-            dsn = "{db.dsn}"
-            schema = "{db.schema}"
-
-            [source]
-            url = "{tmp_path / "data"}"
-
-            [sink]
-            mode = "append"
-            table = "parts"
-
-            [columns]
-            id = "bigint"
-            """
-        )
-        + textwrap.dedent(extra)
+def parts_job(tmp_path: Path, db, name: str) -> Path:
+    """A job appending the files of ``tmp_path/data`` to the table ``parts``."""
+    return write_job(
+        tmp_path / f"{name}.toml",
+        db,
+        name,
+        tmp_path / "data",
+        sink={"mode": "append", "table": "parts"},
+        columns={"id": "bigint"},
     )
-    return job
 
 
 def queue_run(job: Path, db, queue: str, capsys) -> str:
@@ -80,7 +63,7 @@ def test_a_worker_killed_mid_file_loses_nothing_and_loads_nothing_twice(
 ) -> None:
     write_files(tmp_path / "data", 40)
     name, queue = unique("kill"), unique("q")
-    run_id = queue_run(write_job(tmp_path, db, name), db, queue, capsys)
+    run_id = queue_run(parts_job(tmp_path, db, name), db, queue, capsys)
     assert query(db.dsn, "SELECT status FROM csvpg.runs WHERE id = %s", (run_id,)) == [("queued",)]
     with workers(tmp_path, db.dsn, queue, 1) as (first,):
         wait_for("two files loaded", lambda: len(files_of(db.dsn, run_id)) >= 2)
@@ -108,7 +91,7 @@ def test_a_worker_killed_mid_file_loses_nothing_and_loads_nothing_twice(
 def test_a_task_delivered_twice_loads_its_file_once(db, tmp_path: Path, capsys) -> None:
     write_files(tmp_path / "data", 2, rows=100)
     name, queue = unique("twice"), unique("q")
-    job = write_job(tmp_path, db, name)
+    job = parts_job(tmp_path, db, name)
     run_id = queue_run(job, db, queue, capsys)
     with workers(tmp_path, db.dsn, queue, 1) as (worker,):
         assert wait_for("the run's end", lambda: ended(db.dsn, run_id)) == "succeeded"
@@ -136,7 +119,7 @@ def test_a_task_delivered_twice_loads_its_file_once(db, tmp_path: Path, capsys) 
 def test_cancel_of_a_queued_run_stops_its_files(db, tmp_path: Path, capsys) -> None:
     write_files(tmp_path / "data", 40)
     name, queue = unique("cancel"), unique("q")
-    run_id = queue_run(write_job(tmp_path, db, name), db, queue, capsys)
+    run_id = queue_run(parts_job(tmp_path, db, name), db, queue, capsys)
     with workers(tmp_path, db.dsn, queue, 1):
         wait_for("a file loaded", lambda: len(files_of(db.dsn, run_id)) >= 1)
         assert main(["runs", run_id[:12], "--cancel", "--dsn", db.dsn]) == 0
@@ -156,7 +139,7 @@ def test_cancel_of_a_queued_run_stops_its_files(db, tmp_path: Path, capsys) -> N
 def test_enqueue_run_is_what_serve_can_call(db, tmp_path: Path) -> None:
     write_files(tmp_path / "data", 3, rows=10)
     queue = unique("q")
-    run_id = enqueue_run(load_job(write_job(tmp_path, db, unique("api"))), db.dsn, queue_name=queue)
+    run_id = enqueue_run(load_job(parts_job(tmp_path, db, unique("api"))), db.dsn, queue_name=queue)
     assert ended(db.dsn, run_id) is None
     with workers(tmp_path, db.dsn, queue, 1, "--log-format", "json") as (worker,):
         assert wait_for("the run's end", lambda: ended(db.dsn, run_id)) == "succeeded"
@@ -172,7 +155,7 @@ def test_enqueue_run_is_what_serve_can_call(db, tmp_path: Path) -> None:
 def test_sigterm_lets_the_file_in_flight_finish(db, tmp_path: Path, capsys) -> None:
     write_files(tmp_path / "data", 6)
     name, queue = unique("term"), unique("q")
-    run_id = queue_run(write_job(tmp_path, db, name), db, queue, capsys)
+    run_id = queue_run(parts_job(tmp_path, db, name), db, queue, capsys)
     with workers(tmp_path, db.dsn, queue, 1) as (worker,):
         wait_for("a file loading", lambda: copying(db.dsn))
         worker.signal(15)

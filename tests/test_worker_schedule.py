@@ -4,7 +4,6 @@ two seconds, stands in for a nightly one)."""
 
 from __future__ import annotations
 
-import textwrap
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from csvpg.errors import SpecError
 from csvpg.spec import job_from_dict
 from csvpg.worker.app import prepare_queue
 from csvpg.worker.schedule import scheduled_jobs
-from tests.workers import query, unique, wait_for, workers
+from tests.workers import query, unique, wait_for, workers, write_job
 
 
 def scheduled_job(folder: Path, db, name: str, cron: str, timezone: str = "UTC") -> Path:
@@ -23,27 +22,8 @@ def scheduled_job(folder: Path, db, name: str, cron: str, timezone: str = "UTC")
     data.mkdir()
     (data / "one.csv").write_text("id,name\n1,Ada\n2,Grace\n")
     folder.mkdir(exist_ok=True)
-    job = folder / f"{name}.toml"
-    job.write_text(
-        textwrap.dedent(
-            f"""
-            [job]
-            name = "{name}"
-
-            [database]
-            dsn = "{db.dsn}"
-            schema = "{db.schema}"
-
-            [source]
-            url = "{data}"
-
-            [schedule]
-            cron = "{cron}"
-            timezone = "{timezone}"
-            """
-        )
-    )
-    return job
+    schedule = {"cron": cron, "timezone": timezone}
+    return write_job(folder / f"{name}.toml", db, name, data, schedule=schedule)
 
 
 def test_two_workers_make_one_run_per_tick(db, tmp_path: Path) -> None:

@@ -73,6 +73,20 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float = PATIENCE) -> 
     return wait_until(what, check, timeout)
 
 
+def write_job(path: Path, db: Any, name: str, source: Path, **sections: Any) -> Path:
+    """A job named ``name`` reading ``source`` into ``db``'s schema, with ``sections``."""
+    import tomli_w
+
+    job = {
+        "job": {"name": name},
+        "database": {"dsn": db.dsn, "schema": db.schema},
+        "source": {"url": str(source)},
+        **sections,
+    }
+    path.write_text(tomli_w.dumps(job))
+    return path
+
+
 def query(dsn: str, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
     with psycopg.connect(dsn, autocommit=True) as conn:
         return conn.execute(sql.encode(), params).fetchall()
