@@ -53,6 +53,12 @@ def copying(dsn: str) -> bool:
     return bool(rows[0][0])
 
 
+def rows_and_keys(db) -> tuple[int, int]:
+    """The rows of ``parts``, and its distinct ids: equal when no row loaded twice."""
+    rows = query(db.dsn, f'SELECT count(*), count(DISTINCT id) FROM {db.schema}."parts"')
+    return rows[0][0], rows[0][1]
+
+
 def files_of(dsn: str, run_id: str) -> dict[str, str]:
     rows = query(dsn, "SELECT file, status FROM csvpg.run_files WHERE run_id = %s", (run_id,))
     return dict(rows)
@@ -78,9 +84,7 @@ def test_a_worker_killed_mid_file_loses_nothing_and_loads_nothing_twice(
     assert "worker: retried stalled" in logs, "the killed worker's file went back to the queue"
     assert set(files_of(db.dsn, run_id).values()) == {"loaded"}
     assert len(files_of(db.dsn, run_id)) == 40
-    count, distinct = query(
-        db.dsn, f'SELECT count(*), count(DISTINCT id) FROM {db.schema}."parts"'
-    )[0]
+    count, distinct = rows_and_keys(db)
     assert (count, distinct) == (40 * ROWS, 40 * ROWS)
     assert main(["runs", run_id, "--dsn", db.dsn]) == 0
     shown = capsys.readouterr().out
