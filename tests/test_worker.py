@@ -165,8 +165,8 @@ def test_sigterm_lets_the_file_in_flight_finish(db, tmp_path: Path, capsys) -> N
         worker.signal(15)
         assert worker.wait() == 0
         log = worker.log()
-    assert "worker: stopping signal=SIGTERM" in log
-    assert "worker: stopped" in log
+    assert " worker: stopping signal=SIGTERM" in log
+    assert " worker: stopped" in log
     files = files_of(db.dsn, run_id)
     assert files and set(files.values()) == {"loaded"}, "the file in flight was finished"
     assert query(db.dsn, f'SELECT count(*) FROM {db.schema}."parts"') == [(len(files) * ROWS,)]

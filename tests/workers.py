@@ -61,7 +61,8 @@ def workers(
         for i in range(count):
             prefix = prefixes[i] if prefixes else ()
             args = ["--dsn", dsn, "--queue", queue, "--heartbeat", "1", "--name", f"w{i}", *extra]
-            started.append(Worker(args, tmp_path / f"worker-{queue}-{i}.log", prefix))
+            log = tmp_path / f"worker-{queue}-{i}-{uuid.uuid4().hex[:4]}.log"
+            started.append(Worker(args, log, prefix))
         yield started
     finally:
         for w in started:

@@ -17,7 +17,7 @@ import signal
 import socket
 import sys
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -41,10 +41,13 @@ class WorkerLog:
         self.json = log_format == "json"
 
     def __call__(self, what: str, **fields: Any) -> None:
+        at = datetime.now(UTC).isoformat(timespec="milliseconds")
         if self.json:
-            line = json.dumps({"event": f"worker.{what.replace(' ', '_')}", **fields}, default=str)
+            event = {"event": f"worker.{what.replace(' ', '_')}", "at": at, **fields}
+            line = json.dumps(event, default=str)
         else:
-            line = "worker: " + " ".join([what, *(f"{k}={_plain(v)}" for k, v in fields.items())])
+            words = [what, *(f"{k}={_plain(v)}" for k, v in fields.items())]
+            line = f"{at} worker: " + " ".join(words)
         print(line, file=self.out, flush=True)
 
 
