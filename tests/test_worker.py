@@ -11,7 +11,7 @@ from pathlib import Path
 from csvpg.cli.main import main
 from csvpg.spec import load_job
 from csvpg.worker import enqueue_run
-from csvpg.worker.app import LOAD_FILE, defer, opened
+from csvpg.worker.app import LOAD_FILE, defer, opened, prepare_queue
 from tests.workers import ended, kill, query, unique, wait_for, workers, write_job
 
 ROWS = 20_000
@@ -182,3 +182,20 @@ def test_workers_lists_the_live_ones(db, tmp_path: Path, capsys) -> None:
         listed = [line for line in capsys.readouterr().out.splitlines() if queue in line]
         assert sorted(line.split()[1] for line in listed) == ["w0", "w1"]
         assert all(str(w.process.pid) in " ".join(listed) for w in started)
+
+
+def test_a_job_that_cannot_run_queues_nothing_and_fails_in_the_history(
+    db, tmp_path: Path, capsys
+) -> None:
+    (tmp_path / "data").mkdir()
+    name, queue = unique("empty"), unique("q")
+    assert main(["run", str(parts_job(tmp_path, db, name)), "--queue", queue, "--dsn", db.dsn]) == 1
+    assert "allow_empty" in capsys.readouterr().err, "the error says what to do"
+    rows = query(db.dsn, "SELECT status, error FROM csvpg.runs WHERE job = %s", (name,))
+    assert len(rows) == 1 and rows[0][0] == "failed" and rows[0][1]
+    prepare_queue(db.dsn)
+    assert query(
+        db.dsn,
+        "SELECT count(*) FROM csvpg_queue.procrastinate_jobs WHERE queue_name = %s",
+        (queue,),
+    ) == [(0,)]

@@ -154,6 +154,12 @@ class Engine:
                 self._drop_scratch()
             self._alive.close()  # releases the run's lock: it is over
 
+    def refused(self, exc: CsvpgError) -> None:
+        """A run that could not be queued (its job or source is broken): failed in the
+        history, with the error and hint, and its webhooks told, as a run that ended
+        before its files."""
+        self._ended_early(exc, time.perf_counter())
+
     def _drop_scratch(self) -> None:
         """Scratch schemas of this run's split files that are still there (a file whose
         own cleanup could not reach the server): gone before the run ends."""

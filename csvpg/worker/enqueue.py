@@ -81,7 +81,11 @@ def enqueue_run(
     where = queue_dsn(job, dsn)
     engine = task_engine(job, where, "", pm, force)
     args = job_args(engine.run_id, job)
-    plan = engine.plan()
+    try:
+        plan = engine.plan()
+    except CsvpgError as exc:
+        engine.refused(exc)
+        raise
     plan.source.close()
     prepare_queue(where)
     with connect(engine.dsn, connect_timeout=10) as conn:

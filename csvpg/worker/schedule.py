@@ -111,6 +111,10 @@ def run_tick(dsn: str, queue_name: str, say: Say, timestamp: int, job_path: str)
     if going:
         say("tick skipped", job=job.name, tick=tick, reason=f"run {going[0]} is still going")
         return f"skipped: run {going[0]} is still going"
-    run_id = enqueue_run(job, dsn, queue_name=queue_name, scheduled_for=tick)
+    try:
+        run_id = enqueue_run(job, dsn, queue_name=queue_name, scheduled_for=tick)
+    except CsvpgError as exc:  # in the history as a failed run, and here
+        say("tick failed", job=job.name, tick=tick, error=exc.message)
+        return f"failed: {exc.message}"
     say("tick queued", job=job.name, tick=tick, run_id=run_id)
     return run_id
