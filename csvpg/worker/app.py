@@ -27,6 +27,10 @@ RETRY_STALLED = "csvpg.retry_stalled"
 #: A ``[schedule]`` job's tick: queue a run of it (a periodic task).
 SCHEDULED_RUN = "csvpg.scheduled_run"
 
+#: Procrastinate takes higher priorities first: the stalled-jobs check and schedule ticks
+#: do not wait behind a run's thousand files (which have priority 0).
+PRIORITY = 10
+
 
 def make_app(dsn: str, *, pool_size: int = 4) -> App:
     """An app on the queue database ``dsn``, not yet opened."""

@@ -29,7 +29,7 @@ from csvpg.pg.connect import connect
 from csvpg.plugins import get_plugin_manager
 from csvpg.reporters import JsonLinesReporter, LineReporter
 from csvpg.worker import schedule
-from csvpg.worker.app import RETRY_STALLED, make_app, prepare_queue
+from csvpg.worker.app import PRIORITY, RETRY_STALLED, make_app, prepare_queue
 from csvpg.worker.tasks import Tasks
 
 
@@ -113,7 +113,12 @@ def _retry_stalled(app: App, options: WorkerOptions, say: Any) -> None:
     lock = f"csvpg.stalled:{home}"
     task = app.task(name=RETRY_STALLED)(retry_stalled)
     app.periodic(
-        cron=f"* * * * * */{every}", periodic_id=home, queue=home, queueing_lock=lock, lock=lock
+        cron=f"* * * * * */{every}",
+        periodic_id=home,
+        queue=home,
+        queueing_lock=lock,
+        lock=lock,
+        priority=PRIORITY,  # before the files waiting: a stalled one is among them
     )(task)
 
 

@@ -26,7 +26,7 @@ from csvpg.pg import queue
 from csvpg.pg.connect import connect
 from csvpg.pg.schema import ensure_schema
 from csvpg.spec import Job, load_job
-from csvpg.worker.app import SCHEDULED_RUN
+from csvpg.worker.app import PRIORITY, SCHEDULED_RUN
 from csvpg.worker.enqueue import enqueue_run, task_engine
 from csvpg.worker.tasks import Say
 
@@ -92,6 +92,7 @@ def register(app: App, folder: str | Path, dsn: str, queue_name: str, say: Say) 
                 "queue": queue_name,
                 "lock": lock,
                 "queueing_lock": lock,
+                "priority": PRIORITY,
                 "task_kwargs": {"job_path": str(Path(str(s.job.path)).resolve())},
             },
             timezone=s.timezone,
