@@ -17,10 +17,12 @@ from datetime import datetime
 from typing import Any
 
 import pluggy
+import psycopg
 from procrastinate import App, exceptions
 
+from csvpg.engine.plan import Plan
 from csvpg.engine.run import Engine
-from csvpg.errors import CsvpgError, SpecError
+from csvpg.errors import CsvpgError, DatabaseError, SpecError
 from csvpg.pg import history, queue
 from csvpg.pg.connect import connect, mask_dsn
 from csvpg.pg.schema import ensure_schema
@@ -47,9 +49,14 @@ def queue_dsn(job: Job, dsn: str | None) -> str:
 
 
 def task_engine(
-    job: Job, dsn: str, run_id: str, pm: pluggy.PluginManager | None = None, force: bool = False
+    job: Job,
+    dsn: str,
+    run_id: str | None,
+    pm: pluggy.PluginManager | None = None,
+    force: bool = False,
 ) -> Engine:
-    """An engine of the queued run: the job's database, or the queue's (``dsn``)."""
+    """An engine of the queued run ``run_id`` (None: a new run): the job's database,
+    or the queue's (``dsn``)."""
     target = None if job.database.dsn else dsn
     return Engine(job, pm or get_plugin_manager(), target, force=force, run_id=run_id)
 
@@ -79,7 +86,7 @@ def enqueue_run(
     ``csvpg.runs`` as ``queued`` until a worker takes its first file. A broken job (or
     source) raises its CsvpgError and queues nothing. ``csvpg serve`` can call this."""
     where = queue_dsn(job, dsn)
-    engine = task_engine(job, where, "", pm, force)
+    engine = task_engine(job, where, None, pm, force)
     args = job_args(engine.run_id, job)
     try:
         plan = engine.plan()
@@ -90,6 +97,35 @@ def enqueue_run(
     prepare_queue(where)
     with connect(engine.dsn, connect_timeout=10) as conn:
         ensure_schema(conn)  # the target's manifest, which every file's load reads
+    _record_queued(engine, plan, scheduled_for)
+    files = [{**args, "url": fp.ref.url, "force": force} for fp in plan.files]
+    try:
+        with opened(where) as app:
+            if files:
+                defer(app, LOAD_FILE, queue_name).batch_defer(*files)
+            else:
+                finish_when_done(app, engine.history_dsn, args, queue_name)
+    except (psycopg.Error, exceptions.ConnectorException) as exc:
+        # The run's row is there already: it ends failed rather than stay 'queued'.
+        error = DatabaseError(
+            f"cannot queue the files of run {engine.run_id} at {mask_dsn(where)}: {exc}",
+            hint="check that the queue database is reachable, then queue the job again",
+        )
+        engine.refused(error)
+        raise error from exc
+    log.info(
+        "queued run %s of job %s: %d files on queue %s",
+        engine.run_id,
+        job.name,
+        len(files),
+        queue_name,
+    )
+    return engine.run_id
+
+
+def _record_queued(engine: Engine, plan: Plan, scheduled_for: datetime | None) -> None:
+    """The run's row (``queued``, with its number of files) and its skipped files."""
+    job = engine.job
     with connect(engine.history_dsn, connect_timeout=10) as conn:
         ensure_schema(conn)
         queue.run_queued(
@@ -102,24 +138,9 @@ def enqueue_run(
             scheduled_for=scheduled_for,
         )
         for ref, reason in plan.skipped:
+            skipped = FileSummary(ref.url, None, "skipped", error=reason)
             with conn.transaction():
-                history.file_done(
-                    conn, engine.run_id, FileSummary(ref.url, None, "skipped", error=reason)
-                )
-    files = [{**args, "url": fp.ref.url, "force": force} for fp in plan.files]
-    with opened(where) as app:
-        if files:
-            defer(app, LOAD_FILE, queue_name).batch_defer(*files)
-        else:
-            finish_when_done(app, engine.history_dsn, args, queue_name)
-    log.info(
-        "queued run %s of job %s: %d files on queue %s",
-        engine.run_id,
-        job.name,
-        len(files),
-        queue_name,
-    )
-    return engine.run_id
+                history.file_done(conn, engine.run_id, skipped)
 
 
 def finish_when_done(app: App, history_dsn: str, args: dict[str, Any], queue_name: str) -> bool:

@@ -105,7 +105,7 @@ def run_tick(dsn: str, queue_name: str, say: Say, timestamp: int, job_path: str)
     """One tick of a job: a run queued, unless one is still going."""
     job = load_job(job_path)  # as the file is now: an edited job runs as edited
     tick = datetime.fromtimestamp(timestamp, UTC)
-    engine = task_engine(job, dsn, "")
+    engine = task_engine(job, dsn, None)
     with connect(engine.history_dsn, connect_timeout=10) as conn:
         ensure_schema(conn)
         going = queue.unfinished_runs(conn, job.name)
