@@ -179,6 +179,44 @@ class HistorySection:
     )
 
 
+@dataclass(frozen=True)
+class ScheduleSection:
+    cron: str | None = field(
+        default=None,
+        metadata=option(
+            str,
+            help='when csvpg worker --jobs runs the job, e.g. cron = "0 2 * * *" '
+            "(a sixth field is seconds)",
+        ),
+    )
+    timezone: str = field(
+        default="UTC",
+        metadata=option(str, help='the clock the cron is read on, e.g. "Europe/Berlin"'),
+    )
+
+    def check(self, path: str, file: str | None) -> None:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        from croniter import croniter
+
+        if self.cron is not None and not croniter.is_valid(self.cron):
+            raise SpecError(
+                f"'{path}.cron' is no cron expression: {self.cron!r}",
+                key=f"{path}.cron",
+                file=file,
+                hint='five fields, minute hour day month weekday, e.g. "0 2 * * *"',
+            )
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise SpecError(
+                f"'{path}.timezone' names no time zone: {self.timezone!r}",
+                key=f"{path}.timezone",
+                file=file,
+                hint='an IANA name, e.g. "UTC" or "Europe/Berlin"',
+            ) from None
+
+
 #: Section name → its dataclass: the table validation, the docs and mypy all read.
 SECTION_TYPES: dict[str, type[Any]] = {
     "job": JobSection,
@@ -188,6 +226,7 @@ SECTION_TYPES: dict[str, type[Any]] = {
     "naming": NamingSection,
     "run": RunSection,
     "history": HistorySection,
+    "schedule": ScheduleSection,
 }
 
 SECTIONS: dict[str, dict[str, Option]] = {
@@ -290,6 +329,7 @@ class Job:
     run: RunSection = field(default_factory=RunSection)
     database: DatabaseSection = field(default_factory=DatabaseSection)
     history: HistorySection = field(default_factory=HistorySection)
+    schedule: ScheduleSection = field(default_factory=ScheduleSection)
     columns: dict[str, ColumnType] = field(default_factory=dict)
     overrides: list[Override] = field(default_factory=list)
     #: [[notify]] webhooks, checked: each a dict of csvpg.notify.NOTIFY's keys.
@@ -434,6 +474,12 @@ def load_job(path: str | Path, env: Mapping[str, str] | None = None) -> Job:
         ) from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(f"cannot read job file {path}: {exc}", file=str(path)) from exc
+    return job_from_text(text, path, env)
+
+
+def job_from_text(text: str, path: Path, env: Mapping[str, str] | None = None) -> Job:
+    """A job file's text, read elsewhere (a worker gets it with the queued task), as
+    :func:`load_job` reads it; relative paths are the job file's folder's."""
     job = job_from_dict(parse_toml(text, str(path)), path=path, env=env)
     job.digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     return job
@@ -468,6 +514,7 @@ def job_from_dict(
     naming = read(NamingSection, "naming")
     run = read(RunSection, "run")
     history = read(HistorySection, "history")
+    schedule = read(ScheduleSection, "schedule")
     fmt = _format(data.get("format", {}), file)
     transforms = _transforms(data.get("transform", []), file)
     columns = column_types(data.get("columns", {}), "columns", file)
@@ -482,6 +529,7 @@ def job_from_dict(
         naming=naming,
         run=run,
         history=history,
+        schedule=schedule,
         database=database,
         columns=columns,
         overrides=overrides,

@@ -36,6 +36,9 @@ EXAMPLES = {
     "db": "csvpg db url",
     "schema": "csvpg schema > job.schema.json",
     "completion": 'eval "$(csvpg completion bash)"',
+    "worker": "csvpg worker --dsn postgresql://etl@db/warehouse --jobs jobs/",
+    "workers": "csvpg workers --dsn postgresql://etl@db/warehouse",
+    "schedules": "csvpg schedules --jobs jobs/",
 }
 
 
@@ -109,6 +112,13 @@ def build_parser() -> argparse.ArgumentParser:
     _dashboard_options(
         sub.add_parser("dashboard", help="past runs, their files and rejects; start a job")
     )
+    _worker_options(
+        sub.add_parser("worker", help="take queued files (csvpg run --queue) and schedules")
+    )
+    p = sub.add_parser("workers", help="the live workers of a queue database")
+    p.add_argument("--dsn", help="the queue database (default: embedded)")
+    p = sub.add_parser("schedules", help="each scheduled job's next run")
+    p.add_argument("--jobs", default="jobs", metavar="DIR", help="the jobs directory")
     p = sub.add_parser("db", help="the embedded PostgreSQL")
     p.add_argument(
         "action", choices=["start", "stop", "status", "url"], help="url prints its address"
@@ -143,6 +153,14 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--tui", action="store_true", help="watch the run in the dashboard")
     p.add_argument(
+        "--queue",
+        nargs="?",
+        const="csvpg",
+        metavar="NAME",
+        help="queue the run for csvpg worker (one task a file) and print its id; "
+        "--dsn is then the queue database",
+    )
+    p.add_argument(
         "--callback-url",
         action="append",
         default=[],
@@ -157,6 +175,36 @@ def _runs_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--job", help="only runs of this job")
     p.add_argument("--limit", type=_at_least(1), default=20, help="runs to list (default: 20)")
     p.add_argument("--rejects", action="store_true", help="with a run id: list its rejects")
+    p.add_argument(
+        "--cancel", action="store_true", help="with a run id: cancel a queued run (its tasks)"
+    )
+
+
+def _worker_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dsn", help="the queue database (default: embedded)")
+    p.add_argument(
+        "--queue",
+        action="append",
+        dest="queues",
+        metavar="NAME",
+        help="take tasks of this queue (may be repeated; default: csvpg)",
+    )
+    p.add_argument("--jobs", metavar="DIR", help="also run the [schedule] jobs of this folder")
+    p.add_argument("--name", help="the worker's name (default: host-pid)")
+    p.add_argument("--concurrency", type=_at_least(1), default=1, help="files at once")
+    p.add_argument(
+        "--heartbeat",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="seconds between heartbeats; a worker silent for 3 is taken for dead",
+    )
+    p.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default="text",
+        help="json: one JSON object per line for each task taken and finished",
+    )
 
 
 def _serve_options(p: argparse.ArgumentParser) -> None:
@@ -283,6 +331,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             sys.stdout.write(script(args.shell, parser))
             return EXIT_OK
+        if args.command in ("worker", "workers", "schedules"):
+            return cmd_worker(args)
     except CsvpgError as exc:
         if args.debug:
             traceback.print_exc()
@@ -370,6 +420,8 @@ def print_error(exc: CsvpgError) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if args.queue:
+        return cmd_run_queued(args)
     if args.tui:
         return cmd_run_tui(args)
     from csvpg.api import prepare
@@ -398,6 +450,52 @@ def cmd_run(args: argparse.Namespace) -> int:
     if caught and summary.status == "cancelled":
         return 128 + caught[0]  # 130 for Ctrl-C (SIGINT), 143 for SIGTERM
     return summary.exit_code
+
+
+def cmd_run_queued(args: argparse.Namespace) -> int:
+    """``csvpg run job.toml --queue``: the run's id on stdout (its JSON with --json)."""
+    from csvpg.reporters import ClosedPipeSafe, dump_json
+    from csvpg.spec import load_job
+    from csvpg.worker import enqueue_run
+
+    if args.tui or args.dry_run or args.callback_url:
+        option = "--tui" if args.tui else "--dry-run" if args.dry_run else "--callback-url"
+        raise CsvpgError(
+            f"{option} cannot be used with --queue",
+            hint="watch a queued run with csvpg runs RUN; its webhooks are the job's [[notify]]",
+        )
+    run_id = enqueue_run(load_job(args.job), args.dsn, queue_name=args.queue, force=args.force)
+    if args.json:
+        queued = {"run_id": run_id, "status": "queued", "queue": args.queue}
+        dump_json(queued, ClosedPipeSafe(sys.stdout))  # type: ignore[arg-type]
+    else:
+        print(run_id)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    if args.command == "schedules":
+        from csvpg.cli.worker import list_schedules
+
+        return list_schedules(args.jobs, sys.stdout)
+    dsn = _history_dsn(args.dsn)
+    if args.command == "workers":
+        from csvpg.cli.worker import list_workers
+
+        return list_workers(dsn, sys.stdout)
+    from csvpg.worker.process import WorkerOptions, run_worker
+
+    options = WorkerOptions(
+        dsn=dsn,
+        queues=args.queues or ["csvpg"],
+        concurrency=args.concurrency,
+        jobs=args.jobs,
+        log_format=args.log_format,
+        heartbeat=args.heartbeat,
+    )
+    if args.name:
+        options.name = args.name
+    return run_worker(options)
 
 
 @contextlib.contextmanager
@@ -440,6 +538,14 @@ def cmd_runs(args: argparse.Namespace) -> int:
     from csvpg.cli.runs import list_runs, show_run
 
     dsn = _history_dsn(args.dsn)
+    if args.cancel:
+        from csvpg.worker import cancel_run
+
+        if not args.run_id:
+            raise CsvpgError("--cancel needs a run id", hint="csvpg runs RUN --cancel")
+        stopped = cancel_run(args.run_id, dsn)
+        print(f"cancelling: {stopped} task{'s' if stopped != 1 else ''} stopped")
+        return 0
     if args.run_id:
         return show_run(dsn, args.run_id, sys.stdout, rejects=args.rejects)
     return list_runs(dsn, sys.stdout, job=args.job, limit=args.limit)

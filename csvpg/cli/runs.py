@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TextIO
 
 from csvpg.engine import pending
-from csvpg.errors import CsvpgError
 from csvpg.pg import history
 from csvpg.pg.connect import connect
 from csvpg.pg.rejects import place
@@ -62,13 +61,7 @@ def show_run(dsn: str, run_id: str, out: TextIO, *, rejects: bool = False) -> in
     with connect(dsn) as conn:
         ensure_schema(conn)
         pending.settle(conn)
-        found = history.runs_named(conn, run_id)
-        if len(found) != 1:
-            raise CsvpgError(
-                f"no run {run_id!r}" if not found else f"{run_id!r} names {len(found)} runs",
-                hint="csvpg runs lists the run ids; a unique prefix is enough",
-            )
-        r = found[0]
+        r = history.one_run(conn, run_id)
         files = history.files(conn, r.id)
         bad = history.rejects(conn, r.id) if rejects else []
     print(f"run {r.id} of job {r.job}: {r.status}", file=out)

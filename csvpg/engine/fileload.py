@@ -57,6 +57,11 @@ class Held(Exception):
     waiting for that worker, once the run's other files are done."""
 
 
+class AlreadyLoaded(Exception):
+    """This run loaded the file already: a queued file's task that ran again (its worker
+    died after the commit) finds it in the manifest and loads nothing."""
+
+
 class Skip(Exception):
     """The file is not loaded this time, for a reason worth saying."""
 
@@ -159,6 +164,8 @@ class FileLoad:
                 return self._attempt()
             except Held:
                 return None
+            except AlreadyLoaded:
+                return FileSummary(url, self.table, "loaded", error="loaded already by this run")
             except Skip as skip:
                 if skip.same_content and not ctx.dry_run:
                     self._refresh_manifest()
@@ -297,6 +304,8 @@ class FileLoad:
             self.held_over = self._previous(conn)
             raise Held()
         before = self._previous(conn)
+        if before is not None and before.status == "loaded" and before.run_id == ctx.run_id:
+            raise AlreadyLoaded()
         held_over = self.held_over
         if self.wait and before is not None and before.status == "loaded" and before != held_over:
             raise Skip(f"loaded by another worker (run {(before.run_id or '')[:8]})")

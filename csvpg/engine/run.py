@@ -63,6 +63,7 @@ class Engine:
         dry_run: bool = False,
         force: bool = False,
         callbacks: Iterable[str] = (),
+        run_id: str | None = None,
     ) -> None:
         self.job = job
         self.pm = pm
@@ -73,7 +74,8 @@ class Engine:
         self.force = force
         #: Extra webhooks for this run only (``--callback-url``).
         self.callbacks = list(callbacks)
-        self.run_id = uuid.uuid4().hex
+        #: A queued run's files load in several engines, each given the run's id.
+        self.run_id = run_id or uuid.uuid4().hex
         self.limit = reject_limit(job.sink.max_rejects)
         #: cancel() and fail_fast: shared with every file's load.
         self.token = CancelToken()
@@ -151,6 +153,12 @@ class Engine:
             if self.budget.made_scratch:
                 self._drop_scratch()
             self._alive.close()  # releases the run's lock: it is over
+
+    def refused(self, exc: CsvpgError) -> None:
+        """A run that could not be queued (its job or source is broken): failed in the
+        history, with the error and hint, and its webhooks told, as a run that ended
+        before its files."""
+        self._ended_early(exc, time.perf_counter())
 
     def _drop_scratch(self) -> None:
         """Scratch schemas of this run's split files that are still there (a file whose
@@ -275,7 +283,7 @@ class Engine:
             held = [load for load, summary in zip(loads, first, strict=True) if summary is None]
             later = iter(pool.map(lambda load: load(wait=True), held))
         results += [summary or next(later) for summary in first]
-        return self._finish(results, started)
+        return self.finish(results, time.perf_counter() - started)
 
     def _connections(self, free: int) -> int:
         """The run's connection budget: ``[run] workers``, or one per core (up to 4);
@@ -295,7 +303,9 @@ class Engine:
             return max(1, free)
         return int(wanted)
 
-    def _finish(self, results: list[FileSummary], started: float) -> RunSummary:
+    def finish(self, results: list[FileSummary], seconds: float) -> RunSummary:
+        """The run's end from its files' outcomes: its status, history, webhooks and
+        JobFinished (a queued run's finisher calls it with the files its workers loaded)."""
         loaded = sum(r.status == "loaded" for r in results)
         failed = sum(r.status == "failed" for r in results)
         status = "failed" if failed and not loaded else "partial" if failed else "succeeded"
@@ -307,7 +317,7 @@ class Engine:
             database=mask_dsn(self.dsn),
             status=status,
             files=results,
-            seconds=time.perf_counter() - started,
+            seconds=seconds,
             dry_run=self.dry_run,
         )
         if not self.dry_run:

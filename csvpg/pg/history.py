@@ -133,7 +133,10 @@ def reap(conn: psycopg.Connection[Any]) -> list[str]:
     """Runs still 'running' whose process is gone (killed, machine lost) become
     'abandoned': their lock is free. Returns their ids."""
     with conn.transaction():
-        running = conn.execute("SELECT id FROM csvpg.runs WHERE status = 'running'").fetchall()
+        # A queued run's files are the workers' (csvpg.pg.queue): no one process holds it.
+        running = conn.execute(
+            "SELECT id FROM csvpg.runs WHERE status = 'running' AND queued_files IS NULL"
+        ).fetchall()
         gone = [run_id for (run_id,) in running if not alive(conn, run_id)]
         if gone:
             conn.execute(
@@ -333,6 +336,10 @@ class RunRow:
     error: str | None = None
     hint: str | None = None
     notifications: tuple[NotificationRow, ...] = ()
+    #: A run queued for workers (csvpg.pg.queue): how many files it has; else None.
+    queued_files: int | None = None
+    #: The ``[schedule]`` tick it was made for, if a schedule made it.
+    scheduled_for: datetime | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able, as ``GET /runs/{id}`` answers: every column, and ``run_id``."""
@@ -424,7 +431,7 @@ class JobTotals:
 _RUN_COLUMNS = (
     "id, job, status, started_at, finished_at, seconds, files, files_failed, rows_read,"
     " inserted, updated, unchanged, collapsed, rejected, database, spec_hash, error, hint,"
-    " notifications"
+    " notifications, queued_files, scheduled_for"
 )
 _FILE_COLUMNS = (
     "file, table_name, status, rows_read, inserted, updated, unchanged, collapsed, rejected,"
@@ -530,6 +537,21 @@ def runs_named(conn: psycopg.Connection[Any], id_or_prefix: str) -> list[RunRow]
         " WHERE id = %s OR id LIKE %s ORDER BY started_at DESC, id",
         (id_or_prefix, prefix),
     )
+
+
+def one_run(conn: psycopg.Connection[Any], id_or_prefix: str) -> RunRow:
+    """The one run ``id_or_prefix`` names; none, or several, is an error saying so."""
+    from csvpg.errors import CsvpgError
+
+    found = runs_named(conn, id_or_prefix)
+    if len(found) != 1:
+        raise CsvpgError(
+            f"no run {id_or_prefix!r}"
+            if not found
+            else f"{id_or_prefix!r} names {len(found)} runs",
+            hint="csvpg runs lists the run ids; a unique prefix is enough",
+        )
+    return found[0]
 
 
 def files(conn: psycopg.Connection[Any], run_id: str) -> list[FileRow]:

@@ -11,6 +11,7 @@ from typing import Any
 import psycopg
 
 from csvpg.pg.manifest import MIGRATION as MANIFEST
+from csvpg.pg.queue import MIGRATION as QUEUE
 
 MIGRATIONS: list[str] = [
     # 1: rejects and run history
@@ -79,6 +80,9 @@ MIGRATIONS: list[str] = [
     ALTER TABLE csvpg.runs ADD COLUMN error text;
     ALTER TABLE csvpg.runs ADD COLUMN hint text
     """,
+    # 6: runs queued for workers (csvpg.pg.queue): how many files each expects, the
+    # schedule tick it was made for, and the workers that take them
+    QUEUE,
 ]
 
 
@@ -107,3 +111,25 @@ def ensure_schema(conn: psycopg.Connection[Any]) -> int:
             conn.execute("INSERT INTO csvpg.schema_version VALUES (%s)", (number,))
             version = number
     return version
+
+
+def ensure_queue_schema(conn: psycopg.Connection[Any]) -> None:
+    """Procrastinate's tables and functions in the schema ``csvpg_queue`` (see
+    :mod:`csvpg.pg.queue`), installed once, after csvpg's own; a database holding them
+    from an older Procrastinate is refused with what to do."""
+    from procrastinate import __version__ as version
+    from procrastinate.schema import SchemaManager
+
+    from csvpg.pg import queue
+
+    ensure_schema(conn)
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('csvpg.schema'))")
+        installed = queue.installed_version(conn)
+        if installed is None:
+            conn.execute(f"CREATE SCHEMA IF NOT EXISTS {queue.SCHEMA}")
+            conn.execute(f"SET LOCAL search_path TO {queue.SCHEMA}")
+            conn.execute(SchemaManager.get_schema().encode())
+            queue.record_version(conn, version)
+        elif installed != version:
+            queue.refuse_version(installed, version)

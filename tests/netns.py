@@ -1,0 +1,133 @@
+"""Machines of their own for worker tests: Linux network namespaces, each joined to the
+root namespace by a veth pair, and a TCP relay there to the embedded server's socket.
+
+A process started in a namespace (``ip netns exec NAME …``) has its own network: it
+reaches PostgreSQL only through its veth address, as another machine would through its
+network card. (The file system is shared: the data files are "a shared folder".)
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import socketserver
+import subprocess
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs, urlsplit
+
+
+def unusable() -> str | None:
+    """Why namespaces cannot be made here, or None."""
+    if os.geteuid() != 0:
+        return "network namespaces need root"
+    if shutil.which("ip") is None:
+        return "no ip command (iproute2)"
+    probe = f"csvpg-probe-{secrets.token_hex(3)}"
+    made = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True)
+    if made.returncode != 0:
+        return f"ip netns add failed: {made.stderr.strip()}"
+    subprocess.run(["ip", "netns", "delete", probe], capture_output=True)
+    return None
+
+
+def _ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True, text=True)
+
+
+def socket_path(dsn: str) -> str:
+    """The unix socket of a ``postgresql://…?host=/dir&port=N`` DSN."""
+    query = parse_qs(urlsplit(dsn).query)
+    port = query.get("port", [str(urlsplit(dsn).port or 5432)])[0]
+    return os.path.join(query["host"][0], f".s.PGSQL.{port}")
+
+
+class _Relay(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        server: Relay = self.server  # type: ignore[assignment]
+        server.accepted += 1
+        upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        upstream.connect(server.target)
+
+        def pump(src: socket.socket, dst: socket.socket) -> None:
+            try:
+                while data := src.recv(65536):
+                    dst.sendall(data)
+            except OSError:
+                return  # the other side closed: the finally closes both
+            finally:
+                for s in (src, dst):
+                    with suppress(OSError):
+                        s.shutdown(socket.SHUT_RDWR)
+
+        back = threading.Thread(target=pump, args=(upstream, self.request), daemon=True)
+        back.start()
+        pump(self.request, upstream)
+        back.join()
+        upstream.close()
+
+
+class Relay(socketserver.ThreadingTCPServer):
+    """TCP on one address → the server's unix socket; counts the connections."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: str, target: str) -> None:
+        super().__init__((address, 0), _Relay)
+        self.target = target
+        self.accepted = 0
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def port(self) -> int:
+        return int(self.server_address[1])
+
+
+@dataclass
+class Machine:
+    """One namespace: its name, and the DSN by which it reaches the server."""
+
+    name: str
+    dsn: str
+    relay: Relay = field(repr=False)
+
+    @property
+    def prefix(self) -> list[str]:
+        return ["ip", "netns", "exec", self.name]
+
+
+@contextmanager
+def machines(count: int, dsn: str) -> Iterator[list[Machine]]:
+    """``count`` namespaces that reach the server of ``dsn`` over their veth only."""
+    tag = secrets.token_hex(2)
+    subnet = 64 + secrets.randbelow(128)
+    made: list[Machine] = []
+    try:
+        for i in range(count):
+            name, root_end, ns_end = f"csvpg-{tag}-{i}", f"cvr{tag}{i}", f"cvn{tag}{i}"
+            here, there = f"10.{subnet}.{i}.1", f"10.{subnet}.{i}.2"
+            _ip("netns", "add", name)
+            _ip("link", "add", root_end, "type", "veth", "peer", "name", ns_end)
+            _ip("link", "set", ns_end, "netns", name)
+            _ip("addr", "add", f"{here}/24", "dev", root_end)
+            _ip("link", "set", root_end, "up")
+            _ip("-n", name, "addr", "add", f"{there}/24", "dev", ns_end)
+            _ip("-n", name, "link", "set", ns_end, "up")
+            _ip("-n", name, "link", "set", "lo", "up")
+            relay = Relay(here, socket_path(dsn))
+            user = urlsplit(dsn).username or "postgres"
+            database = urlsplit(dsn).path.lstrip("/") or "postgres"
+            made.append(Machine(name, f"postgresql://{user}@{here}:{relay.port}/{database}", relay))
+        yield made
+    finally:
+        for m in made:
+            m.relay.shutdown()
+            m.relay.server_close()
+        for i in range(count):
+            subprocess.run(["ip", "link", "delete", f"cvr{tag}{i}"], capture_output=True)
+            subprocess.run(["ip", "netns", "delete", f"csvpg-{tag}-{i}"], capture_output=True)
