@@ -218,3 +218,25 @@ def test_a_few_bad_values_keep_the_type_and_become_rejects(db, tmp_path: Path, c
     assert "1 value(s) would be rejected" in capsys.readouterr().err
     assert main(["infer", path, "--text-on-misfit"]) == 0
     assert 'amount = "text"' in capsys.readouterr().out
+
+
+def test_a_quote_ending_an_unquoted_field_past_2_mib_glues_no_rows(db, tmp_path: Path) -> None:
+    """``5",`` opens a quoted run in COPY's reading; two such lines in a row make one
+    row of three fields out of two lines, which COPY would load without a word. The
+    block check sees a quote that ends an unquoted field, so the file is read record
+    by record: both lines are rejects, every other row loads as written."""
+    good = "".join(f'{i},"item number {i}",{i % 97}\n' for i in range(1, 80_000))
+    assert len(good) > 2 << 20
+    data = "id,name,qty\n" + good + '80000,bolt,5"\n80001,nut,6"\n80002,"last",7\n'
+    summary = load(db, tmp_path, data.encode())
+    f = summary.files[0]
+    assert summary.exit_code == 0, f.error
+    assert (f.rows_read, f.inserted, f.rejected) == (80_002, 80_000, 2)
+    rows = {r[0]: r[1:] for r in db.rows("t")}
+    assert len(rows) == 80_000 and "80000" not in rows and "80001" not in rows
+    assert rows["79999"] == ("item number 79999", str(79999 % 97)) and rows["80002"] == (
+        "last",
+        "7",
+    )
+    reason = "a quote inside an unquoted field (ambiguous)"
+    assert rejects_of(db, summary) == [(80_001, reason), (80_002, reason)]

@@ -26,13 +26,13 @@ from csvpg.detect import (
     UNDECODED,
     Dialect,
     Encoding,
+    QuoteCheck,
     csv_options,
     detect_dialect,
     detect_encoding,
     resolve_encoding,
     stray_quote,
     stray_rx,
-    stray_rx_bytes,
 )
 from csvpg.errors import FormatError, SpecError
 from csvpg.hookspecs import hookimpl
@@ -48,6 +48,9 @@ from csvpg.interfaces import (
 from csvpg.options import Option
 
 _SURROGATE = UNDECODED
+#: Why the byte path hands a file to the careful one: COPY would read such a quote as
+#: the start of a quoted run, gluing the lines after it together.
+_MISPLACED_QUOTE = "a quote inside or at the end of an unquoted field"
 
 SAMPLE_SIZE = 1 << 20
 SNIFF_CHARS = 64 << 10
@@ -417,9 +420,10 @@ class CsvReader(Reader):
         """Blocks of at least 1 MiB (but the last) for COPY with :attr:`dialect`.
 
         A block COPY would read otherwise than csvpg's own parser raises
-        :class:`FormatError`, so the file is read row by row instead: a quote inside a
-        field, the stand-in quote byte of a file read with quoting off, or a blank line
-        in a one-column file (COPY reads it as a NULL row).
+        :class:`FormatError`, so the file is read row by row instead: a quote out of
+        place (inside an unquoted field, or ending one: see :class:`QuoteCheck`), the
+        stand-in quote byte of a file read with quoting off, or a blank line in a
+        one-column file (COPY reads it as a NULL row).
         """
         if self._mixed:
             raise FormatError(
@@ -428,6 +432,7 @@ class CsvReader(Reader):
                 file=self.ref.url,
             )
         checks = self._byte_checks()
+        quotes = self._quote_check(binary=True)
         parts: list[bytes] = []
         size = 0
         tail = b"\n"  # the data starts on a line of its own
@@ -435,6 +440,8 @@ class CsvReader(Reader):
             for why, found in checks:
                 if found(tail + block):  # a block boundary hides nothing
                     raise FormatError(why, file=self.ref.url)
+            if quotes is not None and quotes.feed(block):
+                raise FormatError(_MISPLACED_QUOTE, file=self.ref.url)
             tail = block[-2:]
             if not self.saw_data and block.strip(b"\r\n"):
                 self.saw_data = True
@@ -443,21 +450,24 @@ class CsvReader(Reader):
             if size >= BLOCK_SIZE:
                 yield parts[0] if len(parts) == 1 else b"".join(parts)
                 parts, size = [], 0
+        if quotes is not None and quotes.end():
+            raise FormatError(_MISPLACED_QUOTE, file=self.ref.url)
         if size:
             yield parts[0] if len(parts) == 1 else b"".join(parts)
 
+    def _quote_check(self, *, binary: bool) -> QuoteCheck | None:
+        """The check of every quote's place (see :class:`QuoteCheck`); ``None`` with
+        quoting off, or a dialect the byte scan cannot read (a non-ASCII delimiter)."""
+        if not self.quote or (binary and not (self.delimiter + self.quote).isascii()):
+            return None
+        return QuoteCheck(self.delimiter, self.quote, self.escape, binary=binary)
+
     def _byte_checks(self) -> list[tuple[str, Callable[[bytes], object]]]:
         checks: list[tuple[str, Callable[[bytes], object]]] = []
-        ascii_dialect = self.delimiter.isascii() and self.quote.isascii()
         if self._copy_quote:
             byte = self._copy_quote.encode()
             checks.append(
                 (f"a {byte!r} byte, the stand-in quote of quoting off", lambda b: byte in b)
-            )
-        elif ascii_dialect:
-            quote, rx = self.quote.encode(), stray_rx_bytes(self.delimiter, self.quote)
-            checks.append(
-                ("a quote inside an unquoted field", lambda b: quote in b and rx.search(b))
             )
         if len(self.headers) == 1:
             blank = re.compile(rb"(?:\r\n|\n|\r(?!\n))(?:\r\n|\n|\r)")
