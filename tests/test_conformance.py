@@ -16,13 +16,17 @@ import csv
 import io
 import json
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
+from csvpg import Option, Transform, hookimpl
 from csvpg.api import run
 from csvpg.infer.guess import infer_file, job_for, to_toml
+from csvpg.interfaces import Batch, Relation
 from tests.conftest import CORPUS
 
 
@@ -148,19 +152,56 @@ def _same(row: list[str], want: list[str], nulls: set[str]) -> bool:
     )
 
 
+class AsRead(Transform):
+    """Every row on as it came: a transform that needs values puts the file on the row
+    path (Python's csv, batches), which must read as right as COPY's."""
+
+    type = "as_read"
+    needs_rows = True
+    one_to_one = True
+    options: ClassVar[dict[str, Option]] = {"type": Option(str)}
+
+    def wrap(self, batches: Iterator[Batch], relation: Relation) -> Iterator[Batch]:
+        return batches
+
+
+class RowPath:
+    @hookimpl
+    def register_transforms(self) -> list[type[Transform]]:
+        return [AsRead]
+
+
+#: The cases also go through the row path.
+ROW_PATH = [f for f in FILES if f.startswith("../cases/")]
+
+
 @pytest.mark.parametrize("path", FILES)
 def test_conformance(db, tmp_path: Path, path: str) -> None:
+    conform(db, tmp_path, path, rows=False)
+
+
+@pytest.mark.parametrize("path", ROW_PATH)
+def test_conformance_on_the_row_path(db, tmp_path: Path, path: str) -> None:
+    conform(db, tmp_path, path, rows=True)
+
+
+def conform(db, tmp_path: Path, path: str, *, rows: bool) -> None:
+    """Infer the file's job, run it, judge the table (under ``path``, and `` (rows)``
+    for the row path)."""
+    key = f"{path} (rows)" if rows else path
     guess = infer_file(str(CORPUS / path))
     job = job_for(guess)
     job.pop("columns", None)
     job["database"] = {"dsn": db.dsn, "schema": db.schema}
     # Every bad row is judged (in the rejects, or wrong), not cut short by the limit.
     job["sink"] = {"mode": "rebuild", "table": "t", "max_rejects": "100%"}
+    if rows:
+        job["transform"] = [{"type": "as_read"}]
     (tmp_path / "job.toml").write_text(to_toml(job))
-    summary = run(tmp_path / "job.toml", force=True)
+    summary = run(tmp_path / "job.toml", force=True, plugins=[RowPath()] if rows else ())
     f = summary.files[0]
     if f.status != "loaded":
-        RESULTS[path] = "refused"
+        RESULTS[key] = "refused"
         assert f.error, "a file that did not load says why"
         return
     rejected = {
@@ -171,7 +212,7 @@ def test_conformance(db, tmp_path: Path, path: str) -> None:
     }
     loaded = db.rows("t") if "t" in db.tables() else []
     nulls = set(job["format"].get("null_values", [""]))
-    RESULTS[path] = verdict = judge(path, loaded, rejected, nulls)
+    RESULTS[key] = verdict = judge(path, loaded, rejected, nulls)
     assert verdict != "wrong", WHY[path]
 
 
@@ -182,9 +223,11 @@ def test_conformance_summary(capsys) -> None:
     counts = {
         k: sum(v == k for v in RESULTS.values()) for k in ("exact", "explained", "refused", "wrong")
     }
+    on_rows = sum(k.endswith(" (rows)") for k in RESULTS)
     with capsys.disabled():
         print(
-            f"\nconformance: {len(RESULTS)} files: {counts['exact']} exact / "
+            f"\nconformance: {len(RESULTS) - on_rows} files (and {on_rows} on the row path): "
+            f"{counts['exact']} exact / "
             f"{counts['explained']} with every non-loaded row in rejects / "
             f"{counts['refused']} refused with a reason / {counts['wrong']} wrong"
         )

@@ -31,6 +31,7 @@ from csvpg.detect import (
     detect_dialect,
     detect_encoding,
     resolve_encoding,
+    stray_column,
     stray_quote,
     stray_rx,
 )
@@ -44,6 +45,7 @@ from csvpg.interfaces import (
     NumberedBatch,
     Reader,
     Record,
+    Reject,
 )
 from csvpg.options import Option
 
@@ -51,6 +53,8 @@ _SURROGATE = UNDECODED
 #: Why the byte path hands a file to the careful one: COPY would read such a quote as
 #: the start of a quoted run, gluing the lines after it together.
 _MISPLACED_QUOTE = "a quote inside or at the end of an unquoted field"
+#: The reject reason of a record with such a quote (on the careful and the row path).
+AMBIGUOUS = "a quote inside an unquoted field (ambiguous)"
 
 SAMPLE_SIZE = 1 << 20
 SNIFF_CHARS = 64 << 10
@@ -481,6 +485,10 @@ class CsvReader(Reader):
 
     def _lines(self, errors: str = "strict") -> Iterator[str]:
         """Whole physical lines, line ends kept, as ``csv.reader`` needs them."""
+        return _split_lines(self._texts(errors))
+
+    def _texts(self, errors: str = "strict") -> Iterator[str]:
+        """The data decoded, block by block, each cut after its last line end."""
         decoder = codecs.getincrementaldecoder(self._codec)(errors=errors)
         line = self._skip + 1  # the physical line the next decoded text starts on
         carry = ""
@@ -503,7 +511,7 @@ class CsvReader(Reader):
             if cut:
                 done = text[:cut]
                 line += _breaks(done)
-                yield from io.StringIO(done, newline="")
+                yield done
             carry = text[cut:]
 
     def iter_batches(self) -> Iterator[Batch]:
@@ -511,14 +519,17 @@ class CsvReader(Reader):
 
         Every empty field becomes ``None``: Python 3.11's ``csv`` cannot tell a quoted
         ``""`` from an empty field. Blank lines are no records (on the byte path too).
-        Ragged rows are passed on as they are.
+        Ragged rows are passed on as they are. With :attr:`set_aside` set, a record
+        with a quote out of place goes there (as on the careful path), not into a batch.
         """
         # Batches end at 10 000 rows or 4 Mi characters, whichever comes first, so wide
         # rows cannot make a batch (and the client's memory) grow without bound.
         size = [0]
+        texts = self._texts("surrogateescape" if self.skip_undecodable else "strict")
+        watch = self._watch()
 
         def lines() -> Iterator[str]:
-            for text in self._lines("surrogateescape" if self.skip_undecodable else "strict"):
+            for text in watch.lines(texts) if watch else _split_lines(texts):
                 size[0] += len(text)
                 yield text
 
@@ -529,6 +540,8 @@ class CsvReader(Reader):
         try:
             for record in reader:
                 line, start = start, self._skip + reader.line_num + 1
+                if watch is not None and watch.set_aside(line):
+                    continue
                 if not record:
                     continue  # a blank line is no record
                 if self.skip_undecodable and any(_SURROGATE.search(v) for v in record):
@@ -552,6 +565,12 @@ class CsvReader(Reader):
             ) from None
         if batch:
             yield batch
+
+    def _watch(self) -> _Ambiguous | None:
+        """The row path's check for ambiguous records, when someone takes rejects."""
+        if self.set_aside is None or not self.quote:
+            return None
+        return _Ambiguous(self, self.set_aside, every=self._mixed)
 
     def iter_records(self) -> Iterator[Record]:
         """Every data record with the physical line it starts on and its raw text.
@@ -588,7 +607,7 @@ class CsvReader(Reader):
             if not record:
                 continue
             if quote and stray_quote(raw, self.delimiter, quote, escape):
-                yield Record(start, raw, None, "a quote inside an unquoted field (ambiguous)")
+                yield Record(start, raw, None, AMBIGUOUS, self._stray_header(raw))
             elif _SURROGATE.search(raw):
                 yield Record(start, raw, None, f"bytes that are not valid {self.encoding.codec}")
             elif "\x00" in raw:
@@ -596,8 +615,58 @@ class CsvReader(Reader):
             else:
                 yield Record(start, raw, [None if v in nulls else v for v in record])
 
+    def _stray_header(self, raw: str) -> str | None:
+        """The header of the field of ``raw`` whose quote is out of place."""
+        at = stray_column(raw, self.delimiter, self.quote, self.escape)
+        return self.headers[at] if at is not None and at < len(self.headers) else None
+
     def close(self) -> None:
         """Nothing to release: the engine owns the stream."""
+
+
+def _split_lines(texts: Iterator[str]) -> Iterator[str]:
+    for text in texts:
+        yield from io.StringIO(text, newline="")
+
+
+class _Ambiguous:
+    """The row path's records with a quote out of place, handed to the reader's
+    ``set_aside`` as rejects, as the careful path makes them.
+
+    Checking every record costs a parse of its quotes, so only the records of decoded
+    blocks that :class:`QuoteCheck` finds a quote out of place in are checked (every
+    record of a file the sample showed as mixed); a block that starts inside a record
+    (a quoted line end across the cut) is checked record by record too.
+    """
+
+    def __init__(self, reader: CsvReader, out: Callable[[Reject], None], *, every: bool) -> None:
+        self._reader, self._out, self._every = reader, out, every
+        self._consumed: list[str] = []  # the physical lines of the record being read
+        self._suspect = every  # the block being read may hold a quote out of place
+        self._hot = False  # the record being read has a line of such a block
+
+    def lines(self, texts: Iterator[str]) -> Iterator[str]:
+        r = self._reader
+        for text in texts:
+            if not self._every:
+                # A fresh check: the block starts a record (else it is suspect anyway).
+                fresh = QuoteCheck(r.delimiter, r.quote, r.escape, binary=False)
+                self._suspect = bool(self._consumed) or fresh.feed(text)
+            for line in io.StringIO(text, newline=""):
+                self._consumed.append(line)
+                self._hot = self._hot or self._suspect
+                yield line
+
+    def set_aside(self, line: int) -> bool:
+        """Whether the record just read (starting on ``line``) went to the rejects."""
+        raw = "".join(self._consumed)
+        self._consumed.clear()
+        hot, self._hot = self._hot, False
+        r = self._reader
+        if not (hot and stray_quote(raw, r.delimiter, r.quote, r.escape)):
+            return False
+        self._out(Reject(line, AMBIGUOUS, raw, column=r._stray_header(raw)))
+        return True
 
 
 def _absent_byte(text: str) -> str:
