@@ -173,7 +173,8 @@ class Reader:
 
     #: Header names as written in the file (or ``column_1`` … without a header).
     headers: list[str]
-    #: What the format detected or was told, for the plan and the summary.
+    #: What the format detected or was told, for the plan and the summary; each string
+    #: under ``"warnings"`` is also sent as a ``Warned`` event for the file.
     details: dict[str, Any]
 
     #: The byte path: CSV bytes COPY can read with :attr:`dialect`, or ``None``.

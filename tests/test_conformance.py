@@ -85,6 +85,7 @@ TRUTH.update(
         "../cases/single_quote.csv": Truth(";", quote="'"),
         "../cases/backslash_escape.csv": Truth("|", escape="\\"),
         "../cases/space_delimited.txt": Truth(" "),
+        "../cases/banner_preamble.csv": Truth(skip=3),
     }
 )
 FILES = sorted(
@@ -175,9 +176,14 @@ class RowPath:
 ROW_PATH = [f for f in FILES if f.startswith("../cases/")]
 
 
+#: Files with a preamble, also run as a hand-written job would read them: without the
+#: skip_rows infer wrote.
+BY_HAND = ["../cases/banner_preamble.csv", "../cases/preamble.csv"]
+
+
 @pytest.mark.parametrize("path", FILES)
 def test_conformance(db, tmp_path: Path, path: str) -> None:
-    conform(db, tmp_path, path, rows=False)
+    conform(db, tmp_path, path)
 
 
 @pytest.mark.parametrize("path", ROW_PATH)
@@ -185,13 +191,20 @@ def test_conformance_on_the_row_path(db, tmp_path: Path, path: str) -> None:
     conform(db, tmp_path, path, rows=True)
 
 
-def conform(db, tmp_path: Path, path: str, *, rows: bool) -> None:
-    """Infer the file's job, run it, judge the table (under ``path``, and `` (rows)``
-    for the row path)."""
-    key = f"{path} (rows)" if rows else path
+@pytest.mark.parametrize("path", BY_HAND)
+def test_conformance_of_a_job_without_skip_rows(db, tmp_path: Path, path: str) -> None:
+    conform(db, tmp_path, path, by_hand=True)
+
+
+def conform(db, tmp_path: Path, path: str, *, rows: bool = False, by_hand: bool = False) -> None:
+    """Infer the file's job, run it, judge the table (under ``path``, with `` (rows)``
+    for the row path, `` (by hand)`` without skip_rows)."""
+    key = f"{path} (rows)" if rows else f"{path} (by hand)" if by_hand else path
     guess = infer_file(str(CORPUS / path))
     job = job_for(guess)
     job.pop("columns", None)
+    if by_hand:
+        assert job["format"].pop("skip_rows", 0), "infer found the preamble"
     job["database"] = {"dsn": db.dsn, "schema": db.schema}
     # Every bad row is judged (in the rejects, or wrong), not cut short by the limit.
     job["sink"] = {"mode": "rebuild", "table": "t", "max_rejects": "100%"}
@@ -224,9 +237,11 @@ def test_conformance_summary(capsys) -> None:
         k: sum(v == k for v in RESULTS.values()) for k in ("exact", "explained", "refused", "wrong")
     }
     on_rows = sum(k.endswith(" (rows)") for k in RESULTS)
+    by_hand = sum(k.endswith(" (by hand)") for k in RESULTS)
     with capsys.disabled():
         print(
-            f"\nconformance: {len(RESULTS) - on_rows} files (and {on_rows} on the row path): "
+            f"\nconformance: {len(RESULTS) - on_rows - by_hand} files (and {on_rows} on the "
+            f"row path, {by_hand} without skip_rows): "
             f"{counts['exact']} exact / "
             f"{counts['explained']} with every non-loaded row in rejects / "
             f"{counts['refused']} refused with a reason / {counts['wrong']} wrong"

@@ -136,8 +136,10 @@ class CsvReader(Reader):
         self.encoding: Encoding = encoding
         #: The codec of the bytes this reader hands on (UTF-8 after transcoding).
         self._codec = "utf-8" if encoding.transcode else encoding.codec
-        self._skip = int(settings["skip_rows"])
+        self._skip = int(settings["skip_rows"] or 0)
         self._header = bool(settings["header"])
+        #: The preamble lines skipped without the job saying so (see :meth:`_past_preamble`).
+        self.preamble: list[str] = []
         self.quote: str = '"' if settings["quote"] == "auto" else settings["quote"]
         self.escape: str = settings["escape"] or self.quote
         self.delimiter: str = "," if settings["delimiter"] == "auto" else settings["delimiter"]
@@ -154,6 +156,7 @@ class CsvReader(Reader):
         head, text = self._past_blank_lines(head, self._decode_head(head, final))
         before = self._skip  # the lines before the sniffed text
         sniffed = self._sniff(text, final, settings, detected)
+        head, text = self._past_preamble(head, text, sniffed, settings)
         #: Quotes inside unquoted fields beside quoted ones: read row by row, and the
         #: records with such quotes are rejects (they read one way here, another in COPY).
         self._mixed = bool(sniffed and sniffed.mixed) or bool(
@@ -194,7 +197,7 @@ class CsvReader(Reader):
         (None when neither does)."""
         delimiter_auto = settings["delimiter"] == "auto"
         quote_auto = settings["quote"] == "auto"
-        if not (delimiter_auto or quote_auto):
+        if not (delimiter_auto or quote_auto or _preamble_auto(settings)):
             return None
         # A few hundred records decide the dialect; the whole sample is looked over
         # for quotes inside fields.
@@ -212,6 +215,32 @@ class CsvReader(Reader):
             self.escape = settings["escape"] or sniffed.escape
             detected.append("quote")
         return sniffed
+
+    def _past_preamble(
+        self, head: bytes, text: str, sniffed: Dialect | None, settings: dict[str, Any]
+    ) -> tuple[bytes, str]:
+        """The head without a preamble (a banner, a title, notes before the header) that
+        detection is sure of, when the job sets neither ``skip_rows`` nor
+        ``header = false``.
+
+        The rule, so that no data line is ever dropped unseen: the lines are skipped
+        only when the records after them agree on one width (nine in ten of the 20
+        after the preamble, three at least, as :func:`~csvpg.detect.detect_dialect`
+        asks of a table) and *no* record of the preamble is as wide as that (a
+        ``Title,,,`` padded to the table's width might be a row: it stays), nor holds
+        a quote (a quoted line end there could take in a line of the table). A job
+        that sets ``skip_rows`` (0 too) or ``header = false`` is read as it says.
+        What was skipped is in the details (``preamble``) and said as a warning.
+        """
+        if not (_preamble_auto(settings) and sniffed and sniffed.skip_rows and sniffed.banner):
+            return head, text
+        preamble = list(itertools.islice(io.StringIO(text, newline=""), sniffed.skip_rows))
+        if self.quote and any(self.quote in line for line in preamble):
+            return head, text  # a quote there may span lines: a record of the table too
+        self.preamble = preamble
+        cut = sum(map(len, preamble))
+        self._skip += len(self.preamble)
+        return head[len(text[:cut].encode(self._codec, "surrogateescape")) :], text[cut:]
 
     def _take_header(self, head: bytes, text: str, final: bool) -> list[str] | None:
         """The first record; when it is the header, its lines join those to skip and
@@ -251,7 +280,7 @@ class CsvReader(Reader):
             "quote": self.quote,
             "escape": self.escape,
             "header": self._header,
-            "skip_rows": int(settings["skip_rows"]),
+            "skip_rows": int(settings["skip_rows"] or 0) + len(self.preamble),
             "bom": bool(encoding.bom),
             "detected": detected,
             "transcoded": encoding.transcode,
@@ -269,6 +298,9 @@ class CsvReader(Reader):
                 f"bytes in the header that are not valid {encoding.codec} are U+FFFD in "
                 "the column names"
             )
+        if self.preamble:
+            details["preamble"] = _preamble_note(self.preamble)
+            details["warnings"] = [details["preamble"]["said"]]
         if self._mixed:
             details["doubts"].append(
                 "quotes inside unquoted fields: records holding one are rejects "
@@ -669,6 +701,24 @@ class _Ambiguous:
         return True
 
 
+def _preamble_auto(settings: dict[str, Any]) -> bool:
+    """Whether a preamble detection is sure of is skipped: the job set neither
+    ``skip_rows`` nor ``header = false``."""
+    return settings["skip_rows"] is None and settings["header"] is not False
+
+
+def _preamble_note(lines: list[str]) -> dict[str, Any]:
+    """What the details and the file's log say of a preamble skipped."""
+    shown = [line.rstrip("\r\n")[:60] for line in lines if line.strip()][:3]
+    n = len(lines)
+    said = (
+        f"skipped {n} line{'s' if n != 1 else ''} before the header as a preamble "
+        f"({'; '.join(repr(s) for s in shown)}): none is as wide as the table's records; "
+        "set skip_rows in [format] to read them otherwise"
+    )
+    return {"lines": n, "text": shown, "said": said}
+
+
 def _absent_byte(text: str) -> str:
     """A control character ``text`` never holds: COPY's quote when quoting is off."""
     for code in (*range(1, 9), *range(14, 32)):
@@ -711,7 +761,12 @@ class CsvFormat(Format):
             str, None, help='escapes a quote in quotes; default: the quote, or "\\\\"'
         ),
         "header": Option(bool, True, help="the first record names the columns"),
-        "skip_rows": Option(int, 0, help="physical lines dropped before the header or data"),
+        "skip_rows": Option(
+            int,
+            None,
+            help="physical lines dropped before the header or data; unset: a preamble "
+            "whose lines are all of another width than the table is skipped",
+        ),
         "null_values": Option(
             list, [""], item=str, help='values read as NULL, e.g. ["", "NULL", "\\N", "NA"]'
         ),
@@ -735,7 +790,8 @@ class CsvFormat(Format):
             raise SpecError(
                 "'format.delimiter' and 'format.quote' must differ", key="format.delimiter"
             )
-        if not isinstance(merged["skip_rows"], int) or merged["skip_rows"] < 0:
+        skip = merged["skip_rows"]
+        if skip is not None and (not isinstance(skip, int) or skip < 0):
             raise SpecError("'format.skip_rows' must be 0 or more", key="format.skip_rows")
         if merged["encoding"] != "auto":
             try:

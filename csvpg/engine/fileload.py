@@ -241,6 +241,8 @@ class FileLoad:
 
         stream = CountingStream(self.plan.source.open(fp.ref), progress)
         opened = open_file(self.plan, fp, stream)  # type: ignore[arg-type]
+        for warning in opened.reader.details.get("warnings", []):  # a preamble skipped, say
+            ctx.emit(ev.Warned(ctx.run_id, f"{url}: {warning}", url))
         try:
             loaded = self._load(conn, opened, stream)
         finally:

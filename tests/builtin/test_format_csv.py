@@ -563,3 +563,28 @@ def test_skip_rows_property(table: list[list[str]], banner: list[str], eol: str)
         assert b"".join(again.iter_bytes()) == body
     except FormatError as exc:  # COPY would read a blank line of one column as a row
         assert len(table[0]) == 1 and "blank line" in exc.message
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    table=tables(min_cols=2),
+    banner=st.lists(st.text(alphabet='abc ,;"é', max_size=12), max_size=4),
+    eol=st.sampled_from(["\n", "\r\n"]),
+)
+def test_a_preamble_skipped_unasked_holds_no_table_line(
+    table: list[list[str]], banner: list[str], eol: str
+) -> None:
+    """Property: without skip_rows, what the reader skips as a preamble is the banner's
+    first lines at most (a line as wide as the table may be a row: it stays), never a
+    line of the table after it."""
+    body = write(table, ",", eol, "utf-8")
+    raw = "".join(line + eol for line in banner).encode() + body
+    reader = open_bytes(raw, delimiter=",")
+    skipped = reader.preamble
+    lines = [line + eol for line in banner]
+    while lines and lines[0] == eol:  # blank lines before all else are skipped anyway
+        lines.pop(0)
+    assert skipped == lines[: len(skipped)], skipped  # a part of the banner at most
+    if skipped == lines:
+        assert reader.headers == table[0]
+        assert rows_of(reader) == nulls(table[1:])
