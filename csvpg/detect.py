@@ -360,8 +360,9 @@ class Dialect:
     #: Quotes inside unquoted fields next to quoted fields: such records are ambiguous.
     mixed: bool
     evidence: tuple[str, ...] = ()
-    #: A preamble (``skip_rows`` > 0) none of whose records is as wide as the table's,
-    #: before records that agree on their width: lines that are surely no data.
+    #: A preamble (``skip_rows`` > 0) whose records each hold one value at most (a
+    #: title, a note: no delimiter splits them into values) and none is as wide as the
+    #: table: lines that are surely no data.
     banner: bool = False
 
 
@@ -567,7 +568,7 @@ class _Candidate:
     width: int = 1
     start: int = 0  # records before the table
     skip_lines: int = 0  # physical lines before it
-    banner: bool = False  # no record before it is as wide as the table
+    banner: bool = False  # every record before it is one value, and not as wide
     agree: int = 0
     total: int = 0
     rows: list[list[str]] = field(default_factory=list)
@@ -657,7 +658,9 @@ def _read_as(text: str, c: _Candidate, final: bool) -> _Candidate:
     ):
         first = 0  # ragged, not a preamble
     c.start, c.skip_lines = first, records[first][1]
-    c.banner = first > 0 and c.width not in widths[:first]
+    c.banner = first > 0 and all(
+        len(r) != c.width and sum(bool(v.strip()) for v in r) <= 1 for r, _ in records[:first]
+    )
     c.total = len(widths) - first
     c.agree = widths[first:].count(c.width)
     c.rows = [r for r, _ in records[first:]]

@@ -224,12 +224,15 @@ class CsvReader(Reader):
         ``header = false``.
 
         The rule, so that no data line is ever dropped unseen: the lines are skipped
-        only when the records after them agree on one width (nine in ten of the 20
-        after the preamble, three at least, as :func:`~csvpg.detect.detect_dialect`
-        asks of a table) and *no* record of the preamble is as wide as that (a
-        ``Title,,,`` padded to the table's width might be a row: it stays), nor holds
-        a quote (a quoted line end there could take in a line of the table). A job
-        that sets ``skip_rows`` (0 too) or ``header = false`` is read as it says.
+        only when the records after them agree on one width of two or more (nine in
+        ten of the 20 after the preamble, three at least, as
+        :func:`~csvpg.detect.detect_dialect` asks of a table), and *every* record of
+        the preamble is of another width than that and holds one value at most (a
+        title, a note, a date line: text no delimiter splits; a ``Title,,,`` padded to
+        the table's width, or a line of several values, might be a row: it stays), and
+        no line of it holds a quote (a quoted line end there could take in a line of
+        the table). A job that sets ``skip_rows`` (0 too) or ``header = false`` is read
+        as it says.
         What was skipped is in the details (``preamble``) and said as a warning.
         """
         if not (_preamble_auto(settings) and sniffed and sniffed.skip_rows and sniffed.banner):
@@ -713,8 +716,8 @@ def _preamble_note(lines: list[str]) -> dict[str, Any]:
     n = len(lines)
     said = (
         f"skipped {n} line{'s' if n != 1 else ''} before the header as a preamble "
-        f"({'; '.join(repr(s) for s in shown)}): none is as wide as the table's records; "
-        "set skip_rows in [format] to read them otherwise"
+        f"({'; '.join(repr(s) for s in shown)}): one value a line, unlike the table's "
+        "records; set skip_rows in [format] to read them otherwise"
     )
     return {"lines": n, "text": shown, "said": said}
 

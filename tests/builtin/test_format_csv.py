@@ -588,3 +588,13 @@ def test_a_preamble_skipped_unasked_holds_no_table_line(
     if skipped == lines:
         assert reader.headers == table[0]
         assert rows_of(reader) == nulls(table[1:])
+
+
+def test_rows_before_wider_rows_are_no_preamble() -> None:
+    """Found by the row path's property: a header and rows of 3 values before many rows
+    of 4 are data of another width (rejects to be), not a banner to drop unseen."""
+    data = b"id,name,amount\n0,a,10\n" + b"".join(b"%d,too,many,values\n" % i for i in range(1, 9))
+    reader = open_bytes(data)
+    assert reader.preamble == [] and reader.details["skip_rows"] == 0
+    assert reader.headers == ["id", "name", "amount"]
+    assert len(rows_of(reader)) == 9
