@@ -467,8 +467,10 @@ class QuoteCheck:
     (``…,5",…``) opens a quoted run there that glues the lines after it into one field.
     The check keeps one state between blocks (outside a field's quotes, inside, or just
     after a quote or an escape that the next block decides), so a boundary hides
-    nothing. Its cost is one possessive regex per block: runs of other characters and
-    whole quoted fields are consumed inside the regex engine.
+    nothing. A quote never closed at the end is left to COPY, which says
+    "unterminated CSV quoted field" (it never loads such a file). Its cost is one
+    possessive regex per block: runs of other characters and whole quoted fields are
+    consumed inside the regex engine.
     """
 
     _OUT, _IN, _AFTER_QUOTE, _AFTER_ESCAPE = range(4)
@@ -511,12 +513,6 @@ class QuoteCheck:
         text = self._before + block
         self._before = block[-1:]
         self.found = not self._scan(text, 1)
-        return self.found
-
-    def end(self) -> bool:
-        """At the end of the data: whether a quote was found, or one never closed."""
-        if not self.found and self._state in (self._IN, self._AFTER_ESCAPE):
-            self.found = True
         return self.found
 
     def _scan(self, text: Any, pos: int) -> bool:

@@ -284,7 +284,7 @@ _VALUES = st.lists(
 def _fed(check: Any, data: Any, size: int) -> bool:
     for i in range(0, len(data), size):
         check.feed(data[i : i + size])
-    return bool(check.end())
+    return bool(check.found)
 
 
 @given(rows=_VALUES, size=st.integers(1, 9), binary=st.booleans())

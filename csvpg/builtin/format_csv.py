@@ -489,8 +489,6 @@ class CsvReader(Reader):
             if size >= BLOCK_SIZE:
                 yield parts[0] if len(parts) == 1 else b"".join(parts)
                 parts, size = [], 0
-        if quotes is not None and quotes.end():
-            raise FormatError(_MISPLACED_QUOTE, file=self.ref.url)
         if size:
             yield parts[0] if len(parts) == 1 else b"".join(parts)
 
