@@ -676,7 +676,7 @@ class _Ambiguous:
         self._reader, self._out, self._every = reader, out, every
         self._consumed: list[str] = []  # the physical lines of the record being read
         self._suspect = every  # the block being read may hold a quote out of place
-        self._hot = False  # the record being read has a line of such a block
+        self._hot = every  # the record being read has (or may have) a line of such a block
 
     def lines(self, texts: Iterator[str]) -> Iterator[str]:
         r = self._reader
@@ -685,18 +685,21 @@ class _Ambiguous:
                 # A fresh check: the block starts a record (else it is suspect anyway).
                 fresh = QuoteCheck(r.delimiter, r.quote, r.escape, binary=False)
                 self._suspect = bool(self._consumed) or fresh.feed(text)
+            self._hot = self._hot or self._suspect  # the record going on, or the next
             for line in io.StringIO(text, newline=""):
                 self._consumed.append(line)
-                self._hot = self._hot or self._suspect
                 yield line
 
     def set_aside(self, line: int) -> bool:
         """Whether the record just read (starting on ``line``) went to the rejects."""
+        if not self._hot:  # the common case, kept cheap
+            self._consumed.clear()
+            return False
         raw = "".join(self._consumed)
         self._consumed.clear()
-        hot, self._hot = self._hot, False
+        self._hot = self._suspect  # the next record starts in the block being read
         r = self._reader
-        if not (hot and stray_quote(raw, r.delimiter, r.quote, r.escape)):
+        if not stray_quote(raw, r.delimiter, r.quote, r.escape):
             return False
         self._out(Reject(line, AMBIGUOUS, raw, column=r._stray_header(raw)))
         return True

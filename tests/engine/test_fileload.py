@@ -240,9 +240,12 @@ def test_a_stray_quote_past_the_sample_is_a_reject_on_the_row_path(
     monkeypatch.setattr(format_csv, "SAMPLE_SIZE", 4096)
     monkeypatch.setattr(format_csv, "BLOCK_SIZE", 4096)
     good = "".join(f'{i},"n {i}",{i}\n' for i in range(1, 3000))
-    data = "id,name,amount\n" + good + '3000,bolt,5"\n3001,"last",1\n'
+    data = "id,name,amount\n" + good + '3000,bolt,5"\n3001,"last",1\n3002,nut,6"\n'
     summary, file = load(job("drop_first"), data)
     assert file.status == "loaded", file.error
-    assert (file.rows_read, file.inserted, file.rejected) == (3000, 2999, 1)
-    assert csvpg_db.count("people") == 2999  # id 1 dropped by the transform, 3000 rejected
-    assert [r[:4] for r in rejects(csvpg_db, summary.run_id)] == [(3001, "amount", None, AMBIGUOUS)]
+    assert (file.rows_read, file.inserted, file.rejected) == (3001, 2999, 2)
+    assert csvpg_db.count("people") == 2999  # id 1 dropped by the transform, 2 rejected
+    assert [r[:4] for r in rejects(csvpg_db, summary.run_id)] == [
+        (3001, "amount", None, AMBIGUOUS),
+        (3003, "amount", None, AMBIGUOUS),
+    ]
