@@ -13,7 +13,9 @@ import csv
 import io
 import itertools
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from csvpg.errors import FormatError
 
@@ -358,6 +360,10 @@ class Dialect:
     #: Quotes inside unquoted fields next to quoted fields: such records are ambiguous.
     mixed: bool
     evidence: tuple[str, ...] = ()
+    #: A preamble (``skip_rows`` > 0) whose records each hold one value at most (a
+    #: title, a note: no delimiter splits them into values) and none is as wide as the
+    #: table: lines that are surely no data.
+    banner: bool = False
 
 
 def csv_options(delimiter: str, quote: str, escape: str | None) -> dict[str, object]:
@@ -392,6 +398,25 @@ def quote_usage(
     such a field is read changed, and may swallow the lines after it.
     """
     quoted = stray = 0
+    for opens, bad in _field_quotes(text, delimiter, quote, escape, final=final):
+        quoted += opens
+        stray += bad
+    return quoted, stray
+
+
+def stray_column(raw: str, delimiter: str, quote: str, escape: str | None = None) -> int | None:
+    """The position (0-based) of the first field of one record that has a quote where
+    CSV allows none, or ``None``."""
+    for i, (_, bad) in enumerate(_field_quotes(raw, delimiter, quote, escape)):
+        if bad:
+            return i
+    return None
+
+
+def _field_quotes(
+    text: str, delimiter: str, quote: str, escape: str | None, *, final: bool = True
+) -> Iterator[tuple[bool, bool]]:
+    """For each field of ``text``: (opens with a quote, holds a stray quote)."""
     ends = delimiter + "\r\n"
     quoted_rx = _quoted_rx(quote, escape)
     plain_rx = re.compile(f"[^{re.escape(ends)}]*")
@@ -403,19 +428,18 @@ def quote_usage(
         opens = at < n and text[at] == quote
         m = quoted_rx.match(text, pos) if opens else None
         if opens and m is None:
-            stray += final  # never closed: the sample may end inside it
-            break
-        quoted += m is not None  # a field that opens with a quote, closed well or not
+            yield False, final  # never closed: the sample may end inside it
+            return
         if m is not None and (m.end() == n or text[m.end()] in ends):
             pos = m.end()
+            yield True, False
         else:
             start = m.end() if m is not None else pos
             end = plain_rx.match(text, start).end()  # type: ignore[union-attr]
-            stray += m is not None or quote in text[pos:end]
+            yield m is not None, m is not None or quote in text[pos:end]
             pos = end
         if pos < n:
             pos += 2 if text[pos : pos + 2] == "\r\n" else 1
-    return quoted, stray
 
 
 def stray_quote(raw: str, delimiter: str, quote: str, escape: str | None = None) -> bool:
@@ -433,9 +457,101 @@ def stray_rx(delimiter: str, quote: str) -> re.Pattern[str]:
     return re.compile(f"{q}(?<={other}{q})(?={other})")
 
 
-def stray_rx_bytes(delimiter: str, quote: str) -> re.Pattern[bytes]:
-    """:func:`stray_rx` over bytes (ASCII delimiter and quote), for the byte path."""
-    return re.compile(stray_rx(delimiter, quote).pattern.encode())
+class QuoteCheck:
+    """Whether CSV text, fed block by block (bytes or str), quotes only where CSV allows:
+    a quote opens a field (after a delimiter or a line end) and closes it (before one),
+    and inside quotes a quote is doubled (or escaped).
+
+    Any other quote is one PostgreSQL's COPY and Python's ``csv`` read differently: COPY
+    takes every quote as a toggle, so a quote that only *ends* an unquoted field
+    (``…,5",…``) opens a quoted run there that glues the lines after it into one field.
+    The check keeps one state between blocks (outside a field's quotes, inside, or just
+    after a quote or an escape that the next block decides), so a boundary hides
+    nothing. A quote never closed at the end is left to COPY, which says
+    "unterminated CSV quoted field" (it never loads such a file). Its cost is one
+    possessive regex per block: runs of other characters and whole quoted fields are
+    consumed inside the regex engine.
+    """
+
+    _OUT, _IN, _AFTER_QUOTE, _AFTER_ESCAPE = range(4)
+
+    def __init__(self, delimiter: str, quote: str, escape: str | None, *, binary: bool) -> None:
+        d, q = re.escape(delimiter), re.escape(quote)
+        self._backslash = bool(escape) and escape != quote
+        # Loops unrolled ("normal* (special normal*)*"): twice as fast as alternatives.
+        if self._backslash:
+            e = re.escape(escape or "")
+            body = f"[^{q}{e}]*+(?:{e}.[^{q}{e}]*+)*+"
+        else:
+            body = f"[^{q}]*+(?:{q}{q}[^{q}]*+)*+"
+        ends = f"[{d}\\r\\n]"
+        outside = f"[^{q}]*+(?:(?<={ends}){q}{body}{q}(?={ends})[^{q}]*+)*+"
+
+        def compiled(pattern: str) -> re.Pattern[Any]:
+            return re.compile(pattern.encode() if binary else pattern, re.S)
+
+        self._outside, self._inside = compiled(outside), compiled(body)
+
+        def char(c: str) -> Any:
+            return c.encode() if binary else c
+
+        # No escape state with doubled quotes: a quote there is a quote.
+        self._quote, self._escape = char(quote), char((escape or "") if self._backslash else "")
+        self._ends = (char(delimiter), char("\r"), char("\n"))
+        self._before = char("\n")  # the data starts on a line of its own
+        self._state = self._OUT
+        #: A quote was found that CSV does not allow: the state after it is unknown.
+        self.found = False
+
+    def feed(self, block: Any) -> bool:
+        """Whether ``block`` (or an earlier one) holds a quote CSV does not allow."""
+        if self.found or not block:
+            return self.found
+        if self._state == self._OUT and self._quote not in block:
+            self._before = block[-1:]
+            return False
+        text = self._before + block
+        self._before = block[-1:]
+        self.found = not self._scan(text, 1)
+        return self.found
+
+    def _scan(self, text: Any, pos: int) -> bool:
+        """Scan ``text`` from ``pos`` on in the current state; False at a bad quote."""
+        n = len(text)
+        state = self._state
+        if state == self._AFTER_ESCAPE:
+            pos, state = pos + 1, self._IN
+        elif state == self._AFTER_QUOTE:
+            nxt = text[pos : pos + 1]
+            if nxt == self._quote and not self._backslash:
+                pos, state = pos + 1, self._IN  # a doubled quote
+            elif nxt in self._ends:
+                state = self._OUT  # the quote closed the field
+            else:
+                return False  # text after a closing quote
+        while True:
+            if state == self._OUT:
+                pos = self._outside.match(text, pos).end()  # type: ignore[union-attr]
+                if pos == n:
+                    break
+                # The regex stops only at a quote: one opening a field it cannot see
+                # close in this block, or one out of place.
+                if text[pos - 1 : pos] not in self._ends:
+                    return False
+                pos, state = pos + 1, self._IN
+            pos = self._inside.match(text, pos).end()  # type: ignore[union-attr]
+            if pos == n:
+                break
+            if pos + 1 == n:  # the block ends with a quote or an escape: the next decides
+                escaped = self._backslash and text[pos:] == self._escape
+                state = self._AFTER_ESCAPE if escaped else self._AFTER_QUOTE
+                pos = n
+                break
+            if text[pos + 1 : pos + 2] not in self._ends:
+                return False
+            pos, state = pos + 1, self._OUT
+        self._state = state
+        return True
 
 
 @dataclass
@@ -448,6 +564,7 @@ class _Candidate:
     width: int = 1
     start: int = 0  # records before the table
     skip_lines: int = 0  # physical lines before it
+    banner: bool = False  # every record before it is one value, and not as wide
     agree: int = 0
     total: int = 0
     rows: list[list[str]] = field(default_factory=list)
@@ -537,6 +654,9 @@ def _read_as(text: str, c: _Candidate, final: bool) -> _Candidate:
     ):
         first = 0  # ragged, not a preamble
     c.start, c.skip_lines = first, records[first][1]
+    c.banner = first > 0 and all(
+        len(r) != c.width and sum(bool(v.strip()) for v in r) <= 1 for r, _ in records[:first]
+    )
     c.total = len(widths) - first
     c.agree = widths[first:].count(c.width)
     c.rows = [r for r, _ in records[first:]]
@@ -668,6 +788,7 @@ def detect_dialect(text: str, *, final: bool = False, delimiter: str | None = No
         header,
         best.mixed,
         tuple(evidence),
+        banner=best.banner,
     )
 
 

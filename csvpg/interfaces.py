@@ -6,7 +6,7 @@ order the job gives, never through pluggy one row at a time.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
@@ -106,6 +106,8 @@ class Record:
     raw: str
     fields: list[str | None] | None
     problem: str | None = None
+    #: The header of the field the problem is in, when one field holds it.
+    column: str | None = None
 
 
 @dataclass(frozen=True)
@@ -171,7 +173,8 @@ class Reader:
 
     #: Header names as written in the file (or ``column_1`` … without a header).
     headers: list[str]
-    #: What the format detected or was told, for the plan and the summary.
+    #: What the format detected or was told, for the plan and the summary; each string
+    #: under ``"warnings"`` is also sent as a ``Warned`` event for the file.
     details: dict[str, Any]
 
     #: The byte path: CSV bytes COPY can read with :attr:`dialect`, or ``None``.
@@ -179,6 +182,13 @@ class Reader:
     #: Header → PostgreSQL type, for formats that carry types (Parquet); a table csvpg
     #: creates uses them unless [columns] says otherwise. CSV knows none.
     types: dict[str, str] = {}
+    #: The row path's reject channel, set by the engine before :meth:`iter_batches`
+    #: when the file's rejects are kept: a record the format reads but cannot pass on as
+    #: written (a quote whose meaning is ambiguous, say) goes here, with its line, column,
+    #: reason and raw text, and not into a batch. ``None``: nobody keeps rejects (a
+    #: sample for ``csvpg infer``); the format then passes such records on as it reads
+    #: them.
+    set_aside: Callable[[Reject], None] | None = None
 
     def iter_bytes(self) -> Iterator[bytes]:
         """Blocks of raw bytes for ``COPY … (FORMAT csv)``; only when ``dialect`` is set."""

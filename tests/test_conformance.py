@@ -16,13 +16,17 @@ import csv
 import io
 import json
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
+from csvpg import Option, Transform, hookimpl
 from csvpg.api import run
 from csvpg.infer.guess import infer_file, job_for, to_toml
+from csvpg.interfaces import Batch, Relation
 from tests.conftest import CORPUS
 
 
@@ -81,6 +85,7 @@ TRUTH.update(
         "../cases/single_quote.csv": Truth(";", quote="'"),
         "../cases/backslash_escape.csv": Truth("|", escape="\\"),
         "../cases/space_delimited.txt": Truth(" "),
+        "../cases/banner_preamble.csv": Truth(skip=3),
     }
 )
 FILES = sorted(
@@ -148,19 +153,68 @@ def _same(row: list[str], want: list[str], nulls: set[str]) -> bool:
     )
 
 
+class AsRead(Transform):
+    """Every row on as it came: a transform that needs values puts the file on the row
+    path (Python's csv, batches), which must read as right as COPY's."""
+
+    type = "as_read"
+    needs_rows = True
+    one_to_one = True
+    options: ClassVar[dict[str, Option]] = {"type": Option(str)}
+
+    def wrap(self, batches: Iterator[Batch], relation: Relation) -> Iterator[Batch]:
+        return batches
+
+
+class RowPath:
+    @hookimpl
+    def register_transforms(self) -> list[type[Transform]]:
+        return [AsRead]
+
+
+#: The cases also go through the row path.
+ROW_PATH = [f for f in FILES if f.startswith("../cases/")]
+
+
+#: Files with a preamble, also run as a hand-written job would read them: without the
+#: skip_rows infer wrote.
+BY_HAND = ["../cases/banner_preamble.csv", "../cases/preamble.csv"]
+
+
 @pytest.mark.parametrize("path", FILES)
 def test_conformance(db, tmp_path: Path, path: str) -> None:
+    conform(db, tmp_path, path)
+
+
+@pytest.mark.parametrize("path", ROW_PATH)
+def test_conformance_on_the_row_path(db, tmp_path: Path, path: str) -> None:
+    conform(db, tmp_path, path, rows=True)
+
+
+@pytest.mark.parametrize("path", BY_HAND)
+def test_conformance_of_a_job_without_skip_rows(db, tmp_path: Path, path: str) -> None:
+    conform(db, tmp_path, path, by_hand=True)
+
+
+def conform(db, tmp_path: Path, path: str, *, rows: bool = False, by_hand: bool = False) -> None:
+    """Infer the file's job, run it, judge the table (under ``path``, with `` (rows)``
+    for the row path, `` (by hand)`` without skip_rows)."""
+    key = f"{path} (rows)" if rows else f"{path} (by hand)" if by_hand else path
     guess = infer_file(str(CORPUS / path))
     job = job_for(guess)
     job.pop("columns", None)
+    if by_hand:
+        assert job["format"].pop("skip_rows", 0), "infer found the preamble"
     job["database"] = {"dsn": db.dsn, "schema": db.schema}
     # Every bad row is judged (in the rejects, or wrong), not cut short by the limit.
     job["sink"] = {"mode": "rebuild", "table": "t", "max_rejects": "100%"}
+    if rows:
+        job["transform"] = [{"type": "as_read"}]
     (tmp_path / "job.toml").write_text(to_toml(job))
-    summary = run(tmp_path / "job.toml", force=True)
+    summary = run(tmp_path / "job.toml", force=True, plugins=[RowPath()] if rows else ())
     f = summary.files[0]
     if f.status != "loaded":
-        RESULTS[path] = "refused"
+        RESULTS[key] = "refused"
         assert f.error, "a file that did not load says why"
         return
     rejected = {
@@ -171,7 +225,7 @@ def test_conformance(db, tmp_path: Path, path: str) -> None:
     }
     loaded = db.rows("t") if "t" in db.tables() else []
     nulls = set(job["format"].get("null_values", [""]))
-    RESULTS[path] = verdict = judge(path, loaded, rejected, nulls)
+    RESULTS[key] = verdict = judge(path, loaded, rejected, nulls)
     assert verdict != "wrong", WHY[path]
 
 
@@ -182,9 +236,13 @@ def test_conformance_summary(capsys) -> None:
     counts = {
         k: sum(v == k for v in RESULTS.values()) for k in ("exact", "explained", "refused", "wrong")
     }
+    on_rows = sum(k.endswith(" (rows)") for k in RESULTS)
+    by_hand = sum(k.endswith(" (by hand)") for k in RESULTS)
     with capsys.disabled():
         print(
-            f"\nconformance: {len(RESULTS)} files: {counts['exact']} exact / "
+            f"\nconformance: {len(RESULTS) - on_rows - by_hand} files (and {on_rows} on the "
+            f"row path, {by_hand} without skip_rows): "
+            f"{counts['exact']} exact / "
             f"{counts['explained']} with every non-loaded row in rejects / "
             f"{counts['refused']} refused with a reason / {counts['wrong']} wrong"
         )

@@ -218,3 +218,79 @@ def test_a_few_bad_values_keep_the_type_and_become_rejects(db, tmp_path: Path, c
     assert "1 value(s) would be rejected" in capsys.readouterr().err
     assert main(["infer", path, "--text-on-misfit"]) == 0
     assert 'amount = "text"' in capsys.readouterr().out
+
+
+def test_a_quote_ending_an_unquoted_field_past_2_mib_glues_no_rows(db, tmp_path: Path) -> None:
+    """``5",`` opens a quoted run in COPY's reading; two such lines in a row make one
+    row of three fields out of two lines, which COPY would load without a word. The
+    block check sees a quote that ends an unquoted field, so the file is read record
+    by record: both lines are rejects, every other row loads as written."""
+    good = "".join(f'{i},"item number {i}",{i % 97}\n' for i in range(1, 80_000))
+    assert len(good) > 2 << 20
+    data = "id,name,qty\n" + good + '80000,bolt,5"\n80001,nut,6"\n80002,"last",7\n'
+    summary = load(db, tmp_path, data.encode())
+    f = summary.files[0]
+    assert summary.exit_code == 0, f.error
+    assert (f.rows_read, f.inserted, f.rejected) == (80_002, 80_000, 2)
+    rows = {r[0]: r[1:] for r in db.rows("t")}
+    assert len(rows) == 80_000 and "80000" not in rows and "80001" not in rows
+    assert rows["79999"] == ("item number 79999", str(79999 % 97)) and rows["80002"] == (
+        "last",
+        "7",
+    )
+    reason = "a quote inside an unquoted field (ambiguous)"
+    assert rejects_of(db, summary) == [(80_001, reason), (80_002, reason)]
+
+
+# -- a preamble in a hand-written job ---------------------------------------------------
+
+BANNER = b"Sales report, generated 2024-01-31\nRegion: north\n\nid;name;amount\n"
+BODY = b"".join(b"%d;n%d;%d\n" % (i, i, i * 3) for i in range(1, 41))
+
+
+def test_a_hand_written_job_skips_a_preamble_and_says_so(db, tmp_path: Path, capsys) -> None:
+    """No skip_rows in the job: the banner lines (none as wide as the table) are
+    skipped, the file's log says so, and every data line loads."""
+    summary = load(db, tmp_path, BANNER + BODY)
+    f = summary.files[0]
+    assert summary.exit_code == 0, f.error
+    assert (f.rows_read, f.inserted, f.rejected) == (40, 40, 0)
+    assert db.rows("t")[0] == ("1", "n1", "3")
+    assert f.details["skip_rows"] == 3 and f.details["preamble"]["lines"] == 3
+    path = tmp_path / "job.toml"
+    assert main(["run", str(path), "--force"]) == 0
+    said = capsys.readouterr()
+    assert "skipped 3 lines before the header as a preamble" in said.out + said.err
+    assert main(["check", str(path)]) == 0
+    assert "'Sales report, generated 2024-01-31'" in capsys.readouterr().out
+
+
+def test_the_jobs_own_skip_rows_or_header_wins(db, tmp_path: Path) -> None:
+    """skip_rows = 0 reads the first line as the header, as written (the data rows
+    are then too wide: rejects, each with its line; nothing guessed over the job)."""
+    summary = load(db, tmp_path, BANNER + BODY, fmt="skip_rows = 0")
+    f = summary.files[0]
+    assert "preamble" not in f.details
+    assert list(db.columns("t")) == ["sales_report_generated_2024_01_31"]
+    assert db.rows("t") == [("Region: north",)] and f.rejected == 41
+
+
+def test_header_false_reads_every_line_as_data(db, tmp_path: Path) -> None:
+    """header = false: the first line is data, banner or not; no line is skipped."""
+    summary = load(
+        db, tmp_path, BANNER.replace(b"id;name;amount\n", b"") + BODY, fmt="header = false"
+    )
+    f = summary.files[0]
+    assert "preamble" not in f.details and f.details["skip_rows"] == 0
+    assert db.rows("t") == [("Sales report, generated 2024-01-31",), ("Region: north",)]
+    assert f.rejected == 40  # as wide as the first line, the job's word: rejects, not lost
+
+
+def test_a_title_as_wide_as_the_table_is_not_skipped(db, tmp_path: Path) -> None:
+    """A line as wide as the table might be data: it is never dropped unseen."""
+    data = b"Report;;\nid;name;amount\n" + BODY
+    summary = load(db, tmp_path, data)
+    f = summary.files[0]
+    assert "preamble" not in f.details
+    assert db.columns("t") == {"report": "text", "column_2": "text", "column_3": "text"}
+    assert db.count("t") == 41  # the header line is a row: loaded, not lost

@@ -26,13 +26,14 @@ from csvpg.detect import (
     UNDECODED,
     Dialect,
     Encoding,
+    QuoteCheck,
     csv_options,
     detect_dialect,
     detect_encoding,
     resolve_encoding,
+    stray_column,
     stray_quote,
     stray_rx,
-    stray_rx_bytes,
 )
 from csvpg.errors import FormatError, SpecError
 from csvpg.hookspecs import hookimpl
@@ -44,10 +45,16 @@ from csvpg.interfaces import (
     NumberedBatch,
     Reader,
     Record,
+    Reject,
 )
 from csvpg.options import Option
 
 _SURROGATE = UNDECODED
+#: Why the byte path hands a file to the careful one: COPY would read such a quote as
+#: the start of a quoted run, gluing the lines after it together.
+_MISPLACED_QUOTE = "a quote inside or at the end of an unquoted field"
+#: The reject reason of a record with such a quote (on the careful and the row path).
+AMBIGUOUS = "a quote inside an unquoted field (ambiguous)"
 
 SAMPLE_SIZE = 1 << 20
 SNIFF_CHARS = 64 << 10
@@ -129,8 +136,10 @@ class CsvReader(Reader):
         self.encoding: Encoding = encoding
         #: The codec of the bytes this reader hands on (UTF-8 after transcoding).
         self._codec = "utf-8" if encoding.transcode else encoding.codec
-        self._skip = int(settings["skip_rows"])
+        self._skip = int(settings["skip_rows"] or 0)
         self._header = bool(settings["header"])
+        #: The preamble lines skipped without the job saying so (see :meth:`_past_preamble`).
+        self.preamble: list[str] = []
         self.quote: str = '"' if settings["quote"] == "auto" else settings["quote"]
         self.escape: str = settings["escape"] or self.quote
         self.delimiter: str = "," if settings["delimiter"] == "auto" else settings["delimiter"]
@@ -147,6 +156,7 @@ class CsvReader(Reader):
         head, text = self._past_blank_lines(head, self._decode_head(head, final))
         before = self._skip  # the lines before the sniffed text
         sniffed = self._sniff(text, final, settings, detected)
+        head, text = self._past_preamble(head, text, sniffed, settings)
         #: Quotes inside unquoted fields beside quoted ones: read row by row, and the
         #: records with such quotes are rejects (they read one way here, another in COPY).
         self._mixed = bool(sniffed and sniffed.mixed) or bool(
@@ -187,7 +197,7 @@ class CsvReader(Reader):
         (None when neither does)."""
         delimiter_auto = settings["delimiter"] == "auto"
         quote_auto = settings["quote"] == "auto"
-        if not (delimiter_auto or quote_auto):
+        if not (delimiter_auto or quote_auto or _preamble_auto(settings)):
             return None
         # A few hundred records decide the dialect; the whole sample is looked over
         # for quotes inside fields.
@@ -205,6 +215,35 @@ class CsvReader(Reader):
             self.escape = settings["escape"] or sniffed.escape
             detected.append("quote")
         return sniffed
+
+    def _past_preamble(
+        self, head: bytes, text: str, sniffed: Dialect | None, settings: dict[str, Any]
+    ) -> tuple[bytes, str]:
+        """The head without a preamble (a banner, a title, notes before the header) that
+        detection is sure of, when the job sets neither ``skip_rows`` nor
+        ``header = false``.
+
+        The rule, so that no data line is ever dropped unseen: the lines are skipped
+        only when the records after them agree on one width of two or more (nine in
+        ten of the 20 after the preamble, three at least, as
+        :func:`~csvpg.detect.detect_dialect` asks of a table), and *every* record of
+        the preamble is of another width than that and holds one value at most (a
+        title, a note, a date line: text no delimiter splits; a ``Title,,,`` padded to
+        the table's width, or a line of several values, might be a row: it stays), and
+        no line of it holds a quote (a quoted line end there could take in a line of
+        the table). A job that sets ``skip_rows`` (0 too) or ``header = false`` is read
+        as it says.
+        What was skipped is in the details (``preamble``) and said as a warning.
+        """
+        if not (_preamble_auto(settings) and sniffed and sniffed.skip_rows and sniffed.banner):
+            return head, text
+        preamble = list(itertools.islice(io.StringIO(text, newline=""), sniffed.skip_rows))
+        if self.quote and any(self.quote in line for line in preamble):
+            return head, text  # a quote there may span lines: a record of the table too
+        self.preamble = preamble
+        cut = sum(map(len, preamble))
+        self._skip += len(self.preamble)
+        return head[len(text[:cut].encode(self._codec, "surrogateescape")) :], text[cut:]
 
     def _take_header(self, head: bytes, text: str, final: bool) -> list[str] | None:
         """The first record; when it is the header, its lines join those to skip and
@@ -244,7 +283,7 @@ class CsvReader(Reader):
             "quote": self.quote,
             "escape": self.escape,
             "header": self._header,
-            "skip_rows": int(settings["skip_rows"]),
+            "skip_rows": int(settings["skip_rows"] or 0) + len(self.preamble),
             "bom": bool(encoding.bom),
             "detected": detected,
             "transcoded": encoding.transcode,
@@ -262,6 +301,9 @@ class CsvReader(Reader):
                 f"bytes in the header that are not valid {encoding.codec} are U+FFFD in "
                 "the column names"
             )
+        if self.preamble:
+            details["preamble"] = _preamble_note(self.preamble)
+            details["warnings"] = [details["preamble"]["said"]]
         if self._mixed:
             details["doubts"].append(
                 "quotes inside unquoted fields: records holding one are rejects "
@@ -417,9 +459,10 @@ class CsvReader(Reader):
         """Blocks of at least 1 MiB (but the last) for COPY with :attr:`dialect`.
 
         A block COPY would read otherwise than csvpg's own parser raises
-        :class:`FormatError`, so the file is read row by row instead: a quote inside a
-        field, the stand-in quote byte of a file read with quoting off, or a blank line
-        in a one-column file (COPY reads it as a NULL row).
+        :class:`FormatError`, so the file is read row by row instead: a quote out of
+        place (inside an unquoted field, or ending one: see :class:`QuoteCheck`), the
+        stand-in quote byte of a file read with quoting off, or a blank line in a
+        one-column file (COPY reads it as a NULL row).
         """
         if self._mixed:
             raise FormatError(
@@ -428,6 +471,7 @@ class CsvReader(Reader):
                 file=self.ref.url,
             )
         checks = self._byte_checks()
+        quotes = self._quote_check(binary=True)
         parts: list[bytes] = []
         size = 0
         tail = b"\n"  # the data starts on a line of its own
@@ -435,6 +479,8 @@ class CsvReader(Reader):
             for why, found in checks:
                 if found(tail + block):  # a block boundary hides nothing
                     raise FormatError(why, file=self.ref.url)
+            if quotes is not None and quotes.feed(block):
+                raise FormatError(_MISPLACED_QUOTE, file=self.ref.url)
             tail = block[-2:]
             if not self.saw_data and block.strip(b"\r\n"):
                 self.saw_data = True
@@ -446,18 +492,19 @@ class CsvReader(Reader):
         if size:
             yield parts[0] if len(parts) == 1 else b"".join(parts)
 
+    def _quote_check(self, *, binary: bool) -> QuoteCheck | None:
+        """The check of every quote's place (see :class:`QuoteCheck`); ``None`` with
+        quoting off, or a dialect the byte scan cannot read (a non-ASCII delimiter)."""
+        if not self.quote or (binary and not (self.delimiter + self.quote).isascii()):
+            return None
+        return QuoteCheck(self.delimiter, self.quote, self.escape, binary=binary)
+
     def _byte_checks(self) -> list[tuple[str, Callable[[bytes], object]]]:
         checks: list[tuple[str, Callable[[bytes], object]]] = []
-        ascii_dialect = self.delimiter.isascii() and self.quote.isascii()
         if self._copy_quote:
             byte = self._copy_quote.encode()
             checks.append(
                 (f"a {byte!r} byte, the stand-in quote of quoting off", lambda b: byte in b)
-            )
-        elif ascii_dialect:
-            quote, rx = self.quote.encode(), stray_rx_bytes(self.delimiter, self.quote)
-            checks.append(
-                ("a quote inside an unquoted field", lambda b: quote in b and rx.search(b))
             )
         if len(self.headers) == 1:
             blank = re.compile(rb"(?:\r\n|\n|\r(?!\n))(?:\r\n|\n|\r)")
@@ -471,6 +518,10 @@ class CsvReader(Reader):
 
     def _lines(self, errors: str = "strict") -> Iterator[str]:
         """Whole physical lines, line ends kept, as ``csv.reader`` needs them."""
+        return _split_lines(self._texts(errors))
+
+    def _texts(self, errors: str = "strict") -> Iterator[str]:
+        """The data decoded, block by block, each cut after its last line end."""
         decoder = codecs.getincrementaldecoder(self._codec)(errors=errors)
         line = self._skip + 1  # the physical line the next decoded text starts on
         carry = ""
@@ -493,7 +544,7 @@ class CsvReader(Reader):
             if cut:
                 done = text[:cut]
                 line += _breaks(done)
-                yield from io.StringIO(done, newline="")
+                yield done
             carry = text[cut:]
 
     def iter_batches(self) -> Iterator[Batch]:
@@ -501,14 +552,17 @@ class CsvReader(Reader):
 
         Every empty field becomes ``None``: Python 3.11's ``csv`` cannot tell a quoted
         ``""`` from an empty field. Blank lines are no records (on the byte path too).
-        Ragged rows are passed on as they are.
+        Ragged rows are passed on as they are. With :attr:`set_aside` set, a record
+        with a quote out of place goes there (as on the careful path), not into a batch.
         """
         # Batches end at 10 000 rows or 4 Mi characters, whichever comes first, so wide
         # rows cannot make a batch (and the client's memory) grow without bound.
         size = [0]
+        texts = self._texts("surrogateescape" if self.skip_undecodable else "strict")
+        watch = self._watch()
 
         def lines() -> Iterator[str]:
-            for text in self._lines("surrogateescape" if self.skip_undecodable else "strict"):
+            for text in watch.lines(texts) if watch else _split_lines(texts):
                 size[0] += len(text)
                 yield text
 
@@ -519,6 +573,8 @@ class CsvReader(Reader):
         try:
             for record in reader:
                 line, start = start, self._skip + reader.line_num + 1
+                if watch is not None and watch.set_aside(line):
+                    continue
                 if not record:
                     continue  # a blank line is no record
                 if self.skip_undecodable and any(_SURROGATE.search(v) for v in record):
@@ -542,6 +598,12 @@ class CsvReader(Reader):
             ) from None
         if batch:
             yield batch
+
+    def _watch(self) -> _Ambiguous | None:
+        """The row path's check for ambiguous records, when someone takes rejects."""
+        if self.set_aside is None or not self.quote:
+            return None
+        return _Ambiguous(self, self.set_aside, every=self._mixed)
 
     def iter_records(self) -> Iterator[Record]:
         """Every data record with the physical line it starts on and its raw text.
@@ -578,7 +640,7 @@ class CsvReader(Reader):
             if not record:
                 continue
             if quote and stray_quote(raw, self.delimiter, quote, escape):
-                yield Record(start, raw, None, "a quote inside an unquoted field (ambiguous)")
+                yield Record(start, raw, None, AMBIGUOUS, self._stray_header(raw))
             elif _SURROGATE.search(raw):
                 yield Record(start, raw, None, f"bytes that are not valid {self.encoding.codec}")
             elif "\x00" in raw:
@@ -586,8 +648,79 @@ class CsvReader(Reader):
             else:
                 yield Record(start, raw, [None if v in nulls else v for v in record])
 
+    def _stray_header(self, raw: str) -> str | None:
+        """The header of the field of ``raw`` whose quote is out of place."""
+        at = stray_column(raw, self.delimiter, self.quote, self.escape)
+        return self.headers[at] if at is not None and at < len(self.headers) else None
+
     def close(self) -> None:
         """Nothing to release: the engine owns the stream."""
+
+
+def _split_lines(texts: Iterator[str]) -> Iterator[str]:
+    for text in texts:
+        yield from io.StringIO(text, newline="")
+
+
+class _Ambiguous:
+    """The row path's records with a quote out of place, handed to the reader's
+    ``set_aside`` as rejects, as the careful path makes them.
+
+    Checking every record costs a parse of its quotes, so only the records of decoded
+    blocks that :class:`QuoteCheck` finds a quote out of place in are checked (every
+    record of a file the sample showed as mixed); a block that starts inside a record
+    (a quoted line end across the cut) is checked record by record too.
+    """
+
+    def __init__(self, reader: CsvReader, out: Callable[[Reject], None], *, every: bool) -> None:
+        self._reader, self._out, self._every = reader, out, every
+        self._consumed: list[str] = []  # the physical lines of the record being read
+        self._suspect = every  # the block being read may hold a quote out of place
+        self._hot = every  # the record being read has (or may have) a line of such a block
+
+    def lines(self, texts: Iterator[str]) -> Iterator[str]:
+        r = self._reader
+        for text in texts:
+            if not self._every:
+                # A fresh check: the block starts a record (else it is suspect anyway).
+                fresh = QuoteCheck(r.delimiter, r.quote, r.escape, binary=False)
+                self._suspect = bool(self._consumed) or fresh.feed(text)
+            self._hot = self._hot or self._suspect  # the record going on, or the next
+            for line in io.StringIO(text, newline=""):
+                self._consumed.append(line)
+                yield line
+
+    def set_aside(self, line: int) -> bool:
+        """Whether the record just read (starting on ``line``) went to the rejects."""
+        if not self._hot:  # the common case, kept cheap
+            self._consumed.clear()
+            return False
+        raw = "".join(self._consumed)
+        self._consumed.clear()
+        self._hot = self._suspect  # the next record starts in the block being read
+        r = self._reader
+        if not stray_quote(raw, r.delimiter, r.quote, r.escape):
+            return False
+        self._out(Reject(line, AMBIGUOUS, raw, column=r._stray_header(raw)))
+        return True
+
+
+def _preamble_auto(settings: dict[str, Any]) -> bool:
+    """Whether a preamble detection is sure of is skipped: the job set neither
+    ``skip_rows`` nor ``header = false``."""
+    return settings["skip_rows"] is None and settings["header"] is not False
+
+
+def _preamble_note(lines: list[str]) -> dict[str, Any]:
+    """What the details and the file's log say of a preamble skipped."""
+    shown = [line.rstrip("\r\n")[:60] for line in lines if line.strip()][:3]
+    n = len(lines)
+    said = (
+        f"skipped {n} line{'s' if n != 1 else ''} before the header as a preamble "
+        f"({'; '.join(repr(s) for s in shown)}): one value a line, unlike the table's "
+        "records; set skip_rows in [format] to read them otherwise"
+    )
+    return {"lines": n, "text": shown, "said": said}
 
 
 def _absent_byte(text: str) -> str:
@@ -632,7 +765,12 @@ class CsvFormat(Format):
             str, None, help='escapes a quote in quotes; default: the quote, or "\\\\"'
         ),
         "header": Option(bool, True, help="the first record names the columns"),
-        "skip_rows": Option(int, 0, help="physical lines dropped before the header or data"),
+        "skip_rows": Option(
+            int,
+            None,
+            help="physical lines dropped before the header or data; unset: a preamble "
+            "whose lines are all of another width than the table is skipped",
+        ),
         "null_values": Option(
             list, [""], item=str, help='values read as NULL, e.g. ["", "NULL", "\\N", "NA"]'
         ),
@@ -656,7 +794,8 @@ class CsvFormat(Format):
             raise SpecError(
                 "'format.delimiter' and 'format.quote' must differ", key="format.delimiter"
             )
-        if not isinstance(merged["skip_rows"], int) or merged["skip_rows"] < 0:
+        skip = merged["skip_rows"]
+        if skip is not None and (not isinstance(skip, int) or skip < 0):
             raise SpecError("'format.skip_rows' must be 0 or more", key="format.skip_rows")
         if merged["encoding"] != "auto":
             try:

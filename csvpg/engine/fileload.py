@@ -248,6 +248,8 @@ class FileLoad:
 
         stream = CountingStream(ctx.source.open(fp.ref), progress)
         opened = open_stream(fp, stream)  # type: ignore[arg-type]
+        for warning in opened.reader.details.get("warnings", []):  # a preamble skipped, say
+            ctx.emit(ev.Warned(ctx.run_id, f"{url}: {warning}", url))
         try:
             loaded = self._load(conn, opened, stream)
         finally:

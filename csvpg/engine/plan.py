@@ -499,9 +499,12 @@ class OpenedFile:
     ) -> Iterator[Batch] | None:
         """The row path's rows through the transforms. With ``set_aside``, a row whose
         number of fields differs from the header's never reaches them: it goes to
-        :attr:`malformed`, and blank lines are skipped, as on the byte path."""
+        :attr:`malformed`, and so does each record the format sets aside itself
+        (:attr:`Reader.set_aside`); blank lines are skipped, as on the byte path."""
         if not self.row_path:
             return None
+        if set_aside:
+            self.reader.set_aside = self.malformed.append  # what the format itself refuses
         batches = self.reader.iter_batches()
         if set_aside:
             batches = _well_formed(batches, len(self.reader.headers), self.malformed)

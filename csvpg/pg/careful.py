@@ -64,7 +64,8 @@ def careful_stage(
     def rows() -> Iterator[list[Any] | Reject]:
         for record in records:
             if record.fields is None:
-                yield Reject(record.line, record.problem or "unreadable", record.raw)
+                problem = record.problem or "unreadable"
+                yield Reject(record.line, problem, record.raw, column=record.column)
             elif len(record.fields) != width:
                 yield Reject(record.line, wrong_width(len(record.fields), width), record.raw)
             else:

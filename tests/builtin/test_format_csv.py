@@ -563,3 +563,38 @@ def test_skip_rows_property(table: list[list[str]], banner: list[str], eol: str)
         assert b"".join(again.iter_bytes()) == body
     except FormatError as exc:  # COPY would read a blank line of one column as a row
         assert len(table[0]) == 1 and "blank line" in exc.message
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    table=tables(min_cols=2),
+    banner=st.lists(st.text(alphabet='abc ,;"é', max_size=12), max_size=4),
+    eol=st.sampled_from(["\n", "\r\n"]),
+)
+def test_a_preamble_skipped_unasked_holds_no_table_line(
+    table: list[list[str]], banner: list[str], eol: str
+) -> None:
+    """Property: without skip_rows, what the reader skips as a preamble is the banner's
+    first lines at most (a line as wide as the table may be a row: it stays), never a
+    line of the table after it."""
+    body = write(table, ",", eol, "utf-8")
+    raw = "".join(line + eol for line in banner).encode() + body
+    reader = open_bytes(raw, delimiter=",")
+    skipped = reader.preamble
+    lines = [line + eol for line in banner]
+    while lines and lines[0] == eol:  # blank lines before all else are skipped anyway
+        lines.pop(0)
+    assert skipped == lines[: len(skipped)], skipped  # a part of the banner at most
+    if skipped == lines:
+        assert reader.headers == table[0]
+        assert rows_of(reader) == nulls(table[1:])
+
+
+def test_rows_before_wider_rows_are_no_preamble() -> None:
+    """Found by the row path's property: a header and rows of 3 values before many rows
+    of 4 are data of another width (rejects to be), not a banner to drop unseen."""
+    data = b"id,name,amount\n0,a,10\n" + b"".join(b"%d,too,many,values\n" % i for i in range(1, 9))
+    reader = open_bytes(data)
+    assert reader.preamble == [] and reader.details["skip_rows"] == 0
+    assert reader.headers == ["id", "name", "amount"]
+    assert len(rows_of(reader)) == 9

@@ -202,3 +202,50 @@ def test_every_row_is_in_the_table_or_rejected_at_its_line(
         (i, r[0].upper(), int(r[1]) if r[1] else None) for i, r in enumerate(records) if loads(r)
     ]
     assert csvpg_db.rows("prop", "id") == good
+
+
+AMBIGUOUS = "a quote inside an unquoted field (ambiguous)"
+
+
+def test_ambiguous_quotes_are_rejects_on_the_row_path_too(load, csvpg_db) -> None:
+    """A mixed file (quoted fields, and quotes inside unquoted ones) through a transform
+    that needs values: the ambiguous records are rejects with their line, column and
+    raw line, as on the byte path; the rest loads exactly."""
+    data = (
+        'id,name,amount\n1,"Smith, Ann",10\n2,Robert "Bumps" Blackwell,20\n'
+        '3,"Lee, Bo",30\n4,plain,5"\n5,"say ""hi""",50\n'
+    )
+    summary, file = load(job("capitals"), data)
+    assert file.status == "loaded", file.error
+    assert file.details["path"] == "rows"
+    assert (file.rows_read, file.inserted, file.rejected) == (5, 3, 2)
+    assert csvpg_db.rows("people", "id") == [
+        (1, "SMITH, ANN", 10),
+        (3, "LEE, BO", 30),
+        (5, 'SAY "HI"', 50),
+    ]
+    assert rejects(csvpg_db, summary.run_id) == [
+        (3, "name", None, AMBIGUOUS, '2,Robert "Bumps" Blackwell,20\n'),
+        (5, "amount", None, AMBIGUOUS, '4,plain,5"\n'),
+    ]
+
+
+def test_a_stray_quote_past_the_sample_is_a_reject_on_the_row_path(
+    load, csvpg_db, monkeypatch
+) -> None:
+    """The sample looked clean; the decoded block holding the quote that ends an
+    unquoted field is checked record by record, and that record alone is a reject."""
+    from csvpg.builtin import format_csv
+
+    monkeypatch.setattr(format_csv, "SAMPLE_SIZE", 4096)
+    monkeypatch.setattr(format_csv, "BLOCK_SIZE", 4096)
+    good = "".join(f'{i},"n {i}",{i}\n' for i in range(1, 3000))
+    data = "id,name,amount\n" + good + '3000,bolt,5"\n3001,"last",1\n3002,nut,6"\n'
+    summary, file = load(job("drop_first"), data)
+    assert file.status == "loaded", file.error
+    assert (file.rows_read, file.inserted, file.rejected) == (3001, 2999, 2)
+    assert csvpg_db.count("people") == 2999  # id 1 dropped by the transform, 2 rejected
+    assert [r[:4] for r in rejects(csvpg_db, summary.run_id)] == [
+        (3001, "amount", None, AMBIGUOUS),
+        (3003, "amount", None, AMBIGUOUS),
+    ]
