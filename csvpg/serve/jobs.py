@@ -12,9 +12,10 @@ from fastapi.responses import JSONResponse, Response
 from csvpg.engine.plan import check_plugins
 from csvpg.masking import mask_value
 from csvpg.options import validate
-from csvpg.serve import JOB_NAME, ServerDep
+from csvpg.serve import JOB_NAME, Server, ServerDep
 from csvpg.serve.models import Job, JobName, JobSpec, TestDelivery, TestRecord, refusals
 from csvpg.serve.policy import MARK
+from csvpg.spec import Job as LoadedJob
 from csvpg.spec import parse_toml
 
 router = APIRouter()
@@ -81,9 +82,21 @@ def _masked_spec(data: dict[str, Any]) -> dict[str, Any]:
 def test_record(name: str, body: TestRecord, server: ServerDep) -> TestDelivery:
     """One record through the job's sink settings (its URL, headers, retries, rate),
     marked ``X-Csvpg-Test: 1``; the answer says whether it was delivered."""
+    return TestDelivery(**send_test_record(server, name, body.record))
+
+
+def sends_records(server: Server, job: LoadedJob) -> bool:
+    """Whether the job's sink sends records elsewhere (a webhook) and can send a test one."""
+    found = server.registry.sinks.get(job.sink.mode)
+    return found is not None and hasattr(found.cls, "send_test")
+
+
+def send_test_record(server: Server, name: str, record: dict[str, str | None]) -> dict[str, Any]:
+    """One record through the job's sink settings (the API's and the web app's button)."""
     job = server.load(name)
-    sink_cls = server.registry.pick("sink", job.sink.mode, "sink.mode")
-    if not hasattr(sink_cls, "send_test"):
+    if not sends_records(server, job):
         raise HTTPException(409, f"job {name!r} has a {job.sink.mode} sink, which sends no records")
+    sink_cls = server.registry.sinks[job.sink.mode].cls
     options = validate("sink.options", job.sink.options, sink_cls.options, base_dir=job.base_dir)
-    return TestDelivery(**sink_cls(**options).send_test(body.record))
+    result: dict[str, Any] = sink_cls(**options).send_test(record)  # type: ignore[attr-defined]
+    return result

@@ -313,3 +313,38 @@ def test_files_dropped_on_a_job_land_in_its_folder(
         "first.csv": "id,name\n5,Linus\n",
         "second.csv": "id,name\n6,Guido\n",
     }
+
+
+def test_a_record_sink_sends_a_test_record_and_its_rate_changes_while_it_runs(
+    operator: Any, site: Site
+) -> None:
+    """Contacts sent to a webhook at a chosen rate: a test record first, then the run at
+    1 record a second, raised from the live page so the rest go at once."""
+    from tests.test_notify import Receiver
+
+    folder = site.jobs.parent / "contacts"
+    folder.mkdir()
+    rows = "".join(f"{i},person {i}\n" for i in range(1, 31))
+    (folder / "contacts.csv").write_text("id,name\n" + rows)
+    page = operator
+    with Receiver() as receiver:
+        site.job(
+            "contacts",
+            str(folder),
+            f'[sink]\nmode = "webhook"\n[sink.options]\nurl = "{receiver.url()}"\n'
+            "rate_per_second = 1\n",
+        )
+        page.goto("/app/jobs/contacts")
+        page.click("#test-record")
+        expect(page.locator("#test-result")).to_contain_text("delivered")
+        assert receiver.wait(1)[0].headers.get("X-Csvpg-Test") == "1"
+
+        page.click("#run")
+        page.wait_for_selector("#rate-form")
+        receiver.wait(3, timeout=30)  # about one a second
+        assert len(receiver.hits) < 1 + 30, "the rate held the records back"
+        page.fill("#rate", "0")  # no limit
+        page.click("#set-rate")
+        page.wait_for_selector("table.files", timeout=30_000)  # well before 30 s at 1/s
+        assert len(receiver.wait(31)) == 31
+    assert page.locator(".heading .status").first.inner_text() == "succeeded"

@@ -18,6 +18,7 @@ from csvpg.masking import mask_text
 from csvpg.pg import history
 from csvpg.preflight import check
 from csvpg.serve import JOB_NAME, Server, ServerDep
+from csvpg.serve.jobs import send_test_record, sends_records
 from csvpg.serve.live import RunRequest
 from csvpg.serve.policy import MARK
 from csvpg.serve.uploads import store
@@ -40,6 +41,8 @@ class JobEntry:
     source: str | None = None
     mode: str | None = None
     inbox: bool = False
+    #: Its sink sends records elsewhere (a webhook): a test record can be sent.
+    sends_records: bool = False
     last: Any = None
     running: str | None = None
 
@@ -54,6 +57,7 @@ def _entry(server: Server, name: str) -> JobEntry:
         return entry
     source = resolve_url(job)
     entry.source, entry.mode, entry.inbox = mask_text(source), job.sink.mode, Path(source).is_dir()
+    entry.sends_records = sends_records(server, job)
     return entry
 
 
@@ -146,6 +150,15 @@ def save_job(
     # Marked as written over HTTP: every run holds it to the same rules again.
     path.write_text(MARK + text.removeprefix(MARK), encoding="utf-8")
     return RedirectResponse(f"/app/jobs/{name}?saved=1", status_code=303)
+
+
+@router.post("/app/jobs/{name}/test-record", response_class=HTMLResponse)
+def test_record(
+    name: str, request: Request, server: ServerDep, session: OperatorForm
+) -> HTMLResponse:
+    """One marked record through the job's sink settings; the page says what came back."""
+    delivery = send_test_record(server, name, {"csvpg_test": "true"})
+    return _job_page(request, server, session, name, test_delivery=delivery)
 
 
 @router.get("/app/jobs/{name}/check", response_class=HTMLResponse)

@@ -11,9 +11,10 @@ from collections.abc import AsyncIterator
 from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
+from csvpg import rates
 from csvpg.notify import masked
 from csvpg.pg import history
 from csvpg.serve import JOB_NAME, Server, ServerDep
@@ -106,7 +107,10 @@ def run_page(run_id: str, request: Request, server: ServerDep, session: PageSess
     live = server.live.get(run_id)
     if live is not None and live.summary is None:
         progress = watch(request, live).snapshot()
-        return page(request, "live.html", session, run_id=run_id, live=live, progress=progress)
+        rate = rates.lookup(run_id)  # a record sink's rate, changeable while it runs
+        return page(
+            request, "live.html", session, run_id=run_id, live=live, progress=progress, rate=rate
+        )
     found = _recorded(server, run_id)
     if found is None and live is not None and live.summary is not None:
         found = _remembered(live.summary)
@@ -162,6 +166,21 @@ def cancel_run(run_id: str, server: ServerDep, session: OperatorForm) -> Respons
     if live is None or live.summary is not None:
         raise HTTPException(409, f"run {run_id} is not running here")
     live.handle.cancel()
+    return RedirectResponse(f"/app/runs/{run_id}", status_code=303)
+
+
+@router.post("/app/runs/{run_id}/rate")
+def set_rate(
+    run_id: str,
+    server: ServerDep,
+    session: OperatorForm,
+    rate_per_second: Annotated[float, Form(ge=0, le=1_000_000)],
+) -> Response:
+    """The running record sink's rate (``PUT /runs/{run_id}/rate``), from the live page."""
+    live, rate = server.live.get(run_id), rates.lookup(run_id)
+    if live is None or live.summary is not None or rate is None:
+        raise HTTPException(409, f"run {run_id} is not a running job with a rate")
+    rate.set(rate_per_second)
     return RedirectResponse(f"/app/runs/{run_id}", status_code=303)
 
 

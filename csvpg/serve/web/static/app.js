@@ -66,7 +66,16 @@ function uploads(zone) {
   zone.addEventListener("drop", (e) => { e.preventDefault(); zone.classList.remove("over"); send(e.dataTransfer.files); });
 }
 
+// A slider that sets the number field beside it (the form sends the number).
+function mirrors() {
+  document.querySelectorAll("[data-mirror]").forEach((slider) => {
+    const field = document.getElementById(slider.dataset.mirror);
+    slider.addEventListener("input", () => { field.value = slider.value; });
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  mirrors();
   document.querySelectorAll("[data-events]").forEach(follow);
   document.querySelectorAll("[data-upload]").forEach(uploads);
   dialogs();
