@@ -14,6 +14,7 @@ import re
 import tomllib
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -193,6 +194,19 @@ class ScheduleSection:
         default="UTC",
         metadata=option(str, help='the clock the cron is read on, e.g. "Europe/Berlin"'),
     )
+
+    def next_run(self, after: datetime | None = None) -> datetime | None:
+        """When the cron fires next after ``after`` (now), on the job's clock; None
+        without a cron."""
+        from zoneinfo import ZoneInfo
+
+        from croniter import croniter
+
+        if self.cron is None:
+            return None
+        start = (after or datetime.now(UTC)).astimezone(ZoneInfo(self.timezone))
+        nxt: datetime = croniter(self.cron, start).get_next(datetime)
+        return nxt
 
     def check(self, path: str, file: str | None) -> None:
         from zoneinfo import ZoneInfo, ZoneInfoNotFoundError

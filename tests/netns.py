@@ -39,18 +39,23 @@ def _ip(*args: str) -> None:
     subprocess.run(["ip", *args], check=True, capture_output=True, text=True)
 
 
-def socket_path(dsn: str) -> str:
-    """The unix socket of a ``postgresql://…?host=/dir&port=N`` DSN."""
-    query = parse_qs(urlsplit(dsn).query)
-    port = query.get("port", [str(urlsplit(dsn).port or 5432)])[0]
-    return os.path.join(query["host"][0], f".s.PGSQL.{port}")
+def server_address(dsn: str) -> str | tuple[str, int]:
+    """Where the server of ``dsn`` listens: the unix socket of a
+    ``postgresql://…?host=/dir&port=N`` DSN, else its TCP host and port."""
+    parts = urlsplit(dsn)
+    query = parse_qs(parts.query)
+    port = query.get("port", [str(parts.port or 5432)])[0]
+    if "host" in query and query["host"][0].startswith("/"):
+        return os.path.join(query["host"][0], f".s.PGSQL.{port}")
+    return (parts.hostname or "127.0.0.1", int(port))
 
 
 class _Relay(socketserver.BaseRequestHandler):
     def handle(self) -> None:
         server: Relay = self.server  # type: ignore[assignment]
         server.accepted += 1
-        upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        family = socket.AF_UNIX if isinstance(server.target, str) else socket.AF_INET
+        upstream = socket.socket(family, socket.SOCK_STREAM)
         upstream.connect(server.target)
 
         def pump(src: socket.socket, dst: socket.socket) -> None:
@@ -72,12 +77,13 @@ class _Relay(socketserver.BaseRequestHandler):
 
 
 class Relay(socketserver.ThreadingTCPServer):
-    """TCP on one address → the server's unix socket; counts the connections."""
+    """TCP on one address → the server's unix socket (or its loopback port, which a
+    namespace cannot reach); counts the connections."""
 
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: str, target: str) -> None:
+    def __init__(self, address: str, target: str | tuple[str, int]) -> None:
         super().__init__((address, 0), _Relay)
         self.target = target
         self.accepted = 0
@@ -119,7 +125,7 @@ def machines(count: int, dsn: str) -> Iterator[list[Machine]]:
             _ip("-n", name, "addr", "add", f"{there}/24", "dev", ns_end)
             _ip("-n", name, "link", "set", ns_end, "up")
             _ip("-n", name, "link", "set", "lo", "up")
-            relay = Relay(here, socket_path(dsn))
+            relay = Relay(here, server_address(dsn))
             user = urlsplit(dsn).username or "postgres"
             database = urlsplit(dsn).path.lstrip("/") or "postgres"
             made.append(Machine(name, f"postgresql://{user}@{here}:{relay.port}/{database}", relay))

@@ -3,6 +3,7 @@ written (checked as a run would check them) and deleted."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import tomli_w
@@ -10,6 +11,7 @@ from fastapi import APIRouter, HTTPException
 from fastapi.responses import JSONResponse, Response
 
 from csvpg.engine.plan import check_plugins
+from csvpg.errors import CsvpgError
 from csvpg.masking import mask_value
 from csvpg.options import validate
 from csvpg.serve import JOB_NAME, Server, ServerDep
@@ -24,10 +26,19 @@ router = APIRouter()
 @router.get("/jobs", responses=refusals(401))
 def list_jobs(server: ServerDep) -> list[JobName]:
     return [
-        JobName(name=p.stem)
+        JobName(name=p.stem, next_run=_next_run(server, p.stem))
         for p in sorted(server.jobs_dir.glob("*.toml"))
         if JOB_NAME.fullmatch(p.stem)
     ]
+
+
+def _next_run(server: Server, name: str) -> datetime | None:
+    """A scheduled job's next run; None without a schedule, or for a job that does not
+    read (``GET /jobs/{name}`` says why)."""
+    try:
+        return server.load(name).schedule.next_run()
+    except (CsvpgError, HTTPException):
+        return None
 
 
 @router.get("/jobs/{name}", responses=refusals(401, 404, 422))

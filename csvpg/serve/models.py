@@ -158,6 +158,9 @@ class Reject(BaseModel):
 
 class JobName(BaseModel):
     name: str
+    next_run: datetime | None = Field(
+        None, description="when its [schedule] runs it next (csvpg worker --jobs)"
+    )
 
 
 class Job(BaseModel):

@@ -32,7 +32,9 @@ UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 LEDGER = ".csvpg-uploads.jsonl"
 
 
-@router.post("/uploads", status_code=201, responses=refusals(401, 403, 404, 409, 413, 415, 422))
+@router.post(
+    "/uploads", status_code=201, responses=refusals(400, 401, 403, 404, 409, 413, 415, 422)
+)
 async def upload(
     job: Annotated[str, Form(min_length=1)],
     files: Annotated[list[UploadFile], File(min_length=1)],

@@ -51,8 +51,8 @@ class Scheduled:
     timezone: str
 
     def next_run(self, after: datetime | None = None) -> datetime:
-        start = (after or datetime.now(UTC)).astimezone(ZoneInfo(self.timezone))
-        nxt: datetime = croniter(self.cron, start).get_next(datetime)
+        nxt = self.job.schedule.next_run(after)
+        assert nxt is not None  # a Scheduled job has a cron
         return nxt
 
 

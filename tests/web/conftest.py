@@ -106,7 +106,9 @@ def site(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
         yield Site(url, jobs, inbox, db, app)
 
 
-@pytest.fixture(scope="session")
+# Module-scoped: Playwright's sync API keeps an event loop running in the main thread
+# while it is open, and other tests (the dashboard's) start loops of their own.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
         pytest.skip(

@@ -102,7 +102,7 @@ def test_upload_two_files_run_and_read_the_rejects(
     assert site.db.rows("good", order_by="id") == [(1, "Ada"), (2, "Grace")]
     assert site.db.count("dirty") == 2
 
-    page.goto("/app/runs?rejects=yes")
+    page.goto(f"/app/runs?job={shop}&rejects=yes")  # the server's history is shared
     assert page.locator("table.runs tbody tr").count() == 1
     assert shop in page.locator("table.runs tbody").inner_text()
     shoot(page, "history")
@@ -348,3 +348,13 @@ def test_a_record_sink_sends_a_test_record_and_its_rate_changes_while_it_runs(
         page.wait_for_selector("table.files", timeout=30_000)  # well before 30 s at 1/s
         assert len(receiver.wait(31)) == 31
     assert page.locator(".heading .status").first.inner_text() == "succeeded"
+
+
+def test_a_scheduled_job_shows_its_next_run(operator: Any, site: Site) -> None:
+    folder = site.jobs.parent / "nightly"
+    folder.mkdir()
+    site.job("nightly", str(folder), '[schedule]\ncron = "0 2 * * *"\ntimezone = "UTC"\n')
+    page = operator
+    page.goto("/")
+    row = page.locator("table.jobs tr", has_text="nightly")
+    expect(row.locator("td.next-run")).to_contain_text("02:00")

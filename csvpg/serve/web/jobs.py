@@ -43,6 +43,8 @@ class JobEntry:
     inbox: bool = False
     #: Its sink sends records elsewhere (a webhook): a test record can be sent.
     sends_records: bool = False
+    #: When its [schedule] runs it next.
+    next_run: Any = None
     last: Any = None
     running: str | None = None
 
@@ -58,6 +60,7 @@ def _entry(server: Server, name: str) -> JobEntry:
     source = resolve_url(job)
     entry.source, entry.mode, entry.inbox = mask_text(source), job.sink.mode, Path(source).is_dir()
     entry.sends_records = sends_records(server, job)
+    entry.next_run = job.schedule.next_run()
     return entry
 
 
