@@ -24,6 +24,7 @@ __all__ = [
     "FileCancelled",
     "FileFailed",
     "FileLoaded",
+    "FilePhase",
     "FileRef",
     "FileSkipped",
     "FileStarted",
@@ -125,6 +126,7 @@ _EXPORTS = {
     "FileLoaded": "csvpg.events",
     "FileFailed": "csvpg.events",
     "FileCancelled": "csvpg.events",
+    "FilePhase": "csvpg.events",
     "JobFinished": "csvpg.events",
 }
 
@@ -145,6 +147,7 @@ if TYPE_CHECKING:
         FileCancelled,
         FileFailed,
         FileLoaded,
+        FilePhase,
         FileSkipped,
         FileStarted,
         JobFinished,

@@ -182,7 +182,8 @@ class RunHandle:
         return self._engine.history_dsn
 
     def context(self) -> RunContext:
-        """What a file's load would get of this run (``csvpg check`` shows the DDL)."""
+        """The run as its files would see it: ``context().for_file(source, fp)`` is what
+        a file's load gets (``csvpg check`` shows the DDL with it)."""
         return self._engine.context(has_manifest=False)
 
 

@@ -37,6 +37,10 @@ class JobStarted(Event):
     job: str
     files: int
     database: str  # masked
+    #: Each file is loaded, then rolled back: reporters say "would load".
+    dry_run: bool = False
+    #: The bytes of all the run's files, when every size is known: the overall bar's total.
+    bytes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,18 @@ class BytesRead(Event):
     file: str
     bytes_read: int
     size: int | None
+
+
+@dataclass(frozen=True)
+class FilePhase(Event):
+    """Fires when a file's load enters a phase its bytes do not show: ``checking bad
+    rows`` (the careful path reads the file again, record by record). Reading, and
+    PostgreSQL writing once every byte is read, show in BytesRead."""
+
+    name: ClassVar[str] = "file_phase"
+
+    file: str
+    phase: str
 
 
 @dataclass(frozen=True)

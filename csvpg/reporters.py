@@ -16,6 +16,7 @@ import json
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import PurePosixPath
 from typing import Any, TextIO
 
@@ -31,7 +32,7 @@ def _short(url: str) -> str:
 
 
 def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
 
 
 def human_bytes(n: float) -> str:
@@ -57,23 +58,29 @@ def human_duration(seconds: float) -> str:
 FILE_ENDS = (ev.FileLoaded, ev.FileFailed, ev.FileCancelled, ev.FileSkipped)
 
 
-def describe(event: ev.Event, *, quiet: bool = False) -> list[str]:
+def describe(event: ev.Event, *, quiet: bool = False, dry_run: bool = False) -> list[str]:
     """The plain lines for one event (none for progress); LineReporter prints them, and
-    the dashboard's log pane shows them."""
+    the dashboard's log pane shows them. In a dry run every line says so."""
+    lines = _lines(event, quiet=quiet)
+    if dry_run:
+        lines = [_would(line) for line in lines]
+    return lines
+
+
+def _would(line: str) -> str:
+    """A line of a dry run: nothing was kept, so the line says what a run would do."""
+    text = line.replace("  loaded  ", "  would load ", 1).replace(" files loaded", " files")
+    text = text.replace(" file loaded", " file")
+    return "dry run: " + (text[2:] if text.startswith("  ") else text)
+
+
+def _lines(event: ev.Event, *, quiet: bool) -> list[str]:
     if isinstance(event, ev.JobStarted) and not quiet:
         return [f"job {event.job}: {_plural(event.files, 'file')} → {event.database}"]
     if isinstance(event, ev.FileLoaded) and not quiet:
-        counts = f"{event.inserted} inserted, {event.updated} updated"
-        unchanged = getattr(event, "unchanged", 0)  # upserts: rows already as the file has them
-        if unchanged:
-            counts += f", {unchanged} unchanged"
-        if event.collapsed:
-            counts += f", {event.collapsed} duplicate keys collapsed"
-        if event.rejected:
-            counts += f", {event.rejected} rejected"
         return [
             f"  loaded  {_short(event.file)} → {event.table}: "
-            f"{_plural(event.rows_read, 'row')} ({counts}) in {event.seconds:.2f} s"
+            f"{_plural(event.rows_read, 'row')} ({_counts(event)}) in {event.seconds:.2f} s"
         ]
     if isinstance(event, ev.FileCancelled):
         return [f"  cancelled {_short(event.file)} → {event.table}: rolled back"]
@@ -90,42 +97,85 @@ def describe(event: ev.Event, *, quiet: bool = False) -> list[str]:
             lines.append(f"          {place(r['line'], r['column'])}: {r['reason']}")
         if event.count > 5:
             lines.append(
-                f"          … {event.count - 5} more in csvpg.rejects (run {event.run_id})"
+                f"          … {event.count - 5:,} more in csvpg.rejects (run {event.run_id})"
             )
         return lines
     if isinstance(event, ev.Warned):
         return [f"  warning: {event.message}"]
     if isinstance(event, ev.JobFinished):
-        files = _plural(event.files_loaded, "file") + " loaded"
-        if not (event.files_loaded or event.files_failed or event.files_skipped):
-            files = "0 files found ([source] allow_empty)"
-        if event.files_failed:
-            files += f", {event.files_failed} failed"
-        if event.files_skipped:
-            files += f", {event.files_skipped} skipped"
-        return [
-            f"{event.status}: {files}; {_plural(event.rows_read, 'row')} read, "
-            f"{event.inserted} inserted, {event.updated} updated"
-            + (f", {event.rejected} rejected" if event.rejected else "")
-            + f" in {event.seconds:.2f} s"
-        ]
+        return _totals(event)
     return []
 
 
-class LineReporter:
-    """One line per file as it ends, then a totals line: for terminals, logs and cron."""
+def _counts(event: ev.FileLoaded | ev.JobFinished) -> str:
+    """``990 inserted, 3 updated, 7 rejected``: the counts a load has, formatted alike."""
+    counts = f"{event.inserted:,} inserted, {event.updated:,} updated"
+    if event.unchanged:  # upserts: rows already as the file has them
+        counts += f", {event.unchanged:,} unchanged"
+    if event.collapsed:
+        counts += f", {event.collapsed:,} duplicate keys collapsed"
+    if event.rejected:
+        counts += f", {event.rejected:,} rejected"
+    return counts
 
-    def __init__(self, out: TextIO, *, quiet: bool = False) -> None:
+
+def _totals(event: ev.JobFinished) -> list[str]:
+    files = _plural(event.files_loaded, "file") + " loaded"
+    if not (event.files_loaded or event.files_failed or event.files_skipped):
+        files = "0 files found ([source] allow_empty)"
+    if event.files_failed:
+        files += f", {event.files_failed:,} failed"
+    if event.files_skipped:
+        files += f", {event.files_skipped:,} skipped"
+    lines = [
+        f"{event.status}: {files}; {_plural(event.rows_read, 'row')} read, "
+        f"{_counts(event)} in {event.seconds:.2f} s"
+    ]
+    see = f": csvpg runs {event.run_id} --rejects" if event.rejected else ""
+    lines.append(f"  run {event.run_id}{see}")
+    return lines
+
+
+def stamp(created: float) -> str:
+    """An event's time as a log line starts with it: local time, with its offset."""
+    return datetime.fromtimestamp(created).astimezone().isoformat(timespec="seconds")
+
+
+class LineReporter:
+    """One line per file as it ends, then a totals line: for terminals, logs and cron.
+
+    ``stamped`` (off a terminal, for logs a scheduler keeps) starts every line with the
+    event's time, and a file's lines with ``[n/N]``: its number among the run's files."""
+
+    def __init__(self, out: TextIO, *, quiet: bool = False, stamped: bool = False) -> None:
         self.out = out
         self.quiet = quiet
+        self.stamped = stamped
+        self.dry_run = False
+        self._numbers: dict[str, int] = {}
+        self._total = 0
 
-    def _say(self, text: str) -> None:
+    def _say(self, text: str, *, created: float | None = None, file: str | None = None) -> None:
+        if self.stamped:
+            number = self._number(file) if file is not None else ""
+            if number and text.startswith("  "):  # the number stands where the indent was
+                text = text[2:]
+            text = f"{stamp(time.time() if created is None else created)} {number}{text}"
         print(text, file=self.out, flush=True)
+
+    def _number(self, file: str) -> str:
+        n = self._numbers.setdefault(file, len(self._numbers) + 1)
+        return f"[{n}/{max(self._total, n)}] "
 
     @hookimpl
     def track_event(self, event: ev.Event) -> None:
-        for line in describe(event, quiet=self.quiet):
-            self._say(line)
+        if isinstance(event, ev.JobStarted):
+            self.dry_run, self._total = event.dry_run, event.files
+        elif isinstance(event, ev.FileStarted):  # numbered as they start, not as they end
+            self._numbers.setdefault(event.file, len(self._numbers) + 1)
+        file = getattr(event, "file", None)
+        for line in describe(event, quiet=self.quiet, dry_run=self.dry_run):
+            self._say(line, created=event.created, file=file)
 
     def close(self) -> None:
         """Nothing to release; the CLI closes every reporter after a run."""
@@ -148,8 +198,9 @@ class ProgressLineReporter(LineReporter):
         every: float = 10.0,
         clock: Clock = time.monotonic,
         heartbeat: bool = False,
+        stamped: bool = False,
     ) -> None:
-        super().__init__(out, quiet=quiet)
+        super().__init__(out, quiet=quiet, stamped=stamped)
         self.every = every
         self.clock = clock
         self.heartbeat = heartbeat
@@ -176,6 +227,8 @@ class ProgressLineReporter(LineReporter):
                 loading = self._files[event.file]
                 loading.read = event
                 self._due(event.file, loading, self.clock())
+            elif isinstance(event, ev.FilePhase) and event.file in self._files:
+                self._files[event.file].phase = event.phase
             elif isinstance(event, FILE_ENDS):
                 self._files.pop(event.file, None)
             elif isinstance(event, ev.JobFinished):
@@ -193,15 +246,23 @@ class ProgressLineReporter(LineReporter):
             return
         loading.said = now
         seconds = now - loading.started
-        if loading.read is None:
-            self._say(f"  loading {_short(file)}: opening it, for {human_duration(seconds)}")
+        if loading.phase is not None:
+            self._say(
+                f"  loading {_short(file)}: {loading.phase} ({human_duration(seconds)} so far)",
+                file=file,
+            )
+        elif loading.read is None:
+            self._say(
+                f"  loading {_short(file)}: opening it, for {human_duration(seconds)}", file=file
+            )
         elif loading.read.size and loading.read.bytes_read >= loading.read.size:
             self._say(
                 f"  loading {_short(file)}: all {human_bytes(loading.read.bytes_read)} read, "
-                f"PostgreSQL is writing it ({human_duration(seconds)} so far)"
+                f"PostgreSQL is writing it ({human_duration(seconds)} so far)",
+                file=file,
             )
         else:
-            self._say(progress_line(loading.read, seconds))
+            self._say(progress_line(loading.read, seconds), file=file)
 
     def _beat(self) -> None:
         while not self._stop.wait(min(self.every, 1.0)):
@@ -221,6 +282,8 @@ class _Loading:
         self.started = started
         self.said = said
         self.read: ev.BytesRead | None = None
+        #: A phase its bytes do not show (FilePhase), e.g. "checking bad rows".
+        self.phase: str | None = None
 
 
 def progress_line(event: ev.BytesRead, seconds: float) -> str:
@@ -239,21 +302,60 @@ def progress_line(event: ev.BytesRead, seconds: float) -> str:
 
 
 class JsonLinesReporter:
-    """One JSON object per event (``Event.to_dict()``), one per line, for log shippers.
-    ``quiet`` keeps failures, rejects, warnings and the totals."""
+    """One JSON object per event (``Event.to_dict()``, plus ``time`` and ``level``), one
+    per line, for log shippers. A file's progress (``bytes_read``) is written at most
+    every ``every`` seconds, and when it is all read. ``quiet`` keeps failures, rejects,
+    warnings and the totals."""
 
     QUIET = (ev.FileFailed, ev.FileCancelled, ev.RowsRejected, ev.Warned, ev.JobFinished)
+    LEVELS: dict[type[ev.Event], str] = {
+        ev.FileFailed: "error",
+        ev.FileCancelled: "warning",
+        ev.RowsRejected: "warning",
+        ev.Warned: "warning",
+    }
 
-    def __init__(self, out: TextIO, *, quiet: bool = False) -> None:
+    def __init__(
+        self,
+        out: TextIO,
+        *,
+        quiet: bool = False,
+        every: float = 5.0,
+        clock: Clock = time.monotonic,
+    ) -> None:
         self.out = out
         self.quiet = quiet
+        self.every = every
+        self.clock = clock
+        self._said: dict[str, float] = {}
 
     @hookimpl
     def track_event(self, event: ev.Event) -> None:
         if self.quiet and not isinstance(event, self.QUIET):
             return
-        self.out.write(json.dumps(event.to_dict(), ensure_ascii=False, default=str) + "\n")
+        if isinstance(event, ev.BytesRead) and not self._due(event):
+            return
+        data = {
+            "time": stamp(event.created),
+            "level": self._level(event),
+            **event.to_dict(),
+        }
+        self.out.write(json.dumps(data, ensure_ascii=False, default=str) + "\n")
         self.out.flush()
+
+    def _level(self, event: ev.Event) -> str:
+        if isinstance(event, ev.JobFinished):
+            return "info" if event.status == "succeeded" else "error"
+        return self.LEVELS.get(type(event), "info")
+
+    def _due(self, event: ev.BytesRead) -> bool:
+        now = self.clock()
+        done = event.size is not None and event.bytes_read >= event.size
+        last = self._said.get(event.file)
+        if not done and last is not None and now - last < self.every:
+            return False
+        self._said[event.file] = now
+        return True
 
     def close(self) -> None:
         """Nothing to release."""
@@ -277,6 +379,9 @@ class RichReporter:
         self._files = self._done = 0
         self._tasks_seen = False
         self._bytes: dict[str, int] = {}
+        self._total_bytes: int | None = None
+        self._started = 0.0
+        self.dry_run = False
 
     def _start(self, event: ev.JobStarted) -> None:
         from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn
@@ -288,7 +393,8 @@ class RichReporter:
             def render(self, task: Any) -> Text:
                 return Text(human_duration(clock() - task.fields["t0"]), style="cyan")
 
-        self._files = event.files
+        self._files, self._total_bytes = event.files, event.bytes
+        self._started = self.clock()
         self._progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(bar_width=30),
@@ -298,12 +404,25 @@ class RichReporter:
             transient=True,
         )
         detail, t0 = self._overall_detail(), self.clock()
-        self._overall = self._progress.add_task(event.job, total=event.files, detail=detail, t0=t0)
+        total = event.bytes or event.files  # bytes of all files when every size is known
+        self._overall = self._progress.add_task(event.job, total=total, detail=detail, t0=t0)
         self._progress.start()
 
     def _overall_detail(self) -> str:
+        """``2 of 6 files · 1.2 GiB of 3.0 GiB · 85.0 MiB/s · about 21 s left``: the
+        rate counts PostgreSQL's writing too, so the time left includes it."""
         read = sum(self._bytes.values())
-        return f"{self._done} of {_plural(self._files, 'file')} · {human_bytes(read)} read"
+        text = f"{self._done} of {_plural(self._files, 'file')} · {human_bytes(read)}"
+        if not self._total_bytes:
+            return text + " read"
+        text += f" of {human_bytes(self._total_bytes)}"
+        seconds = self.clock() - self._started
+        if read and seconds > 0:
+            rate = read / seconds
+            text += f" · {human_bytes(rate)}/s"
+            if self._total_bytes > read:
+                text += f", about {human_duration((self._total_bytes - read) / rate)} left"
+        return text
 
     def _print(self, lines: list[str], style: str) -> None:
         for line in lines:
@@ -312,7 +431,8 @@ class RichReporter:
     @hookimpl
     def track_event(self, event: ev.Event) -> None:
         if isinstance(event, ev.JobStarted):
-            self.console.print(describe(event)[0], style="bold")
+            self.dry_run = event.dry_run
+            self.console.print(describe(event, dry_run=self.dry_run)[0], style="bold")
             self._start(event)
         elif isinstance(event, ev.FileStarted) and self._progress is not None:
             task = self._progress.add_task(
@@ -330,11 +450,15 @@ class RichReporter:
             if event.size and event.bytes_read >= event.size:
                 detail = f"{human_bytes(event.size)} read, PostgreSQL is writing it"
             self._progress.update(task, completed=event.bytes_read, detail=detail)
-            self._progress.update(self._overall, detail=self._overall_detail())
+            done = sum(self._bytes.values()) if self._total_bytes else self._done
+            self._progress.update(self._overall, completed=done, detail=self._overall_detail())
+        elif isinstance(event, ev.FilePhase) and event.file in self._tasks:
+            task, _ = self._tasks[event.file]
+            self._progress.update(task, detail=event.phase)
         elif isinstance(event, FILE_ENDS):
             self._file_done(event)
         elif isinstance(event, (ev.RowsRejected, ev.Warned)):
-            self._print(describe(event), "yellow")
+            self._print(describe(event, dry_run=self.dry_run), "yellow")
         elif isinstance(event, ev.JobFinished):
             self.close()
             self._summary(event)
@@ -356,15 +480,16 @@ class RichReporter:
                 cancelled = isinstance(event, ev.FileCancelled)
                 status = "cancelled" if cancelled else "FAILED"
                 table, seconds = event.table or "", f"{event.seconds:.2f}"
-                self._print(describe(event), "yellow" if cancelled else "bold red")
+                self._print(
+                    describe(event, dry_run=self.dry_run), "yellow" if cancelled else "bold red"
+                )
             else:
                 status, table, seconds = "skipped", "", ""
-                self._print(describe(event), "dim")
+                self._print(describe(event, dry_run=self.dry_run), "dim")
             self._rows.append((_short(event.file), table, status, "", "", "", "", seconds))
         if self._progress is not None:
-            self._progress.update(
-                self._overall, completed=self._done, detail=self._overall_detail()
-            )
+            done = sum(self._bytes.values()) if self._total_bytes else self._done
+            self._progress.update(self._overall, completed=done, detail=self._overall_detail())
 
     def _summary(self, event: ev.JobFinished) -> None:
         from rich.table import Table
@@ -380,7 +505,9 @@ class RichReporter:
                 table.add_row(*row, style=style)
             self.console.print(table)
         ok = event.status == "succeeded"
-        self.console.print(describe(event)[0], style="bold green" if ok else "bold red")
+        totals, *more = describe(event, dry_run=self.dry_run)
+        self.console.print(totals, style="bold green" if ok else "bold red")
+        self._print(more, "dim")
 
     def close(self) -> None:
         """Stop the live display; the CLI calls it even when the run raised."""
@@ -451,9 +578,11 @@ def for_stream(
     if log_format == "json":
         return JsonLinesReporter(out, quiet=quiet)
     isatty = getattr(out, "isatty", None)
-    if not quiet and isatty is not None and isatty():
-        return RichReporter(out)
-    return ProgressLineReporter(out, quiet=quiet, every=every, heartbeat=True)
+    if isatty is not None and isatty():
+        if not quiet:
+            return RichReporter(out)
+        return ProgressLineReporter(out, quiet=True)
+    return ProgressLineReporter(out, quiet=quiet, every=every, heartbeat=True, stamped=True)
 
 
 def dump_json(data: dict[str, Any], out: TextIO) -> None:

@@ -17,6 +17,7 @@ from csvpg.reporters import (
     for_stream,
     human_bytes,
     human_duration,
+    stamp,
 )
 from tests.conftest import job_toml
 
@@ -53,11 +54,12 @@ LINES = [
     "          line 3, column id: not an integer",
     "          line 4, column id: not an integer",
     f"          … 2 more in csvpg.rejects (run {R})",
-    "  loaded  big.csv → public.big: 1000 rows (990 inserted, 3 updated, 7 rejected) in 30.00 s",
+    "  loaded  big.csv → public.big: 1,000 rows (990 inserted, 3 updated, 7 rejected) in 30.00 s",
     "  FAILED  bad.csv → public.bad: /data/bad.csv: boom",
     "          hint: fix it",
-    "partial: 2 files loaded, 1 failed; 1020 rows read, 1010 inserted, 3 updated, 7 rejected"
+    "partial: 2 files loaded, 1 failed; 1,020 rows read, 1,010 inserted, 3 updated, 7 rejected"
     " in 31.00 s",
+    f"  run {R}: csvpg runs {R} --rejects",
 ]
 
 
@@ -167,7 +169,9 @@ def test_json_lines_are_the_events() -> None:
     out = io.StringIO()
     feed(JsonLinesReporter(out), RUN)
     objects = [json.loads(line) for line in out.getvalue().splitlines()]
-    assert objects == [e.to_dict() for e in RUN]
+    assert [{k: v for k, v in o.items() if k not in ("time", "level")} for o in objects] == [
+        e.to_dict() for e in RUN
+    ]
     quiet = io.StringIO()
     feed(JsonLinesReporter(quiet, quiet=True), RUN)
     kinds = [json.loads(line)["event"] for line in quiet.getvalue().splitlines()]
@@ -179,6 +183,8 @@ def test_every_event_has_a_stable_name_and_its_time() -> None:
     cancelled = ev.FileCancelled(R, "/data/big.csv", "public.big", 2.0, created=1767225600.0)
     feed(JsonLinesReporter(out, quiet=True), [cancelled])
     assert json.loads(out.getvalue()) == {
+        "time": stamp(1767225600.0),
+        "level": "warning",
         "event": "FileCancelled",
         "name": "file_cancelled",
         "created": 1767225600.0,
@@ -202,7 +208,7 @@ def test_rich_reporter_ends_with_a_summary_table() -> None:
     table = [line.split() for line in text.splitlines()]
     assert ["big.csv", "public.big", "loaded", "1,000", "990", "3", "7", "30.00"] in table
     assert ["small.csv", "public.small", "loaded", "20", "20", "0", "0", "0.05"] in table
-    assert text.rstrip().endswith(LINES[-1])
+    assert text.rstrip().endswith(LINES[-1].strip())
 
 
 class Tty(io.StringIO):
@@ -249,3 +255,101 @@ def test_cli_log_format_json(db, tmp_path: Path, capsys) -> None:
     captured = capsys.readouterr()
     assert json.loads(captured.out)["totals"]["rows_read"] == 1  # the summary on stdout
     assert [json.loads(line)["event"] for line in captured.err.splitlines()] == ["JobFinished"]
+
+
+def test_log_lines_carry_their_time_and_the_files_number() -> None:
+    """Off a terminal (cron, Airflow) every line starts with its time; a file's lines
+    say which of the run's files it is."""
+    out = io.StringIO()
+    events = [
+        ev.JobStarted(R, "nightly", 2, "db", created=1767225600.0),
+        ev.FileStarted(R, "/data/a.csv", "public.a", 10, created=1767225601.0),
+        ev.FileStarted(R, "/data/b.csv", "public.b", 10, created=1767225601.0),
+        ev.FileLoaded(R, "/data/b.csv", "public.b", 2, 2, 0, 0, 0, 0.1, created=1767225602.0),
+        ev.FileFailed(R, "/data/a.csv", "public.a", "boom", "fix it", 1.0, created=1767225603.0),
+        ev.JobFinished(R, "nightly", "partial", 1, 1, 0, 2, 2, 0, 0, 0, 3.0, created=1767225604.0),
+    ]
+    feed(LineReporter(out, stamped=True), events)
+    at = stamp
+    assert out.getvalue().splitlines() == [
+        f"{at(1767225600.0)} job nightly: 2 files → db",
+        f"{at(1767225602.0)} [2/2] loaded  b.csv → public.b: 2 rows (2 inserted, 0 updated)"
+        " in 0.10 s",
+        f"{at(1767225603.0)} [1/2] FAILED  a.csv → public.a: boom",
+        f"{at(1767225603.0)} [1/2]         hint: fix it",
+        f"{at(1767225604.0)} partial: 1 file loaded, 1 failed; 2 rows read, 2 inserted, 0 updated"
+        " in 3.00 s",
+        f"{at(1767225604.0)}   run {R}",
+    ]
+
+
+def test_the_totals_count_unchanged_and_collapsed_rows() -> None:
+    out = io.StringIO()
+    done = ev.JobFinished(R, "j", "succeeded", 1, 0, 0, 5000, 1200, 300, 2, 0, 1.0, unchanged=3498)
+    feed(LineReporter(out), [done])
+    assert out.getvalue().splitlines()[0] == (
+        "succeeded: 1 file loaded; 5,000 rows read, 1,200 inserted, 300 updated, "
+        "3,498 unchanged, 2 duplicate keys collapsed in 1.00 s"
+    )
+
+
+def test_a_dry_run_says_so_on_every_line() -> None:
+    out = io.StringIO()
+    events = [
+        ev.JobStarted(R, "nightly", 1, "db", dry_run=True),
+        ev.FileLoaded(R, "/data/b.csv", "public.b", 2, 2, 0, 0, 0, 0.1),
+        ev.JobFinished(R, "nightly", "succeeded", 1, 0, 0, 2, 2, 0, 0, 0, 3.0),
+    ]
+    feed(LineReporter(out), events)
+    lines = out.getvalue().splitlines()
+    assert all(line.startswith("dry run: ") for line in lines)
+    assert (
+        lines[1] == "dry run: would load b.csv → public.b: 2 rows (2 inserted, 0 updated) in 0.10 s"
+    )
+    assert lines[2].startswith("dry run: succeeded: 1 file; 2 rows read")
+
+
+def test_json_progress_is_throttled_but_its_end_is_kept() -> None:
+    out, clock = io.StringIO(), Clock()
+    reporter = JsonLinesReporter(out, every=5.0, clock=clock)
+    for mib in range(1, 301):  # one event a MiB, 0.1 s apart: 30 s in all
+        clock.now = mib / 10
+        reporter.track_event(event=ev.BytesRead(R, "/data/big.csv", mib * MiB, 300 * MiB))
+    read = [json.loads(line)["bytes_read"] // MiB for line in out.getvalue().splitlines()]
+    assert read == [1, 51, 101, 151, 201, 251, 300]
+
+
+def test_json_levels_follow_what_happened() -> None:
+    out = io.StringIO()
+    feed(JsonLinesReporter(out), RUN)
+    levels = {
+        json.loads(line)["name"]: json.loads(line)["level"] for line in out.getvalue().splitlines()
+    }
+    assert levels["file_loaded"] == "info"
+    assert levels["rows_rejected"] == "warning"
+    assert levels["file_failed"] == "error"
+    assert levels["job_finished"] == "error"  # partial
+
+
+def test_progress_lines_name_the_phase_bytes_do_not_show() -> None:
+    out, clock = io.StringIO(), Clock()
+    reporter = ProgressLineReporter(out, every=10, clock=clock)
+    feed(reporter, [ev.JobStarted(R, "j", 1, "db"), ev.FileStarted(R, "/d/big.csv", "t", MiB)])
+    clock.now = 3.0
+    feed(reporter, [ev.FilePhase(R, "/d/big.csv", "checking bad rows")])
+    clock.now = 12.0
+    reporter.tick()
+    assert out.getvalue().splitlines()[-1] == ("  loading big.csv: checking bad rows (12 s so far)")
+
+
+def test_the_overall_bar_counts_bytes_with_rate_and_time_left() -> None:
+    out, clock = io.StringIO(), Clock()
+    reporter = RichReporter(out, width=160, clock=clock)
+    feed(reporter, [ev.JobStarted(R, "j", 2, "db", bytes=200 * MiB)])
+    feed(reporter, [ev.FileStarted(R, "/d/a.csv", "t", 100 * MiB)])
+    clock.now = 10.0
+    feed(reporter, [ev.BytesRead(R, "/d/a.csv", 50 * MiB, 100 * MiB)])
+    assert reporter._overall_detail() == (
+        "0 of 2 files · 50.0 MiB of 200.0 MiB · 5.0 MiB/s, about 30 s left"
+    )
+    reporter.close()

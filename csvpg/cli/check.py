@@ -129,7 +129,7 @@ def _show_table(
     """What the load would do to the table (its DDL, in a transaction rolled back), and
     whether the file may split."""
     with conn.transaction(force_rollback=True):
-        load = FileLoad(ctx, plan, fp).load_input(conn, opened)
+        load = FileLoad(ctx.for_file(plan.source, fp)).load_input(conn, opened)
         exists = bool(load.relation.columns) and _exists(conn, fp)
         for stmt in fp.sink.ddl(load, exists):
             say(f"  DDL: {stmt.as_string(conn)}")

@@ -18,7 +18,47 @@ from csvpg.errors import CsvpgError
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
+EXIT_CODES = """exit codes:
+  0    every file loaded (rejects within each file's max_rejects)
+  1    a file failed, nothing was found, or the database is unreachable
+  2    a usage or job-file error
+  130  cancelled by Ctrl-C; 143 cancelled by SIGTERM"""
+
+#: One example a command, shown at the end of its --help.
+EXAMPLES = {
+    "run": "csvpg run jobs/quickstart.toml --dry-run",
+    "runs": "csvpg runs 3f2a --rejects",
+    "serve": "CSVPG_API_TOKEN=… csvpg serve --jobs jobs/ --port 8080",
+    "check": "csvpg check jobs/quickstart.toml",
+    "plugins": "csvpg plugins",
+    "infer": "csvpg infer exports/orders.csv -o jobs/orders.toml --explain",
+    "dashboard": "csvpg dashboard --jobs jobs/",
+    "db": "csvpg db url",
+    "schema": "csvpg schema > job.schema.json",
+    "completion": 'eval "$(csvpg completion bash)"',
+}
+
+
+class _Help(argparse.RawDescriptionHelpFormatter):
+    """Every option's help ends with its default, when it has one worth saying."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (
+            "default" not in text
+            and default not in (None, False, [], argparse.SUPPRESS)
+            and action.option_strings
+        ):
+            text += " (default: %(default)s)"
+        return text
+
+
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Help)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> Any:  # usage errors are exit code 2, as documented
         self.print_usage(sys.stderr)
         print(f"error: {message}", file=sys.stderr)
@@ -50,7 +90,11 @@ def _port(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The commands, each with its help; each one's options come from its own function."""
-    parser = _Parser(prog="csvpg", description="Load CSV files into PostgreSQL, declaratively.")
+    parser = _Parser(
+        prog="csvpg",
+        description="Load CSV files into PostgreSQL, declaratively.",
+        epilog=EXIT_CODES,
+    )
     parser.add_argument("--version", action="version", version=f"csvpg {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -73,7 +117,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("schedules", help="each scheduled job's next run")
     p.add_argument("--jobs", default="jobs", metavar="DIR", help="the jobs directory")
     p = sub.add_parser("db", help="the embedded PostgreSQL")
-    p.add_argument("action", choices=["start", "stop", "status", "url"])
+    p.add_argument(
+        "action", choices=["start", "stop", "status", "url"], help="url prints its address"
+    )
+    p = sub.add_parser("schema", help="print the JSON Schema of job files, for editors")
+    p.add_argument(
+        "--builtin", action="store_true", help="csvpg's own plugins only (the shipped schema)"
+    )
+    p = sub.add_parser("completion", help="print a shell completion script")
+    p.add_argument("shell", choices=["bash", "zsh", "fish"], help="the shell to complete in")
+    for name, command in sub.choices.items():
+        command.epilog = f"example:\n  {EXAMPLES[name]}" if name in EXAMPLES else None
     return parser
 
 
@@ -146,20 +200,22 @@ def _worker_options(p: argparse.ArgumentParser) -> None:
 
 
 def _serve_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=_port, default=8080)
+    p.add_argument("--host", default="127.0.0.1", help="the address to listen on")
+    p.add_argument("--port", type=_port, default=8080, help="the TCP port to listen on")
     p.add_argument("--jobs", default="jobs", metavar="DIR", help="the jobs directory")
     p.add_argument("--dsn", help="history, and jobs without [database] (default: embedded)")
     p.add_argument("--workers", type=_at_least(1), default=2, help="runs at once")
-    p.add_argument("--max-upload-mb", type=_at_least(1), default=100)
+    p.add_argument(
+        "--max-upload-mb", type=_at_least(1), default=100, help="the largest upload, in MiB"
+    )
     p.add_argument(
         "--no-auth", action="store_true", help="no bearer token (allowed on loopback only)"
     )
 
 
 def _check_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("job")
-    p.add_argument("--dsn")
+    p.add_argument("job", help="the job's TOML file")
+    p.add_argument("--dsn", help="PostgreSQL URL; beats [database] dsn")
     p.add_argument(
         "--offline",
         action="store_true",
@@ -190,7 +246,7 @@ def _infer_options(p: argparse.ArgumentParser) -> None:
 
 def _dashboard_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dsn", help="the PostgreSQL whose run history to show (default: embedded)")
-    p.add_argument("--jobs", default="jobs", metavar="DIR", help="jobs to list (default: ./jobs)")
+    p.add_argument("--jobs", default="jobs", metavar="DIR", help="the folder of the jobs to list")
     p.add_argument("--web", action="store_true", help="serve the dashboard to a browser")
     p.add_argument("--port", type=_port, default=8000, help="the --web port on 127.0.0.1")
 
@@ -220,6 +276,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_serve(args)
         if args.command in ("worker", "workers", "schedules"):
             return cmd_worker(args)
+        if args.command == "schema":
+            return cmd_schema(builtin=args.builtin)
+        if args.command == "completion":
+            from csvpg.cli.completion import script
+
+            sys.stdout.write(script(args.shell, parser))
+            return EXIT_OK
     except CsvpgError as exc:
         if args.debug:
             traceback.print_exc()
@@ -643,6 +706,14 @@ def cmd_infer(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     return EXIT_OK
+
+
+def cmd_schema(*, builtin: bool) -> int:
+    from csvpg import jobschema
+
+    registry = jobschema.builtin_registry() if builtin else None
+    sys.stdout.write(jobschema.dumps(jobschema.job_schema(registry)))
+    return 0
 
 
 def main_entry() -> None:

@@ -1,7 +1,9 @@
-"""What a file's load needs of its run — and nothing more: the job, where to write, the
-reject limit, how to report, how to tell it was cancelled, and the run's connection
-budget. :class:`csvpg.engine.run.Engine` makes one :class:`RunContext` per run and hands it
-to every :class:`csvpg.engine.fileload.FileLoad`; the load never sees the engine."""
+"""What a file's load needs of its run — and nothing more. :class:`csvpg.engine.run.Engine`
+makes one :class:`RunContext` per run (the job, where to write, the reject limit, how to
+report, how to tell it was cancelled, the run's connection budget) and from it one
+:class:`FileContext` per file: that file's route and the few job settings a load follows.
+A :class:`csvpg.engine.fileload.FileLoad` gets its file's context; it never sees the engine
+or the whole job."""
 
 from __future__ import annotations
 
@@ -10,16 +12,26 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any
 
 import psycopg
 
 from csvpg import events as ev
+from csvpg.engine.plan import FilePlan
 from csvpg.errors import CsvpgError
-from csvpg.spec import Job
+from csvpg.interfaces import Source
+from csvpg.spec import Job, RunSection
 
-__all__ = ["CANCELLED", "CancelToken", "Cancelled", "ConnectionBudget", "RunContext"]
+__all__ = [
+    "CANCELLED",
+    "CancelToken",
+    "Cancelled",
+    "ConnectionBudget",
+    "FileContext",
+    "RunContext",
+]
 
 log = logging.getLogger("csvpg.engine")
 
@@ -135,6 +147,56 @@ class RunContext:
     #: Load every file, even one the manifest says is unchanged.
     force: bool = False
     log: logging.Logger = log
+
+    def for_file(self, source: Source, fp: FilePlan) -> FileContext:
+        """What the load of ``fp`` (opened through ``source``) gets of this run: the
+        run's own parts (the fields both contexts name alike), the file's route, and of
+        the job only the settings a load follows."""
+        mine = {f.name for f in fields(self)}
+        shared = {f.name: getattr(self, f.name) for f in fields(FileContext) if f.name in mine}
+        return FileContext(
+            **shared,
+            job_name=self.job.name,
+            file=fp,
+            source=source,
+            settings=self.job.run,
+            max_rejects=self.job.sink.max_rejects,
+            rejects_csv=self.job.sink.rejects_csv,
+            base_dir=self.job.base_dir,
+        )
+
+
+@dataclass(frozen=True)
+class FileContext:
+    """One file's load, as it sees its run: the file's route (its own settings, with its
+    ``[[override]]`` applied, are all in :attr:`file`), the job's ``[run]`` settings and
+    reject limit, and the run's shared parts. Made by :meth:`RunContext.for_file`."""
+
+    run_id: str
+    #: The job's name: the file's manifest row and claim are the job's.
+    job_name: str
+    #: The file's route: format, transforms, target table, mode and sink.
+    file: FilePlan
+    #: Opens the file (a second time on the careful path).
+    source: Source
+    #: ``[run]``: retries and their delay, split_mb, fail_fast.
+    settings: RunSection
+    #: ``[sink] max_rejects`` as written (to say it), and as (count, share).
+    max_rejects: int | str
+    limit: tuple[int | None, float | None]
+    #: ``[sink] rejects_csv``: a file's rejects also go to a CSV beside the job.
+    rejects_csv: bool
+    #: The job file's folder (relative paths in sink options, the rejects CSV).
+    base_dir: Path
+    dsn: str
+    history_dsn: str
+    emit: Callable[[ev.Event], None]
+    cancel: CancelToken
+    budget: ConnectionBudget
+    has_manifest: bool
+    dry_run: bool
+    force: bool
+    log: logging.Logger
 
     @property
     def separate_history(self) -> bool:

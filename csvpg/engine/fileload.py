@@ -16,8 +16,8 @@ import psycopg
 from psycopg import sql
 
 from csvpg import events as ev
-from csvpg.engine.context import CANCELLED, Cancelled, RunContext
-from csvpg.engine.plan import FilePlan, OpenedFile, Plan, open_file
+from csvpg.engine.context import CANCELLED, Cancelled, FileContext
+from csvpg.engine.plan import FilePlan, OpenedFile, open_stream
 from csvpg.engine.streams import CountingStream
 from csvpg.errors import (
     CsvpgError,
@@ -25,9 +25,8 @@ from csvpg.errors import (
     FormatError,
     SinkError,
     SourceError,
-    SpecError,
 )
-from csvpg.interfaces import ColumnType, LoadInput, LoadResult, Staged
+from csvpg.interfaces import ColumnType, LoadInput, LoadResult, Relation, Staged
 from csvpg.naming import safe_identifier
 from csvpg.pg import history, manifest, split
 from csvpg.pg.careful import (
@@ -50,7 +49,6 @@ from csvpg.pg.load import (
 from csvpg.pg.rejects import Reject, over_limit, write_rejects
 from csvpg.pg.split import SplitFailed, SplitLoad
 from csvpg.retry import is_transient, pause
-from csvpg.spec import Job
 from csvpg.summary import FileSummary
 
 
@@ -112,15 +110,17 @@ def _check_read_some(opened: OpenedFile, result: LoadResult, url: str) -> None:
 
 
 class FileLoad:
-    def __init__(self, ctx: RunContext, plan: Plan, fp: FilePlan) -> None:
+    """One file's load, given its :class:`~csvpg.engine.context.FileContext`."""
+
+    def __init__(self, ctx: FileContext) -> None:
         self.ctx = ctx
-        self.plan = plan
-        self.fp = fp
-        self.url = fp.ref.url
-        self.table = f"{fp.schema}.{fp.table}"
+        #: The file's route (``ctx.file``).
+        self.fp = ctx.file
+        self.url = ctx.file.ref.url
+        self.table = ctx.file.target
         self.started = time.perf_counter()
         #: The file's manifest row: job, file and target table.
-        self.key = {"job": ctx.job.name, "url": self.url, "table": self.table}
+        self.key = {"job": ctx.job_name, "url": self.url, "table": self.table}
         #: Why a split load of this file failed: it loads again on one connection.
         self.split_failed: str | None = None
         #: Wait for another worker's claim on the file rather than step aside.
@@ -157,7 +157,7 @@ class FileLoad:
         if not waiting:
             ctx.emit(ev.FileStarted(ctx.run_id, url, self.table, self.fp.ref.size))
         self.wait = waiting
-        retries, delay = ctx.job.run.max_retries, ctx.job.run.retry_delay
+        retries, delay = ctx.settings.max_retries, ctx.settings.retry_delay
         attempt = 0
         while True:
             try:
@@ -216,7 +216,7 @@ class FileLoad:
                     with connect(ctx.history_dsn) as hconn, hconn.transaction():
                         write_rejects(hconn, ctx.run_id, url, exc.rejects)
                 self._rejected(exc.rejects)
-                raise too_many(url, exc.rejects, exc.read, ctx.job.sink.max_rejects) from None
+                raise too_many(url, exc.rejects, exc.read, ctx.max_rejects) from None
         if ctx.separate_history and not ctx.dry_run:
             # A history in another database cannot share the file's transaction: it is
             # written just after; the manifest (with the data) is what decides reloads.
@@ -246,8 +246,8 @@ class FileLoad:
             ctx.emit(ev.BytesRead(ctx.run_id, url, n, fp.ref.size))
             ctx.cancel.raise_if_cancelled(url)
 
-        stream = CountingStream(self.plan.source.open(fp.ref), progress)
-        opened = open_file(self.plan, fp, stream)  # type: ignore[arg-type]
+        stream = CountingStream(ctx.source.open(fp.ref), progress)
+        opened = open_stream(fp, stream)  # type: ignore[arg-type]
         try:
             loaded = self._load(conn, opened, stream)
         finally:
@@ -300,7 +300,7 @@ class FileLoad:
         run's other files (:class:`Held`), then for that worker: loaded by it, it is
         skipped; not (that worker failed, or died), this run loads it."""
         ctx, ref = self.ctx, self.fp.ref
-        if not manifest.claim(conn, ctx.job.name, self.url, wait=self.wait):
+        if not manifest.claim(conn, ctx.job_name, self.url, wait=self.wait):
             self.held_over = self._previous(conn)
             raise Held()
         before = self._previous(conn)
@@ -325,7 +325,7 @@ class FileLoad:
         ctx = self.ctx
         if not ctx.has_manifest:
             return None
-        return manifest.previous(conn, ctx.job.name, self.url, self.table)
+        return manifest.previous(conn, ctx.job_name, self.url, self.table)
 
     def _target_exists(self, conn: psycopg.Connection[Any]) -> bool:
         """A table dropped since the file loaded must be loaded again."""
@@ -397,7 +397,7 @@ class FileLoad:
         seconds = time.perf_counter() - self.started
         message = _with_url(exc.message, self.url)
         ctx.emit(ev.FileFailed(ctx.run_id, self.url, self.table, message, exc.hint, seconds))
-        if ctx.job.run.fail_fast:
+        if ctx.settings.fail_fast:
             ctx.cancel.stopping.set()
         summary = FileSummary(
             self.url, self.table, "failed", seconds=seconds, error=message, hint=exc.hint
@@ -423,8 +423,8 @@ class FileLoad:
             with connect(ctx.history_dsn) as conn, conn.transaction():
                 history.file_done(conn, ctx.run_id, summary)
             with connect(ctx.dsn) as conn, conn.transaction():
-                if failed and ctx.has_manifest and manifest.claim(conn, ctx.job.name, self.url):
-                    before = manifest.previous(conn, ctx.job.name, self.url, self.table)
+                if failed and ctx.has_manifest and manifest.claim(conn, ctx.job_name, self.url):
+                    before = manifest.previous(conn, ctx.job_name, self.url, self.table)
                     if before is None or before.status != "loaded":
                         manifest.record(
                             conn,
@@ -458,8 +458,8 @@ class FileLoad:
         ctx = self.ctx
         first = [r.to_dict() for r in rejects[:20]]
         ctx.emit(ev.RowsRejected(ctx.run_id, self.url, len(rejects), first))
-        if ctx.job.sink.rejects_csv and not ctx.dry_run:
-            write_rejects_csv(ctx.job, ctx.run_id, self.fp, rejects)
+        if ctx.rejects_csv and not ctx.dry_run:
+            write_rejects_csv(ctx.base_dir, ctx.job_name, ctx.run_id, self.fp, rejects)
 
     # -- the load itself -----------------------------------------------------------
 
@@ -528,12 +528,13 @@ class FileLoad:
         self.ctx.emit(
             ev.Warned(self.ctx.run_id, f"{why.split(' — ')[0]}; setting bad rows aside", self.url)
         )
+        self.ctx.emit(ev.FilePhase(self.ctx.run_id, self.url, "checking bad rows"))
 
     def _splitter(self, load: LoadInput, exists: bool) -> SplitLoad | None:
         """A large file loads over connections the run has spare, when its mode allows
         (see :mod:`csvpg.pg.split`); ``None`` loads it on the file's connection alone."""
         ctx, fp, size = self.ctx, self.fp, self.fp.ref.size
-        threshold = ctx.job.run.split_mb << 20
+        threshold = ctx.settings.split_mb << 20
         if not (threshold and size is not None and size >= threshold):
             return None
         why = split.why_not(load, fp.sink, exists)
@@ -580,7 +581,7 @@ class FileLoad:
     def _careful(self, conn: psycopg.Connection[Any], load: LoadInput) -> Loaded:
         """The byte path's bad rows: the file read again, record by record."""
         fp = self.fp
-        stream = CountingStream(self.plan.source.open(fp.ref))
+        stream = CountingStream(self.ctx.source.open(fp.ref))
         try:
             records = fp.format.open(stream, fp.ref).iter_records()  # type: ignore[arg-type]
             staged, rejects, read = careful_stage(conn, load, records, self._too_many)
@@ -644,11 +645,10 @@ class FileLoad:
         """Check the file's columns against the table (or the types to create it with)."""
         fp = self.fp
         relation = opened.relation
-        names = [c.name for c in relation.columns]
-        _check_primary_key(fp, names)
+        fp.check_primary_key(relation)
         existing = table_columns(conn, fp.schema, fp.table) if fp.sink.writes_table else None
         types = _column_types(conn, fp, opened, existing)
-        self._warn_unknown_columns(names)
+        self._warn_unknown_columns(relation)
         return LoadInput(
             ref=fp.ref,
             schema=fp.schema,
@@ -661,34 +661,21 @@ class FileLoad:
             chunks=opened.chunks(),
             batches=opened.batches(fp.transforms, set_aside=fp.sink.takes_staged),
             dry_run=self.ctx.dry_run,
-            base_dir=self.ctx.job.base_dir,
+            base_dir=self.ctx.base_dir,
             schema_exists=existing is not None or schema_exists(conn, fp.schema),
         )
 
-    def _warn_unknown_columns(self, names: list[str]) -> None:
+    def _warn_unknown_columns(self, relation: Relation) -> None:
         """A name in the file's own ``[[override]]`` ``[columns]`` that it lacks is likely
         a typo: worth a warning (the job-wide ``[columns]`` serves many files)."""
         fp = self.fp
-        for name in sorted(fp.own_columns):
-            if name not in names:
-                self.ctx.emit(
-                    ev.Warned(
-                        self.ctx.run_id,
-                        f"[columns] {name!r} is not a column of {fp.ref.name}",
-                        fp.ref.url,
-                    )
+        for name in fp.unknown_columns(relation):
+            self.ctx.emit(
+                ev.Warned(
+                    self.ctx.run_id,
+                    f"[columns] {name!r} is not a column of {fp.ref.name}",
+                    fp.ref.url,
                 )
-
-
-def _check_primary_key(fp: FilePlan, names: list[str]) -> None:
-    """Every primary key column is one of the file's (shaped) columns."""
-    for key in fp.primary_key:
-        if key not in names:
-            raise SpecError(
-                f"primary key column {key!r} is not among {fp.ref.name}'s columns",
-                key="sink.primary_key",
-                file=fp.ref.url,
-                hint="columns: " + ", ".join(names),
             )
 
 
@@ -698,62 +685,64 @@ def _column_types(
     opened: OpenedFile,
     existing: dict[str, str] | None,
 ) -> dict[str, ColumnType]:
-    """The type of each column: as given for a sink that writes no table, else those of
-    the table to create, or of the table that is there."""
-    names = [c.name for c in opened.relation.columns]
+    """The plan's types (:meth:`FilePlan.planned_types`) as the database settles them:
+    as they are for a sink that writes no table, checked for the table to create, the
+    table's own where it is there."""
+    planned = fp.planned_types(opened)
     if not fp.sink.writes_table:
-        return {n: fp.column_types.get(n) or ColumnType() for n in names}
+        return planned
     if existing is None:
-        return _new_table_types(conn, fp, opened)
-    return _existing_table_types(fp, names, existing)
+        return _new_table_types(conn, fp, opened, planned)
+    return _existing_table_types(fp, planned, existing)
 
 
 def _new_table_types(
-    conn: psycopg.Connection[Any], fp: FilePlan, opened: OpenedFile
+    conn: psycopg.Connection[Any],
+    fp: FilePlan,
+    opened: OpenedFile,
+    planned: dict[str, ColumnType],
 ) -> dict[str, ColumnType]:
-    """The types to create the missing table with (when ``create`` allows it)."""
+    """The types to create the missing table with (when ``create`` allows it), each one
+    checked by PostgreSQL."""
     if not fp.create and opened.relation.columns:
         raise SinkError(
-            f"table {fp.schema}.{fp.table} does not exist",
+            f"table {fp.target} does not exist",
             file=fp.ref.url,
             hint="create it, or set create = true in [sink]",
         )
-    # [columns] first, then what the format knows (Parquet keeps its types), else text.
-    known = opened.reader.types
-    types: dict[str, ColumnType] = {}
-    for col in opened.relation.columns:
-        given = fp.column_types.get(col.name) or ColumnType(known.get(col.header, "text"))
-        checked = checked_type(conn, given.type, f"columns.{col.name}")
-        types[col.name] = replace(given, type=checked)
-    return types
+    return {
+        name: replace(given, type=checked_type(conn, given.type, f"columns.{name}"))
+        for name, given in planned.items()
+    }
 
 
 def _existing_table_types(
-    fp: FilePlan, names: list[str], existing: dict[str, str]
+    fp: FilePlan, planned: dict[str, ColumnType], existing: dict[str, str]
 ) -> dict[str, ColumnType]:
     """The table's own types, for columns it must all have; conversions ([columns]
     decimal, format …) still apply."""
-    missing = [n for n in names if n not in existing]
+    missing = [n for n in planned if n not in existing]
     if missing:
         raise SinkError(
-            f"table {fp.schema}.{fp.table} has no column {', '.join(map(repr, missing))} "
-            f"for {fp.ref.name}",
+            f"table {fp.target} has no column {', '.join(map(repr, missing))} for {fp.ref.name}",
             file=fp.ref.url,
             hint="its columns are: "
             + ", ".join(existing)
             + "; rename or select columns with [[transform]], or alter the table",
         )
-    return {n: replace(fp.column_types.get(n, ColumnType()), type=existing[n]) for n in names}
+    return {n: replace(given, type=existing[n]) for n, given in planned.items()}
 
 
-def write_rejects_csv(job: Job, run_id: str, fp: FilePlan, rejects: list[Reject]) -> Path:
-    """``rejects/<job>-<run>-<file>.csv`` beside the job: the rejects of one file."""
-    folder = job.base_dir / "rejects"
+def write_rejects_csv(
+    base_dir: Path, job_name: str, run_id: str, fp: FilePlan, rejects: list[Reject]
+) -> Path:
+    """``rejects/<job>-<run>-<file>.csv`` in the job's folder: the rejects of one file."""
+    folder = base_dir / "rejects"
     folder.mkdir(exist_ok=True)
     # The remote name never becomes a path as it is.
     path = (
         folder
-        / f"{safe_identifier(job.name, 1)}-{run_id[:8]}-{safe_identifier(fp.ref.name, 1)}.csv"
+        / f"{safe_identifier(job_name, 1)}-{run_id[:8]}-{safe_identifier(fp.ref.name, 1)}.csv"
     )
     with path.open("w", newline="", encoding="utf-8") as out:
         writer = csv.writer(out)

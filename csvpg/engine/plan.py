@@ -62,6 +62,40 @@ class FilePlan:
     #: (the job-wide [columns] serves many files, so its names need not all fit each one).
     own_columns: frozenset[str] = frozenset()
 
+    @property
+    def target(self) -> str:
+        """``schema.table``, as events, the history and the manifest name the target."""
+        return f"{self.schema}.{self.table}"
+
+    def unknown_columns(self, relation: Relation) -> list[str]:
+        """Names in the file's own ``[[override]]`` ``[columns]`` it lacks (likely typos)."""
+        names = {c.name for c in relation.columns}
+        return [name for name in sorted(self.own_columns) if name not in names]
+
+    def check_primary_key(self, relation: Relation) -> None:
+        """Every primary key column is one of the file's (shaped) columns."""
+        names = [c.name for c in relation.columns]
+        for key in self.primary_key:
+            if key not in names:
+                raise SpecError(
+                    f"primary key column {key!r} is not among {self.ref.name}'s columns",
+                    key="sink.primary_key",
+                    file=self.ref.url,
+                    hint="columns: " + ", ".join(names),
+                )
+
+    def planned_types(self, opened: OpenedFile) -> dict[str, ColumnType]:
+        """Each column's type as far as the job decides it, without a database: its
+        ``[columns]`` entry (type and conversions); else, for a table to write, what the
+        format knows (Parquet keeps its types), else text. A table that is there gives
+        its own types instead, keeping the conversions; one to create has each type
+        checked by PostgreSQL (both in :mod:`csvpg.engine.fileload`)."""
+        known = opened.reader.types if self.sink.writes_table else {}
+        return {
+            c.name: self.column_types.get(c.name) or ColumnType(known.get(c.header, "text"))
+            for c in opened.relation.columns
+        }
+
 
 @dataclass
 class Plan:
@@ -555,7 +589,12 @@ def _keep_lines(t: Transform, batches: Iterator[Batch], relation: Relation) -> I
 
 
 def open_file(plan: Plan, fp: FilePlan, stream: BinaryIO | None = None) -> OpenedFile:
-    stream = stream or plan.source.open(fp.ref)
+    """The file opened through the plan's source (or read from ``stream``)."""
+    return open_stream(fp, stream or plan.source.open(fp.ref))
+
+
+def open_stream(fp: FilePlan, stream: BinaryIO) -> OpenedFile:
+    """The file read from ``stream``, already open (closed here if reading fails)."""
     try:
         reader = fp.format.open(stream, fp.ref)
         relation = shape(reader.headers, fp.transforms)

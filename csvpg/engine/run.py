@@ -21,10 +21,10 @@ from csvpg import events as ev
 from csvpg.engine import pending
 from csvpg.engine.context import CancelToken, ConnectionBudget, RunContext
 from csvpg.engine.fileload import FileLoad
-from csvpg.engine.plan import Plan, make_plan
+from csvpg.engine.plan import FilePlan, Plan, make_plan
 from csvpg.errors import CsvpgError, DatabaseError
 from csvpg.notify import Webhook, deliver
-from csvpg.pg import history, split
+from csvpg.pg import history, manifest, split
 from csvpg.pg.connect import connect, free_connections, mask_dsn
 from csvpg.pg.rejects import reject_limit
 from csvpg.pg.schema import ensure_schema
@@ -101,7 +101,7 @@ class Engine:
         return self.token.cancelled.is_set()
 
     def context(self, *, has_manifest: bool) -> RunContext:
-        """What each file's load gets of this run."""
+        """The run as its files see it: each file's load gets ``for_file`` of it."""
         return RunContext(
             run_id=self.run_id,
             job=self.job,
@@ -237,7 +237,7 @@ class Engine:
                 if not self.dry_run:
                     ensure_schema(conn)
                     _reap_scratch(conn)
-                has_manifest = _has_manifest(conn)
+                has_manifest = manifest.exists(conn)
                 free = free_connections(conn)
             except psycopg.Error as exc:
                 raise _schema_error(self.dsn, exc) from exc
@@ -258,7 +258,16 @@ class Engine:
                     self._started_row = True
                 except psycopg.Error as exc:
                     raise _schema_error(self.history_dsn, exc) from exc
-        self.emit(ev.JobStarted(self.run_id, self.job.name, len(plan.files), mask_dsn(self.dsn)))
+        self.emit(
+            ev.JobStarted(
+                self.run_id,
+                self.job.name,
+                len(plan.files),
+                mask_dsn(self.dsn),
+                dry_run=self.dry_run,
+                bytes=_total_size(plan.files),
+            )
+        )
         results: list[FileSummary] = []
         for ref, reason in plan.skipped:
             self.emit(ev.FileSkipped(self.run_id, ref.url, reason))
@@ -266,7 +275,7 @@ class Engine:
         self.budget.start(self._connections(free), len(plan.files))
         workers = max(1, min(self.budget.connections, len(plan.files) or 1))
         ctx = self.context(has_manifest=has_manifest)
-        loads = [FileLoad(ctx, plan, fp) for fp in plan.files]
+        loads = [FileLoad(ctx.for_file(plan.source, fp)) for fp in plan.files]
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="csvpg-load") as pool:
             first = list(pool.map(lambda load: load(), loads))
             # Files another worker held: once every other file is done, this run waits
@@ -414,6 +423,7 @@ def _reap_scratch(conn: psycopg.Connection[Any]) -> None:
             split.drop(conn, name)
 
 
-def _has_manifest(conn: Any) -> bool:
-    row = conn.execute("SELECT to_regclass('csvpg.manifest') IS NOT NULL").fetchone()
-    return bool(row and row[0])
+def _total_size(files: list[FilePlan]) -> int | None:
+    """The bytes of all ``files``, or None when a source did not say one's size."""
+    sizes = [fp.ref.size for fp in files]
+    return None if any(size is None for size in sizes) else sum(s or 0 for s in sizes)

@@ -31,6 +31,13 @@ CREATE TABLE csvpg.manifest (
 """
 
 
+def exists(conn: psycopg.Connection[Any]) -> bool:
+    """``csvpg.manifest`` is there: files can be compared with their last load (a dry
+    run creates no csvpg tables, so on a fresh database it finds none)."""
+    row = conn.execute("SELECT to_regclass('csvpg.manifest') IS NOT NULL").fetchone()
+    return bool(row and row[0])
+
+
 @dataclass(frozen=True)
 class Entry:
     size: int | None

@@ -17,7 +17,7 @@ from csvpg import events as ev
 from csvpg.errors import CsvpgError
 from csvpg.tui.history import History
 from csvpg.tui.widgets.dashboard import DashboardView
-from csvpg.tui.widgets.dialogs import ConfirmScreen, ErrorScreen, HelpScreen
+from csvpg.tui.widgets.dialogs import ConfirmScreen, ErrorScreen, HelpScreen, StartJobScreen
 from csvpg.tui.widgets.run_view import RunView
 
 if TYPE_CHECKING:
@@ -149,6 +149,7 @@ class DashboardScreen(Screen[None]):
         Binding("h", "tab('runs')", "runs"),
         Binding("j", "tab('jobs')", "jobs"),
         Binding("r", "reload", "reload"),
+        Binding("slash", "filter", "filter runs"),
         Binding("question_mark", "help", "keys"),
     ]
     KEYS_HELP = [
@@ -156,7 +157,8 @@ class DashboardScreen(Screen[None]):
         ("j", "the jobs of the jobs folder"),
         ("tab", "move between the runs, files and rejects"),
         ("↑ ↓", "choose a run (its files show) or a file (its rejects show)"),
-        ("enter", "on a job: run it and watch it live (escape comes back)"),
+        ("enter", "on a job: run it (or dry run, or force) and watch it live"),
+        ("/", "filter the runs: a job, a status, rejects, since:2026-03-01"),
         ("r", "read the runs and the jobs again"),
         ("q", "quit"),
         ("?", "this help"),
@@ -183,6 +185,9 @@ class DashboardScreen(Screen[None]):
     def action_tab(self, tab: str) -> None:
         self.query_one(DashboardView).show_tab(tab)
 
+    def action_filter(self) -> None:
+        self.query_one(DashboardView).focus_filter()
+
     def action_help(self) -> None:
         self.app.push_screen(HelpScreen("csvpg dashboard: keys", self.KEYS_HELP))
 
@@ -194,8 +199,22 @@ class DashboardScreen(Screen[None]):
         except CsvpgError as exc:
             self.app.push_screen(ErrorScreen(exc.message, exc.hint))
             return
-        screen = RunScreen(job, self.pm, dsn=self.dsn, history=self.history, from_dashboard=True)
-        self.app.push_screen(screen, lambda _: self.action_reload())
+
+        def chosen(how: str | None) -> None:
+            if how is None:
+                return
+            screen = RunScreen(
+                job,
+                self.pm,
+                dsn=self.dsn,
+                history=self.history,
+                from_dashboard=True,
+                dry_run=how == "dry-run",
+                force=how == "force",
+            )
+            self.app.push_screen(screen, lambda _: self.action_reload())
+
+        self.app.push_screen(StartJobScreen(job.name), chosen)
 
 
 class CsvpgApp(App[Any]):

@@ -79,6 +79,30 @@ class PgHistory:
         return [r.to_dict() for r in rows]
 
 
+#: Words of a runs filter that name a status rather than a job.
+STATUSES = ("succeeded", "failed", "partial", "cancelled", "abandoned", "running")
+
+
+def run_matches(run: RunRow, query: str) -> bool:
+    """Whether ``run`` passes the runs filter ``query``: its words all hold. A status
+    (``failed``) matches the status, ``rejects`` a run with rejects, ``since:2026-03-01``
+    and ``until:2026-03-31`` its start day, any other word a part of the job's name."""
+    for word in query.lower().split():
+        key, _, value = word.partition(":")
+        if word in STATUSES:
+            ok = run.status == word
+        elif word == "rejects":
+            ok = run.rejected > 0
+        elif key in ("since", "until") and value:
+            day = run.started_at.date().isoformat()
+            ok = day >= value if key == "since" else day <= value
+        else:
+            ok = word in run.job.lower()
+        if not ok:
+            return False
+    return True
+
+
 def list_jobs(folder: Path) -> list[JobEntry]:
     """The ``*.toml`` jobs in ``folder``, each read and checked; a broken one is listed
     with its error rather than hidden."""

@@ -40,6 +40,10 @@ class FileState:
     hint: str | None = None
     #: The first rejects, from RowsRejected; all of them are in csvpg.rejects.
     rejects: list[dict[str, Any]] = field(default_factory=list)
+    #: "reading", "writing" (every byte read, PostgreSQL works on), "checking bad rows"
+    phase: str = "reading"
+    #: When its last byte was read: what follows is PostgreSQL's own time.
+    read_done_at: float | None = None
 
     @property
     def name(self) -> str:
@@ -67,6 +71,13 @@ class FileState:
     def rows_per_second(self) -> float | None:
         return self.rows_read / self.seconds if self.seconds else None
 
+    def phase_seconds(self, now: float | None) -> float:
+        """How long the file has been in its phase (or loading, while reading)."""
+        since = self.started_at if self.phase == "reading" else self.read_done_at
+        if since is None or now is None:
+            return 0.0
+        return max(0.0, now - since)
+
 
 @dataclass
 class RunState:
@@ -74,6 +85,8 @@ class RunState:
     job: str | None = None
     database: str = ""
     files_total: int = 0
+    #: The bytes of all the run's files, when the source said every size.
+    bytes_total: int | None = None
     status: str = "starting"  # starting | running | cancelling | <JobFinished.status>
     started_at: float | None = None
     now: float | None = None
@@ -95,6 +108,7 @@ class RunState:
         if isinstance(event, ev.JobStarted):
             self.run_id, self.job, self.database = event.run_id, event.job, event.database
             self.files_total, self.started_at = event.files, at
+            self.bytes_total = event.bytes
             self.status = "cancelling" if self.cancel_requested else "running"
         elif isinstance(event, ev.FileStarted):
             self.files[event.file] = FileState(
@@ -102,6 +116,9 @@ class RunState:
             )
         elif isinstance(event, ev.BytesRead):
             self._bytes(event, at)
+        elif isinstance(event, ev.FilePhase):
+            f = self._file(event.file)
+            f.phase, f.read_done_at = event.phase, at
         elif isinstance(event, ev.RowsRejected):
             f = self._file(event.file)
             f.rejected, f.rejects = event.count, list(event.first)
@@ -139,6 +156,8 @@ class RunState:
         f.bytes_read, f.last_at = event.bytes_read, at
         if event.size is not None:
             f.size = event.size
+        if f.size and f.bytes_read >= f.size and f.phase == "reading":
+            f.phase, f.read_done_at = "writing", at
         if self.started_at is not None:
             second = int(max(0.0, at - self.started_at))
             if len(self.buckets) <= second:
@@ -199,6 +218,35 @@ class RunState:
         """MiB read in each of the last seconds (zeros before the run), for the sparkline."""
         last = self.buckets[-THROUGHPUT_SECONDS:]
         return [0.0] * (THROUGHPUT_SECONDS - len(last)) + [b / (1 << 20) for b in last]
+
+    @property
+    def rate(self) -> float | None:
+        """Bytes per second over the run so far, PostgreSQL's writing included."""
+        return self.bytes_read / self.elapsed if self.elapsed > 0 else None
+
+    @property
+    def write_per_byte(self) -> float | None:
+        """Seconds PostgreSQL went on working after a file was read, per byte of it,
+        over the files loaded so far: what the time left adds for the write phase."""
+        tails = [
+            (f.last_at - f.read_done_at, f.size)
+            for f in self.files.values()
+            if f.status == "loaded" and f.read_done_at is not None and f.last_at and f.size
+        ]
+        size = sum(n for _, n in tails)
+        return sum(t for t, _ in tails) / size if size else None
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds left for the whole run: the bytes still to read at the rate so far,
+        plus PostgreSQL's writing after them as the loaded files took it. None until
+        it can be said (no total, nothing read yet, or the run ended)."""
+        rate, total = self.rate, self.bytes_total
+        if not rate or not total or self.finished is not None:
+            return None
+        left = max(0, total - self.bytes_read)
+        write = (self.write_per_byte or 0.0) * left
+        return left / rate + write
 
     def total(self, name: str) -> int:
         return sum(getattr(f, name) for f in self.files.values())

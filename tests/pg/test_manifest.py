@@ -181,3 +181,14 @@ def test_a_dropped_table_is_loaded_again(db, tmp_path: Path) -> None:
     third = run(job)
     assert third.files[0].status == "loaded", "same checksum, but the table was gone"
     assert db.count("t") == 3
+
+
+def test_the_manifest_exists_once_csvpgs_tables_are_made(db) -> None:
+    from csvpg.pg import manifest
+    from csvpg.pg.schema import ensure_schema
+
+    ensure_schema(db.conn)
+    assert manifest.exists(db.conn)
+    with db.conn.transaction(force_rollback=True):
+        db.execute("ALTER TABLE csvpg.manifest RENAME TO manifest_elsewhere")
+        assert not manifest.exists(db.conn), "a rename (rolled back) hides it"

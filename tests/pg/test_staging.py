@@ -21,7 +21,7 @@ def test_every_file_column_is_staged_as_text_in_file_order(db, tmp_path) -> None
         from csvpg.engine.fileload import FileLoad
 
         with db.conn.transaction(force_rollback=True):
-            load = FileLoad(handle.context(), plan, fp).load_input(db.conn, opened)
+            load = FileLoad(handle.context().for_file(plan.source, fp)).load_input(db.conn, opened)
             with db.conn.cursor() as cur:
                 staged = stage_file(cur, load)
                 rows = cur.execute(

@@ -15,7 +15,7 @@ from csvpg.plugins import get_plugin_manager
 from csvpg.spec import load_job
 from csvpg.tui.app import make_app
 from csvpg.tui.history import PgHistory
-from csvpg.tui.widgets.dialogs import ConfirmScreen, ErrorScreen
+from csvpg.tui.widgets.dialogs import ConfirmScreen, ErrorScreen, StartJobScreen
 from csvpg.tui.widgets.progress import RunHeader
 from csvpg.tui.widgets.run_view import RunView
 from csvpg.tui.widgets.tables import FilesTable, JobsTable, RejectsTable, RunsTable
@@ -208,7 +208,9 @@ def test_dashboard_shows_the_history_and_runs_a_job(db, tmp_path: Path) -> None:
             ]
             # people.csv changed since; dirty.csv did not, so it is skipped.
             (tmp_path / "data" / "people.csv").write_text("id,name\n1,Ada\n4,Barbara\n")
-            await pilot.press("enter")
+            await pilot.press("enter")  # asks how: run, dry run or force
+            await wait_for(pilot, lambda: isinstance(app.screen, StartJobScreen))
+            await pilot.press("r")
             await wait_for(pilot, lambda: bool(app.screen.query(RunView)))
             view = app.screen.query_one(RunView)
             await wait_for(pilot, lambda: view.summary is not None)
@@ -266,3 +268,76 @@ def test_ctrl_q_asks_too_while_loading(db, tmp_path: Path) -> None:
 
     asyncio.run(scenario())
     assert db.count("big") == 2 + 180_000
+
+
+def people_jobs(db, tmp_path: Path) -> Path:
+    """A jobs folder with one job over people.csv alone."""
+    dirty_files(tmp_path / "data")
+    (tmp_path / "data" / "dirty.csv").unlink()
+    jobs = tmp_path / "jobs"
+    jobs.mkdir()
+    (jobs / "people.toml").write_text(job_toml(db, "../data"))
+    return jobs
+
+
+async def answer_start_question(app, pilot, key: str) -> None:
+    """On the jobs tab, enter on the first job, and answer how to run it."""
+    await settle(pilot)
+    await pilot.press("j", "enter")
+    await wait_for(pilot, lambda: isinstance(app.screen, StartJobScreen))
+    await pilot.press(key)
+    await pilot.pause()
+
+
+def test_a_dry_run_from_the_dashboard_leaves_the_table_as_it_was(db, tmp_path: Path) -> None:
+    jobs = people_jobs(db, tmp_path)
+
+    async def scenario() -> None:
+        app = make_app(
+            pm=get_plugin_manager(), history=PgHistory(db.dsn), jobs_dir=jobs, dashboard=True
+        )
+        async with app.run_test(size=SIZE) as pilot:
+            await answer_start_question(app, pilot, "d")
+            await wait_for(pilot, lambda: bool(app.screen.query(RunView)))
+            view = app.screen.query_one(RunView)
+            await wait_for(pilot, lambda: view.summary is not None)
+            assert view.summary is not None and view.summary.status == "succeeded"
+
+    asyncio.run(scenario())
+    assert "people" not in db.tables()  # loaded, then rolled back: no table left behind
+
+
+def test_escape_on_the_start_question_runs_nothing(db, tmp_path: Path) -> None:
+    jobs = people_jobs(db, tmp_path)
+
+    async def scenario() -> None:
+        app = make_app(
+            pm=get_plugin_manager(), history=PgHistory(db.dsn), jobs_dir=jobs, dashboard=True
+        )
+        async with app.run_test(size=SIZE) as pilot:
+            await answer_start_question(app, pilot, "escape")
+            assert not app.screen.query(RunView)
+
+    asyncio.run(scenario())
+
+
+def test_the_clock_ticks_while_no_event_comes(db, tmp_path: Path) -> None:
+    """The load is held (no event for seconds, as while PostgreSQL writes): the run's
+    elapsed time still moves on the screen."""
+    job = load_job(big_job(db, tmp_path))
+    gate = Gate()
+
+    async def scenario() -> None:
+        app = make_app(job, get_plugin_manager([gate]))
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, gate.reached.is_set)
+            header = app.screen.query_one(RunHeader)
+            before = app.screen.query_one(RunView).state.now
+            first = shown(header)
+            await pilot.pause(2.5)
+            assert app.screen.query_one(RunView).state.now != before
+            assert shown(header) != first
+            gate.release.set()
+            await wait_for(pilot, lambda: app.summary is not None)
+
+    asyncio.run(scenario())

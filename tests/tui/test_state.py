@@ -85,3 +85,33 @@ def test_reporter_thins_progress_but_never_the_end() -> None:
     ]
     assert got == [MiB, 10 * MiB, "loaded"]
     assert target.posted[1].at == 0.05
+
+
+MiB = 1 << 20
+
+
+def test_time_left_counts_postgresqls_writing_after_the_last_byte() -> None:
+    """The first file took 4 s of writing after its 100 MiB were read: the second,
+    100 MiB more, is expected to take as long after its read."""
+    s = RunState()
+    s.apply(ev.JobStarted(R, "j", 2, "db", bytes=200 * MiB), 0.0)
+    s.apply(ev.FileStarted(R, "/a.csv", "t", 100 * MiB), 0.0)
+    s.apply(ev.BytesRead(R, "/a.csv", 100 * MiB, 100 * MiB), 10.0)
+    assert s.files["/a.csv"].phase == "writing"
+    assert s.files["/a.csv"].phase_seconds(13.0) == 3.0
+    s.apply(ev.FileLoaded(R, "/a.csv", "t", 1, 1, 0, 0, 0, 14.0), 14.0)
+    assert s.write_per_byte == 4.0 / (100 * MiB)
+    s.apply(ev.FileStarted(R, "/b.csv", "t", 100 * MiB), 14.0)
+    s.apply(ev.BytesRead(R, "/b.csv", 50 * MiB, 100 * MiB), 21.0)
+    # 150 MiB in 21 s; 50 MiB left to read (7 s at that rate) and 2 s of writing after
+    assert s.eta is not None and round(s.eta, 6) == round(50 / (150 / 21) + 2.0, 6)
+
+
+def test_checking_bad_rows_is_a_phase_of_its_own() -> None:
+    s = RunState()
+    s.apply(ev.JobStarted(R, "j", 1, "db"), 0.0)
+    s.apply(ev.FileStarted(R, "/a.csv", "t", 10 * MiB), 0.0)
+    s.apply(ev.FilePhase(R, "/a.csv", "checking bad rows"), 3.0)
+    f = s.files["/a.csv"]
+    assert (f.phase, f.phase_seconds(8.0)) == ("checking bad rows", 5.0)
+    assert s.eta is None  # the run's total is unknown: no time left is made up

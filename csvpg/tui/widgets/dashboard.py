@@ -13,11 +13,12 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.message import Message
-from textual.widgets import DataTable, Label, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Input, Label, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
 from csvpg.errors import CsvpgError
-from csvpg.tui.history import History, JobEntry, list_jobs
+from csvpg.pg.history import FileRow, RunRow
+from csvpg.tui.history import History, JobEntry, list_jobs, run_matches
 from csvpg.tui.widgets.tables import FilesTable, JobsTable, RejectsTable, RunsTable
 
 
@@ -26,8 +27,11 @@ class DashboardView(Vertical):
     DashboardView TabbedContent, DashboardView TabPane { height: 1fr; }
     DashboardView TabPane { padding: 0; }
     DashboardView RunsTable { height: 1fr; min-height: 4; }
-    DashboardView #files-pane { height: 1fr; }
-    DashboardView #rejects-pane { height: 10; }
+    DashboardView #files-pane { height: 1fr; min-height: 7; }
+    DashboardView FilesTable { min-height: 4; }
+    DashboardView #rejects-pane { height: 1fr; min-height: 4; max-height: 14; }
+    DashboardView #filter { height: 1; border: none; padding: 0 1; }
+    DashboardView #detail { height: auto; max-height: 3; padding: 0 1; }
     DashboardView Label { color: $text-muted; padding: 0 1; }
     DashboardView #status { color: $error; }
     DashboardView #job-about { height: auto; padding: 1 1; }
@@ -47,14 +51,21 @@ class DashboardView(Vertical):
         self.jobs_dir = jobs_dir
         self.run_id: str | None = None
         self.jobs: dict[str, JobEntry] = {}
+        self.runs: list[RunRow] = []
+        self.files: dict[str, FileRow] = {}
 
     def compose(self) -> ComposeResult:
         with TabbedContent(id="tabs"):
             with TabPane("Runs", id="runs"):
+                yield Input(
+                    placeholder="/ filter: a job, failed, rejects, since:2026-03-01",
+                    id="filter",
+                )
                 yield RunsTable()
                 with Vertical(id="files-pane"):
                     yield Label("files: choose a run", id="files-title")
                     yield FilesTable()
+                    yield Static("", id="detail")
                 with Vertical(id="rejects-pane"):
                     yield Label("rejects: choose a file", id="rejects-title")
                     yield RejectsTable()
@@ -69,6 +80,30 @@ class DashboardView(Vertical):
         self.query_one(TabbedContent).active = tab
         table = self.query_one(RunsTable if tab == "runs" else JobsTable)
         table.focus()
+
+    def focus_filter(self) -> None:
+        self.show_tab("runs")
+        self.query_one("#filter", Input).focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, message: Input.Changed) -> None:
+        self._show_runs()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self, message: Input.Submitted) -> None:
+        self.query_one(RunsTable).focus()
+
+    def _show_runs(self) -> None:
+        query = self.query_one("#filter", Input).value
+        shown = [r for r in self.runs if run_matches(r, query)]
+        self.query_one(RunsTable).show_runs(shown)
+        status = self.query_one("#status", Label)
+        if not self.runs:
+            status.update("no runs recorded in this database yet")
+        elif not shown:
+            status.update(f"no run matches {query!r}")
+        else:
+            status.update("")
 
     def on_mount(self) -> None:
         self.reload()
@@ -105,9 +140,10 @@ class DashboardView(Vertical):
             self.jobs = {str(j.path): j for j in result}
             self.query_one(JobsTable).show_jobs(result)
         elif name == "runs":
-            self.query_one(RunsTable).show_runs(result)
-            status.update("" if result else "no runs recorded in this database yet")
+            self.runs = result
+            self._show_runs()
         elif name == "files":
+            self.files = {f.file: f for f in result}
             self.query_one(FilesTable).show_rows(result)
         elif name == "rejects":
             file, rejects = result
@@ -123,6 +159,8 @@ class DashboardView(Vertical):
             return
         self.run_id = run_id
         self.query_one("#files-title", Label).update(f"files of run {run_id[:8]}")
+        run = next((r for r in self.runs if r.id == run_id), None)
+        self.query_one("#detail", Static).update(run_detail(run) if run else "")
         self.query_one(RejectsTable).clear()
         self._read("files", lambda: history.files(run_id))
 
@@ -131,6 +169,12 @@ class DashboardView(Vertical):
         file, run_id, history = message.row_key.value, self.run_id, self.history
         if file is None or run_id is None or history is None:
             return
+        row = self.files.get(file)
+        run = next((r for r in self.runs if r.id == run_id), None)
+        detail = (
+            file_detail(row) if row is not None and row.error else run_detail(run) if run else ""
+        )
+        self.query_one("#detail", Static).update(detail)
         self._read("rejects", lambda: (file, history.rejects(run_id, file)))
 
     @on(DataTable.RowHighlighted, "JobsTable")
@@ -150,3 +194,29 @@ class DashboardView(Vertical):
     def _job_selected(self, message: DataTable.RowSelected) -> None:
         if message.row_key.value is not None:
             self.post_message(self.StartJob(Path(message.row_key.value)))
+
+
+def run_detail(run: RunRow) -> Text:
+    """A run's error and hint, and where its webhooks went, under its files."""
+    text = Text.assemble(("run ", "dim"), run.id, ("  ", ""), (run.status, "bold"))
+    if run.error:
+        text.append("\nerror: ", style="bold red")
+        text.append(run.error)
+    if run.hint:
+        text.append("\nhint: ", style="bold")
+        text.append(run.hint)
+    for n in run.notifications:
+        answer = f"HTTP {n.http_status}" if n.http_status else (n.error or "")
+        text.append(f"\nwebhook {n.url or ''}: ", style="dim")
+        text.append(f"{n.status} after {n.attempts} attempt(s) {answer}".rstrip())
+    return text
+
+
+def file_detail(row: FileRow) -> Text:
+    """A failed file's error and hint, as ``csvpg run`` printed them."""
+    text = Text.assemble((Path(row.file).name, "bold"), ": ", ("error: ", "bold red"))
+    text.append(row.error or "")
+    if row.hint:
+        text.append("\nhint: ", style="bold")
+        text.append(row.hint)
+    return text

@@ -100,3 +100,45 @@ class ErrorScreen(ModalScreen[None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+
+class StartJobScreen(ModalScreen[str | None]):
+    """How to run a job: a run, a dry run (every file rolled back), or a forced run
+    (files the manifest says are unchanged load again). Answers "run", "dry-run",
+    "force", or None (escape)."""
+
+    DEFAULT_CSS = DIALOG_CSS.format(name="StartJobScreen")
+    BINDINGS = [
+        Binding("r", "answer('run')", "run"),
+        Binding("d", "answer('dry-run')", "dry run"),
+        Binding("f", "answer('force')", "force"),
+        Binding("escape", "answer(None)", "cancel"),
+    ]
+
+    def __init__(self, job: str) -> None:
+        super().__init__()
+        self.job = job
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(Text.assemble("Run the job ", (self.job, "bold"), "?"))
+            yield Static(
+                Text(
+                    "A dry run loads each file and rolls it back. Force loads the files "
+                    "the manifest says are already loaded and unchanged.",
+                    style="dim",
+                )
+            )
+            with Horizontal():
+                yield Button("Dry run (d)", id="dry-run")
+                yield Button("Force (f)", id="force", variant="warning")
+                yield Button("Run (r)", id="run", variant="primary")
+
+    def on_mount(self) -> None:
+        self.query_one("#run", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id)
+
+    def action_answer(self, answer: str | None) -> None:
+        self.dismiss(answer)

@@ -51,7 +51,6 @@ class RunHeader(Static):
         status.append(
             f"  {state.finished_files} of {state.files_total} files done"
             f" · {len(state.in_flight)} loading · {state.queued} queued"
-            f" · {human_bytes(state.bytes_read)} read"
         )
         bar = Table.grid(padding=(0, 1))
         bar.add_column(width=30)
@@ -60,8 +59,30 @@ class RunHeader(Static):
             f"{state.total('rows_read'):,} rows read · {state.total('inserted'):,} inserted"
             f" · {state.total('updated'):,} updated · {state.total('rejected'):,} rejected"
         )
-        bar.add_row(_bar(state.finished_files, state.files_total, 30), Text(counts))
+        bar.add_row(_overall_bar(state), Text(_overall_bytes(state)))
+        bar.add_row("", Text(counts, style="dim"))
         return Group(title, status, bar)
+
+
+def _overall_bar(state: RunState) -> ProgressBar:
+    """Bytes read of all the run's files when their sizes are known, else files done."""
+    if state.bytes_total:
+        return _bar(state.bytes_read, state.bytes_total, 30)
+    return _bar(state.finished_files, state.files_total, 30)
+
+
+def _overall_bytes(state: RunState) -> str:
+    """``1.2 GiB of 3.0 GiB · 85.0 MiB/s · about 40 s left``"""
+    text = human_bytes(state.bytes_read)
+    text += f" of {human_bytes(state.bytes_total)}" if state.bytes_total else " read"
+    if state.rate and state.running:
+        text += f" · {human_bytes(state.rate)}/s"
+    eta = state.eta
+    if eta is not None and state.bytes_read < (state.bytes_total or 0):
+        text += f" · about {human_duration(eta)} left"
+    elif eta is not None and state.in_flight:
+        text += " · read; PostgreSQL is writing"
+    return text
 
 
 class InFlight(Static):
@@ -77,22 +98,26 @@ class InFlight(Static):
 
     @staticmethod
     def render_state(state: RunState) -> RenderableType:
-        files = state.in_flight
+        files, now = state.in_flight, state.now
         if not files:
             what = "nothing loading" if state.finished or state.started else "waiting for files"
             return Text(what, style="dim")
         table = Table.grid(padding=(0, 1), expand=True)
-        table.add_column(ratio=1, no_wrap=True, overflow="ellipsis", min_width=12)
+        table.add_column(ratio=1, no_wrap=True, overflow="ellipsis", min_width=22)
         table.add_column(width=20)
         table.add_column(justify="right", no_wrap=True)
         table.add_column(justify="right", no_wrap=True)
         table.add_column(no_wrap=True)
         for f in files:
-            table.add_row(*_file_cells(f))
+            table.add_row(*_file_cells(f, now))
         return table
 
 
-def _file_cells(f: FileState) -> tuple[RenderableType, ...]:
+#: What a file in flight says once its bytes no longer show its progress.
+PHASE_TEXT = {"writing": "PostgreSQL is writing", "checking bad rows": "checking bad rows"}
+
+
+def _file_cells(f: FileState, now: float | None) -> tuple[RenderableType, ...]:
     name = Text(f.name, style="bold")
     if f.size:
         bar: RenderableType = _bar(f.bytes_read, f.size, 20)
@@ -101,6 +126,10 @@ def _file_cells(f: FileState) -> tuple[RenderableType, ...]:
         bar, amount = Text("size unknown", style="dim"), human_bytes(f.bytes_read)
     rate = f"{human_bytes(f.rate)}/s" if f.rate else ""
     eta: RenderableType = f"{human_duration(f.eta)} left" if f.eta is not None else ""
-    if f.size and f.bytes_read >= f.size:  # read; PostgreSQL still works on it
-        rate, eta = "", Text("writing", style="italic")
+    if f.phase != "reading":  # read; PostgreSQL (or the careful path) still works on it
+        rate = ""
+        eta = Text(
+            f"{PHASE_TEXT.get(f.phase, f.phase)} {human_duration(f.phase_seconds(now))}",
+            style="italic",
+        )
     return name, bar, amount, rate, eta

@@ -2,13 +2,14 @@
 
 The engine runs in a thread worker; :class:`~csvpg.tui.reporter.TuiReporter` posts each
 event here as an :class:`~csvpg.tui.messages.EngineEvent`, and :meth:`RunView.on_engine_event`
-folds it into a :class:`~csvpg.tui.state.RunState` and redraws what it changed. Nothing
-changes on a timer, and nothing polls the database: only selecting a file with more
-rejects than its event carried reads them from ``csvpg.rejects``.
+folds it into a :class:`~csvpg.tui.state.RunState` and redraws what it changed. Only the
+clocks of a live run tick on a timer, and nothing polls the database: only selecting a
+file with more rejects than its event carried reads them from ``csvpg.rejects``.
 """
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -85,6 +86,14 @@ class RunView(Vertical):
 
     def on_mount(self) -> None:
         self._redraw()
+        # The clocks tick while a live run goes on, between events too: PostgreSQL may
+        # write for minutes after the last byte was read, with no event to say so.
+        self.set_interval(1.0, self._tick)
+
+    def _tick(self) -> None:
+        if self.running and self.state.started_at is not None:
+            self.state.now = time.monotonic()
+            self._redraw()
 
     # -- the engine ----------------------------------------------------------------------
 

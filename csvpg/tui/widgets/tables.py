@@ -38,6 +38,12 @@ def _seconds(value: float | None) -> Text:
     return Text("" if value is None else f"{value:.2f}", justify="right")
 
 
+def _one_line(raw: str | None, width: int = 60) -> str:
+    """A raw line as one table cell: its line ends shown, cut to ``width``."""
+    text = (raw or "").rstrip("\r\n").replace("\r", "\\r").replace("\n", "\\n")
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def _name(url: str) -> str:
     return PurePosixPath(url).name or url
 
@@ -96,7 +102,8 @@ class FilesTable(DataTable[Any]):
 
 
 class RejectsTable(DataTable[Any]):
-    """One file's rejected lines: line number, column, value and PostgreSQL's reason."""
+    """One file's rejected lines: line number, column, value, PostgreSQL's reason and the
+    line as the file had it."""
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
@@ -104,6 +111,7 @@ class RejectsTable(DataTable[Any]):
         self.add_column("column", key="column")
         self.add_column("value", key="value")
         self.add_column("reason", key="reason")
+        self.add_column("raw line", key="raw")
 
     def show_rejects(self, rejects: Iterable[dict[str, Any]]) -> None:
         self.clear()
@@ -114,6 +122,7 @@ class RejectsTable(DataTable[Any]):
                 r.get("column") or "",
                 "" if value is None else str(value)[:20],
                 r.get("reason") or "",
+                Text(_one_line(r.get("raw")), style="dim"),
             )
 
 
