@@ -14,6 +14,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -30,6 +31,9 @@ from csvpg.options import Option, option, schema_of, section, unknown_key, valid
 #: file (its encoding, its delimiter, a column's type), not with some of its rows, and the
 #: count lets the careful path stop there instead of reading on.
 DEFAULT_MAX_REJECTS = "1% up to 1000"
+
+#: ``[source] after_load``: what happens to a file once its load committed.
+AFTER_LOAD = ("keep", "delete", "move")
 
 # The sections of a job, one frozen dataclass each: a field is a key, its ``option(...)``
 # what the key accepts, its default the key's. SECTIONS (what validation checks) is
@@ -78,6 +82,24 @@ class SourceSection:
         ),
     )
 
+    after_load: str = field(
+        default="keep",
+        metadata=option(
+            str,
+            choices=AFTER_LOAD,
+            help='what happens to a file once its load committed: "keep", "delete" or '
+            '"move" (to move_to)',
+        ),
+    )
+    move_to: str | None = field(
+        default=None,
+        metadata=option(
+            str,
+            help='the folder loaded files move to, e.g. "archive/{date:%Y-%m-%d}/": '
+            "relative to the file's folder, absolute, or a URL of the same source",
+        ),
+    )
+
     @property
     def locations(self) -> list[str]:
         """Every path or URL the source reads: ``urls``, or the one ``url``."""
@@ -85,6 +107,7 @@ class SourceSection:
 
     def check(self, path: str, file: str | None) -> None:
         _check_urls(self, file)
+        _check_after_load(self, path, file)
 
 
 @dataclass(frozen=True)
@@ -432,6 +455,43 @@ def _check_urls(source: SourceSection, file: str | None) -> None:
             key="source.urls",
             file=file,
         )
+
+
+def _check_after_load(source: SourceSection, path: str, file: str | None) -> None:
+    """``move`` needs a ``move_to`` whose fields are ``{date:…}`` and ``{name}``; a
+    ``move_to`` without ``move`` would be ignored silently, so it is refused."""
+    if source.after_load == "move" and not source.move_to:
+        raise SpecError(
+            f"'{path}.after_load' is \"move\" but '{path}.move_to' is not given",
+            key=f"{path}.move_to",
+            file=file,
+            hint='name the folder, e.g. move_to = "archive/{date:%Y-%m-%d}/"',
+        )
+    if source.move_to is None:
+        return
+    if source.after_load != "move":
+        raise SpecError(
+            f"'{path}.move_to' is given but '{path}.after_load' is \"{source.after_load}\"",
+            key=f"{path}.after_load",
+            file=file,
+            hint='write after_load = "move", or remove move_to',
+        )
+    try:
+        move_folder(source.move_to, name="x.csv", when=datetime.now(UTC))
+    except (KeyError, ValueError, IndexError, AttributeError) as exc:
+        raise SpecError(
+            f"'{path}.move_to' is no folder template: {source.move_to!r} ({exc})",
+            key=f"{path}.move_to",
+            file=file,
+            hint="its fields are {date:FORMAT} (the load's date, e.g. {date:%Y-%m-%d}) "
+            "and {name} (the file's name)",
+        ) from None
+
+
+def move_folder(template: str, *, name: str, when: datetime) -> str:
+    """``[source] move_to`` for one file: ``{date:%Y-%m-%d}`` is ``when`` (the load's
+    date), ``{name}`` the file's name."""
+    return template.format(date=when, name=name)
 
 
 def load_job(path: str | Path, env: Mapping[str, str] | None = None) -> Job:

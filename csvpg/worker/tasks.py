@@ -105,7 +105,7 @@ class Tasks:
                 return self._record(engine, gone)
             engine.budget.start(1, 1)
             ctx = engine.context(has_manifest=True)
-            load = FileLoad(ctx, plan, fp)
+            load = FileLoad(ctx.for_file(plan.source, fp))
             with _aborts(context, engine):
                 # Held by another worker (a task delivered twice, or another run of the
                 # job): wait for it, then load the file only if it did not.
