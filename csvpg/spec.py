@@ -10,20 +10,21 @@ import dataclasses
 import hashlib
 import json
 import os
-import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from csvpg.connections import with_connections
 from csvpg.dateformat import check_date_format
 from csvpg.errors import SpecError
 from csvpg.interfaces import ColumnType
 from csvpg.masking import shown
 from csvpg.naming import check_template
 from csvpg.options import Option, option, schema_of, section, unknown_key, validate
+from csvpg.tomlvars import parse_toml as parse_toml
+from csvpg.tomlvars import substitute as substitute
 
 #: A file may reject 1% of its rows, and never more than 1000. A 50-row file may reject
 #: none (one bad row in 50 is 2% of its data); a 100 000-row file 1000, and a million-row
@@ -54,6 +55,10 @@ class DatabaseSection:
         metadata=option(str, help="a PostgreSQL URL; omit [database] for the embedded server"),
     )
     schema: str = field(default="public", metadata=option(str))
+    connection: str | None = field(
+        default=None,
+        metadata=option(str, help="a database named in connections.toml, instead of dsn"),
+    )
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,16 @@ class SourceSection:
     )
     pattern: str | None = field(default=None, metadata=option(str))
     options: dict[str, Any] = field(default_factory=dict, metadata=option(dict))
+    connection: str | None = field(
+        default=None,
+        metadata=option(
+            str, help="a source named in connections.toml (its url and options), instead of url"
+        ),
+    )
+    path: str | None = field(
+        default=None,
+        metadata=option(str, help='a folder or file below the connection\'s url, e.g. "daily/"'),
+    )
     allow_empty: bool = field(
         default=False,
         metadata=option(
@@ -260,9 +275,6 @@ TOP_LEVEL = [*SECTIONS, "format", "transform", "override", "columns", "notify"]
 
 S = TypeVar("S")
 
-_VAR = re.compile(r"\$(\$|\{([A-Za-z_][A-Za-z0-9_]*)\})")
-
-
 COLUMN: dict[str, Option] = {
     "type": Option(str, help='a PostgreSQL type, e.g. type = "numeric(12,2)"'),
     "decimal": Option(str, None, help='the decimal mark, e.g. ","'),
@@ -395,44 +407,6 @@ class Job:
         return load_job(path, env)
 
 
-def substitute(value: Any, key: str, env: Mapping[str, str], file: str | None) -> Any:
-    """Replace ``${VAR}`` from ``env`` in every string of ``value``; ``$$`` is a dollar."""
-    if isinstance(value, str):
-
-        def repl(m: re.Match[str]) -> str:
-            if m.group(1) == "$":
-                return "$"
-            var = m.group(2)
-            if var not in env:
-                raise SpecError(
-                    f"'{key}' uses ${{{var}}}, but the environment variable {var} is not set",
-                    key=key,
-                    file=file,
-                    hint=f"export {var}=… before running, or write the value into the job",
-                )
-            return env[var]
-
-        return _VAR.sub(repl, value)
-    if isinstance(value, dict):
-        return {k: substitute(v, f"{key}.{k}" if key else k, env, file) for k, v in value.items()}
-    if isinstance(value, list):
-        return [substitute(v, f"{key}[{i}]", env, file) for i, v in enumerate(value)]
-    return value
-
-
-def parse_toml(text: str, file: str | None) -> dict[str, Any]:
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        m = re.search(r"line (\d+)", str(exc))
-        raise SpecError(
-            f"{file or 'the job'} is not valid TOML: {exc}",
-            file=file,
-            line=int(m.group(1)) if m else None,
-            hint="check the quoting and brackets on that line",
-        ) from exc
-
-
 def _check_urls(source: SourceSection, file: str | None) -> None:
     """Exactly one of ``url`` and ``urls``; ``urls`` names at least one, none empty."""
     if source.url is None and source.urls is None:
@@ -527,8 +501,11 @@ def job_from_dict(
 ) -> Job:
     """A job from its TOML tables, validated; ``${VAR}`` from ``env``, else the environment."""
     file = str(path) if path else None
-    data = substitute(raw, "", os.environ if env is None else env, file)
+    env = os.environ if env is None else env
+    data = substitute(raw, "", env, file)
     _check_top_level(data, file)
+    folder = path.parent if path else Path.cwd()
+    data = with_connections(data, folder, env, file)
 
     def read(cls: type[S], name: str) -> S:
         return section(cls, name, data.get(name, {}), file=file)

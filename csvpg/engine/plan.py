@@ -294,6 +294,12 @@ def _job_parts(job: Job, registry: Registry, urls: list[str]) -> _JobParts:
     return _JobParts(file, source, base_format, transforms, sink_cls, sink_options)
 
 
+def job_source(job: Job, registry: Registry) -> Source:
+    """The job's source, made as a run makes it, without listing (``csvpg connections
+    test`` lists it itself)."""
+    return _job_source(job, registry, resolve_urls(job))
+
+
 def _job_source(job: Job, registry: Registry, urls: list[str]) -> Source:
     """``[source] url``, or one source over all of ``urls``."""
     if not job.source.urls:
