@@ -5,6 +5,7 @@ them; a move that failed after the commit is done by the next run, which says so
 from __future__ import annotations
 
 import datetime as dt
+import io
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ import pytest
 from csvpg.api import run
 from csvpg.errors import SpecError
 from csvpg.events import Warned
-from csvpg.reporters import EventLog
+from csvpg.reporters import EventLog, LineReporter
 from tests.conftest import source_job
 from tests.fix_sftp import SftpServer
 
@@ -107,7 +108,9 @@ def test_a_move_that_failed_is_done_by_the_next_run_only(db, tmp_path: Path) -> 
     kept = after_load(db, first.run_id)["a.csv"]
     assert kept["action"] == "kept" and "moving it failed" in kept["error"]
 
-    second = run(job)
+    out = io.StringIO()
+    second = run(job, plugins=[LineReporter(out)])
+    assert "  archived a.csv: loaded before and unchanged; moved to " in out.getvalue()
     [file] = second.files
     assert file.status == "skipped"
     assert file.error == f"archived: loaded before and unchanged; moved to {archive / 'a.csv'}"
