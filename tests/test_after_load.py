@@ -183,3 +183,25 @@ def test_http_sources_refuse_after_load(db, tmp_path: Path) -> None:
         run(job)
     assert err.value.key == "source.after_load"
     assert "https://" in str(err.value)
+
+
+def test_an_object_store_moves_by_url(db, tmp_path: Path) -> None:
+    """fsspec's in-memory file system stands for an object store (keys, no folders)."""
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    root = f"/drop-{tmp_path.name}"
+    fs.pipe(f"{root}/in/a.csv", GOOD.encode())
+    job = job_for(
+        tmp_path,
+        db,
+        f"memory://{root}/in/",
+        after_load="move",
+        move_to=f"memory://{root}/done/{{date:%Y-%m-%d}}/",
+    )
+    summary = run(job)
+    assert [f.status for f in summary.files] == ["loaded"], [f.error for f in summary.files]
+    moved = f"{root}/done/{TODAY}/a.csv"
+    assert fs.cat(moved) == GOOD.encode()
+    assert not fs.exists(f"{root}/in/a.csv")
+    assert after_load(db, summary.run_id)["a.csv"] == {"action": "moved", "to": f"memory://{moved}"}
