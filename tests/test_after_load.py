@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from csvpg.api import run
+from csvpg.cli.runs import show_run
 from csvpg.errors import SpecError
 from csvpg.events import Warned
 from csvpg.reporters import EventLog, LineReporter
@@ -66,6 +67,9 @@ def test_move_with_a_dated_folder_keeps_the_failed_file(db, tmp_path: Path) -> N
     done = after_load(db, summary.run_id)
     assert done["a.csv"] == {"action": "moved", "to": str(archive / "a.csv")}
     assert done["b.csv"] is None
+    shown = io.StringIO()
+    show_run(db.dsn, summary.run_id, shown)
+    assert f"then moved to {archive / 'a.csv'}" in shown.getvalue()
 
     # The same name dropped again the same day is archived beside the first one.
     (folder / "a.csv").write_text("id,amount\n4,40\n")
