@@ -162,6 +162,21 @@ class Source:
     def open(self, ref: FileRef) -> BinaryIO:
         raise NotImplementedError
 
+    #: The source can delete and move its files (``[source] after_load``); a source
+    #: that says so implements :meth:`remove` and :meth:`move`.
+    can_remove: ClassVar[bool] = False
+
+    def remove(self, ref: FileRef) -> None:
+        """Delete a loaded file (``after_load = "delete"``)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot delete files")
+
+    def move(self, ref: FileRef, to: str) -> str:
+        """Move a loaded file into the folder ``to`` (``after_load = "move"``): a path
+        relative to the file's folder, an absolute path, or a URL of the same source.
+        The folder is made when missing; a name already there gets ``-1``, ``-2`` …
+        before its extension. Returns the file's new URL."""
+        raise NotImplementedError(f"{type(self).__name__} cannot move files")
+
     def close(self) -> None:
         """Release what the source holds (an SSH connection, an HTTP session): called
         once the run is done with it, so a long-lived process (``csvpg serve``, the

@@ -90,6 +90,10 @@ def _lines(event: ev.Event, *, quiet: bool) -> list[str]:
             lines.append(f"          hint: {event.hint}")
         return lines
     if isinstance(event, ev.FileSkipped) and not quiet:
+        # A file loaded by an earlier run and only moved or deleted now ([source] after_load).
+        verb, archived, rest = event.reason.partition("archived: ")
+        if archived and not verb:
+            return [f"  archived {_short(event.file)}: {rest}"]
         return [f"  skipped {_short(event.file)}: {event.reason}"]
     if isinstance(event, ev.RowsRejected):
         lines = [f"  {_plural(event.count, 'row')} of {_short(event.file)} set aside:"]

@@ -10,20 +10,21 @@ import dataclasses
 import hashlib
 import json
 import os
-import re
-import tomllib
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from csvpg.connections import with_connections
 from csvpg.dateformat import check_date_format
 from csvpg.errors import SpecError
 from csvpg.interfaces import ColumnType
 from csvpg.masking import shown
 from csvpg.naming import check_template
 from csvpg.options import Option, option, schema_of, section, unknown_key, validate
+from csvpg.tomlvars import parse_toml as parse_toml
+from csvpg.tomlvars import substitute as substitute
 
 #: A file may reject 1% of its rows, and never more than 1000. A 50-row file may reject
 #: none (one bad row in 50 is 2% of its data); a 100 000-row file 1000, and a million-row
@@ -31,6 +32,9 @@ from csvpg.options import Option, option, schema_of, section, unknown_key, valid
 #: file (its encoding, its delimiter, a column's type), not with some of its rows, and the
 #: count lets the careful path stop there instead of reading on.
 DEFAULT_MAX_REJECTS = "1% up to 1000"
+
+#: ``[source] after_load``: what happens to a file once its load committed.
+AFTER_LOAD = ("keep", "delete", "move")
 
 # The sections of a job, one frozen dataclass each: a field is a key, its ``option(...)``
 # what the key accepts, its default the key's. SECTIONS (what validation checks) is
@@ -51,6 +55,10 @@ class DatabaseSection:
         metadata=option(str, help="a PostgreSQL URL; omit [database] for the embedded server"),
     )
     schema: str = field(default="public", metadata=option(str))
+    connection: str | None = field(
+        default=None,
+        metadata=option(str, help="a database named in connections.toml, instead of dsn"),
+    )
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,16 @@ class SourceSection:
     )
     pattern: str | None = field(default=None, metadata=option(str))
     options: dict[str, Any] = field(default_factory=dict, metadata=option(dict))
+    connection: str | None = field(
+        default=None,
+        metadata=option(
+            str, help="a source named in connections.toml (its url and options), instead of url"
+        ),
+    )
+    path: str | None = field(
+        default=None,
+        metadata=option(str, help='a folder or file below the connection\'s url, e.g. "daily/"'),
+    )
     allow_empty: bool = field(
         default=False,
         metadata=option(
@@ -79,6 +97,24 @@ class SourceSection:
         ),
     )
 
+    after_load: str = field(
+        default="keep",
+        metadata=option(
+            str,
+            choices=AFTER_LOAD,
+            help='what happens to a file once its load committed: "keep", "delete" or '
+            '"move" (to move_to)',
+        ),
+    )
+    move_to: str | None = field(
+        default=None,
+        metadata=option(
+            str,
+            help='the folder loaded files move to, e.g. "archive/{date:%Y-%m-%d}/": '
+            "relative to the file's folder, absolute, or a URL of the same source",
+        ),
+    )
+
     @property
     def locations(self) -> list[str]:
         """Every path or URL the source reads: ``urls``, or the one ``url``."""
@@ -86,6 +122,7 @@ class SourceSection:
 
     def check(self, path: str, file: str | None) -> None:
         _check_urls(self, file)
+        _check_after_load(self, path, file)
 
 
 @dataclass(frozen=True)
@@ -251,9 +288,6 @@ TOP_LEVEL = [*SECTIONS, "format", "transform", "override", "columns", "notify"]
 
 S = TypeVar("S")
 
-_VAR = re.compile(r"\$(\$|\{([A-Za-z_][A-Za-z0-9_]*)\})")
-
-
 COLUMN: dict[str, Option] = {
     "type": Option(str, help='a PostgreSQL type, e.g. type = "numeric(12,2)"'),
     "decimal": Option(str, None, help='the decimal mark, e.g. ","'),
@@ -386,73 +420,6 @@ class Job:
         return load_job(path, env)
 
 
-def substitute(
-    value: Any,
-    key: str,
-    env: Mapping[str, str],
-    file: str | None,
-    allow: Collection[str] | None = None,
-) -> Any:
-    """Replace ``${VAR}`` from ``env`` in every string of ``value``; ``$$`` is a dollar.
-    With ``allow``, only the variables it names may be used (a spec from elsewhere must
-    not read the server's secrets out of its environment)."""
-    if isinstance(value, str):
-
-        def repl(m: re.Match[str]) -> str:
-            if m.group(1) == "$":
-                return "$"
-            var = m.group(2)
-            if allow is not None and var not in allow:
-                raise SpecError(
-                    f"'{key}' uses ${{{var}}}, which is not taken from the environment here",
-                    key=key,
-                    file=file,
-                    hint=f"write the value into the spec, or allow it (csvpg serve --env-allow "
-                    f"{var})",
-                )
-            if var not in env:
-                raise SpecError(
-                    f"'{key}' uses ${{{var}}}, but the environment variable {var} is not set",
-                    key=key,
-                    file=file,
-                    hint=f"export {var}=… before running, or write the value into the job",
-                )
-            return env[var]
-
-        return _VAR.sub(repl, value)
-    if isinstance(value, dict):
-        return {
-            k: substitute(v, f"{key}.{k}" if key else k, env, file, allow) for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [substitute(v, f"{key}[{i}]", env, file, allow) for i, v in enumerate(value)]
-    return value
-
-
-def variables(value: Any) -> set[str]:
-    """The ``${VAR}`` names used anywhere in ``value`` (``$$`` is no variable)."""
-    if isinstance(value, str):
-        return {m.group(2) for m in _VAR.finditer(value) if m.group(2)}
-    if isinstance(value, dict):
-        return set().union(*(variables(v) for v in value.values()))
-    if isinstance(value, list):
-        return set().union(*(variables(v) for v in value))
-    return set()
-
-
-def parse_toml(text: str, file: str | None) -> dict[str, Any]:
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        m = re.search(r"line (\d+)", str(exc))
-        raise SpecError(
-            f"{file or 'the job'} is not valid TOML: {exc}",
-            file=file,
-            line=int(m.group(1)) if m else None,
-            hint="check the quoting and brackets on that line",
-        ) from exc
-
-
 def _check_urls(source: SourceSection, file: str | None) -> None:
     """Exactly one of ``url`` and ``urls``; ``urls`` names at least one, none empty."""
     if source.url is None and source.urls is None:
@@ -475,6 +442,43 @@ def _check_urls(source: SourceSection, file: str | None) -> None:
             key="source.urls",
             file=file,
         )
+
+
+def _check_after_load(source: SourceSection, path: str, file: str | None) -> None:
+    """``move`` needs a ``move_to`` whose fields are ``{date:…}`` and ``{name}``; a
+    ``move_to`` without ``move`` would be ignored silently, so it is refused."""
+    if source.after_load == "move" and not source.move_to:
+        raise SpecError(
+            f"'{path}.after_load' is \"move\" but '{path}.move_to' is not given",
+            key=f"{path}.move_to",
+            file=file,
+            hint='name the folder, e.g. move_to = "archive/{date:%Y-%m-%d}/"',
+        )
+    if source.move_to is None:
+        return
+    if source.after_load != "move":
+        raise SpecError(
+            f"'{path}.move_to' is given but '{path}.after_load' is \"{source.after_load}\"",
+            key=f"{path}.after_load",
+            file=file,
+            hint='write after_load = "move", or remove move_to',
+        )
+    try:
+        move_folder(source.move_to, name="x.csv", when=datetime.now(UTC))
+    except (KeyError, ValueError, IndexError, AttributeError) as exc:
+        raise SpecError(
+            f"'{path}.move_to' is no folder template: {source.move_to!r} ({exc})",
+            key=f"{path}.move_to",
+            file=file,
+            hint="its fields are {date:FORMAT} (the load's date, e.g. {date:%Y-%m-%d}) "
+            "and {name} (the file's name)",
+        ) from None
+
+
+def move_folder(template: str, *, name: str, when: datetime) -> str:
+    """``[source] move_to`` for one file: ``{date:%Y-%m-%d}`` is ``when`` (the load's
+    date), ``{name}`` the file's name."""
+    return template.format(date=when, name=name)
 
 
 def load_job(path: str | Path, env: Mapping[str, str] | None = None) -> Job:
@@ -515,8 +519,11 @@ def job_from_dict(
     """A job from its TOML tables, validated; ``${VAR}`` from ``env``, else the environment
     (with ``allow_env``, only the variables it names)."""
     file = str(path) if path else None
-    data = substitute(raw, "", os.environ if env is None else env, file, allow_env)
+    env = os.environ if env is None else env
+    data = substitute(raw, "", env, file, allow_env)
     _check_top_level(data, file)
+    folder = path.parent if path else Path.cwd()
+    data = with_connections(data, folder, env, file)
 
     def read(cls: type[S], name: str) -> S:
         return section(cls, name, data.get(name, {}), file=file)

@@ -474,6 +474,48 @@ class RemoteSource(Source):
     def _path_of(self, url: str) -> str:
         return url
 
+    # -- after the load: delete or move (``[source] after_load``) ----------------------
+
+    def _filesystem(self) -> Any:
+        """The fsspec file system the files are on (a source that can remove them)."""
+        raise NotImplementedError
+
+    def _url_of(self, path: str) -> str:
+        """The URL a file at ``path`` of :meth:`_filesystem` is listed with."""
+        return path
+
+    def _file_path(self, ref: FileRef) -> str:
+        if ref.url in self._members or _member_of(ref.url) is not None:
+            raise SourceError(
+                f"{ref.url} is a member of a .zip archive: it cannot be moved or deleted alone",
+                file=ref.url,
+                hint='keep after_load = "keep" for zip archives',
+            )
+        return self._paths.get(ref.url) or self._path_of(ref.url)
+
+    def remove(self, ref: FileRef) -> None:
+        path = self._file_path(ref)
+        self.retrying(lambda: self._filesystem().rm_file(path), ref.url, "deleting")
+
+    def move(self, ref: FileRef, to: str) -> str:
+        path = self._file_path(ref)
+        if "://" in to:
+            folder = self._path_of(to)
+        elif to.startswith("/"):
+            folder = to
+        else:
+            folder = posixpath.join(posixpath.dirname(path), to)
+        folder = folder.rstrip("/") or "/"
+
+        def move_once() -> str:
+            fs = self._filesystem()
+            fs.makedirs(folder, exist_ok=True)
+            target = free_name(fs, folder, posixpath.basename(path))
+            fs.mv(path, target)
+            return target
+
+        return self._url_of(self.retrying(move_once, ref.url, "moving"))
+
     # -- listing (last: the name `list` shadows the builtin below it) ----------------
 
     def list(self, pattern: str | None) -> list[FileRef]:
@@ -540,3 +582,14 @@ def list_infos(
     else:
         paths = {root: fs.info(root)}
     return [info for info in paths.values() if info.get("type", "file") != "directory"]
+
+
+def free_name(fs: Any, folder: str, name: str) -> str:
+    """``folder/name``, or ``folder/stem-1.ext``, ``-2`` … when a file has that name:
+    a drop folder's ``orders.csv`` of every hour, archived in one folder a day."""
+    stem, dot, ext = name.partition(".")
+    candidate, n = posixpath.join(folder, name), 0
+    while fs.exists(candidate):
+        n += 1
+        candidate = posixpath.join(folder, f"{stem}-{n}{dot}{ext}")
+    return candidate

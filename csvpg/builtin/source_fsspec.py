@@ -78,7 +78,7 @@ class FsspecSource(RemoteSource):
 
     def _ref(self, info: dict[str, Any]) -> FileRef:
         path = info["name"]
-        url = path if self._local else without_password(self.fs.unstrip_protocol(path))
+        url = self._url_of(path)
         self._paths[url] = path
         size, mtime = size_mtime(info)
         return FileRef(
@@ -98,6 +98,14 @@ class FsspecSource(RemoteSource):
 
     def _path_of(self, url: str) -> str:
         return str(self.fs._strip_protocol(url))
+
+    can_remove = True
+
+    def _filesystem(self) -> Any:
+        return self.fs
+
+    def _url_of(self, path: str) -> str:
+        return path if self._local else without_password(self.fs.unstrip_protocol(path))
 
 
 @hookimpl

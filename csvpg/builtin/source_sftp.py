@@ -235,6 +235,14 @@ class SftpSource(RemoteSource):
         path = unquote(url[len(self._base) :])
         return path[3:] if path.startswith("/~/") else path
 
+    can_remove = True
+
+    def _filesystem(self) -> Any:
+        return self.fs()
+
+    def _url_of(self, path: str) -> str:
+        return self._url(path)
+
     # -- what went wrong -----------------------------------------------------------
 
     def _describe(self, exc: BaseException, url: str, doing: str) -> SourceError | None:

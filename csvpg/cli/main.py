@@ -10,10 +10,11 @@ import os
 import sys
 import traceback
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from csvpg import __version__
-from csvpg.errors import CsvpgError
+from csvpg.errors import CsvpgError, SpecError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -36,9 +37,10 @@ EXAMPLES = {
     "db": "csvpg db url",
     "schema": "csvpg schema > job.schema.json",
     "completion": 'eval "$(csvpg completion bash)"',
-    "worker": "csvpg worker --dsn postgresql://etl@db/warehouse --jobs jobs/",
-    "workers": "csvpg workers --dsn postgresql://etl@db/warehouse",
+    "worker": "csvpg worker --dsn postgresql://loader@db/warehouse --jobs jobs/",
+    "workers": "csvpg workers --dsn postgresql://loader@db/warehouse",
     "schedules": "csvpg schedules --jobs jobs/",
+    "connections": "csvpg connections test warehouse --jobs jobs/",
 }
 
 
@@ -119,6 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dsn", help="the queue database (default: embedded)")
     p = sub.add_parser("schedules", help="each scheduled job's next run")
     p.add_argument("--jobs", default="jobs", metavar="DIR", help="the jobs directory")
+    _connections_options(
+        sub.add_parser("connections", help="the named connections (connections.toml); test one")
+    )
     p = sub.add_parser("db", help="the embedded PostgreSQL")
     p.add_argument(
         "action", choices=["start", "stop", "status", "url"], help="url prints its address"
@@ -132,6 +137,23 @@ def build_parser() -> argparse.ArgumentParser:
     for name, command in sub.choices.items():
         command.epilog = f"example:\n  {EXAMPLES[name]}" if name in EXAMPLES else None
     return parser
+
+
+def _connections_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "action",
+        nargs="?",
+        choices=["list", "test"],
+        default="list",
+        help="list them (masked), or test NAME: connect and say what is there",
+    )
+    p.add_argument("name", nargs="?", help="the connection to test")
+    p.add_argument(
+        "--jobs",
+        default="jobs",
+        metavar="DIR",
+        help="the jobs folder: its connections.toml, then $CSVPG_CONNECTIONS",
+    )
 
 
 def _run_options(p: argparse.ArgumentParser) -> None:
@@ -203,7 +225,7 @@ def _worker_options(p: argparse.ArgumentParser) -> None:
         "--log-format",
         choices=["text", "json"],
         default="text",
-        help="json: one JSON object per line for each task taken and finished",
+        help="one line per file taken and done: plain text, or one JSON object each",
     )
 
 
@@ -306,33 +328,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     configure_logging(debug=args.debug)
     try:
-        if args.command == "run":
-            return cmd_run(args)
-        if args.command == "check":
-            from csvpg.cli.check import check
-
-            return check(args.job, dsn=args.dsn, out=sys.stdout, offline=args.offline)
-        if args.command == "plugins":
-            return cmd_plugins()
-        if args.command == "db":
-            return cmd_db(args.action)
-        if args.command == "infer":
-            return cmd_infer(args)
-        if args.command == "dashboard":
-            return cmd_dashboard(args)
-        if args.command == "runs":
-            return cmd_runs(args)
-        if args.command == "serve":
-            return cmd_serve(args)
-        if args.command == "schema":
-            return cmd_schema(builtin=args.builtin)
-        if args.command == "completion":
-            from csvpg.cli.completion import script
-
-            sys.stdout.write(script(args.shell, parser))
-            return EXIT_OK
-        if args.command in ("worker", "workers", "schedules"):
-            return cmd_worker(args)
+        return _dispatch(parser, args)
     except CsvpgError as exc:
         if args.debug:
             traceback.print_exc()
@@ -359,6 +355,39 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_FAILED
+
+
+def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """The command's own function; its errors are :func:`main`'s to say."""
+    if args.command == "run":
+        return cmd_run(args)
+    if args.command == "check":
+        from csvpg.cli.check import check
+
+        return check(args.job, dsn=args.dsn, out=sys.stdout, offline=args.offline)
+    if args.command == "plugins":
+        return cmd_plugins()
+    if args.command == "db":
+        return cmd_db(args.action)
+    if args.command == "infer":
+        return cmd_infer(args)
+    if args.command == "dashboard":
+        return cmd_dashboard(args)
+    if args.command == "runs":
+        return cmd_runs(args)
+    if args.command == "serve":
+        return cmd_serve(args)
+    if args.command in ("worker", "workers", "schedules"):
+        return cmd_worker(args)
+    if args.command == "connections":
+        return cmd_connections(args)
+    if args.command == "schema":
+        return cmd_schema(builtin=args.builtin)
+    if args.command == "completion":
+        from csvpg.cli.completion import script
+
+        sys.stdout.write(script(args.shell, parser))
+        return EXIT_OK
     raise AssertionError(args.command)
 
 
@@ -471,6 +500,25 @@ def cmd_run_queued(args: argparse.Namespace) -> int:
     else:
         print(run_id)
     return 0
+
+
+def cmd_connections(args: argparse.Namespace) -> int:
+    from csvpg.cli.connections import list_connections, test_connection
+
+    folder = Path(args.jobs)
+    if args.action == "list":
+        if args.name:
+            raise SpecError(
+                f"'csvpg connections' takes no name ({args.name!r}) without 'test'",
+                hint=f"csvpg connections test {args.name}",
+            )
+        return list_connections(folder, sys.stdout)
+    if not args.name:
+        raise SpecError(
+            "'csvpg connections test' needs the connection's name",
+            hint="csvpg connections lists them",
+        )
+    return test_connection(folder, args.name, sys.stdout)
 
 
 def cmd_worker(args: argparse.Namespace) -> int:

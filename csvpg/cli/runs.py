@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TextIO
+from typing import Any, TextIO
 
 from csvpg.engine import pending
 from csvpg.pg import history
@@ -82,6 +82,8 @@ def show_run(dsn: str, run_id: str, out: TextIO, *, rejects: bool = False) -> in
         print(f"  {f.status:8} {f.file} → {f.table or '-'}: {counts}", file=out)
         if f.error:
             print(f"           {f.error}", file=out)
+        if (done := f.details.get("after_load")) and f.status == "loaded":
+            print(f"           {_after_load(done)}", file=out)
     if rejects:
         plural = "" if len(bad) == 1 else "s"
         print(f"  {len(bad)} reject{plural}:" if bad else "  no rejects", file=out)
@@ -90,3 +92,12 @@ def show_run(dsn: str, run_id: str, out: TextIO, *, rejects: bool = False) -> in
             value = f" ({b.value!r})" if b.value is not None else ""
             print(f"    {b.file}, {where}: {b.reason}{value}", file=out)
     return 0
+
+
+def _after_load(done: dict[str, Any]) -> str:
+    """What ``[source] after_load`` did with a loaded file."""
+    if done.get("action") == "moved":
+        return f"then moved to {done.get('to')}"
+    if done.get("action") == "deleted":
+        return "then deleted"
+    return f"then kept: {done.get('error')}"

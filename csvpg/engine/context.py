@@ -163,6 +163,8 @@ class RunContext:
             max_rejects=self.job.sink.max_rejects,
             rejects_csv=self.job.sink.rejects_csv,
             base_dir=self.job.base_dir,
+            after_load=self.job.source.after_load,
+            move_to=self.job.source.move_to,
         )
 
 
@@ -197,6 +199,9 @@ class FileContext:
     dry_run: bool
     force: bool
     log: logging.Logger
+    #: ``[source] after_load`` and ``move_to``: what happens to the file once it is in.
+    after_load: str = "keep"
+    move_to: str | None = None
 
     @property
     def separate_history(self) -> bool:

@@ -17,6 +17,7 @@ from psycopg import sql
 
 from csvpg import events as ev
 from csvpg.engine.context import CANCELLED, Cancelled, FileContext
+from csvpg.engine.housekeeping import archived, record, tidy
 from csvpg.engine.plan import FilePlan, OpenedFile, open_stream
 from csvpg.engine.streams import CountingStream
 from csvpg.errors import (
@@ -65,10 +66,12 @@ class AlreadyLoaded(Exception):
 class Skip(Exception):
     """The file is not loaded this time, for a reason worth saying."""
 
-    def __init__(self, reason: str, *, same_content: bool = False) -> None:
+    def __init__(self, reason: str, *, same_content: bool = False, loaded: bool = False) -> None:
         super().__init__(reason)
         #: Read and found as loaded before: the manifest learns its new size and mtime.
         self.same_content = same_content
+        #: The manifest says the file is in (unchanged): ``after_load`` may still be due.
+        self.loaded = loaded or same_content
 
 
 @dataclass
@@ -161,7 +164,7 @@ class FileLoad:
         attempt = 0
         while True:
             try:
-                return self._attempt()
+                return self._tidied(self._attempt())
             except Held:
                 return None
             except AlreadyLoaded:
@@ -169,6 +172,9 @@ class FileLoad:
             except Skip as skip:
                 if skip.same_content and not ctx.dry_run:
                     self._refresh_manifest()
+                done = tidy(ctx, self.fp.ref) if skip.loaded else None
+                if done is not None and done["action"] != "kept":
+                    return self._skipped(archived(done), {"after_load": done})
                 return self._skipped(str(skip))
             except Cancelled:
                 return self._cancelled()
@@ -200,6 +206,15 @@ class FileLoad:
                     attempt += 1
                     continue
                 return self._failed(error)
+
+    def _tidied(self, summary: FileSummary) -> FileSummary:
+        """A loaded (committed) file deleted or moved as ``[source] after_load`` says,
+        and that written to its history row."""
+        done = tidy(self.ctx, self.fp.ref)
+        if done is not None:
+            summary.details["after_load"] = done
+            record(self.ctx, self.url, done)
+        return summary
 
     # -- one attempt ---------------------------------------------------------------
 
@@ -320,7 +335,7 @@ class FileLoad:
             and (before.size, before.mtime) == (ref.size, ref.mtime)
             and self._target_exists(conn)
         ):
-            raise Skip(f"unchanged since run {(before.run_id or '')[:8]}")
+            raise Skip(f"unchanged since run {(before.run_id or '')[:8]}", loaded=True)
         return before
 
     def _previous(self, conn: psycopg.Connection[Any]) -> manifest.Entry | None:
@@ -390,9 +405,10 @@ class FileLoad:
 
     # -- outcomes other than loaded ------------------------------------------------
 
-    def _skipped(self, reason: str) -> FileSummary:
+    def _skipped(self, reason: str, details: dict[str, Any] | None = None) -> FileSummary:
         self.ctx.emit(ev.FileSkipped(self.ctx.run_id, self.url, reason))
-        return self._record(FileSummary(self.url, self.table, "skipped", error=reason))
+        summary = FileSummary(self.url, self.table, "skipped", error=reason, details=details or {})
+        return self._record(summary)
 
     def _failed(self, exc: CsvpgError) -> FileSummary:
         ctx = self.ctx

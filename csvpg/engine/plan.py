@@ -181,6 +181,15 @@ class MultiSource(Source):
     def open(self, ref: FileRef) -> BinaryIO:
         return self._owner.get(ref.url, self.sources[0]).open(ref)
 
+    # Each of ``urls`` was checked to be able to (see _source_for).
+    can_remove = True
+
+    def remove(self, ref: FileRef) -> None:
+        self._owner.get(ref.url, self.sources[0]).remove(ref)
+
+    def move(self, ref: FileRef, to: str) -> str:
+        return self._owner.get(ref.url, self.sources[0]).move(ref, to)
+
     def close(self) -> None:
         for source in self.sources:
             source.close()
@@ -196,6 +205,14 @@ def _source_for(job: Job, registry: Registry, url: str, key: str) -> Source:
             key=key,
             file=file,
             hint="installed schemes: " + ", ".join(sorted(registry.sources)),
+        )
+    if job.source.after_load != "keep" and not source_cls.cls.can_remove:
+        raise SpecError(
+            f"'source.after_load' is \"{job.source.after_load}\", but {protocol}:// files "
+            "cannot be deleted or moved by csvpg",
+            key="source.after_load",
+            file=file,
+            hint='remove after_load (or write after_load = "keep") for this source',
         )
     options = job.source.options
     if source_cls.cls.options:
@@ -275,6 +292,12 @@ def _job_parts(job: Job, registry: Registry, urls: list[str]) -> _JobParts:
         "sink.options", job.sink.options, sink_cls.options, file=file, base_dir=job.base_dir
     )
     return _JobParts(file, source, base_format, transforms, sink_cls, sink_options)
+
+
+def job_source(job: Job, registry: Registry) -> Source:
+    """The job's source, made as a run makes it, without listing (``csvpg connections
+    test`` lists it itself)."""
+    return _job_source(job, registry, resolve_urls(job))
 
 
 def _job_source(job: Job, registry: Registry, urls: list[str]) -> Source:

@@ -50,6 +50,16 @@ def connect(dsn: str, **kwargs: Any) -> psycopg.Connection[Any]:
         ) from exc
 
 
+def server_identity(conn: psycopg.Connection[Any]) -> tuple[str, str, str]:
+    """(server version, user, database) of a connection: what ``csvpg connections
+    test`` reports."""
+    row = conn.execute(
+        "SELECT current_setting('server_version'), current_user, current_database()"
+    ).fetchone()
+    assert row is not None
+    return str(row[0]), str(row[1]), str(row[2])
+
+
 def free_connections(conn: psycopg.Connection[Any]) -> int:
     """Connections this user may still open: the server's ``max_connections`` less the
     reserved and the used ones, and the role's own ``CONNECTION LIMIT`` if it has one.

@@ -158,6 +158,20 @@ def run_started(
         )
 
 
+def file_after_load(
+    conn: psycopg.Connection[Any], run_id: str, url: str, done: dict[str, Any]
+) -> None:
+    """A loaded file's ``details.after_load``: deleted, moved (and where) or kept (why)."""
+    conn.execute(
+        """
+        UPDATE csvpg.run_files
+        SET details = coalesce(details, '{}'::jsonb) || jsonb_build_object('after_load', %s::jsonb)
+        WHERE run_id = %s AND file = %s
+        """,
+        (Jsonb(done), run_id, url),
+    )
+
+
 def file_done(conn: psycopg.Connection[Any], run_id: str, f: FileSummary) -> None:
     conn.execute(
         """

@@ -25,7 +25,8 @@ from fastapi import HTTPException
 
 from csvpg.engine.plan import resolve_urls
 from csvpg.pg.connect import same_server
-from csvpg.spec import Job, variables
+from csvpg.spec import Job
+from csvpg.tomlvars import variables
 
 #: The first line of a job file written over HTTP.
 MARK = "# written by csvpg serve (PUT /jobs): held to the rules for specs sent over HTTP\n"
