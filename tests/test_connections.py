@@ -10,6 +10,7 @@ import sys
 import textwrap
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -124,7 +125,7 @@ def csvpg(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_the_command_lists_masked_and_tests_each_kind(setup, sftp_server: SftpServer) -> None:
+def test_the_command_lists_masked_and_tests_each_kind(db, setup, sftp_server: SftpServer) -> None:
     jobs, _, shared = setup
     listed = csvpg("connections", "--jobs", str(jobs))
     assert listed.returncode == 0, listed.stderr
@@ -137,7 +138,8 @@ def test_the_command_lists_masked_and_tests_each_kind(setup, sftp_server: SftpSe
     db_test = csvpg("connections", "test", "warehouse", "--jobs", str(jobs))
     assert db_test.returncode == 0, db_test.stderr
     assert "PostgreSQL " in db_test.stdout and "user postgres" in db_test.stdout
-    assert "database postgres" in db_test.stdout and SECRET not in db_test.stdout
+    database = urlsplit(db.dsn).path.lstrip("/") or "postgres"
+    assert f"database {database}" in db_test.stdout and SECRET not in db_test.stdout
 
     (sftp_server.root / "outbox" / "today.csv").write_text("id\n1\n")
     sftp_test = csvpg("connections", "test", "erp_drop", "--jobs", str(jobs))
