@@ -577,8 +577,11 @@ class _Candidate:
         # Consistent records first (DuckDB's sniffer), then more columns, then the
         # candidate order; a space only where it is the one delimiter that splits.
         # Lines left out as a preamble and quotes that fit no CSV count against it.
+        # A preamble that appears only when quotes are read as text is doubly doubtful:
+        # a quoted field with line ends in it, read so, makes lines that look like one.
         split = self.width > 1
-        wrong = self.total - self.agree + self.start + self.strays
+        preamble = self.start * (2 if self.quote == "" else 1)
+        wrong = self.total - self.agree + preamble + self.strays
         return (split, self.agree - wrong, self.width)
 
 

@@ -235,6 +235,13 @@ def test_mixed_quoting_is_flagged() -> None:
     assert d.quote == '"' and d.mixed
 
 
+def test_a_quoted_field_of_line_ends_makes_no_preamble() -> None:
+    """Found by the property below: read with quotes as text, the lines of a quoted
+    field made a '|' table under a one-value 'banner' (the real header)."""
+    d = detect_dialect('0,0,0\n,,"|\n|\n|\n|"\n', final=True)
+    assert (d.delimiter, d.skip_rows, d.quote) == (",", 0, '"')
+
+
 @settings(max_examples=200, deadline=None)
 @given(data=st.data(), delimiter=st.sampled_from(DELIMITERS), ncols=st.integers(2, 5))
 def test_detect_dialect_property(data: st.DataObject, delimiter: str, ncols: int) -> None:

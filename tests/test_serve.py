@@ -284,7 +284,7 @@ def test_jobs_round_trip(api: Api, db, data: Path, monkeypatch, capsys) -> None:
     answer = api.client.put(f"/jobs/{name}", json=spec)
     assert (answer.status_code, answer.json()) == (201, {"name": name})
     assert api.client.get(f"/jobs/{name}").json() == {"name": name, "spec": spec}
-    assert {"name": name} in api.client.get("/jobs").json()
+    assert {"name": name, "next_run": None} in api.client.get("/jobs").json()  # no schedule
     spec["sink"]["max_rejects"] = "2%"
     assert api.client.put(f"/jobs/{name}", json=spec).status_code == 200
     path = api.jobs / f"{name}.toml"
