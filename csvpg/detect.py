@@ -770,6 +770,13 @@ def detect_dialect(text: str, *, final: bool = False, delimiter: str | None = No
         tried = others
     tried = [c for c in tried if c.delimiter != " " or _space_table(c)]
     tried = tried or others
+    # Quotes read as text, with lines left out as a preamble, lose to a reading whose
+    # quoted fields pair and whose every record, from the first line, has one width: the
+    # line ends inside a quoted field made that table, not the file.
+    if any(
+        c.quote and not c.mixed and c.width > 1 and c.start == 0 and c.share == 1.0 for c in tried
+    ):
+        tried = [c for c in tried if c.quote or not c.start] or tried
     best = max(tried, key=lambda c: c.score())  # max keeps the first of equals
     if best.width == 1 and not delimiter:
         # One column: the first delimiter no record holds, so COPY never splits one.

@@ -238,8 +238,9 @@ def test_mixed_quoting_is_flagged() -> None:
 def test_a_quoted_field_of_line_ends_makes_no_preamble() -> None:
     """Found by the property below: read with quotes as text, the lines of a quoted
     field made a '|' table under a one-value 'banner' (the real header)."""
-    d = detect_dialect('0,0,0\n,,"|\n|\n|\n|"\n', final=True)
-    assert (d.delimiter, d.skip_rows, d.quote) == (",", 0, '"')
+    for text in ('0,0,0\n,,"|\n|\n|\n|"\n', '0,0,0\n,,"|\n|\n|,"\n,"|\n|\n",|\n'):
+        d = detect_dialect(text, final=True)
+        assert (d.delimiter, d.skip_rows, d.quote) == (",", 0, '"'), text
 
 
 @settings(max_examples=200, deadline=None)
