@@ -598,8 +598,9 @@ class FileLoad:
 
     def _careful(self, conn: psycopg.Connection[Any], load: LoadInput) -> Loaded:
         """The byte path's bad rows: the file read again, record by record."""
-        fp = self.fp
-        stream = CountingStream(self.ctx.source.open(fp.ref))
+        fp, cancel, url = self.fp, self.ctx.cancel, self.url
+        # Not progress (these bytes were counted once): only a cancel check per MiB.
+        stream = CountingStream(self.ctx.source.open(fp.ref), lambda _: cancel.raise_if_cancelled(url))
         try:
             records = fp.format.open(stream, fp.ref).iter_records()  # type: ignore[arg-type]
             staged, rejects, read = careful_stage(conn, load, records, self._too_many)

@@ -25,7 +25,11 @@ from csvpg import hookimpl
 from csvpg.api import run
 from csvpg.cli.main import main
 from csvpg.cli.runs import list_runs
-from csvpg.events import BytesRead, FileStarted
+from csvpg.builtin.source_fsspec import FsspecSource
+from csvpg.engine.run import Engine
+from csvpg.events import BytesRead, FilePhase, FileStarted
+from csvpg.plugins import get_plugin_manager
+from csvpg.spec import load_job
 from tests.conftest import REPO, job_toml
 
 
@@ -135,6 +139,68 @@ def test_a_signal_cancels_the_run_and_leaves_nothing_behind(db, tmp_path, signum
     assert db.execute(
         "SELECT status FROM csvpg.run_files WHERE run_id = %s", (run_id,)
     ).fetchall() == [("cancelled",)]
+
+
+class CountedSource(FsspecSource):
+    """Local files under ``counted://``, recording how many bytes each open read."""
+
+    schemes = ("counted",)
+    reads: list[list[int]] = []
+
+    def __init__(self, *, url: str, options: dict[str, Any]) -> None:
+        super().__init__(url=url.removeprefix("counted://"), options=options)
+
+    def open(self, ref: Any) -> Any:
+        stream, read = super().open(ref), [0]
+        CountedSource.reads.append(read)
+        inner = stream.read
+
+        def counted(size: int = -1) -> bytes:
+            data = inner(size)
+            read[0] += len(data)
+            return data
+
+        stream.read = counted  # type: ignore[method-assign]
+        return stream
+
+
+class CancelWhenCheckingBadRows:
+    """Cancels the run as the careful path starts, as Ctrl-C or the dashboard's q would."""
+
+    engine: Any = None
+
+    @hookimpl
+    def register_sources(self) -> list[type[Any]]:
+        return [CountedSource]
+
+    @hookimpl
+    def track_event(self, event: Any) -> None:
+        if isinstance(event, FilePhase) and event.phase == "checking bad rows":
+            self.engine.cancel()
+
+
+def test_a_cancel_while_bad_rows_are_checked_stops_reading_the_file_again(db, tmp_path) -> None:
+    """The careful path reads the file a second time; a cancel stops that read at once
+    (within its first MiB), not after the whole file was parsed again."""
+    db.execute(f'CREATE TABLE "{db.schema}".t (id integer, name text, amount numeric)')
+    db.execute(f"INSERT INTO \"{db.schema}\".t VALUES (-1, 'before', 1), (-2, 'before', 1)")
+    export(tmp_path / "big.csv", 400_000)  # about 9 MiB
+    with (tmp_path / "big.csv").open("a") as out:
+        out.write("400001,the last row is bad,not a number\n")
+    size = (tmp_path / "big.csv").stat().st_size
+    job = tmp_path / "job.toml"
+    job.write_text(job_toml(db, f"counted://{tmp_path}/big.csv", sink='mode = "append"\ntable = "t"'))
+    watcher = CancelWhenCheckingBadRows()
+    CountedSource.reads = []
+    engine = Engine(load_job(job), get_plugin_manager([watcher]), db.dsn)
+    watcher.engine = engine
+    summary = engine.run()
+
+    assert summary.status == "cancelled", summary.files[0].error
+    first, again = CountedSource.reads
+    assert first[0] == size, "the fast path read the whole file and failed on its last row"
+    assert again[0] <= 2 << 20, f"the careful path read {again[0]:,} of {size:,} bytes after the cancel"
+    assert db.execute(f'SELECT count(*), min(name) FROM "{db.schema}".t').fetchone() == (2, "before")
 
 
 # -- 15: the reader of stdout leaves ------------------------------------------------------
