@@ -41,6 +41,9 @@ class JobStarted(Event):
     dry_run: bool = False
     #: The bytes of all the run's files, when every size is known: the overall bar's total.
     bytes: int | None = None
+    #: Seconds PostgreSQL writes after a file is read, per byte, as the job's last runs
+    #: took it (None before its first): the time left counts the write phase with it.
+    write_per_byte: float | None = None
 
 
 @dataclass(frozen=True)

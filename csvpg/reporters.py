@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import PurePosixPath
 from typing import Any, TextIO
@@ -52,6 +52,61 @@ def human_duration(seconds: float) -> str:
     if s < 3600:
         return f"{s // 60} min {s % 60:02d} s"
     return f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+
+def time_left(
+    bytes_left: int,
+    rate: float | None,
+    write_per_byte: float | None,
+    in_flight: Iterable[tuple[int, float]] = (),
+) -> float | None:
+    """Seconds a run has left: its bytes still to read at ``rate`` (bytes/s over the run
+    so far), then what PostgreSQL still writes of the files in flight, each given as
+    (its size, seconds it has written since its last byte was read), at
+    ``write_per_byte``. Without ``write_per_byte`` only the reading is counted (say so);
+    None when nothing can be said yet."""
+    if bytes_left and not rate:
+        return None
+    reading = bytes_left / rate if bytes_left and rate else 0.0
+    if write_per_byte is None:
+        return reading if bytes_left else None
+    writing = sum(max(0.0, write_per_byte * size - spent) for size, spent in in_flight)
+    return reading + writing
+
+
+def left_text(eta: float | None, reading: bool, writes_known: bool, in_flight: bool) -> str:
+    """`` · about 40 s left`` (the write phase counted), `` · about 3 s of reading left``
+    (no file of the job has shown its write time yet), or, every byte read,
+    `` · read; PostgreSQL is writing`` with the time it should take when known."""
+    if reading:
+        if eta is None:
+            return ""
+        return f" · about {human_duration(eta)} {'left' if writes_known else 'of reading left'}"
+    if not in_flight:
+        return ""
+    return " · read; PostgreSQL is writing" + (
+        f", about {human_duration(eta)} left" if eta is not None and writes_known else ""
+    )
+
+
+class WriteRate:
+    """Seconds PostgreSQL writes per byte after a file is read: the job's files loaded
+    in this run once there are some, else what its earlier runs took (``JobStarted``)."""
+
+    def __init__(self, before: float | None = None) -> None:
+        self.before = before
+        self._seconds = 0.0
+        self._bytes = 0
+
+    def loaded(self, size: int | None, writing: float | None) -> None:
+        """A file of ``size`` bytes loaded ``writing`` seconds after its last byte."""
+        if size and writing is not None:
+            self._seconds += max(0.0, writing)
+            self._bytes += size
+
+    @property
+    def per_byte(self) -> float | None:
+        return self._seconds / self._bytes if self._bytes else self.before
 
 
 #: The events that end a file (each file of a plan gets exactly one).
@@ -386,6 +441,10 @@ class RichReporter:
         self._total_bytes: int | None = None
         self._started = 0.0
         self.dry_run = False
+        #: Each file in flight's size, and when its last byte was read.
+        self._sizes: dict[str, int | None] = {}
+        self._read_at: dict[str, float] = {}
+        self._write = WriteRate()
 
     def _start(self, event: ev.JobStarted) -> None:
         from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn
@@ -397,19 +456,25 @@ class RichReporter:
             def render(self, task: Any) -> Text:
                 return Text(human_duration(clock() - task.fields["t0"]), style="cyan")
 
+        class Detail(ProgressColumn):  # made at each refresh: the time left ticks too
+            def render(self, task: Any) -> Text:
+                return Text(task.fields["detail"]())
+
         self._files, self._total_bytes = event.files, event.bytes
+        self._write.before = event.write_per_byte
         self._started = self.clock()
         self._progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(bar_width=30),
             Elapsed(),
-            TextColumn("{task.fields[detail]}"),
+            Detail(),
             console=self.console,
             transient=True,
         )
-        detail, t0 = self._overall_detail(), self.clock()
         total = event.bytes or event.files  # bytes of all files when every size is known
-        self._overall = self._progress.add_task(event.job, total=total, detail=detail, t0=t0)
+        self._overall = self._progress.add_task(
+            event.job, total=total, detail=self._overall_detail, t0=self.clock()
+        )
         self._progress.start()
 
     def _overall_detail(self) -> str:
@@ -420,12 +485,34 @@ class RichReporter:
         if not self._total_bytes:
             return text + " read"
         text += f" of {human_bytes(self._total_bytes)}"
-        seconds = self.clock() - self._started
-        if read and seconds > 0:
-            rate = read / seconds
+        now = self.clock()
+        seconds = now - self._started
+        rate = read / seconds if read and seconds > 0 else None
+        if rate and self._total_bytes > read:
             text += f" · {human_bytes(rate)}/s"
-            if self._total_bytes > read:
-                text += f", about {human_duration((self._total_bytes - read) / rate)} left"
+        writing = [
+            (size, now - self._read_at[f] if f in self._read_at else 0.0)
+            for f, size in self._sizes.items()
+            if size
+        ]
+        eta = time_left(max(0, self._total_bytes - read), rate, self._write.per_byte, writing)
+        known = self._write.per_byte is not None
+        return text + left_text(eta, self._total_bytes > read, known, bool(self._sizes))
+
+    def _file_detail(self, file: str) -> str:
+        """Its bytes, speed and time left while read; then PostgreSQL's writing, with
+        the time it should take once the job has shown its write rate."""
+        read, size = self._bytes.get(file), self._sizes.get(file)
+        if file not in self._read_at:
+            if read is None or file not in self._tasks:
+                return ""
+            seconds = self.clock() - self._tasks[file][1]
+            return progress_line(ev.BytesRead("", file, read, size), seconds).split(": ", 1)[1]
+        text = f"{human_bytes(size or read or 0)} read, PostgreSQL is writing it"
+        per_byte = self._write.per_byte
+        if per_byte is not None and size:
+            left = per_byte * size - (self.clock() - self._read_at[file])
+            text += f", about {human_duration(max(0.0, left))} left"
         return text
 
     def _print(self, lines: list[str], style: str) -> None:
@@ -439,26 +526,27 @@ class RichReporter:
             self.console.print(describe(event, dry_run=self.dry_run)[0], style="bold")
             self._start(event)
         elif isinstance(event, ev.FileStarted) and self._progress is not None:
+            file = event.file
             task = self._progress.add_task(
-                f"  {_short(event.file)} → {event.table}",
+                f"  {_short(file)} → {event.table}",
                 total=event.size or None,
-                detail="",
+                detail=lambda: self._file_detail(file),
                 t0=self.clock(),
             )
-            self._tasks[event.file] = (task, self.clock())
+            self._tasks[file] = (task, self.clock())
+            self._sizes[file] = event.size
             self._tasks_seen = True
         elif isinstance(event, ev.BytesRead) and event.file in self._tasks:
-            task, started = self._tasks[event.file]
+            task, _ = self._tasks[event.file]
             self._bytes[event.file] = event.bytes_read
-            detail = progress_line(event, self.clock() - started).split(": ", 1)[1]
             if event.size and event.bytes_read >= event.size:
-                detail = f"{human_bytes(event.size)} read, PostgreSQL is writing it"
-            self._progress.update(task, completed=event.bytes_read, detail=detail)
+                self._read_at.setdefault(event.file, self.clock())
+            self._progress.update(task, completed=event.bytes_read)
             done = sum(self._bytes.values()) if self._total_bytes else self._done
-            self._progress.update(self._overall, completed=done, detail=self._overall_detail())
+            self._progress.update(self._overall, completed=done)
         elif isinstance(event, ev.FilePhase) and event.file in self._tasks:
             task, _ = self._tasks[event.file]
-            self._progress.update(task, detail=event.phase)
+            self._progress.update(task, detail=lambda phase=event.phase: phase)
         elif isinstance(event, FILE_ENDS):
             self._file_done(event)
         elif isinstance(event, (ev.RowsRejected, ev.Warned)):
@@ -473,6 +561,9 @@ class RichReporter:
         entry = self._tasks.pop(event.file, None)
         if entry is not None and self._progress is not None:
             self._progress.remove_task(entry[0])
+        size, read_at = self._sizes.pop(event.file, None), self._read_at.pop(event.file, None)
+        if isinstance(event, ev.FileLoaded) and read_at is not None:
+            self._write.loaded(size, self.clock() - read_at)
         if entry is not None or self._tasks_seen:  # not one the plan left out
             self._done += 1
         if isinstance(event, ev.FileLoaded):
@@ -493,7 +584,7 @@ class RichReporter:
             self._rows.append((_short(event.file), table, status, "", "", "", "", seconds))
         if self._progress is not None:
             done = sum(self._bytes.values()) if self._total_bytes else self._done
-            self._progress.update(self._overall, completed=done, detail=self._overall_detail())
+            self._progress.update(self._overall, completed=done)
 
     def _summary(self, event: ev.JobFinished) -> None:
         from rich.table import Table

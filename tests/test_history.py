@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+from csvpg import hookimpl
 from csvpg.api import run
+from csvpg.events import JobStarted
 from csvpg.pg.schema import MIGRATIONS, ensure_schema
 from tests.conftest import job_toml
 
@@ -127,3 +132,41 @@ def test_a_run_whose_process_died_is_marked_abandoned(db, tmp_path: Path) -> Non
             ).fetchall()
         )
     assert status == {dead: "abandoned", alive: "running", summary.run_id: "succeeded"}
+
+
+class Started:
+    """Keeps the run's JobStarted."""
+
+    def __init__(self) -> None:
+        self.event: Any = None
+
+    @hookimpl
+    def track_event(self, event: Any) -> None:
+        if isinstance(event, JobStarted):
+            self.event = event
+
+
+def test_a_jobs_next_run_knows_how_long_postgresql_writes_after_a_file_is_read(
+    db, tmp_path
+) -> None:
+    """Each loaded file records its bytes and how long reading them took; the job's next
+    run starts with PostgreSQL's write time per byte, so its time left counts the write
+    phase from the first second. Its first run has nothing to go by."""
+    data = tmp_path / "t.csv"
+    data.write_text("id,v\n" + "".join(f"{i},value {i}\n" for i in range(20_000)))
+    job = tmp_path / "job.toml"
+    name = f"write-time-{db.schema}"  # a job of its own: no earlier runs
+    sink = 'mode = "upsert"\nprimary_key = ["id"]'
+    job.write_text(job_toml(db, str(data), sink=sink).replace('name = "test"', f'name = "{name}"'))
+    first = Started()
+    summary = run(job, plugins=[first])
+    assert first.event.write_per_byte is None, "the job's first run"
+    seconds, details = db.execute(
+        "SELECT seconds, details FROM csvpg.run_files WHERE run_id = %s", (summary.run_id,)
+    ).fetchone()
+    assert details["bytes"] == data.stat().st_size
+    assert 0 < details["read_seconds"] <= seconds
+    second = Started()
+    run(job, plugins=[second], force=True)
+    expected = (seconds - details["read_seconds"]) / details["bytes"]
+    assert second.event.write_per_byte == pytest.approx(expected)

@@ -350,6 +350,30 @@ def test_the_overall_bar_counts_bytes_with_rate_and_time_left() -> None:
     clock.now = 10.0
     feed(reporter, [ev.BytesRead(R, "/d/a.csv", 50 * MiB, 100 * MiB)])
     assert reporter._overall_detail() == (
-        "0 of 2 files · 50.0 MiB of 200.0 MiB · 5.0 MiB/s, about 30 s left"
+        "0 of 2 files · 50.0 MiB of 200.0 MiB · 5.0 MiB/s · about 30 s of reading left"
+    )
+    reporter.close()
+
+
+def test_the_time_left_counts_postgresqls_writing_as_the_jobs_last_runs_took_it() -> None:
+    """With the job's write time per byte from its history, the time left counts the
+    write phase from the first second, and it goes on falling while PostgreSQL writes
+    (no event comes then: the text is made at each refresh)."""
+    out, clock = io.StringIO(), Clock()
+    reporter = RichReporter(out, width=160, clock=clock)
+    feed(
+        reporter,
+        [ev.JobStarted(R, "j", 1, "db", bytes=100 * MiB, write_per_byte=10.0 / (100 * MiB))],
+    )
+    feed(reporter, [ev.FileStarted(R, "/d/a.csv", "t", 100 * MiB)])
+    clock.now = 1.0
+    feed(reporter, [ev.BytesRead(R, "/d/a.csv", 20 * MiB, 100 * MiB)])
+    assert reporter._overall_detail().endswith("· about 14 s left"), "4 s to read, 10 to write"
+    clock.now = 5.0
+    feed(reporter, [ev.BytesRead(R, "/d/a.csv", 100 * MiB, 100 * MiB)])
+    clock.now = 8.0
+    assert reporter._overall_detail().endswith("read; PostgreSQL is writing, about 7 s left")
+    assert reporter._file_detail("/d/a.csv") == (
+        "100.0 MiB read, PostgreSQL is writing it, about 7 s left"
     )
     reporter.close()

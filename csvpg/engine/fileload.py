@@ -122,6 +122,8 @@ class FileLoad:
         self.url = ctx.file.ref.url
         self.table = ctx.file.target
         self.started = time.perf_counter()
+        #: The bytes read and how long reading them took (see ``history.write_per_byte``).
+        self.read: dict[str, float] = {}
         #: The file's manifest row: job, file and target table.
         self.key = {"job": ctx.job_name, "url": self.url, "table": self.table}
         #: Why a split load of this file failed: it loads again on one connection.
@@ -269,6 +271,8 @@ class FileLoad:
             loaded = self._load(conn, opened, stream)
         finally:
             opened.close()
+        if stream.eof_at is not None:  # for the time left of the job's next runs
+            self.read = {"bytes": stream.count, "read_seconds": stream.eof_at - self.started}
         return opened, loaded
 
     def _skip_if_same(self, before: manifest.Entry | None, loaded: Loaded) -> None:
@@ -356,6 +360,7 @@ class FileLoad:
             "path": "rows" if opened.row_path else "bytes",
             "careful": loaded.careful,
             "sha256": loaded.sha256,
+            **self.read,
             **loaded.result.details,
         }
         if self.split_note and "split" not in details:
@@ -600,7 +605,9 @@ class FileLoad:
         """The byte path's bad rows: the file read again, record by record."""
         fp, cancel, url = self.fp, self.ctx.cancel, self.url
         # Not progress (these bytes were counted once): only a cancel check per MiB.
-        stream = CountingStream(self.ctx.source.open(fp.ref), lambda _: cancel.raise_if_cancelled(url))
+        stream = CountingStream(
+            self.ctx.source.open(fp.ref), lambda _: cancel.raise_if_cancelled(url)
+        )
         try:
             records = fp.format.open(stream, fp.ref).iter_records()  # type: ignore[arg-type]
             staged, rejects, read = careful_stage(conn, load, records, self._too_many)

@@ -241,23 +241,7 @@ class Engine:
                 free = free_connections(conn)
             except psycopg.Error as exc:
                 raise _schema_error(self.dsn, exc) from exc
-        if not self.dry_run:
-            with connect(self.history_dsn, connect_timeout=10) as conn:
-                try:
-                    if self.separate_history:
-                        ensure_schema(conn)
-                    pending.settle(conn)
-                    # Held while the run lives: a run whose lock is free was abandoned.
-                    # Taken before the row exists, so no reader ever finds it unheld.
-                    self._alive.hold(self.history_dsn, history=True)
-                    if self.separate_history:
-                        self._alive.hold(self.dsn)
-                    history.run_started(
-                        conn, self.run_id, self.job.name, self.job.digest, mask_dsn(self.dsn)
-                    )
-                    self._started_row = True
-                except psycopg.Error as exc:
-                    raise _schema_error(self.history_dsn, exc) from exc
+        write_per_byte = None if self.dry_run else self._history_started()
         self.emit(
             ev.JobStarted(
                 self.run_id,
@@ -266,6 +250,7 @@ class Engine:
                 mask_dsn(self.dsn),
                 dry_run=self.dry_run,
                 bytes=_total_size(plan.files),
+                write_per_byte=write_per_byte,
             )
         )
         results: list[FileSummary] = []
@@ -284,6 +269,27 @@ class Engine:
             later = iter(pool.map(lambda load: load(wait=True), held))
         results += [summary or next(later) for summary in first]
         return self.finish(results, time.perf_counter() - started)
+
+    def _history_started(self) -> float | None:
+        """The run's row in the history, held while the run lives; returns the job's
+        write time per byte so far (:func:`history.write_per_byte`)."""
+        with connect(self.history_dsn, connect_timeout=10) as conn:
+            try:
+                if self.separate_history:
+                    ensure_schema(conn)
+                pending.settle(conn)
+                # Held while the run lives: a run whose lock is free was abandoned.
+                # Taken before the row exists, so no reader ever finds it unheld.
+                self._alive.hold(self.history_dsn, history=True)
+                if self.separate_history:
+                    self._alive.hold(self.dsn)
+                history.run_started(
+                    conn, self.run_id, self.job.name, self.job.digest, mask_dsn(self.dsn)
+                )
+                self._started_row = True
+                return history.write_per_byte(conn, self.job.name)
+            except psycopg.Error as exc:
+                raise _schema_error(self.history_dsn, exc) from exc
 
     def _connections(self, free: int) -> int:
         """The run's connection budget: ``[run] workers``, or one per core (up to 4);

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import time
 from collections.abc import Callable
 from typing import Any, BinaryIO
 
@@ -21,6 +22,8 @@ class CountingStream(io.RawIOBase):
         self._on_progress = on_progress
         self._sha = hashlib.sha256()
         self.eof = False
+        #: ``time.perf_counter()`` when the end was read: what followed was PostgreSQL's.
+        self.eof_at: float | None = None
 
     @property
     def sha256(self) -> str | None:
@@ -41,8 +44,8 @@ class CountingStream(io.RawIOBase):
         if n:
             self._sha.update(data)
             self.count += n
-        elif size != 0:
-            self.eof = True
+        elif size != 0 and not self.eof:
+            self.eof, self.eof_at = True, time.perf_counter()
         due = n == 0 or self.count - self._reported >= PROGRESS_STEP
         if due and self.count != self._reported and self._on_progress is not None:
             self._reported = self.count

@@ -13,7 +13,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from csvpg import events as ev
-from csvpg.reporters import describe
+from csvpg.reporters import WriteRate, describe, time_left
 
 #: Seconds of throughput the sparkline shows.
 THROUGHPUT_SECONDS = 60
@@ -93,6 +93,8 @@ class RunState:
     files: dict[str, FileState] = field(default_factory=dict)
     #: Bytes read in each second since the job started (index: whole seconds).
     buckets: list[int] = field(default_factory=list)
+    #: PostgreSQL's writing after a file's last byte, per byte (see ``eta``).
+    write_rate: WriteRate = field(default_factory=WriteRate)
     finished: ev.JobFinished | None = None
     not_started: int = 0
     cancel_requested: bool = False
@@ -109,6 +111,7 @@ class RunState:
             self.run_id, self.job, self.database = event.run_id, event.job, event.database
             self.files_total, self.started_at = event.files, at
             self.bytes_total = event.bytes
+            self.write_rate.before = event.write_per_byte
             self.status = "cancelling" if self.cancel_requested else "running"
         elif isinstance(event, ev.FileStarted):
             self.files[event.file] = FileState(
@@ -124,6 +127,8 @@ class RunState:
             f.rejected, f.rejects = event.count, list(event.first)
         elif isinstance(event, ev.FileLoaded):
             f = self._file(event.file)
+            if f.status == "loading" and f.read_done_at is not None and f.phase == "writing":
+                self.write_rate.loaded(f.size, at - f.read_done_at)
             f.status, f.table, f.last_at = "loaded", event.table, at
             f.rows_read, f.inserted, f.updated = event.rows_read, event.inserted, event.updated
             f.collapsed, f.rejected, f.seconds = event.collapsed, event.rejected, event.seconds
@@ -226,27 +231,25 @@ class RunState:
 
     @property
     def write_per_byte(self) -> float | None:
-        """Seconds PostgreSQL went on working after a file was read, per byte of it,
-        over the files loaded so far: what the time left adds for the write phase."""
-        tails = [
-            (f.last_at - f.read_done_at, f.size)
-            for f in self.files.values()
-            if f.status == "loaded" and f.read_done_at is not None and f.last_at and f.size
-        ]
-        size = sum(n for _, n in tails)
-        return sum(t for t, _ in tails) / size if size else None
+        """Seconds PostgreSQL went on working after a file was read, per byte of it:
+        over the files loaded so far, else as the job's earlier runs took it."""
+        return self.write_rate.per_byte
 
     @property
     def eta(self) -> float | None:
-        """Seconds left for the whole run: the bytes still to read at the rate so far,
-        plus PostgreSQL's writing after them as the loaded files took it. None until
-        it can be said (no total, nothing read yet, or the run ended)."""
+        """Seconds left for the whole run (:func:`~csvpg.reporters.time_left`): the bytes
+        still to read at the rate so far, then PostgreSQL's writing of the files in
+        flight. None until it can be said (no total, nothing read yet, or the run
+        ended); without a write rate yet, the reading alone."""
         rate, total = self.rate, self.bytes_total
         if not rate or not total or self.finished is not None:
             return None
-        left = max(0, total - self.bytes_read)
-        write = (self.write_per_byte or 0.0) * left
-        return left / rate + write
+        writing = [
+            (f.size, f.phase_seconds(self.now) if f.phase == "writing" else 0.0)
+            for f in self.in_flight
+            if f.size
+        ]
+        return time_left(max(0, total - self.bytes_read), rate, self.write_per_byte, writing)
 
     def total(self, name: str) -> int:
         return sum(getattr(f, name) for f in self.files.values())

@@ -23,9 +23,9 @@ import pytest
 
 from csvpg import hookimpl
 from csvpg.api import run
+from csvpg.builtin.source_fsspec import FsspecSource
 from csvpg.cli.main import main
 from csvpg.cli.runs import list_runs
-from csvpg.builtin.source_fsspec import FsspecSource
 from csvpg.engine.run import Engine
 from csvpg.events import BytesRead, FilePhase, FileStarted
 from csvpg.plugins import get_plugin_manager
@@ -189,7 +189,9 @@ def test_a_cancel_while_bad_rows_are_checked_stops_reading_the_file_again(db, tm
         out.write("400001,the last row is bad,not a number\n")
     size = (tmp_path / "big.csv").stat().st_size
     job = tmp_path / "job.toml"
-    job.write_text(job_toml(db, f"counted://{tmp_path}/big.csv", sink='mode = "append"\ntable = "t"'))
+    job.write_text(
+        job_toml(db, f"counted://{tmp_path}/big.csv", sink='mode = "append"\ntable = "t"')
+    )
     watcher = CancelWhenCheckingBadRows()
     CountedSource.reads = []
     engine = Engine(load_job(job), get_plugin_manager([watcher]), db.dsn)
@@ -199,8 +201,13 @@ def test_a_cancel_while_bad_rows_are_checked_stops_reading_the_file_again(db, tm
     assert summary.status == "cancelled", summary.files[0].error
     first, again = CountedSource.reads
     assert first[0] == size, "the fast path read the whole file and failed on its last row"
-    assert again[0] <= 2 << 20, f"the careful path read {again[0]:,} of {size:,} bytes after the cancel"
-    assert db.execute(f'SELECT count(*), min(name) FROM "{db.schema}".t').fetchone() == (2, "before")
+    assert again[0] <= 2 << 20, (
+        f"the careful path read {again[0]:,} of {size:,} bytes after the cancel"
+    )
+    assert db.execute(f'SELECT count(*), min(name) FROM "{db.schema}".t').fetchone() == (
+        2,
+        "before",
+    )
 
 
 # -- 15: the reader of stdout leaves ------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from csvpg import events as ev
+from csvpg.reporters import left_text
 from csvpg.tui.messages import EngineEvent
 from csvpg.tui.reporter import TuiReporter
 from csvpg.tui.state import THROUGHPUT_SECONDS, RunState
@@ -92,7 +93,8 @@ MiB = 1 << 20
 
 def test_time_left_counts_postgresqls_writing_after_the_last_byte() -> None:
     """The first file took 4 s of writing after its 100 MiB were read: the second,
-    100 MiB more, is expected to take as long after its read."""
+    100 MiB more, is expected to take as long after its read (PostgreSQL writes the
+    whole file then, an upsert's INSERT say, not only its last bytes)."""
     s = RunState()
     s.apply(ev.JobStarted(R, "j", 2, "db", bytes=200 * MiB), 0.0)
     s.apply(ev.FileStarted(R, "/a.csv", "t", 100 * MiB), 0.0)
@@ -103,8 +105,34 @@ def test_time_left_counts_postgresqls_writing_after_the_last_byte() -> None:
     assert s.write_per_byte == 4.0 / (100 * MiB)
     s.apply(ev.FileStarted(R, "/b.csv", "t", 100 * MiB), 14.0)
     s.apply(ev.BytesRead(R, "/b.csv", 50 * MiB, 100 * MiB), 21.0)
-    # 150 MiB in 21 s; 50 MiB left to read (7 s at that rate) and 2 s of writing after
-    assert s.eta is not None and round(s.eta, 6) == round(50 / (150 / 21) + 2.0, 6)
+    # 150 MiB in 21 s; 50 MiB left to read (7 s at that rate), then 4 s of writing
+    assert s.eta is not None and round(s.eta, 6) == round(50 / (150 / 21) + 4.0, 6)
+    s.apply(ev.BytesRead(R, "/b.csv", 100 * MiB, 100 * MiB), 28.0)
+    s.now = 29.5
+    assert s.eta == 2.5, "read at 28 s, writing since: 4 s of writing less the 1.5 s done"
+
+
+def test_the_first_file_of_a_run_takes_its_write_time_from_the_jobs_earlier_runs() -> None:
+    """Before any file of this run has loaded, the time left counts the write phase as
+    the job's last runs took it; a job never run before says its reading time only."""
+    s = RunState()
+    s.apply(ev.JobStarted(R, "j", 1, "db", bytes=100 * MiB, write_per_byte=8.0 / (100 * MiB)), 0.0)
+    s.apply(ev.FileStarted(R, "/a.csv", "t", 100 * MiB), 0.0)
+    s.apply(ev.BytesRead(R, "/a.csv", 25 * MiB, 100 * MiB), 1.0)
+    assert s.eta == 3.0 + 8.0
+    fresh = RunState()
+    fresh.apply(ev.JobStarted(R, "j", 1, "db", bytes=100 * MiB), 0.0)
+    fresh.apply(ev.FileStarted(R, "/a.csv", "t", 100 * MiB), 0.0)
+    fresh.apply(ev.BytesRead(R, "/a.csv", 25 * MiB, 100 * MiB), 1.0)
+    assert fresh.eta == 3.0 and fresh.write_per_byte is None
+
+
+def test_time_left_is_worded_for_what_is_known() -> None:
+    assert left_text(11.0, True, True, True) == " · about 11 s left"
+    assert left_text(3.0, True, False, True) == " · about 3 s of reading left"
+    assert left_text(6.0, False, True, True) == " · read; PostgreSQL is writing, about 6 s left"
+    assert left_text(None, False, False, True) == " · read; PostgreSQL is writing"
+    assert left_text(None, True, True, True) == ""
 
 
 def test_checking_bad_rows_is_a_phase_of_its_own() -> None:

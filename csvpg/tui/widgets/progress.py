@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
-from csvpg.reporters import human_bytes, human_duration
+from csvpg.reporters import human_bytes, human_duration, left_text
 from csvpg.tui.state import FileState, RunState
 
 STATUS_STYLE = {
@@ -77,12 +77,14 @@ def _overall_bytes(state: RunState) -> str:
     text += f" of {human_bytes(state.bytes_total)}" if state.bytes_total else " read"
     if state.rate and state.running:
         text += f" · {human_bytes(state.rate)}/s"
-    eta = state.eta
-    if eta is not None and state.bytes_read < (state.bytes_total or 0):
-        text += f" · about {human_duration(eta)} left"
-    elif eta is not None and state.in_flight:
-        text += " · read; PostgreSQL is writing"
-    return text
+    if not state.bytes_total:
+        return text
+    return text + left_text(
+        state.eta,
+        state.bytes_read < (state.bytes_total or 0),
+        state.write_per_byte is not None,
+        bool(state.in_flight),
+    )
 
 
 class InFlight(Static):
