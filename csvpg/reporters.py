@@ -89,6 +89,10 @@ def left_text(eta: float | None, reading: bool, writes_known: bool, in_flight: b
     )
 
 
+#: The smallest file whose write phase counts towards a write rate (see ``WriteRate``).
+WRITE_SAMPLE_BYTES = 4 << 20
+
+
 class WriteRate:
     """Seconds PostgreSQL writes per byte after a file is read: the job's files loaded
     in this run once there are some, else what its earlier runs took (``JobStarted``)."""
@@ -99,8 +103,9 @@ class WriteRate:
         self._bytes = 0
 
     def loaded(self, size: int | None, writing: float | None) -> None:
-        """A file of ``size`` bytes loaded ``writing`` seconds after its last byte."""
-        if size and writing is not None:
+        """A file of ``size`` bytes loaded ``writing`` seconds after its last byte; a
+        small one says more of a commit's fixed cost than of a rate, and is left out."""
+        if size and size >= WRITE_SAMPLE_BYTES and writing is not None:
             self._seconds += max(0.0, writing)
             self._bytes += size
 

@@ -153,7 +153,7 @@ def test_a_jobs_next_run_knows_how_long_postgresql_writes_after_a_file_is_read(
     run starts with PostgreSQL's write time per byte, so its time left counts the write
     phase from the first second. Its first run has nothing to go by."""
     data = tmp_path / "t.csv"
-    data.write_text("id,v\n" + "".join(f"{i},value {i}\n" for i in range(20_000)))
+    data.write_text("id,v\n" + "".join(f"{i},{'v' * 40} {i}\n" for i in range(110_000)))  # 5 MiB
     job = tmp_path / "job.toml"
     name = f"write-time-{db.schema}"  # a job of its own: no earlier runs
     sink = 'mode = "upsert"\nprimary_key = ["id"]'

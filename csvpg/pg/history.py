@@ -211,10 +211,13 @@ def notified(conn: psycopg.Connection[Any], run_id: str, deliveries: list[dict[s
         )
 
 
-def write_per_byte(conn: psycopg.Connection[Any], job: str, files: int = 20) -> float | None:
+def write_per_byte(
+    conn: psycopg.Connection[Any], job: str, files: int = 20, at_least: int = 4 << 20
+) -> float | None:
     """Seconds PostgreSQL went on writing after a file was read, per byte, over the
-    job's last ``files`` files loaded on the fast path: the time left of a run counts
-    the write phase from its first second. None before the job has such a file."""
+    job's last ``files`` files of ``at_least`` bytes loaded on the fast path (a small
+    file's write is mostly a commit's fixed cost): the time left of a run counts the
+    write phase from its first second. None before the job has such a file."""
     row = conn.execute(
         """
         SELECT sum(f.seconds - (f.details->>'read_seconds')::float8)
@@ -223,12 +226,12 @@ def write_per_byte(conn: psycopg.Connection[Any], job: str, files: int = 20) -> 
             SELECT f.seconds, f.details
             FROM csvpg.run_files f JOIN csvpg.runs r ON r.id = f.run_id
             WHERE r.job = %s AND f.status = 'loaded' AND f.details ? 'read_seconds'
-              AND f.details->>'careful' = 'false'
+              AND f.details->>'careful' = 'false' AND (f.details->>'bytes')::bigint >= %s
             ORDER BY r.started_at DESC
             LIMIT %s
         ) f
         """,
-        (job, files),
+        (job, at_least, files),
     ).fetchone()
     return None if row is None or row[0] is None else max(0.0, float(row[0]))
 

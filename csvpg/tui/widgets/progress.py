@@ -111,7 +111,7 @@ class InFlight(Static):
         table.add_column(justify="right", no_wrap=True)
         table.add_column(no_wrap=True)
         for f in files:
-            table.add_row(*_file_cells(f, now))
+            table.add_row(*_file_cells(f, now, state.write_per_byte))
         return table
 
 
@@ -119,7 +119,11 @@ class InFlight(Static):
 PHASE_TEXT = {"writing": "PostgreSQL is writing", "checking bad rows": "checking bad rows"}
 
 
-def _file_cells(f: FileState, now: float | None) -> tuple[RenderableType, ...]:
+def _file_cells(
+    f: FileState, now: float | None, write_per_byte: float | None = None
+) -> tuple[RenderableType, ...]:
+    """Name, bar, bytes, speed and time left: PostgreSQL's writing after the read is in
+    it once the job's write rate is known (``write_per_byte``), else it is the read's."""
     name = Text(f.name, style="bold")
     if f.size:
         bar: RenderableType = _bar(f.bytes_read, f.size, 20)
@@ -127,11 +131,14 @@ def _file_cells(f: FileState, now: float | None) -> tuple[RenderableType, ...]:
     else:
         bar, amount = Text("size unknown", style="dim"), human_bytes(f.bytes_read)
     rate = f"{human_bytes(f.rate)}/s" if f.rate else ""
-    eta: RenderableType = f"{human_duration(f.eta)} left" if f.eta is not None else ""
+    writes = write_per_byte * f.size if write_per_byte is not None and f.size else None
+    eta: RenderableType = ""
+    if f.eta is not None:
+        eta = f"{human_duration(f.eta + (writes or 0.0))} {'left' if writes else 'to read'}"
     if f.phase != "reading":  # read; PostgreSQL (or the careful path) still works on it
-        rate = ""
-        eta = Text(
-            f"{PHASE_TEXT.get(f.phase, f.phase)} {human_duration(f.phase_seconds(now))}",
-            style="italic",
-        )
+        rate, spent = "", f.phase_seconds(now)
+        text = f"{PHASE_TEXT.get(f.phase, f.phase)} {human_duration(spent)}"
+        if writes is not None and f.phase == "writing":
+            text += f", about {human_duration(max(0.0, writes - spent))} left"
+        eta = Text(text, style="italic")
     return name, bar, amount, rate, eta
