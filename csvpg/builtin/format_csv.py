@@ -325,7 +325,7 @@ class CsvReader(Reader):
 
         A header whose quotes do not pair (``…,""URL",Comments``) would run on into the
         data: when its first line alone is as wide as the records after it, that line is
-        the header.
+        the header. A file without a header has data there: its quotes are the record's.
         """
         used = 0
 
@@ -342,7 +342,7 @@ class CsvReader(Reader):
                 f"cannot parse the first record: {exc}", file=self.ref.url, line=self._skip + 1
             ) from None
         line = next(io.StringIO(text, newline=""), "")
-        if first is None or used <= len(line) or not self.quote:
+        if first is None or used <= len(line) or not self.quote or not self._header:
             return first, used
         alone = next(csv.reader([line], **self._fmt()), [])
         after_line, after_record = self._width(text[len(line) :]), self._width(text[used:])
