@@ -47,7 +47,7 @@ from csvpg.pg.load import (
     schema_exists,
     table_columns,
 )
-from csvpg.pg.rejects import Reject, over_limit, write_rejects
+from csvpg.pg.rejects import Reject, over_limit, resolve_replayed, write_rejects
 from csvpg.pg.split import SplitFailed, SplitLoad
 from csvpg.retry import is_transient, pause
 from csvpg.summary import FileSummary
@@ -227,9 +227,10 @@ class FileLoad:
                 summary, loaded = self._in_transaction(conn)
             except TooManyRejects as exc:
                 # The file's rows are rolled back; its rejects are kept to say why.
+                exc.rejects = self._with_originals(exc.rejects)
                 if not ctx.dry_run:
                     with connect(ctx.history_dsn) as hconn, hconn.transaction():
-                        write_rejects(hconn, ctx.run_id, url, exc.rejects)
+                        self._keep_rejects(hconn, exc.rejects)
                 self._rejected(exc.rejects)
                 raise too_many(url, exc.rejects, exc.read, ctx.max_rejects) from None
         if ctx.separate_history and not ctx.dry_run:
@@ -246,6 +247,7 @@ class FileLoad:
         with conn.transaction(force_rollback=ctx.dry_run):
             before = self._claim(conn)
             opened, loaded = self._open_and_load(conn)
+            loaded = replace(loaded, rejects=self._with_originals(loaded.rejects))
             self._skip_if_same(before, loaded)
             summary = self._summary(opened, loaded)
             ctx.cancel.raise_if_cancelled(self.url)
@@ -270,6 +272,31 @@ class FileLoad:
         finally:
             opened.close()
         return opened, loaded
+
+    def _with_originals(self, rejects: list[Reject]) -> list[Reject]:
+        """Rejects found by line (PostgreSQL refused a value, a row was ragged) with
+        their record as the file has it: its text, offset and length, from the file read
+        again (only when some reject lacks them). A file that cannot be read again keeps
+        the values re-joined, and says so in the log."""
+        lines = {r.line for r in rejects if r.line is not None and r.offset is None}
+        if not lines:
+            return rejects
+        fp = self.fp
+        try:
+            stream = self.ctx.source.open(fp.ref)
+            try:
+                found = fp.format.open(stream, fp.ref).originals(lines)
+            finally:
+                stream.close()
+        except (CsvpgError, OSError) as exc:
+            self.ctx.log.warning("cannot read %s again for its rejects' lines: %s", self.url, exc)
+            return rejects
+        return [
+            replace(r, raw=o.text, offset=o.offset, length=o.length)
+            if r.offset is None and r.line is not None and (o := found.get(r.line))
+            else r
+            for r in rejects
+        ]
 
     def _skip_if_same(self, before: manifest.Entry | None, loaded: Loaded) -> None:
         """A file read in full whose sha256 is the one it loaded with is skipped (unless
@@ -358,6 +385,8 @@ class FileLoad:
             "sha256": loaded.sha256,
             **loaded.result.details,
         }
+        if loaded.rejects:  # an export of the rejects (csvpg rejects RUN --export) heads so
+            details["headers"] = list(opened.reader.headers)
         if self.split_note and "split" not in details:
             details["split"] = self.split_note
         reports = {t.type: rep for t in self.fp.transforms if (rep := t.report())}
@@ -386,6 +415,8 @@ class FileLoad:
         ctx, ref = self.ctx, self.fp.ref
         if not ctx.separate_history:
             self._history(conn, summary, loaded)
+        if ctx.replay is not None:
+            return  # the manifest is the source file's, which a replay does not read
         manifest.record(
             conn,
             **self.key,
@@ -399,9 +430,20 @@ class FileLoad:
         )
 
     def _history(self, conn: psycopg.Connection[Any], summary: FileSummary, loaded: Loaded) -> None:
-        if loaded.rejects:
-            write_rejects(conn, self.ctx.run_id, self.url, loaded.rejects)
+        if loaded.rejects or self.ctx.replay is not None:
+            self._keep_rejects(conn, loaded.rejects)
         history.file_done(conn, self.ctx.run_id, summary)
+
+    def _keep_rejects(self, conn: psycopg.Connection[Any], rejects: list[Reject]) -> None:
+        """The file's rejects into ``csvpg.rejects``; a replay's resolve the rejects it
+        replays instead (see :func:`resolve_replayed`)."""
+        ctx, replay = self.ctx, self.ctx.replay
+        if replay is None:
+            write_rejects(conn, ctx.run_id, self.url, rejects)
+            return
+        resolve_replayed(
+            conn, ctx.run_id, replay.of_run, replay.file, replay.lines, replay.texts, rejects
+        )
 
     # -- outcomes other than loaded ------------------------------------------------
 
