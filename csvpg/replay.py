@@ -52,7 +52,11 @@ class Source:
         return [f"column_{i}" for i in range(1, width + 1)]
 
     def fields(self, r: history.RejectRow) -> list[str]:
-        return rejectfile.fields_of(r.raw, self.dialect, joined=r.byte_offset is None)
+        """A reject's fields: its record (from the file, or as a replay fixed it) in
+        the file's dialect; a row a transform made (no line), or one kept before csvpg
+        kept records as the file had them, has its values joined by commas."""
+        joined = r.line is None or (r.byte_offset is None and r.replayed_by is None)
+        return rejectfile.fields_of(r.raw, self.dialect, joined=joined)
 
 
 def rejects_of(

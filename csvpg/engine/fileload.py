@@ -561,7 +561,7 @@ class FileLoad:
                     result = splitter.run(conn, self.extra)
                 else:
                     result = fp.sink.load(conn, load)
-            if over_limit(len(result.rejects), result.rows, self.ctx.limit):
+            if self._over_limit(len(result.rejects), result.rows):
                 raise TooManyRejects(result.rejects, result.rows)
             _check_read_some(opened, result, self.url)
             return Loaded(result, list(result.rejects), result.rows, False, stream.sha256, existed)
@@ -632,6 +632,11 @@ class FileLoad:
     def _careful_possible(self) -> bool:
         return self.fp.sink.takes_staged and self.ctx.limit != (0, None)
 
+    def _over_limit(self, rejected: int, read: int) -> bool:
+        """More rejects than max_rejects allows (see :func:`over_limit`); a replay has no
+        limit: its rows that fail again stay the rejects they were, even all of them."""
+        return self.ctx.replay is None and over_limit(rejected, read, self.ctx.limit)
+
     def _too_many(self, rejects: int, read: int = 0) -> bool:
         """Past max_rejects already (a count): stop looking for more. ``read`` makes it
         the ``stop(rejected, read)`` the staging functions take."""
@@ -669,7 +674,7 @@ class FileLoad:
             self._setting_aside(sink_error(exc, file=self.url, table=self.fp.table).message)
             prober = Prober(conn, load, staged, lines=True)
             return self._set_aside(conn, load, prober, rejects, read, stream)
-        if over_limit(len(rejects), read, self.ctx.limit):
+        if self._over_limit(len(rejects), read):
             raise TooManyRejects(rejects, read)
         return Loaded(result, rejects + list(result.rejects), read, bool(rejects), stream.sha256)
 
@@ -687,7 +692,7 @@ class FileLoad:
         bad = prober.bad_rows(lambda n: self._too_many(len(rejects) + n))
         # By line; rows a transform made (no line) after them, in the order found.
         rejects = sorted(rejects + bad, key=lambda r: (r.line is None, r.line or 0))
-        if over_limit(len(rejects), read, self.ctx.limit):
+        if self._over_limit(len(rejects), read):
             raise TooManyRejects(rejects, read)
         if bad:
             conn.execute(
