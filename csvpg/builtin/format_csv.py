@@ -166,13 +166,7 @@ class CsvReader(Reader):
             self.quote and stray_rx(self.delimiter, self.quote).search(text)
         )
         first = self._take_header(head, text, final)
-        #: Where the first data record's bytes start in the file (see :meth:`originals`).
-        self._data_offset = len(encoding.bom) + self._byte_length(
-            self._head_full[: len(self._head_full) - len(self._first)].decode(
-                self._codec, "surrogateescape"
-            )
-        )
-        del self._head_full
+        self._data_offset = self._data_start()
         #: Physical lines before the first data line: COPY's line 1 is line this + 1.
         self.line_offset = self._skip
         self.headers: list[str] = self._column_names(first)
@@ -266,6 +260,15 @@ class CsvReader(Reader):
             self._skip += _breaks(text[:used])
             self._first = head[len(text[:used].encode(self._codec, "surrogateescape")) :]
         return first
+
+    def _data_start(self) -> int:
+        """Where the first data record's bytes start in the file (see :meth:`originals`):
+        past the BOM and what the head leaves out before :attr:`_first`."""
+        before = self._head_full[: len(self._head_full) - len(self._first)]
+        del self._head_full
+        return len(self.encoding.bom) + self._byte_length(
+            before.decode(self._codec, "surrogateescape")
+        )
 
     def _column_names(self, first: list[str] | None) -> list[str]:
         """The header's names (bytes that do not decode as U+FFFD), or ``column_1`` …

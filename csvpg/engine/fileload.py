@@ -49,6 +49,7 @@ from csvpg.pg.load import (
 )
 from csvpg.pg.rejects import Reject, over_limit, resolve_replayed, write_rejects
 from csvpg.pg.split import SplitFailed, SplitLoad
+from csvpg.rejectfile import spreadsheet_safe
 from csvpg.retry import is_transient, pause
 from csvpg.summary import FileSummary
 
@@ -814,5 +815,7 @@ def write_rejects_csv(
         writer = csv.writer(out)
         writer.writerow(["line", "column", "value", "reason", "raw"])
         for r in rejects:
-            writer.writerow([r.line, r.column or "", r.value or "", r.reason, r.raw or ""])
+            # A value like "=HYPERLINK(…)" is shown by a spreadsheet, never run.
+            row = [r.line, r.column, r.value, r.reason, r.raw]
+            writer.writerow([spreadsheet_safe(v) for v in row])
     return path

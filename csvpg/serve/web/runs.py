@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from csvpg import rates
 from csvpg.notify import masked
 from csvpg.pg import history
+from csvpg.rejectfile import spreadsheet_safe
 from csvpg.serve import JOB_NAME, Server, ServerDep
 from csvpg.serve.web.records import reading
 from csvpg.serve.web.render import page, templates
@@ -182,17 +183,6 @@ def set_rate(
         raise HTTPException(409, f"run {run_id} is not a running job with a rate")
     rate.set(rate_per_second)
     return RedirectResponse(f"/app/runs/{run_id}", status_code=303)
-
-
-#: A cell a spreadsheet would take for a formula (=, +, -, @, or a tab or return before
-#: one) gets a leading apostrophe: the value is shown, never run. The rule of the csv
-#: sink (csvpg-records' ``protect``), which csvpg itself cannot import: it is a plugin.
-_FORMULA = ("=", "+", "-", "@", "\t", "\r")
-
-
-def spreadsheet_safe(value: Any) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA) else text
 
 
 @router.get("/app/runs/{run_id}/rejects.csv")
