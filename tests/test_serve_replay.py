@@ -18,7 +18,8 @@ def test_export_replay_and_counts_over_http(api: Api, db, tmp_path: Path) -> Non
     name = unique("replay")
     (tmp_path / "orte.csv").write_bytes(EXPORT.encode("latin-1"))
     extra = (
-        '[format]\nencoding = "latin-1"\n[columns]\nnr = "integer"\nbetrag = { type = "numeric", decimal = "," }\n'
+        '[format]\nencoding = "latin-1"\n'
+        '[columns]\nnr = "integer"\nbetrag = { type = "numeric", decimal = "," }\n'
         f'[sink]\ntable = "{name.replace("-", "_")}"\nmax_rejects = 5\n'
     )
     api.job(db, name, tmp_path / "orte.csv", extra)
