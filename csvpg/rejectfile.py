@@ -134,14 +134,23 @@ class Exported:
     fields: list[str]
 
 
+def record_text(fields: list[str], options: dict[str, Any]) -> str:
+    """One record as ``csv.writer`` with ``options`` writes it; a row with a line end
+    in a value has every value quoted (the writer would leave a lone CR bare when the
+    line end is LF, and it would read as the record's end)."""
+    out = io.StringIO(newline="")
+    if any("\r" in v or "\n" in v for v in fields):
+        options = {**options, "quoting": csv.QUOTE_ALL}
+    csv.writer(out, **options).writerow(fields)
+    return out.getvalue()
+
+
 def export_text(headers: list[str], rows: Iterable[Exported], dialect: FileDialect) -> str:
     """The export's text: header and rows, formula-safe, in the file's dialect."""
-    out = io.StringIO(newline="")
-    writer = csv.writer(out, **dialect.writer_options())
-    writer.writerow([ID_COLUMN, *map(protect, headers)])
-    for row in rows:
-        writer.writerow([token(row.reject_id), *map(protect, row.fields)])
-    return out.getvalue()
+    options = dialect.writer_options()
+    parts = [record_text([ID_COLUMN, *map(protect, headers)], options)]
+    parts += [record_text([token(r.reject_id), *map(protect, r.fields)], options) for r in rows]
+    return "".join(parts)
 
 
 def write_export(path: Path, text: str, dialect: FileDialect) -> None:
@@ -227,17 +236,12 @@ def replay_text(headers: list[str], rows: Iterable[Fixed]) -> tuple[str, dict[in
     """The fixed rows as the file a replay loads (plain CSV, UTF-8, with the header),
     and which of its lines is which reject."""
     parts: list[str] = []
-    out = io.StringIO(newline="")
-    writer = csv.writer(out, lineterminator="\n")
     lines: dict[int, int] = {}
     line = 1
     for reject, values in [(None, headers), *((r.reject_id, r.fields) for r in rows)]:
-        out.seek(0)
-        out.truncate()
-        writer.writerow(values)
         if reject is not None:
             lines[line] = reject
-        parts.append(out.getvalue())
+        parts.append(record_text(values, {"lineterminator": "\n"}))
         line += _breaks(parts[-1])
     return "".join(parts), lines
 

@@ -11,8 +11,6 @@ loads each row once.
 
 from __future__ import annotations
 
-import csv
-import io
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -140,7 +138,8 @@ def replay(
         result.notes.append("nothing to load: every row's reject is resolved already")
         return result
     text, lines = rejectfile.replay_text(headers, todo)
-    texts = {r.reject_id: _record(r.fields, source.dialect) for r in todo}
+    options = source.dialect.writer_options()
+    texts = {r.reject_id: rejectfile.record_text(r.fields, options) for r in todo}
     with tempfile.TemporaryDirectory(prefix="csvpg-replay-") as folder:
         path = Path(folder) / "fixed.csv"
         path.write_text(text, encoding="utf-8", newline="")
@@ -185,10 +184,3 @@ def _check(
             )
     if run.spec_hash and run.spec_hash != job.digest:
         result.notes.append(f"the job has changed since run {run.id[:8]}: replayed as it is now")
-
-
-def _record(fields: list[str], dialect: rejectfile.FileDialect) -> str:
-    """One row in the source file's dialect, as a reject's raw text."""
-    out = io.StringIO(newline="")
-    csv.writer(out, **dialect.writer_options()).writerow(fields)
-    return out.getvalue()
