@@ -120,21 +120,7 @@ def export_rejects(run_id: str, server: ServerDep, file: str | None = None) -> R
     """The run's open rejects of one file (``file``: needed when several have some) as
     ``csvpg rejects RUN --export`` writes them: in the file's own dialect and encoding,
     ``csvpg_reject_id`` first, formula-safe."""
-    if _recorded(server, run_id) is None:
-        raise HTTPException(404, f"no run {run_id!r}")
-    with tempfile.TemporaryDirectory(prefix="csvpg-export-") as folder:
-        out = Path(folder) / "rejects.csv"
-        try:
-            source = replay.export(server.dsn, run_id, out, file)
-        except CsvpgError as exc:
-            raise HTTPException(409, _said(exc)) from None
-        data = out.read_bytes()
-    charset = source.dialect.encoding
-    return Response(
-        data,
-        media_type=f"text/csv; charset={charset}",
-        headers={"Content-Disposition": f'attachment; filename="rejects-{run_id[:8]}.csv"'},
-    )
+    return exported(server, run_id, file)
 
 
 @router.post("/runs/{run_id}/replay", responses=refusals(400, 401, 403, 404, 409, 413, 422))
@@ -146,6 +132,24 @@ def replay_rejects(
 ) -> Replayed:
     """Load a fixed export of the run's rejects into the same table with its job's
     settings, as a replay run (``csvpg rejects RUN --replay``); answers when it is done."""
+    done = replay_upload(server, run_id, fixed, file)
+    return Replayed(
+        run_id=done.run_id,
+        replay_of=done.of_run,
+        file=done.file,
+        status=done.summary.status if done.summary else None,
+        resolved=done.resolved,
+        again=done.again,
+        skipped=done.skipped,
+        notes=done.notes,
+    )
+
+
+def replay_upload(
+    server: Server, run_id: str, fixed: UploadFile, file: str | None
+) -> replay.Replayed:
+    """The uploaded fixed export replayed with the run's job (of the jobs folder); a
+    409 says why it cannot be (no ids, another run's ids, a file that did not load)."""
     found = _recorded(server, run_id)
     if found is None:
         raise HTTPException(404, f"no run {run_id!r}")
@@ -160,21 +164,36 @@ def replay_rejects(
                     raise HTTPException(413, "the file is larger than the upload limit")
                 out.write(chunk)
         try:
-            done = replay.replay(
+            return replay.replay(
                 job, run_id, path, dsn=None if job.database.dsn else server.dsn, file=file
             )
         except CsvpgError as exc:
             raise HTTPException(409, _said(exc)) from None
-    return Replayed(
-        run_id=done.run_id,
-        replay_of=done.of_run,
-        file=done.file,
-        status=done.summary.status if done.summary else None,
-        resolved=done.resolved,
-        again=done.again,
-        skipped=done.skipped,
-        notes=done.notes,
+
+
+def exported(server: Server, run_id: str, file: str | None) -> Response:
+    """The run's open rejects of one file as an export (``csvpg rejects RUN --export``)."""
+    if _recorded(server, run_id) is None:
+        raise HTTPException(404, f"no run {run_id!r}")
+    with tempfile.TemporaryDirectory(prefix="csvpg-export-") as folder:
+        out = Path(folder) / "rejects.csv"
+        try:
+            source = replay.export(server.dsn, run_id, out, file)
+        except CsvpgError as exc:
+            raise HTTPException(409, _said(exc)) from None
+        data = out.read_bytes()
+    name = source.file.file.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    return Response(
+        data,
+        media_type=f"text/csv; charset={source.dialect.encoding}",
+        headers={
+            "Content-Disposition": f'attachment; filename="rejects-{run_id[:8]}-{_safe(name)}.csv"'
+        },
     )
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)[:60] or "file"
 
 
 def _said(exc: CsvpgError) -> str:

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, HTTPException, Query, Request
+from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
 from csvpg import rates
@@ -120,6 +120,8 @@ def run_page(run_id: str, request: Request, server: ServerDep, session: PageSess
     if live is not None and live.summary is not None:  # webhook deliveries of this server
         found["notifications"] = masked(live.summary.get("notifications", []))
     more = len(found["rejects"]) > REJECTS_SHOWN
+    #: The files whose rejects are open: each can be exported, fixed and replayed.
+    found["fixable"] = sorted({r["file"] for r in found["rejects"] if not r.get("resolved_by")})
     found["rejects"] = found["rejects"][:REJECTS_SHOWN]
     return page(request, "run.html", session, run_id=run_id, more_rejects=more, **found)
 
@@ -210,6 +212,38 @@ def rejects_csv(
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="rejects-{run_id[:8]}.csv"'},
     )
+
+
+@router.get("/app/runs/{run_id}/rejects/export")
+def rejects_export(
+    run_id: str,
+    server: ServerDep,
+    session: PageSession,
+    file: Annotated[str | None, Query()] = None,
+) -> Response:
+    """The open rejects of one file, to fix and replay (``csvpg rejects RUN --export``)."""
+    from csvpg.serve.runs import exported
+
+    if not RUN_ID.fullmatch(run_id):
+        raise HTTPException(404, f"no run {run_id!r}")
+    return exported(server, run_id, file)
+
+
+@router.post("/app/runs/{run_id}/replay")
+def replay_fixed(
+    run_id: str,
+    server: ServerDep,
+    session: OperatorForm,
+    fixed: Annotated[UploadFile, File()],
+    file: Annotated[str | None, Form()] = None,
+) -> Response:
+    """The run page's replay: the fixed export loaded as a replay run, whose page opens."""
+    from csvpg.serve.runs import replay_upload
+
+    if not RUN_ID.fullmatch(run_id):
+        raise HTTPException(404, f"no run {run_id!r}")
+    done = replay_upload(server, run_id, fixed, file)
+    return RedirectResponse(f"/app/runs/{done.run_id or run_id}", status_code=303)
 
 
 @router.get("/app/runs/{run_id}/output")
