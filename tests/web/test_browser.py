@@ -114,9 +114,17 @@ def test_upload_two_files_run_and_read_the_rejects(
     assert row[5] == "'=1+1,Eve\n" and "integer" in row[4]
     assert site.db.rows("good", order_by="id") == [(1, "Ada"), (2, "Grace")]
     assert site.db.count("dirty") == 2
+    run_page = page.url
+
+    page.goto(f"/app/runs?job={shop}&rejects=yes")  # the server's history is shared
+    assert page.locator("table.runs tbody tr").count() == 1
+    assert shop in page.locator("table.runs tbody").inner_text()
+    shoot(page, "history")
+    page.goto(f"/app/runs?job={shop}&rejects=no")
+    assert "No run matches." in page.locator("table.runs").inner_text()
 
     # Fix the reject and replay it from the same page.
-    run_page = page.url
+    page.goto(run_page)
     with page.expect_download() as download:
         page.click("#export-1")
     export = list(csv.reader(io.StringIO(Path(download.value.path()).read_text("utf-8"))))
@@ -139,13 +147,6 @@ def test_upload_two_files_run_and_read_the_rejects(
         .endswith(page.locator("table.rejects a").last.inner_text())
     ), "resolved by the replay run, linked"
     assert page.locator("#replay-1").count() == 0, "nothing left to fix"
-
-    page.goto(f"/app/runs?job={shop}&rejects=yes")  # the server's history is shared
-    assert page.locator("table.runs tbody tr").count() == 1
-    assert shop in page.locator("table.runs tbody").inner_text()
-    shoot(page, "history")
-    page.goto(f"/app/runs?job={shop}&rejects=no")
-    assert "No run matches." in page.locator("table.runs").inner_text()
 
 
 def test_a_forced_dry_run_loads_and_rolls_back(operator: Any, site: Site, shop: str) -> None:
