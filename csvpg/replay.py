@@ -69,6 +69,8 @@ def rejects_of(
     names = sorted({r.file for r in every})
     if file is not None:
         names = [n for n in names if file in (n, n.rsplit("/", 1)[-1])]
+    if len(names) > 1 and not only_open:  # the one file with rejects still open, if one
+        names = sorted({r.file for r in every if r.file in names and not r.resolved_by}) or names
     if len(names) != 1:
         raise CsvpgError(
             f"run {run.id[:8]} has no {'open ' if only_open else ''}rejects"

@@ -106,7 +106,8 @@ def show_run(dsn: str, run_id: str, out: TextIO, *, rejects: bool = False) -> in
         for b in bad:
             where = place(b.line, b.column)
             value = f" ({b.value!r})" if b.value is not None else ""
-            print(f"    {b.file}, {where}: {b.reason}{value}", file=out)
+            done = f" — resolved by replay {b.resolved_by[:8]}" if b.resolved_by else ""
+            print(f"    {b.file}, {where}: {b.reason}{value}{done}", file=out)
     return 0
 
 
