@@ -204,3 +204,20 @@ def test_a_replay_refuses_rows_without_their_id(db, tmp_path: Path) -> None:
     out = csvpg("rejects", run_id, "--replay", str(export), "--dsn", db.dsn, cwd=tmp_path)
     assert out.returncode == 1 and "R999999999 is no reject of" in out.stderr
     assert db.count(name.replace("-", "_")) == 1
+
+
+def test_a_rebuild_job_does_not_replay(db, tmp_path: Path) -> None:
+    name = f"erp-{uuid.uuid4().hex[:8]}"
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "erp.csv").write_bytes(erp_file([GOOD[0], BAD[0]]))
+    job = job_file(db, tmp_path, name)
+    job.write_text(job.read_text().replace('mode = "append"', 'mode = "rebuild"'))
+    run_id = json.loads(csvpg("run", str(job), "--json", cwd=tmp_path).stdout)["run_id"]
+    export = tmp_path / "fix.csv"
+    assert csvpg("rejects", run_id, "--dsn", db.dsn, "--export", str(export), cwd=tmp_path)
+    rows = read_export(export)
+    write_fixed(export, [rows[0], [rows[1][0], "3", *rows[1][2:]]])
+    out = csvpg("rejects", run_id, "--replay", str(export), "--dsn", db.dsn, cwd=tmp_path)
+    assert out.returncode == 2, out.stderr
+    assert "mode 'rebuild', which empties the table first" in out.stderr
+    assert db.count(name.replace("-", "_")) == 1

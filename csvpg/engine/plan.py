@@ -330,6 +330,14 @@ def replay_plan(job: Job, registry: Registry, url: str, fixed: Path) -> Plan:
         encoding="utf-8", delimiter=",", quote='"', header=True, skip_rows=0, null_values=nulls
     )
     fp = _file_plan(job, registry, parts, ref, override, fmt)
+    if fp.mode == "rebuild":
+        raise SpecError(
+            f"{ref.name} loads in mode {fp.mode!r}, which empties the table first: a "
+            "replay of a few fixed rows would leave only them",
+            key="sink.mode",
+            file=parts.file,
+            hint="fix the source file and run the job again",
+        )
     return Plan(job=job, source=_FixedRows(ref, fixed), files=[fp])
 
 
