@@ -223,7 +223,11 @@ def _rejects_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--job", metavar="FILE", help="with --replay: the job file (default: jobs/<job>.toml)"
     )
-    p.add_argument("--dsn", help="the PostgreSQL holding the history; with --replay, the target's")
+    p.add_argument(
+        "--dsn",
+        help="the history's PostgreSQL (default: embedded); with --replay the target's, "
+        "beating [database] dsn",
+    )
 
 
 def _worker_options(p: argparse.ArgumentParser) -> None:
