@@ -633,6 +633,16 @@ def rejects(
     )
 
 
+def open_reject_files(conn: psycopg.Connection[Any], run_id: str) -> list[str]:
+    """The files of a run that still have rejects no replay loaded, by name."""
+    rows = conn.execute(
+        "SELECT DISTINCT file FROM csvpg.rejects WHERE run_id = %s AND resolved_by IS NULL"
+        " ORDER BY file",
+        (run_id,),
+    ).fetchall()
+    return [file for (file,) in rows]
+
+
 def totals(conn: psycopg.Connection[Any]) -> list[JobTotals]:
     """Every job's runs summed by how they ended."""
     return _rows(

@@ -83,7 +83,10 @@ def _recorded(server: Server, run_id: str) -> dict[str, Any] | None:
             return None
         files = history.files(conn, run_id)
         rejects = history.rejects(conn, run_id, limit=REJECTS_SHOWN + 1)
+        #: The files whose rejects are open: each can be exported, fixed and replayed.
+        fixable = history.open_reject_files(conn, run_id)
     return {
+        "fixable": fixable,
         "run": row.to_dict(),
         "files": [{**f.to_dict(), "output": f.details.get("output")} for f in files],
         "notifications": [n.to_dict() for n in row.notifications],
@@ -98,6 +101,7 @@ def _remembered(summary: dict[str, Any]) -> dict[str, Any]:
         "files": summary.get("files", []),
         "notifications": masked(summary.get("notifications", [])),
         "rejects": [],
+        "fixable": [],
     }
 
 
@@ -120,8 +124,6 @@ def run_page(run_id: str, request: Request, server: ServerDep, session: PageSess
     if live is not None and live.summary is not None:  # webhook deliveries of this server
         found["notifications"] = masked(live.summary.get("notifications", []))
     more = len(found["rejects"]) > REJECTS_SHOWN
-    #: The files whose rejects are open: each can be exported, fixed and replayed.
-    found["fixable"] = sorted({r["file"] for r in found["rejects"] if not r.get("resolved_by")})
     found["rejects"] = found["rejects"][:REJECTS_SHOWN]
     return page(request, "run.html", session, run_id=run_id, more_rejects=more, **found)
 
