@@ -221,3 +221,56 @@ def test_a_rebuild_job_does_not_replay(db, tmp_path: Path) -> None:
     assert out.returncode == 2, out.stderr
     assert "mode 'rebuild', which empties the table first" in out.stderr
     assert db.count(name.replace("-", "_")) == 1
+
+
+def test_two_replays_at_once_load_a_row_once(db, tmp_path: Path) -> None:
+    """A second replay of the same export, while the first holds its rejects, waits
+    for it, finds them resolved and rolls its own rows back."""
+    import threading
+    import time
+
+    import psycopg
+
+    from csvpg.replay import replay
+    from csvpg.spec import load_job
+
+    name = f"erp-{uuid.uuid4().hex[:8]}"
+    table = name.replace("-", "_")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "erp.csv").write_bytes(erp_file([GOOD[0], BAD[0]]))
+    job = job_file(db, tmp_path, name)
+    run_id = json.loads(csvpg("run", str(job), "--json", cwd=tmp_path).stdout)["run_id"]
+    export = tmp_path / "fix.csv"
+    assert csvpg("rejects", run_id, "--dsn", db.dsn, "--export", str(export), cwd=tmp_path)
+    rows = read_export(export)
+    write_fixed(export, [rows[0], [rows[1][0], "3", *rows[1][2:]]])
+    reject = int(rows[1][0][1:])
+
+    with psycopg.connect(db.dsn) as other:  # the first replay, holding the reject
+        other.execute("SELECT 1 FROM csvpg.rejects WHERE id = %s FOR UPDATE", (reject,))
+        xid = other.execute("SELECT pg_current_xact_id()::text").fetchone()
+        done: list = []
+        second = threading.Thread(
+            target=lambda: done.append(replay(load_job(job), run_id, export, dsn=db.dsn))
+        )
+        second.start()
+        for _ in range(1200):  # until the second replay waits for the reject's lock
+            waiting = other.execute(
+                "SELECT count(*) FROM pg_locks WHERE NOT granted"
+                " AND locktype = 'transactionid' AND transactionid::text = %s",
+                xid,
+            ).fetchone()
+            if waiting and waiting[0]:
+                break
+            time.sleep(0.1)
+        other.execute(
+            "UPDATE csvpg.rejects SET resolved_by = 'first', resolved_at = now() WHERE id = %s",
+            (reject,),
+        )
+        other.commit()
+        second.join()
+    (result,) = done
+    (file,) = result.summary.files
+    assert file.status == "failed" and "resolved by another replay meanwhile" in file.error
+    assert result.resolved == 0
+    assert db.count(table) == 1, "the second replay's row is rolled back"

@@ -8,7 +8,7 @@ from typing import Any
 
 import psycopg
 
-from csvpg.errors import SpecError
+from csvpg.errors import SinkError, SpecError
 from csvpg.interfaces import Reject
 
 __all__ = ["Reject", "write_rejects"]
@@ -114,6 +114,20 @@ def resolve_replayed(
     is no row of the fixed file (a transform's own row) is the replay run's."""
     again = {lines[r.line]: r for r in rejects if r.line is not None and r.line in lines}
     other = [r for r in rejects if r.line is None or r.line not in lines]
+    # Two replays of one export at once: the second waits here for the first, finds
+    # its rejects resolved, and rolls its rows back (they are in the table already).
+    taken = conn.execute(
+        "SELECT id, resolved_by FROM csvpg.rejects WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
+        (list(lines.values()),),
+    ).fetchall()
+    done = [f"R{i}" for i, by in taken if by is not None and by != replay_run]
+    if done:
+        raise SinkError(
+            f"{file}: {', '.join(done[:5])} resolved by another replay meanwhile: this one "
+            "is rolled back, so no row loads twice",
+            file=file,
+            hint="export the rejects still open and replay those",
+        )
     with conn.cursor() as cur:
         cur.executemany(
             "UPDATE csvpg.rejects SET reason = %s, column_name = %s, value = %s,"
