@@ -21,7 +21,7 @@ import csv
 import io
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -186,7 +186,9 @@ def read_fixed(path: Path, dialect: FileDialect) -> tuple[list[str], list[Fixed]
 
 
 def _readings(dialect: FileDialect) -> Iterator[FileDialect]:
-    yield dialect
+    """The dialects a fixed export is tried in: as written (a file read with quotes as
+    text is exported with ``"``), then as a spreadsheet may have saved it."""
+    yield replace(dialect, quote=dialect.quote or '"')
     for encoding in ("utf-8-sig", dialect.encoding):
         for delimiter in (dialect.delimiter, ",", ";", "\t"):
             yield FileDialect(delimiter, dialect.quote or '"', dialect.escape, encoding)

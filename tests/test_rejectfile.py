@@ -109,6 +109,16 @@ def test_a_fixed_export_reads_back_with_its_lines(tmp_path: Path) -> None:
     ]  # fmt: skip
 
 
+def test_a_file_read_with_quotes_as_text_exports_and_reads_back(tmp_path: Path) -> None:
+    dialect = FileDialect(",", "", None, "utf-8")
+    fields = fields_of('1,say "hi",a|b\n', dialect)
+    assert fields == ["1", 'say "hi"', "a|b"], "the quote is text in such a file"
+    path = tmp_path / "fixed.csv"
+    path.write_text(export_text(["n", "text", "more"], [Exported(4, fields)], dialect))
+    header, rows = read_fixed(path, dialect)
+    assert header == ["n", "text", "more"] and rows[0].fields == fields
+
+
 def test_a_spreadsheet_saving_utf8_with_commas_is_read_too(tmp_path: Path) -> None:
     path = tmp_path / "fixed.csv"
     path.write_text(f"\ufeff{ID_COLUMN},nr,ort\nr 3,1,Köln\n", encoding="utf-8")
