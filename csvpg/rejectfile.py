@@ -153,10 +153,17 @@ def export_text(headers: list[str], rows: Iterable[Exported], dialect: FileDiale
     return "".join(parts)
 
 
-def write_export(path: Path, text: str, dialect: FileDialect) -> None:
-    """The export in the file's encoding; bytes the file had that did not decode are
-    written back as they were."""
-    path.write_bytes(text.encode(dialect.encoding, "surrogateescape"))
+def write_export(path: Path, text: str, dialect: FileDialect) -> str:
+    """The export in the file's encoding (bytes the file had that did not decode are
+    written back as they were); in UTF-8 with a BOM when a value fixed in an earlier
+    replay is not in that encoding (a replay reads that too). Returns the encoding."""
+    try:
+        data = text.encode(dialect.encoding, "surrogateescape")
+    except UnicodeEncodeError:
+        path.write_bytes(text.encode("utf-8-sig", "surrogateescape"))
+        return "utf-8"
+    path.write_bytes(data)
+    return dialect.encoding
 
 
 @dataclass(frozen=True)
@@ -176,7 +183,7 @@ def read_fixed(path: Path, dialect: FileDialect) -> tuple[list[str], list[Fixed]
     readable id, an id twice."""
     data = path.read_bytes()
     last: CsvpgError | None = None
-    for attempt in _readings(dialect):
+    for attempt in _readings(dialect, utf8=_utf8(data)):
         try:
             return _read(path, data, attempt)
         except CsvpgError as exc:
@@ -185,10 +192,23 @@ def read_fixed(path: Path, dialect: FileDialect) -> tuple[list[str], list[Fixed]
     raise last
 
 
-def _readings(dialect: FileDialect) -> Iterator[FileDialect]:
+def _utf8(data: bytes) -> bool:
+    """Bytes beyond ASCII that are valid UTF-8: a file saved as UTF-8 (text in a
+    single-byte code page almost never is)."""
+    try:
+        return not data.isascii() and bool(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        return False
+
+
+def _readings(dialect: FileDialect, *, utf8: bool) -> Iterator[FileDialect]:
     """The dialects a fixed export is tried in: as written (a file read with quotes as
-    text is exported with ``"``), then as a spreadsheet may have saved it."""
-    yield replace(dialect, quote=dialect.quote or '"')
+    text is exported with ``"``; UTF-8 first when the bytes are), then as a spreadsheet
+    may have saved it."""
+    quoted = replace(dialect, quote=dialect.quote or '"')
+    if utf8:
+        yield replace(quoted, encoding="utf-8-sig")
+    yield quoted
     for encoding in ("utf-8-sig", dialect.encoding):
         for delimiter in (dialect.delimiter, ",", ";", "\t"):
             yield FileDialect(delimiter, dialect.quote or '"', dialect.escape, encoding)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +93,9 @@ def export(dsn: str, run_id: str, out: Path, file: str | None = None) -> Source:
         source = rejects_of(conn, run_id, file)
     rows = [rejectfile.Exported(r.id or 0, source.fields(r)) for r in source.rejects]
     text = rejectfile.export_text(source.headers, rows, source.dialect)
-    rejectfile.write_export(out, text, source.dialect)
+    written = rejectfile.write_export(out, text, source.dialect)
+    if written != source.dialect.encoding:
+        return replace(source, dialect=replace(source.dialect, encoding=written))
     return source
 
 

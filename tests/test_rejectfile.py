@@ -24,6 +24,7 @@ from csvpg.rejectfile import (
     read_fixed,
     replay_text,
     unprotect,
+    write_export,
 )
 
 _cell = st.text(alphabet=st.sampled_from(list("ab ;,|\t\"'=+-@\r\näöüßÆ€1")), max_size=8)
@@ -117,6 +118,17 @@ def test_a_file_read_with_quotes_as_text_exports_and_reads_back(tmp_path: Path) 
     path.write_text(export_text(["n", "text", "more"], [Exported(4, fields)], dialect))
     header, rows = read_fixed(path, dialect)
     assert header == ["n", "text", "more"] and rows[0].fields == fields
+
+
+def test_a_value_the_files_encoding_lacks_exports_in_utf8(tmp_path: Path) -> None:
+    dialect = FileDialect(";", '"', None, "latin-1")
+    text = export_text(["nr", "betrag"], [Exported(2, ["1", "5 €"])], dialect)
+    path = tmp_path / "fix.csv"
+    assert write_export(path, text, dialect) == "utf-8"
+    assert path.read_bytes().startswith(b"\xef\xbb\xbf")
+    assert read_fixed(path, dialect)[1][0].fields == ["1", "5 €"]
+    path.write_bytes(path.read_bytes()[3:])  # saved again by a spreadsheet, no BOM
+    assert read_fixed(path, dialect)[1][0].fields == ["1", "5 €"], "UTF-8, not mojibake"
 
 
 def test_a_spreadsheet_saving_utf8_with_commas_is_read_too(tmp_path: Path) -> None:
