@@ -20,7 +20,7 @@ from typing import Any, TypedDict, Unpack
 import pluggy
 
 from csvpg import events as ev
-from csvpg.engine.context import RunContext
+from csvpg.engine.context import Replay, RunContext
 from csvpg.engine.plan import Plan
 from csvpg.engine.run import Engine
 from csvpg.hookspecs import hookimpl
@@ -62,6 +62,7 @@ class RunHandle:
         dry_run: bool = False,
         force: bool = False,
         callbacks: Iterable[str] = (),
+        replay: Replay | None = None,
     ) -> None:
         if pm is None:
             pm = get_plugin_manager(plugins)
@@ -70,7 +71,9 @@ class RunHandle:
                 pm.register(plugin)
         self.job = job
         self.pm = pm
-        self._engine = Engine(job, pm, dsn, dry_run=dry_run, force=force, callbacks=callbacks)
+        self._engine = Engine(
+            job, pm, dsn, dry_run=dry_run, force=force, callbacks=callbacks, replay=replay
+        )
         self.run_id = self._engine.run_id
         self._events = _Events(self.run_id)
         pm.register(self._events)

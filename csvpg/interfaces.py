@@ -6,7 +6,7 @@ order the job gives, never through pluggy one row at a time.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
@@ -86,6 +86,10 @@ class Reject:
     column: str | None = None
     value: str | None = None
     sqlstate: str | None = None
+    #: Where the record's bytes are in the (decompressed) file, and how many: set when
+    #: ``raw`` is the record as the file has it (see :meth:`Reader.originals`).
+    offset: int | None = None
+    length: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -108,6 +112,19 @@ class Record:
     problem: str | None = None
     #: The header of the field the problem is in, when one field holds it.
     column: str | None = None
+    #: Where ``raw``'s bytes start in the (decompressed) file, and how many they are.
+    offset: int | None = None
+    length: int | None = None
+
+
+@dataclass(frozen=True)
+class Original:
+    """One record as the file has it: its text (decoded, line ends kept) and where its
+    bytes are (see :meth:`Reader.originals`)."""
+
+    text: str
+    offset: int
+    length: int
 
 
 @dataclass(frozen=True)
@@ -217,6 +234,12 @@ class Reader:
         """The careful path: every data record with its line number and raw text, and
         the unparseable ones flagged, for a file the fast path could not load."""
         raise NotImplementedError
+
+    def originals(self, lines: Collection[int]) -> dict[int, Original]:
+        """The records starting on ``lines`` as the file has them (a fresh reader reads
+        its data once, like :meth:`iter_records`), for rejects found by line: the
+        format's own text, not the values re-joined. The default: none known."""
+        return {}
 
     def close(self) -> None:
         """Release what the reader holds."""

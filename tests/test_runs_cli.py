@@ -38,11 +38,15 @@ def test_runs_lists_recent_runs(db, tmp_path: Path, capsys) -> None:
     assert main(["runs", "--dsn", db.dsn, "--job", name]) == 0
     header, *rows = capsys.readouterr().out.splitlines()
     assert header.split() == [
-        "RUN", "JOB", "STATUS", "STARTED", "SECONDS", "FILES", "ROWS", "REJECTED",
+        "RUN", "JOB", "STATUS", "STARTED", "SECONDS", "FILES", "ROWS", "REJECTED", "OPEN",
+        "RESOLVED",
     ]  # fmt: skip
     assert [r.split()[0] for r in rows] == [second["run_id"], first["run_id"]], "newest first"
-    _id, job_name, status, _day, _time, seconds, files, rows_read, rejected = rows[1].split()
+    _id, job_name, status, _day, _time, seconds, files, rows_read, rejected, open_, resolved = rows[
+        1
+    ].split()
     assert (job_name, status, files, rows_read, rejected) == (name, "succeeded", "2", "5", "1")
+    assert (open_, resolved) == ("1", "0"), "the reject is open: no replay resolved it"
     assert float(seconds) >= 0
 
     assert main(["runs", "--dsn", db.dsn, "--job", name, "--limit", "1"]) == 0

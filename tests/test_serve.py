@@ -360,7 +360,7 @@ def test_run_a_job_and_receive_its_webhooks(api: Api, db, data: Path) -> None:
     assert [(Path(r["file"]).name, r["line"], r["column"], r["value"]) for r in rejects] == [
         ("dirty.csv", 3, "id", "x")
     ]
-    assert rejects[0]["raw"] == "x,Bad" and "integer" in rejects[0]["reason"]
+    assert rejects[0]["raw"] == "x,Bad\n" and "integer" in rejects[0]["reason"]
     assert api.client.get(f"/runs/{run_id}/rejects", params={"offset": 1}).json() == []
     assert api.client.post(f"/runs/{run_id}/cancel").status_code == 409
     assert db.count("good") == 2 and db.count("dirty") == 2

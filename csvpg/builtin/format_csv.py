@@ -18,7 +18,7 @@ import csv
 import io
 import itertools
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from typing import Any, BinaryIO, ClassVar
 
 from csvpg.binary import refuse_binary
@@ -43,6 +43,7 @@ from csvpg.interfaces import (
     FileRef,
     Format,
     NumberedBatch,
+    Original,
     Reader,
     Record,
     Reject,
@@ -50,6 +51,8 @@ from csvpg.interfaces import (
 from csvpg.options import Option
 
 _SURROGATE = UNDECODED
+#: Codecs whose ASCII text is not one byte a character.
+_WIDE = ("utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be")
 #: Why the byte path hands a file to the careful one: COPY would read such a quote as
 #: the start of a quoted run, gluing the lines after it together.
 _MISPLACED_QUOTE = "a quote inside or at the end of an unquoted field"
@@ -163,6 +166,7 @@ class CsvReader(Reader):
             self.quote and stray_rx(self.delimiter, self.quote).search(text)
         )
         first = self._take_header(head, text, final)
+        self._data_offset = self._data_start()
         #: Physical lines before the first data line: COPY's line 1 is line this + 1.
         self.line_offset = self._skip
         self.headers: list[str] = self._column_names(first)
@@ -256,6 +260,15 @@ class CsvReader(Reader):
             self._skip += _breaks(text[:used])
             self._first = head[len(text[:used].encode(self._codec, "surrogateescape")) :]
         return first
+
+    def _data_start(self) -> int:
+        """Where the first data record's bytes start in the file (see :meth:`originals`):
+        past the BOM and what the head leaves out before :attr:`_first`."""
+        before = self._head_full[: len(self._head_full) - len(self._first)]
+        del self._head_full
+        return len(self.encoding.bom) + self._byte_length(
+            before.decode(self._codec, "surrogateescape")
+        )
 
     def _column_names(self, first: list[str] | None) -> list[str]:
         """The header's names (bytes that do not decode as U+FFFD), or ``column_1`` …
@@ -409,6 +422,7 @@ class CsvReader(Reader):
                 parts, checked = [head], max(size, 1)
                 offset = _skip_lines(head, self._skip, final)
                 if offset is not None and (final or self._record_done(head[offset:])):
+                    self._head_full = head
                     return head[offset:], final
             if size > HEADER_LIMIT:
                 raise FormatError(
@@ -605,6 +619,29 @@ class CsvReader(Reader):
             return None
         return _Ambiguous(self, self.set_aside, every=self._mixed)
 
+    def _byte_length(self, text: str) -> int:
+        """How many bytes ``text`` takes in the file (in its own encoding, before any
+        transcoding; a BOM-writing codec's BOM left out)."""
+        if text.isascii() and self.encoding.codec not in _WIDE:
+            return len(text)
+        codec = self.encoding.codec
+        return len(text.encode(codec, "surrogateescape")) - len("".encode(codec))
+
+    def originals(self, lines: Collection[int]) -> dict[int, Original]:
+        """The records starting on ``lines`` as the file has them: their text (decoded,
+        line ends kept) and their bytes' offset and length in the file."""
+        wanted = set(lines)
+        found: dict[int, Original] = {}
+        if not wanted:
+            return found
+        for record in self.iter_records():
+            if record.line in wanted:
+                assert record.offset is not None and record.length is not None
+                found[record.line] = Original(record.raw, record.offset, record.length)
+                if len(found) == len(wanted):
+                    break
+        return found
+
     def iter_records(self) -> Iterator[Record]:
         """Every data record with the physical line it starts on and its raw text.
 
@@ -623,30 +660,36 @@ class CsvReader(Reader):
         reader = csv.reader(lines(), **{**self._fmt(), "strict": True})
         nulls = self.nulls
         quote, escape = (self.quote, self.escape) if self.quote else ("", None)
+        offset = self._data_offset
         while True:
             start = self._skip + reader.line_num + 1
             try:
-                record = next(reader)
+                record: list[str] | None = next(reader)
+                problem = None
             except StopIteration:
                 return
             except csv.Error as exc:
-                raw = "".join(consumed)
-                consumed.clear()
                 reason = "a quoted field is never closed" if "end of data" in str(exc) else str(exc)
-                yield Record(start, raw, None, f"malformed CSV: {reason}")
-                continue
+                record, problem = None, f"malformed CSV: {reason}"
             raw = "".join(consumed)
             consumed.clear()
-            if not record:
-                continue
-            if quote and stray_quote(raw, self.delimiter, quote, escape):
-                yield Record(start, raw, None, AMBIGUOUS, self._stray_header(raw))
+            at, length = offset, self._byte_length(raw)
+            offset += length
+            if record == []:
+                continue  # a blank line is no record
+            if record is None:
+                yield Record(start, raw, None, problem, offset=at, length=length)
+            elif quote and stray_quote(raw, self.delimiter, quote, escape):
+                yield Record(start, raw, None, AMBIGUOUS, self._stray_header(raw), at, length)
             elif _SURROGATE.search(raw):
-                yield Record(start, raw, None, f"bytes that are not valid {self.encoding.codec}")
+                why = f"bytes that are not valid {self.encoding.codec}"
+                yield Record(start, raw, None, why, offset=at, length=length)
             elif "\x00" in raw:
-                yield Record(start, raw, None, "a NUL byte (PostgreSQL text cannot hold one)")
+                why = "a NUL byte (PostgreSQL text cannot hold one)"
+                yield Record(start, raw, None, why, offset=at, length=length)
             else:
-                yield Record(start, raw, [None if v in nulls else v for v in record])
+                fields = [None if v in nulls else v for v in record]
+                yield Record(start, raw, fields, offset=at, length=length)
 
     def _stray_header(self, raw: str) -> str | None:
         """The header of the field of ``raw`` whose quote is out of place."""

@@ -29,6 +29,7 @@ EXIT_CODES = """exit codes:
 EXAMPLES = {
     "run": "csvpg run jobs/quickstart.toml --dry-run",
     "runs": "csvpg runs 3f2a --rejects",
+    "rejects": "csvpg rejects 3f2a --export fix.csv; csvpg rejects 3f2a --replay fix.csv",
     "serve": "CSVPG_API_TOKEN=… csvpg serve --jobs jobs/ --port 8080",
     "check": "csvpg check jobs/quickstart.toml",
     "plugins": "csvpg plugins",
@@ -105,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _run_options(sub.add_parser("run", help="run a job"))
     _runs_options(sub.add_parser("runs", help="the run history: recent runs, or one run's files"))
+    _rejects_options(
+        sub.add_parser("rejects", help="a run's rejects: list, export to fix, replay fixed")
+    )
     _serve_options(sub.add_parser("serve", help="the HTTP API for automation (n8n, cron, CI)"))
     _check_options(
         sub.add_parser("check", help="validate a job and show its plan, writing nothing")
@@ -199,6 +203,30 @@ def _runs_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rejects", action="store_true", help="with a run id: list its rejects")
     p.add_argument(
         "--cancel", action="store_true", help="with a run id: cancel a queued run (its tasks)"
+    )
+
+
+def _rejects_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_id", metavar="RUN", help="a run id (or a unique prefix)")
+    p.add_argument("--file", help="the file whose rejects (its URL or name; needed when several)")
+    act = p.add_mutually_exclusive_group()
+    act.add_argument(
+        "--export",
+        metavar="OUT.csv",
+        help="write the open rejects in the file's own dialect and encoding, to fix",
+    )
+    act.add_argument(
+        "--replay",
+        metavar="FIXED.csv",
+        help="load a fixed export into the same table, as a run resolving the rejects",
+    )
+    p.add_argument(
+        "--job", metavar="FILE", help="with --replay: the job file (default: jobs/<job>.toml)"
+    )
+    p.add_argument(
+        "--dsn",
+        help="the history's PostgreSQL (default: embedded); with --replay the target's, "
+        "beating [database] dsn",
     )
 
 
@@ -375,6 +403,10 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         return cmd_dashboard(args)
     if args.command == "runs":
         return cmd_runs(args)
+    if args.command == "rejects":
+        from csvpg.cli.runs import cmd_rejects
+
+        return cmd_rejects(args)
     if args.command == "serve":
         return cmd_serve(args)
     if args.command in ("worker", "workers", "schedules"):

@@ -126,6 +126,22 @@ class ConnectionBudget:
 
 
 @dataclass(frozen=True)
+class Replay:
+    """A run that replays another run's fixed rejects (``csvpg rejects RUN --replay``):
+    one file, loaded as ``file`` with its job settings, from a file of the fixed rows."""
+
+    #: The run whose rejects these are, and the file they were rejects of.
+    of_run: str
+    file: str
+    #: Line in the file loaded → the reject id its row fixes.
+    lines: dict[int, int]
+    #: Reject id → its fixed row in the source file's dialect (a reject's ``raw``).
+    texts: dict[int, str]
+    #: The file the run loads: the fixed rows as plain CSV (lines as in ``lines``).
+    path: Path
+
+
+@dataclass(frozen=True)
 class RunContext:
     """One run, as each of its file loads sees it."""
 
@@ -147,6 +163,7 @@ class RunContext:
     #: Load every file, even one the manifest says is unchanged.
     force: bool = False
     log: logging.Logger = log
+    replay: Replay | None = None
 
     def for_file(self, source: Source, fp: FilePlan) -> FileContext:
         """What the load of ``fp`` (opened through ``source``) gets of this run: the
@@ -163,7 +180,7 @@ class RunContext:
             max_rejects=self.job.sink.max_rejects,
             rejects_csv=self.job.sink.rejects_csv,
             base_dir=self.job.base_dir,
-            after_load=self.job.source.after_load,
+            after_load="keep" if self.replay else self.job.source.after_load,
             move_to=self.job.source.move_to,
         )
 
@@ -202,6 +219,8 @@ class FileContext:
     #: ``[source] after_load`` and ``move_to``: what happens to the file once it is in.
     after_load: str = "keep"
     move_to: str | None = None
+    #: A replay run's file: its rejects resolve the replayed run's (see :class:`Replay`).
+    replay: Replay | None = None
 
     @property
     def separate_history(self) -> bool:

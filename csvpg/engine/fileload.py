@@ -47,8 +47,9 @@ from csvpg.pg.load import (
     schema_exists,
     table_columns,
 )
-from csvpg.pg.rejects import Reject, over_limit, write_rejects
+from csvpg.pg.rejects import Reject, over_limit, resolve_replayed, write_rejects
 from csvpg.pg.split import SplitFailed, SplitLoad
+from csvpg.rejectfile import spreadsheet_safe
 from csvpg.retry import is_transient, pause
 from csvpg.summary import FileSummary
 
@@ -229,9 +230,10 @@ class FileLoad:
                 summary, loaded = self._in_transaction(conn)
             except TooManyRejects as exc:
                 # The file's rows are rolled back; its rejects are kept to say why.
+                exc.rejects = self._with_originals(exc.rejects)
                 if not ctx.dry_run:
                     with connect(ctx.history_dsn) as hconn, hconn.transaction():
-                        write_rejects(hconn, ctx.run_id, url, exc.rejects)
+                        self._keep_rejects(hconn, exc.rejects)
                 self._rejected(exc.rejects)
                 raise too_many(url, exc.rejects, exc.read, ctx.max_rejects) from None
         if ctx.separate_history and not ctx.dry_run:
@@ -248,6 +250,7 @@ class FileLoad:
         with conn.transaction(force_rollback=ctx.dry_run):
             before = self._claim(conn)
             opened, loaded = self._open_and_load(conn)
+            loaded = replace(loaded, rejects=self._with_originals(loaded.rejects))
             self._skip_if_same(before, loaded)
             summary = self._summary(opened, loaded)
             ctx.cancel.raise_if_cancelled(self.url)
@@ -274,6 +277,31 @@ class FileLoad:
         if stream.eof_at is not None:  # for the time left of the job's next runs
             self.read = {"bytes": stream.count, "read_seconds": stream.eof_at - self.started}
         return opened, loaded
+
+    def _with_originals(self, rejects: list[Reject]) -> list[Reject]:
+        """Rejects found by line (PostgreSQL refused a value, a row was ragged) with
+        their record as the file has it: its text, offset and length, from the file read
+        again (only when some reject lacks them). A file that cannot be read again keeps
+        the values re-joined, and says so in the log."""
+        lines = {r.line for r in rejects if r.line is not None and r.offset is None}
+        if not lines:
+            return rejects
+        fp = self.fp
+        try:
+            stream = self.ctx.source.open(fp.ref)
+            try:
+                found = fp.format.open(stream, fp.ref).originals(lines)
+            finally:
+                stream.close()
+        except (CsvpgError, OSError) as exc:
+            self.ctx.log.warning("cannot read %s again for its rejects' lines: %s", self.url, exc)
+            return rejects
+        return [
+            replace(r, raw=o.text, offset=o.offset, length=o.length)
+            if r.offset is None and r.line is not None and (o := found.get(r.line))
+            else r
+            for r in rejects
+        ]
 
     def _skip_if_same(self, before: manifest.Entry | None, loaded: Loaded) -> None:
         """A file read in full whose sha256 is the one it loaded with is skipped (unless
@@ -363,6 +391,8 @@ class FileLoad:
             **self.read,
             **loaded.result.details,
         }
+        if loaded.rejects:  # an export of the rejects (csvpg rejects RUN --export) heads so
+            details["headers"] = list(opened.reader.headers)
         if self.split_note and "split" not in details:
             details["split"] = self.split_note
         reports = {t.type: rep for t in self.fp.transforms if (rep := t.report())}
@@ -391,6 +421,8 @@ class FileLoad:
         ctx, ref = self.ctx, self.fp.ref
         if not ctx.separate_history:
             self._history(conn, summary, loaded)
+        if ctx.replay is not None:
+            return  # the manifest is the source file's, which a replay does not read
         manifest.record(
             conn,
             **self.key,
@@ -404,9 +436,20 @@ class FileLoad:
         )
 
     def _history(self, conn: psycopg.Connection[Any], summary: FileSummary, loaded: Loaded) -> None:
-        if loaded.rejects:
-            write_rejects(conn, self.ctx.run_id, self.url, loaded.rejects)
+        if loaded.rejects or self.ctx.replay is not None:
+            self._keep_rejects(conn, loaded.rejects)
         history.file_done(conn, self.ctx.run_id, summary)
+
+    def _keep_rejects(self, conn: psycopg.Connection[Any], rejects: list[Reject]) -> None:
+        """The file's rejects into ``csvpg.rejects``; a replay's resolve the rejects it
+        replays instead (see :func:`resolve_replayed`)."""
+        ctx, replay = self.ctx, self.ctx.replay
+        if replay is None:
+            write_rejects(conn, ctx.run_id, self.url, rejects)
+            return
+        resolve_replayed(
+            conn, ctx.run_id, replay.of_run, replay.file, replay.lines, replay.texts, rejects
+        )
 
     # -- outcomes other than loaded ------------------------------------------------
 
@@ -524,7 +567,7 @@ class FileLoad:
                     result = splitter.run(conn, self.extra)
                 else:
                     result = fp.sink.load(conn, load)
-            if over_limit(len(result.rejects), result.rows, self.ctx.limit):
+            if self._over_limit(len(result.rejects), result.rows):
                 raise TooManyRejects(result.rejects, result.rows)
             _check_read_some(opened, result, self.url)
             return Loaded(result, list(result.rejects), result.rows, False, stream.sha256, existed)
@@ -595,6 +638,11 @@ class FileLoad:
     def _careful_possible(self) -> bool:
         return self.fp.sink.takes_staged and self.ctx.limit != (0, None)
 
+    def _over_limit(self, rejected: int, read: int) -> bool:
+        """More rejects than max_rejects allows (see :func:`over_limit`); a replay has no
+        limit: its rows that fail again stay the rejects they were, even all of them."""
+        return self.ctx.replay is None and over_limit(rejected, read, self.ctx.limit)
+
     def _too_many(self, rejects: int, read: int = 0) -> bool:
         """Past max_rejects already (a count): stop looking for more. ``read`` makes it
         the ``stop(rejected, read)`` the staging functions take."""
@@ -635,7 +683,7 @@ class FileLoad:
             self._setting_aside(sink_error(exc, file=self.url, table=self.fp.table).message)
             prober = Prober(conn, load, staged, lines=True)
             return self._set_aside(conn, load, prober, rejects, read, stream)
-        if over_limit(len(rejects), read, self.ctx.limit):
+        if self._over_limit(len(rejects), read):
             raise TooManyRejects(rejects, read)
         return Loaded(result, rejects + list(result.rejects), read, bool(rejects), stream.sha256)
 
@@ -653,7 +701,7 @@ class FileLoad:
         bad = prober.bad_rows(lambda n: self._too_many(len(rejects) + n))
         # By line; rows a transform made (no line) after them, in the order found.
         rejects = sorted(rejects + bad, key=lambda r: (r.line is None, r.line or 0))
-        if over_limit(len(rejects), read, self.ctx.limit):
+        if self._over_limit(len(rejects), read):
             raise TooManyRejects(rejects, read)
         if bad:
             conn.execute(
@@ -775,5 +823,7 @@ def write_rejects_csv(
         writer = csv.writer(out)
         writer.writerow(["line", "column", "value", "reason", "raw"])
         for r in rejects:
-            writer.writerow([r.line, r.column or "", r.value or "", r.reason, r.raw or ""])
+            # A value like "=HYPERLINK(…)" is shown by a spreadsheet, never run.
+            row = [r.line, r.column, r.value, r.reason, r.raw]
+            writer.writerow([spreadsheet_safe(v) for v in row])
     return path

@@ -316,11 +316,56 @@ def _skip_reason(job: Job, ref: FileRef, override: Override | None, now: float) 
     return _too_young(ref, job.source.min_age, now)
 
 
+def replay_plan(job: Job, registry: Registry, url: str, fixed: Path) -> Plan:
+    """The plan of a replay (``csvpg rejects RUN --replay``): the file ``url`` routed as
+    the job routes it (table, mode, transforms, [columns]), its rows read from ``fixed``
+    (plain CSV in UTF-8 with the header, see :func:`csvpg.rejectfile.replay_text`)."""
+    parts = _job_parts(job, registry, resolve_urls(job))
+    parts.source.close()
+    ref = FileRef(url, posixpath.basename(url.rstrip("/")) or url)
+    override = next((o for o in job.overrides if matches(ref.name, o.match)), None)
+    settings = {**job.format, **((override.format or {}) if override else {})}
+    nulls = settings.get("null_values", [""]) if settings.get("type", "csv") == "csv" else [""]
+    fmt = registry.pick("format", "csv", "format.type", parts.file)(
+        encoding="utf-8", delimiter=",", quote='"', header=True, skip_rows=0, null_values=nulls
+    )
+    fp = _file_plan(job, registry, parts, ref, override, fmt)
+    if fp.mode == "rebuild":
+        raise SpecError(
+            f"{ref.name} loads in mode {fp.mode!r}, which empties the table first: a "
+            "replay of a few fixed rows would leave only them",
+            key="sink.mode",
+            file=parts.file,
+            hint="fix the source file and run the job again",
+        )
+    return Plan(job=job, source=_FixedRows(ref, fixed), files=[fp])
+
+
+class _FixedRows(Source):
+    """A replay's one file, read from the file of its fixed rows."""
+
+    def __init__(self, ref: FileRef, path: Path) -> None:
+        super().__init__(url=ref.url, options={})
+        self.ref, self.path = ref, path
+
+    def list(self, pattern: str | None) -> list[FileRef]:
+        return [self.ref]
+
+    def open(self, ref: FileRef) -> BinaryIO:
+        return self.path.open("rb")
+
+
 def _file_plan(
-    job: Job, registry: Registry, parts: _JobParts, ref: FileRef, override: Override | None
+    job: Job,
+    registry: Registry,
+    parts: _JobParts,
+    ref: FileRef,
+    override: Override | None,
+    fmt: Format | None = None,
 ) -> FilePlan:
-    """One file's route: the job's settings, with its ``[[override]]`` (if any) on top."""
-    fmt = _file_format(job, registry, parts, ref, override)
+    """One file's route: the job's settings, with its ``[[override]]`` (if any) on top
+    (and ``fmt``, if given, as its format)."""
+    fmt = fmt or _file_format(job, registry, parts, ref, override)
     mode = override.mode if override and override.mode else job.sink.mode
     sink = (
         parts.sink_cls

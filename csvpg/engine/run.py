@@ -19,9 +19,9 @@ import psycopg
 
 from csvpg import events as ev
 from csvpg.engine import pending
-from csvpg.engine.context import CancelToken, ConnectionBudget, RunContext
+from csvpg.engine.context import CancelToken, ConnectionBudget, Replay, RunContext
 from csvpg.engine.fileload import FileLoad
-from csvpg.engine.plan import FilePlan, Plan, make_plan
+from csvpg.engine.plan import FilePlan, Plan, make_plan, replay_plan
 from csvpg.errors import CsvpgError, DatabaseError
 from csvpg.notify import Webhook, deliver
 from csvpg.pg import history, manifest, split
@@ -64,6 +64,7 @@ class Engine:
         force: bool = False,
         callbacks: Iterable[str] = (),
         run_id: str | None = None,
+        replay: Replay | None = None,
     ) -> None:
         self.job = job
         self.pm = pm
@@ -77,6 +78,11 @@ class Engine:
         #: A queued run's files load in several engines, each given the run's id.
         self.run_id = run_id or uuid.uuid4().hex
         self.limit = reject_limit(job.sink.max_rejects)
+        #: A replay of fixed rejects: one file, every row that fails again kept as the
+        #: reject it was (no limit), the manifest left alone.
+        self.replay = replay
+        if replay is not None:
+            self.limit, self.force = (None, None), True
         #: cancel() and fail_fast: shared with every file's load.
         self.token = CancelToken()
         #: Connections the run may hold: one per file loading, plus a split file's extra.
@@ -115,6 +121,7 @@ class Engine:
             cancel=self.token,
             budget=self.budget,
             log=log,
+            replay=self.replay,
         )
 
     def emit(self, event: ev.Event) -> None:
@@ -139,6 +146,8 @@ class Engine:
         return self.history_dsn != self.dsn
 
     def plan(self) -> Plan:
+        if self.replay is not None:
+            return replay_plan(self.job, self.registry, self.replay.file, self.replay.path)
         return make_plan(self.job, self.registry)
 
     def run(self) -> RunSummary:
@@ -284,7 +293,12 @@ class Engine:
                 if self.separate_history:
                     self._alive.hold(self.dsn)
                 history.run_started(
-                    conn, self.run_id, self.job.name, self.job.digest, mask_dsn(self.dsn)
+                    conn,
+                    self.run_id,
+                    self.job.name,
+                    self.job.digest,
+                    mask_dsn(self.dsn),
+                    replay_of=self.replay.of_run if self.replay else None,
                 )
                 self._started_row = True
                 return history.write_per_byte(conn, self.job.name)

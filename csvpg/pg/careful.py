@@ -63,15 +63,29 @@ def careful_stage(
 
     def rows() -> Iterator[list[Any] | Reject]:
         for record in records:
-            if record.fields is None:
-                problem = record.problem or "unreadable"
-                yield Reject(record.line, problem, record.raw, column=record.column)
-            elif len(record.fields) != width:
-                yield Reject(record.line, wrong_width(len(record.fields), width), record.raw)
+            if record.fields is None or len(record.fields) != width:
+                yield record_reject(record, width)
             else:
                 yield [*record.fields, record.line]
 
     return _stage(conn, load.relation.file_columns, "csvpg_careful", rows(), stop)
+
+
+def record_reject(record: Record, width: int) -> Reject:
+    """A record that cannot be staged (unparseable, or not ``width`` fields) as a reject
+    with the record's own text and place in the file."""
+    if record.fields is None:
+        reason = record.problem or "unreadable"
+    else:
+        reason = wrong_width(len(record.fields), width)
+    return Reject(
+        record.line,
+        reason,
+        record.raw,
+        column=record.column,
+        offset=record.offset,
+        length=record.length,
+    )
 
 
 #: The staged column holding a row's line on the row path (``None`` when unknown).

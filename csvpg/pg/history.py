@@ -148,13 +148,20 @@ def reap(conn: psycopg.Connection[Any]) -> list[str]:
 
 
 def run_started(
-    conn: psycopg.Connection[Any], run_id: str, job: str, digest: str, database: str
+    conn: psycopg.Connection[Any],
+    run_id: str,
+    job: str,
+    digest: str,
+    database: str,
+    *,
+    replay_of: str | None = None,
 ) -> None:
+    """A run's row, as it starts; ``replay_of``: the run whose rejects it replays."""
     with conn.transaction():
         conn.execute(
-            "INSERT INTO csvpg.runs (id, job, spec_hash, status, database)"
-            " VALUES (%s, %s, %s, 'running', %s) ON CONFLICT (id) DO NOTHING",
-            (run_id, job, digest, database),
+            "INSERT INTO csvpg.runs (id, job, spec_hash, status, database, replay_of)"
+            " VALUES (%s, %s, %s, 'running', %s, %s) ON CONFLICT (id) DO NOTHING",
+            (run_id, job, digest, database, replay_of),
         )
 
 
@@ -379,6 +386,11 @@ class RunRow:
     queued_files: int | None = None
     #: The ``[schedule]`` tick it was made for, if a schedule made it.
     scheduled_for: datetime | None = None
+    #: A replay run (``csvpg rejects RUN --replay``): the run whose rejects it replays.
+    replay_of: str | None = None
+    #: Of its rejects, how many are still open, and how many a replay loaded since.
+    rejects_open: int = 0
+    rejects_resolved: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able, as ``GET /runs/{id}`` answers: every column, and ``run_id``."""
@@ -406,6 +418,9 @@ LISTED = (
     "updated",
     "unchanged",
     "rejected",
+    "rejects_open",
+    "rejects_resolved",
+    "replay_of",
     "seconds",
 )
 
@@ -443,12 +458,24 @@ class RejectRow:
     value: str | None
     reason: str
     sqlstate: str | None = None
+    #: The record as the file has it (or, for a row a transform made, its values).
     raw: str | None = None
+    id: int | None = None
+    #: Where ``raw``'s bytes are in the file, and how many.
+    byte_offset: int | None = None
+    byte_length: int | None = None
+    #: The replay run that loaded it, and when; None while it is open.
+    resolved_by: str | None = None
+    resolved_at: datetime | None = None
+    #: The last replay run it failed again in (its reason is that run's).
+    replayed_by: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """As ``GET /runs/{id}/rejects`` answers (and the dashboard's rejects pane reads):
         every field but ``sqlstate``, which the reason already explains."""
-        return _fields(self, but="sqlstate")
+        data = _fields(self, but="sqlstate")
+        data["resolved_at"] = _jsonable(self.resolved_at)
+        return data
 
 
 @dataclass(frozen=True)
@@ -470,7 +497,11 @@ class JobTotals:
 _RUN_COLUMNS = (
     "id, job, status, started_at, finished_at, seconds, files, files_failed, rows_read,"
     " inserted, updated, unchanged, collapsed, rejected, database, spec_hash, error, hint,"
-    " notifications, queued_files, scheduled_for"
+    " notifications, queued_files, scheduled_for, replay_of,"
+    " (SELECT count(*) FILTER (WHERE j.resolved_by IS NULL) FROM csvpg.rejects j"
+    "  WHERE j.run_id = csvpg.runs.id) AS rejects_open,"
+    " (SELECT count(*) FILTER (WHERE j.resolved_by IS NOT NULL) FROM csvpg.rejects j"
+    "  WHERE j.run_id = csvpg.runs.id) AS rejects_resolved"
 )
 _FILE_COLUMNS = (
     "file, table_name, status, rows_read, inserted, updated, unchanged, collapsed, rejected,"
@@ -610,17 +641,31 @@ def rejects(
     file: str | None = None,
     limit: int | None = None,
     offset: int = 0,
+    only_open: bool = False,
 ) -> list[RejectRow]:
-    """A run's rejects (of one file if given), by file and line; ``limit`` None: all."""
+    """A run's rejects (of one file if given; only those no replay loaded yet with
+    ``only_open``), by file and line; ``limit`` None: all."""
     return _rows(
         conn,
         RejectRow,
-        "SELECT file, line, column_name AS column, value, reason, sqlstate, raw"
+        "SELECT file, line, column_name AS column, value, reason, sqlstate, raw, id,"
+        " byte_offset, byte_length, resolved_by, resolved_at, replayed_by"
         " FROM csvpg.rejects WHERE run_id = %(run)s"
         " AND (%(file)s::text IS NULL OR file = %(file)s)"
+        " AND (NOT %(open)s OR resolved_by IS NULL)"
         " ORDER BY file, line NULLS LAST, id LIMIT %(limit)s OFFSET %(offset)s",
-        {"run": run_id, "file": file, "limit": limit, "offset": offset},
+        {"run": run_id, "file": file, "limit": limit, "offset": offset, "open": only_open},
     )
+
+
+def open_reject_files(conn: psycopg.Connection[Any], run_id: str) -> list[str]:
+    """The files of a run that still have rejects no replay loaded, by name."""
+    rows = conn.execute(
+        "SELECT DISTINCT file FROM csvpg.rejects WHERE run_id = %s AND resolved_by IS NULL"
+        " ORDER BY file",
+        (run_id,),
+    ).fetchall()
+    return [file for (file,) in rows]
 
 
 def totals(conn: psycopg.Connection[Any]) -> list[JobTotals]:

@@ -83,6 +83,17 @@ MIGRATIONS: list[str] = [
     # 6: runs queued for workers (csvpg.pg.queue): how many files each expects, the
     # schedule tick it was made for, and the workers that take them
     QUEUE,
+    # 7: rejects you can act on: where the record's bytes are in the file; the replay
+    # run (csvpg rejects RUN --replay) that loaded it, and when; the last replay it
+    # failed again in; and the run a replay run replays
+    """
+    ALTER TABLE csvpg.rejects ADD COLUMN byte_offset bigint;
+    ALTER TABLE csvpg.rejects ADD COLUMN byte_length bigint;
+    ALTER TABLE csvpg.rejects ADD COLUMN resolved_by text;
+    ALTER TABLE csvpg.rejects ADD COLUMN resolved_at timestamptz;
+    ALTER TABLE csvpg.rejects ADD COLUMN replayed_by text;
+    ALTER TABLE csvpg.runs ADD COLUMN replay_of text
+    """,
 ]
 
 

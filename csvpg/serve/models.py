@@ -109,6 +109,9 @@ class Run(_Open):
     notifications: list[Notification] = []
     totals: dict[str, int] | None = None
     progress: LiveState | None = None
+    rejects_open: int | None = Field(None, description="rejects no replay has loaded yet")
+    rejects_resolved: int | None = Field(None, description="rejects a replay loaded")
+    replay_of: str | None = Field(None, description="a replay run: the run it replays")
 
 
 class RunListed(_Open):
@@ -126,6 +129,9 @@ class RunListed(_Open):
     updated: int = 0
     unchanged: int = 0
     rejected: int = 0
+    rejects_open: int = 0
+    rejects_resolved: int = 0
+    replay_of: str | None = None
     seconds: float | None = None
 
 
@@ -153,7 +159,26 @@ class Reject(BaseModel):
     column: str | None = None
     value: str | None = None
     reason: str
-    raw: str | None = None
+    raw: str | None = Field(None, description="the record as the file has it")
+    id: int | None = Field(None, description="csvpg_reject_id of an export is R and this")
+    byte_offset: int | None = Field(None, description="where the record's bytes start")
+    byte_length: int | None = None
+    resolved_by: str | None = Field(None, description="the replay run that loaded it")
+    resolved_at: datetime | None = None
+    replayed_by: str | None = Field(None, description="the last replay it failed again in")
+
+
+class Replayed(BaseModel):
+    """A replay of fixed rejects (``POST /runs/{run_id}/replay``)."""
+
+    run_id: str | None = Field(description="the replay run; null when nothing was loaded")
+    replay_of: str
+    file: str
+    status: str | None = None
+    resolved: int = Field(description="rows that loaded: their rejects are resolved")
+    again: int = Field(description="rows rejected again: open, with the new reason")
+    skipped: int = Field(description="rows of rejects resolved before: not loaded again")
+    notes: list[str] = []
 
 
 class JobName(BaseModel):

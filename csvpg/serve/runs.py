@@ -4,16 +4,18 @@ events while it runs, from ``csvpg.runs`` afterwards), its rejects, its output, 
 from __future__ import annotations
 
 import re
+import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
-from fastapi.responses import FileResponse
+from fastapi import APIRouter, File, Form, HTTPException, Query, UploadFile
+from fastapi.responses import FileResponse, Response
 
-from csvpg import rates
+from csvpg import rates, replay
 from csvpg.engine import pending
 from csvpg.engine.plan import check_plugins
+from csvpg.errors import CsvpgError
 from csvpg.notify import masked
 from csvpg.pg import history
 from csvpg.pg.connect import connect
@@ -25,6 +27,7 @@ from csvpg.serve.models import (
     RateChange,
     RateState,
     Reject,
+    Replayed,
     Run,
     RunLinks,
     RunListed,
@@ -106,6 +109,95 @@ def get_rejects(run_id: str, server: ServerDep, limit: int = 1000, offset: int =
             conn, run_id, limit=max(1, min(limit, 10000)), offset=max(0, min(offset, 2**62))
         )
     return [Reject(**r.to_dict()) for r in rows]
+
+
+@router.get(
+    "/runs/{run_id}/rejects/export",
+    response_class=Response,
+    responses={**refusals(401, 404, 409, 422), 200: {"content": {"text/csv": {}}}},
+)
+def export_rejects(run_id: str, server: ServerDep, file: str | None = None) -> Response:
+    """The run's open rejects of one file (``file``: needed when several have some) as
+    ``csvpg rejects RUN --export`` writes them: in the file's own dialect and encoding,
+    ``csvpg_reject_id`` first, formula-safe."""
+    return exported(server, run_id, file)
+
+
+@router.post("/runs/{run_id}/replay", responses=refusals(400, 401, 403, 404, 409, 413, 422))
+def replay_rejects(
+    run_id: str,
+    server: ServerDep,
+    fixed: Annotated[UploadFile, File(description="the fixed export")],
+    file: Annotated[str | None, Form(description="the source file, when several")] = None,
+) -> Replayed:
+    """Load a fixed export of the run's rejects into the same table with its job's
+    settings, as a replay run (``csvpg rejects RUN --replay``); answers when it is done."""
+    done = replay_upload(server, run_id, fixed, file)
+    return Replayed(
+        run_id=done.run_id,
+        replay_of=done.of_run,
+        file=done.file,
+        status=done.summary.status if done.summary else None,
+        resolved=done.resolved,
+        again=done.again,
+        skipped=done.skipped,
+        notes=done.notes,
+    )
+
+
+def replay_upload(
+    server: Server, run_id: str, fixed: UploadFile, file: str | None
+) -> replay.Replayed:
+    """The uploaded fixed export replayed with the run's job (of the jobs folder); a
+    409 says why it cannot be (no ids, another run's ids, a file that did not load)."""
+    found = _recorded(server, run_id)
+    if found is None:
+        raise HTTPException(404, f"no run {run_id!r}")
+    job = server.load(str(found["job"]))
+    with tempfile.TemporaryDirectory(prefix="csvpg-replay-") as folder:
+        path = Path(folder) / "fixed.csv"
+        with path.open("wb") as out:
+            size = 0
+            while chunk := fixed.file.read(1 << 20):
+                size += len(chunk)
+                if size > server.max_upload:
+                    raise HTTPException(413, "the file is larger than the upload limit")
+                out.write(chunk)
+        try:
+            return replay.replay(
+                job, run_id, path, dsn=None if job.database.dsn else server.dsn, file=file
+            )
+        except CsvpgError as exc:
+            raise HTTPException(409, _said(exc)) from None
+
+
+def exported(server: Server, run_id: str, file: str | None) -> Response:
+    """The run's open rejects of one file as an export (``csvpg rejects RUN --export``)."""
+    if _recorded(server, run_id) is None:
+        raise HTTPException(404, f"no run {run_id!r}")
+    with tempfile.TemporaryDirectory(prefix="csvpg-export-") as folder:
+        out = Path(folder) / "rejects.csv"
+        try:
+            source = replay.export(server.dsn, run_id, out, file)
+        except CsvpgError as exc:
+            raise HTTPException(409, _said(exc)) from None
+        data = out.read_bytes()
+    name = source.file.file.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    return Response(
+        data,
+        media_type=f"text/csv; charset={source.dialect.encoding}",
+        headers={
+            "Content-Disposition": f'attachment; filename="rejects-{run_id[:8]}-{_safe(name)}.csv"'
+        },
+    )
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)[:60] or "file"
+
+
+def _said(exc: CsvpgError) -> str:
+    return exc.message + (f" ({exc.hint})" if exc.hint else "")
 
 
 @router.post("/runs/{run_id}/cancel", status_code=202, responses=refusals(401, 403, 404, 409, 422))

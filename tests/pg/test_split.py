@@ -243,6 +243,14 @@ def test_bad_rows_in_a_split_file_are_rejected_with_their_file_lines(csvpg_run, 
     text = export(bad=bad).decode()
     lines = [text[: text.index(word)].count("\n") + 1 for word in bad.values()]
     assert [line for line, _ in rejects] == lines
+    # Each reject keeps its record as the file has it, and where its bytes are.
+    data = export(bad=bad)
+    for raw, offset, length in csvpg_db.execute(
+        "SELECT raw, byte_offset, byte_length FROM csvpg.rejects WHERE run_id = %s",
+        (summary.run_id,),
+    ).fetchall():
+        assert data[offset : offset + length].decode() == raw and raw.endswith("\n")
+        assert any(word in raw for word in bad.values())
     assert any("loading it again on one connection" in m for m in warnings.messages)
     assert file.details["split"]["why"].startswith("split, it failed: ")
     assert scratch_schemas(csvpg_db) == []

@@ -102,7 +102,7 @@ def test_upload_two_files_run_and_read_the_rejects(
     assert reject.count() == 1
     cells = [c.strip() for c in reject.inner_text().split("\t")]
     assert cells[:4] == ["dirty.csv", "3", "id", "=1+1"]
-    assert cells[-1] == "=1+1,Eve"
+    assert cells[-2:] == ["=1+1,Eve", "open"], "the line as the file has it; no replay yet"
     shoot(page, "run")
 
     with page.expect_download() as download:
@@ -111,9 +111,10 @@ def test_upload_two_files_run_and_read_the_rejects(
     (header, row) = list(csv.reader(io.StringIO(text)))
     assert header == ["file", "line", "column", "value", "reason", "raw"]
     assert row[1:4] == ["3", "id", "'=1+1"], "a formula is written as text"
-    assert row[5] == "'=1+1,Eve" and "integer" in row[4]
+    assert row[5] == "'=1+1,Eve\n" and "integer" in row[4]
     assert site.db.rows("good", order_by="id") == [(1, "Ada"), (2, "Grace")]
     assert site.db.count("dirty") == 2
+    run_page = page.url
 
     page.goto(f"/app/runs?job={shop}&rejects=yes")  # the server's history is shared
     assert page.locator("table.runs tbody tr").count() == 1
@@ -121,6 +122,31 @@ def test_upload_two_files_run_and_read_the_rejects(
     shoot(page, "history")
     page.goto(f"/app/runs?job={shop}&rejects=no")
     assert "No run matches." in page.locator("table.runs").inner_text()
+
+    # Fix the reject and replay it from the same page.
+    page.goto(run_page)
+    with page.expect_download() as download:
+        page.click("#export-1")
+    export = list(csv.reader(io.StringIO(Path(download.value.path()).read_text("utf-8"))))
+    assert export[0] == ["csvpg_reject_id", "id", "name"]
+    assert export[1][1:] == ["'=1+1", "Eve"], "formula-safe, in the file's own fields"
+    fixed = tmp_path / "fixed.csv"
+    fixed.write_text(f"csvpg_reject_id,id,name\n{export[1][0]},5,Eve\n")
+    page.set_input_files("#fixed-1", str(fixed))
+    page.click("#replay-1")
+    page.wait_for_selector("#replay-of", timeout=60_000)
+    assert run_page.rsplit("/", 1)[-1][:8] in page.locator("#replay-of").inner_text()
+    assert site.db.count("dirty") == 3
+    page.goto(run_page)
+    totals = page.locator("section.totals").inner_text()
+    assert re.search(r"Rejects open\s+0", totals) and re.search(r"Rejects resolved\s+1", totals)
+    assert (
+        page.locator("table.rejects tbody tr")
+        .inner_text()
+        .strip()
+        .endswith(page.locator("table.rejects a").last.inner_text())
+    ), "resolved by the replay run, linked"
+    assert page.locator("#replay-1").count() == 0, "nothing left to fix"
 
 
 def test_a_forced_dry_run_loads_and_rolls_back(operator: Any, site: Site, shop: str) -> None:

@@ -11,12 +11,13 @@ from collections.abc import AsyncIterator
 from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, HTTPException, Query, Request
+from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
 from csvpg import rates
 from csvpg.notify import masked
 from csvpg.pg import history
+from csvpg.rejectfile import spreadsheet_safe
 from csvpg.serve import JOB_NAME, Server, ServerDep
 from csvpg.serve.web.records import reading
 from csvpg.serve.web.render import page, templates
@@ -82,7 +83,10 @@ def _recorded(server: Server, run_id: str) -> dict[str, Any] | None:
             return None
         files = history.files(conn, run_id)
         rejects = history.rejects(conn, run_id, limit=REJECTS_SHOWN + 1)
+        #: The files whose rejects are open: each can be exported, fixed and replayed.
+        fixable = history.open_reject_files(conn, run_id)
     return {
+        "fixable": fixable,
         "run": row.to_dict(),
         "files": [{**f.to_dict(), "output": f.details.get("output")} for f in files],
         "notifications": [n.to_dict() for n in row.notifications],
@@ -97,6 +101,7 @@ def _remembered(summary: dict[str, Any]) -> dict[str, Any]:
         "files": summary.get("files", []),
         "notifications": masked(summary.get("notifications", [])),
         "rejects": [],
+        "fixable": [],
     }
 
 
@@ -184,17 +189,6 @@ def set_rate(
     return RedirectResponse(f"/app/runs/{run_id}", status_code=303)
 
 
-#: A cell a spreadsheet would take for a formula (=, +, -, @, or a tab or return before
-#: one) gets a leading apostrophe: the value is shown, never run. The rule of the csv
-#: sink (csvpg-records' ``protect``), which csvpg itself cannot import: it is a plugin.
-_FORMULA = ("=", "+", "-", "@", "\t", "\r")
-
-
-def spreadsheet_safe(value: Any) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA) else text
-
-
 @router.get("/app/runs/{run_id}/rejects.csv")
 def rejects_csv(
     run_id: str,
@@ -220,6 +214,38 @@ def rejects_csv(
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="rejects-{run_id[:8]}.csv"'},
     )
+
+
+@router.get("/app/runs/{run_id}/rejects/export")
+def rejects_export(
+    run_id: str,
+    server: ServerDep,
+    session: PageSession,
+    file: Annotated[str | None, Query()] = None,
+) -> Response:
+    """The open rejects of one file, to fix and replay (``csvpg rejects RUN --export``)."""
+    from csvpg.serve.runs import exported
+
+    if not RUN_ID.fullmatch(run_id):
+        raise HTTPException(404, f"no run {run_id!r}")
+    return exported(server, run_id, file)
+
+
+@router.post("/app/runs/{run_id}/replay")
+def replay_fixed(
+    run_id: str,
+    server: ServerDep,
+    session: OperatorForm,
+    fixed: Annotated[UploadFile, File()],
+    file: Annotated[str | None, Form()] = None,
+) -> Response:
+    """The run page's replay: the fixed export loaded as a replay run, whose page opens."""
+    from csvpg.serve.runs import replay_upload
+
+    if not RUN_ID.fullmatch(run_id):
+        raise HTTPException(404, f"no run {run_id!r}")
+    done = replay_upload(server, run_id, fixed, file)
+    return RedirectResponse(f"/app/runs/{done.run_id or run_id}", status_code=303)
 
 
 @router.get("/app/runs/{run_id}/output")

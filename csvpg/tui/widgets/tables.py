@@ -127,14 +127,15 @@ class RejectsTable(DataTable[Any]):
 
 
 class RunsTable(DataTable[Any]):
-    """Past runs, newest first, keyed by run id."""
+    """Past runs, newest first, keyed by run id; of each run's rejects, how many are
+    still open and how many a replay resolved (``csvpg rejects RUN --replay``)."""
 
     COLUMNS = ("started", "run", "job", "status", "files", "failed", "rows", "inserted")
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
         self.zebra_stripes = True
-        for name in (*self.COLUMNS, "updated", "rejected", "seconds"):
+        for name in (*self.COLUMNS, "updated", "rejected", "open", "resolved", "seconds"):
             self.add_column(name, key=name)
 
     def show_runs(self, runs: Iterable[RunRow]) -> None:
@@ -151,6 +152,8 @@ class RunsTable(DataTable[Any]):
                 _num(r.inserted),
                 _num(r.updated),
                 _num(r.rejected or None),
+                _num(r.rejects_open or None),
+                _num(r.rejects_resolved or None),
                 _seconds(r.seconds),
                 key=r.id,
             )
