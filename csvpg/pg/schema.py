@@ -83,6 +83,11 @@ MIGRATIONS: list[str] = [
     # 6: runs queued for workers (csvpg.pg.queue): how many files each expects, the
     # schedule tick it was made for, and the workers that take them
     QUEUE,
+    # 7: what a file's load changed in its table or left out ([sink] schema): columns
+    # added, types widened, columns discarded or missing
+    """
+    ALTER TABLE csvpg.run_files ADD COLUMN drift jsonb
+    """,
 ]
 
 
