@@ -112,22 +112,6 @@ class Drift:
         return out
 
 
-def describe(drift: dict[str, Any]) -> list[str]:
-    """A drift report (:meth:`Drift.to_dict`) as lines for people."""
-    lines = []
-    if added := drift.get("added"):
-        lines.append("added " + ", ".join(f"{a['column']} {a['type']}" for a in added))
-    if widened := drift.get("widened"):
-        lines.append(
-            "widened " + ", ".join(f"{w['column']} {w['from']} → {w['to']}" for w in widened)
-        )
-    if discarded := drift.get("discarded"):
-        lines.append("discarded " + ", ".join(discarded) + " (not in the table)")
-    if missing := drift.get("missing"):
-        lines.append("missing " + ", ".join(missing) + " (not in the file)")
-    return lines
-
-
 def alter_sql(
     schema: str,
     table: str,
