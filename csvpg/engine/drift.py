@@ -114,7 +114,7 @@ def _evolve(
             drift.added[c.name] = replace(spec[c.name], type=checked)
     guessed = [c for c in new if c.name not in spec]
     if guessed or widenable:
-        profiles = profile_columns(fp, source, [*guessed, *widenable], types, full=False)
+        profiles = profile_columns(fp, source, guessed, widenable, types, full=False)
         for c in guessed:
             drift.added[c.name] = guessed_type(profiles[c.name])
         for c in widenable:
@@ -147,7 +147,7 @@ def after_failure(
     ]
     if not fresh and not widenable:
         return None
-    profiles = profile_columns(fp, source, [*fresh, *widenable], types, full=True)
+    profiles = profile_columns(fp, source, fresh, widenable, types, full=True)
     retype: dict[str, str] = {}
     for c in fresh:
         whole = guessed_type(profiles[c.name])
@@ -194,12 +194,16 @@ def guessed_type(profile: Profile) -> ColumnType:
 def profile_columns(
     fp: FilePlan,
     source: Source,
-    columns: list[Column],
+    new: list[Column],
+    typed: list[Column],
     types: dict[str, ColumnType],
     *,
     full: bool,
 ) -> dict[str, Profile]:
-    """Each column's values profiled: a sample of the file, or (``full``) all of it."""
+    """Each column's values profiled: a sample of the file, or (``full``) all of it.
+    Of a ``typed`` column of numbers (its type in ``types``), only values that read as
+    numbers: the others are rejects whatever the widening."""
+    columns = [*new, *typed]
     stream = source.open(fp.ref)
     opened = open_stream(fp, stream)
     try:
@@ -218,9 +222,7 @@ def profile_columns(
             )
             for c in columns
         }
-        numbers = {
-            c.name for c in columns if c.name in types and kind(types[c.name].type) in _NUMBER_KINDS
-        }
+        numbers = {c.name for c in typed if kind(types[c.name].type) in _NUMBER_KINDS}
         if opened.row_path:
             where = {c.name: i for i, c in enumerate(opened.relation.columns)}
             batches = _first(opened.batches(fp.transforms, set_aside=True), full)
