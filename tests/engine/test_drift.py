@@ -34,7 +34,9 @@ MONTHS = {
     # an id past 2³¹
     "2024-03.csv": "id,qty,day,region\n3000000000,4,2024-03-05,north\n5,3,2024-03-06,south\n",
     # decimals appearing
-    "2024-04.csv": "id,qty,day,region,discount\n6,2.5,2024-04-01,east,1.25\n7,3,2024-04-02,west,0\n",
+    "2024-04.csv": (
+        "id,qty,day,region,discount\n6,2.5,2024-04-01,east,1.25\n7,3,2024-04-02,west,0\n"
+    ),
     # a column dropped
     "2024-05.csv": "id,qty,day,discount\n8,1,2024-05-01,0.10\n",
     # a longer text, a time of day
