@@ -5,6 +5,7 @@ worth retrying. :class:`csvpg.engine.run.Engine` runs many of these at once."""
 from __future__ import annotations
 
 import contextlib
+import copy
 import csv
 import time
 from collections import deque
@@ -511,13 +512,8 @@ class FileLoad:
         if not existed:
             # Files that create the same table take turns: the second waits for the first
             # to commit, then finds the table there.
-            conn.execute(
-                "SELECT pg_advisory_xact_lock(hashtext('csvpg.create'), hashtext(%s))",
-                (self.table,),
-            )
-        load = self.load_input(conn, opened)
-        for statement in self.drift_ddl:
-            conn.execute(statement)
+            self._take_turns(conn, "csvpg.create")
+        load = self._settled_input(conn, opened)
         if fp.sink.writes_table and not split.stages(load, fp.sink):
             load = guard_relative_dates(load)  # COPY itself would take "yesterday" as a date
         if not load.relation.columns:
@@ -566,6 +562,24 @@ class FileLoad:
             self._setting_aside(exc.message)
         return replace(self._careful(conn, load), existed=existed)
 
+    def _take_turns(self, conn: psycopg.Connection[Any], what: str) -> None:
+        """Wait for the other transactions that do ``what`` to this table to end."""
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s), hashtext(%s))", (what, self.table))
+
+    def _settled_input(self, conn: psycopg.Connection[Any], opened: OpenedFile) -> LoadInput:
+        """The file's load input, and the drift DDL it needs run. Files that change the
+        same table take turns: once it is this file's turn, its columns are settled
+        again against the table as the file before it left it."""
+        before = copy.deepcopy(self.drift)
+        load = self.load_input(conn, opened)
+        if self.drift_ddl:
+            self._take_turns(conn, "csvpg.drift")
+            self.drift = before
+            load = self.load_input(conn, opened)
+        for statement in self.drift_ddl:
+            conn.execute(statement)
+        return load
+
     def _widen(self, conn: psycopg.Connection[Any], load: LoadInput) -> None:
         """``schema = "evolve"``, a load that failed on a value: when the whole file
         asks for a wider type (or another for a column this load added), the table gets
@@ -574,6 +588,11 @@ class FileLoad:
         if fp.drift != "evolve" or not fp.sink.writes_table:
             return
         ctx = self.ctx
+        self._take_turns(conn, "csvpg.drift")
+        now = table_columns(conn, fp.schema, fp.table) or {}
+        if any(now.get(c.name) != load.types[c.name].type for c in load.relation.columns):
+            drop_staging(conn)
+            raise Widened()  # another file's load changed the table: settle again
         ctx.emit(ev.FilePhase(ctx.run_id, self.url, "reading it all for wider types"))
         statement = drift.after_failure(conn, fp, ctx.source, load.relation, load.types, self.drift)
         if statement is None:

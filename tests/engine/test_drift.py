@@ -424,3 +424,20 @@ def test_drift_merges_passes_and_reports_only_what_happened() -> None:
         "missing": ["b"],
     }
     assert not Drift() and Drift().to_dict() == {}
+
+
+def test_files_side_by_side_that_add_the_same_column_take_turns(db, tmp_path: Path) -> None:
+    db.execute(f'CREATE TABLE "{db.schema}".{TABLE}')
+    data = tmp_path / "data"
+    data.mkdir()
+    for month in ("2024-02.csv", "2024-04.csv"):
+        (data / month).write_text(MONTHS[month])
+    job = tmp_path / "job.toml"
+    sink = 'table = "sales"\nschema = "evolve"'
+    job.write_text(job_toml(db, str(data), sink=sink, extra="[run]\nworkers = 2\n"))
+    summary = run(job)
+    assert [f.status for f in summary.files] == ["loaded", "loaded"], summary.files
+    added = [a for f in summary.files for a in f.details["drift"].get("added", [])]
+    assert len(added) == 1 and added[0]["column"] == "discount"
+    assert db.columns("sales")["discount"] == "numeric"
+    assert db.count("sales") == 4
