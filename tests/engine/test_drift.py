@@ -117,6 +117,11 @@ def test_history_and_runs_keep_the_drift(db, tmp_path: Path) -> None:
     show_run(db.dsn, summary.run_id, out)
     assert "schema: added discount numeric(12,2)" in out.getvalue()
     assert drift_lines(drift) == ["added discount numeric(12,2)"]
+    from csvpg.pg import history
+    from csvpg.serve.models import FileResult
+
+    (row,) = history.files(db.conn, summary.run_id)
+    assert FileResult(**row.to_dict()).drift == drift, "GET /runs/{id} lists it per file"
 
 
 def test_freeze_fails_a_new_column_and_a_value_too_large(db, tmp_path: Path) -> None:
