@@ -15,7 +15,7 @@ again in the same transaction; what still does not fit is a reject.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -57,9 +57,11 @@ def settle(
     planned: dict[str, ColumnType],
     existing: dict[str, str],
     before: Drift | None = None,
+    format_types: Mapping[str, str] | None = None,
 ) -> Settled:
     """The file's columns and types against the table's, by the file's rule; ``before``
-    is what an earlier pass over the file added (its columns keep their conversions)."""
+    is what an earlier pass over the file added (its columns keep their conversions);
+    ``format_types`` the types a format that carries them (Parquet) gives."""
     drift = Drift()
     new = [c for c in relation.columns if c.name not in existing]
     if new and fp.drift == "freeze":
@@ -80,7 +82,7 @@ def settle(
     }
     retype: dict[str, str] = {}
     if fp.drift == "evolve":
-        retype = _evolve(conn, fp, source, relation, new, types, drift)
+        retype = _evolve(conn, fp, source, relation, new, types, drift, format_types or {})
     ddl = alter_sql(
         fp.schema,
         fp.table,
@@ -98,6 +100,7 @@ def _evolve(
     new: list[Column],
     types: dict[str, ColumnType],
     drift: Drift,
+    format_types: Mapping[str, str],
 ) -> dict[str, str]:
     """New columns into ``drift.added`` (and ``types``); the widenings the sample (or a
     ``[columns]`` type) asks for, as column → new type."""
@@ -112,7 +115,10 @@ def _evolve(
         if c.name in spec:
             checked = checked_type(conn, spec[c.name].type, f"columns.{c.name}")
             drift.added[c.name] = replace(spec[c.name], type=checked)
-    guessed = [c for c in new if c.name not in spec]
+    known = [c for c in new if c.name not in spec and c.header in format_types]
+    for c in known:  # a format that carries types (Parquet) types its new columns
+        drift.added[c.name] = ColumnType(format_types[c.header])
+    guessed = [c for c in new if c.name not in spec and c.name not in drift.added]
     if guessed or widenable:
         profiles = profile_columns(fp, source, guessed, widenable, types, full=False)
         for c in guessed:
@@ -236,13 +242,18 @@ def profile_columns(
         for batch in batches:
             rows = [row for row in batch if len(row) == width]
             for name, profile in profiles.items():
-                values = [row[where[name]] for row in rows]
+                values = [_text(row[where[name]]) for row in rows]
                 if name in numbers:
                     values = [v for v in values if v is None or _NUMBERLIKE.match(v)]
                 profile.feed(values)
     finally:
         opened.close()
     return profiles
+
+
+def _text(value: Any) -> str | None:
+    """A value as the profiles read it: a typed format's (Parquet's) as its text."""
+    return value if value is None or isinstance(value, str) else str(value)
 
 
 def _first(batches: Iterator[Batch] | None, full: bool) -> Iterator[Batch]:

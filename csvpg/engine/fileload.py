@@ -742,6 +742,7 @@ class FileLoad:
                 fp.planned_types(opened),
                 existing,
                 self.drift,
+                opened.reader.types,
             )
             relation, types, self.drift_ddl = settled.relation, settled.types, settled.ddl
             self.drift.merge(settled.drift)
