@@ -280,7 +280,8 @@ def _no_column(fp: FilePlan, names: list[str], existing: dict[str, str]) -> Sink
 
 def _missing(fp: FilePlan, names: list[str]) -> SinkError:
     return SinkError(
-        f"{fp.ref.name} lacks column {', '.join(map(repr, names))} of table {fp.target}, "
+        f"{fp.ref.name} lacks column{'s' if len(names) > 1 else ''} "
+        f"{', '.join(map(repr, names))} of table {fp.target}, "
         'and [sink] missing = "fail"',
         file=fp.ref.url,
         key="sink.missing",
