@@ -446,3 +446,63 @@ def test_files_side_by_side_that_add_the_same_column_take_turns(db, tmp_path: Pa
     assert len(added) == 1 and added[0]["column"] == "discount"
     assert db.columns("sales")["discount"] == "numeric"
     assert db.count("sales") == 4
+
+
+def test_evolve_on_the_row_path(csvpg_run, csvpg_db) -> None:
+    """A transform that needs values: the file's rows are profiled after it, and a value
+    past the sample widens the column after the staged INSERT fails."""
+    from csvpg import Option, Transform, hookimpl
+
+    class Shout(Transform):
+        type = "shout"
+        needs_rows = True
+        one_to_one = True
+        options = {"type": Option(str)}
+
+        def wrap(self, batches, relation):
+            for batch in batches:
+                yield [[v.upper() if v else v for v in row] for row in batch]
+
+    class Plugin:
+        @hookimpl
+        def register_transforms(self):
+            return [Shout]
+
+    csvpg_db.execute(f'CREATE TABLE "{csvpg_db.schema}".t (id smallint, name text)')
+    rows = SAMPLE_ROWS + 100
+    text = "id,name,tag\n" + "".join(f"{n},n{n},t{n % 3}\n" for n in range(1, rows + 1))
+    text = text.replace(f"\n{rows - 1},", f"\n{70_000},")
+    summary = csvpg_run(
+        '[sink]\ntable = "t"\nschema = "evolve"\n[[transform]]\ntype = "shout"\n',
+        files={"t.csv.gz": gzip.compress(text.encode())},
+        plugins=[Plugin()],
+    )
+    (f,) = summary.files
+    assert f.status == "loaded", f.error
+    assert f.details["path"] == "rows"
+    assert f.details["drift"] == {
+        "added": [{"column": "tag", "type": "text"}],
+        "widened": [{"column": "id", "from": "smallint", "to": "integer"}],
+    }
+    assert csvpg_db.count("t") == rows
+    got = csvpg_db.execute(f'SELECT name, tag FROM "{csvpg_db.schema}".t WHERE id = 70000')
+    assert got.fetchall() == [(f"N{rows - 1}", f"T{(rows - 1) % 3}")]
+
+
+@pytest.mark.parametrize(
+    ("where", "key"),
+    [("sink", "sink.schema"), ("override", "override[0].schema")],
+)
+def test_a_rule_that_is_none_of_the_three_is_a_spec_error(where: str, key: str) -> None:
+    from csvpg.errors import SpecError
+    from csvpg.spec import job_from_dict
+
+    raw: dict[str, Any] = {"job": {"name": "x"}, "source": {"url": "."}}
+    if where == "sink":
+        raw["sink"] = {"schema": "grow"}
+    else:
+        raw["override"] = [{"match": "*.csv", "schema": "grow"}]
+    with pytest.raises(SpecError) as err:
+        job_from_dict(raw)
+    assert err.value.key == key
+    assert "'freeze', 'evolve', 'discard_new'" in err.value.message
