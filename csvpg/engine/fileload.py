@@ -41,7 +41,7 @@ from csvpg.pg.careful import (
     too_many,
 )
 from csvpg.pg.connect import connect, sink_error
-from csvpg.pg.drift import Drift, drop_staging
+from csvpg.pg.drift import Drift, drop_staging, same_type
 from csvpg.pg.load import (
     STAGING_ROW,
     MayHoldRelativeDates,
@@ -590,7 +590,10 @@ class FileLoad:
         ctx = self.ctx
         self._take_turns(conn, "csvpg.drift")
         now = table_columns(conn, fp.schema, fp.table) or {}
-        if any(now.get(c.name) != load.types[c.name].type for c in load.relation.columns):
+        if any(
+            not same_type(now.get(c.name, ""), load.types[c.name].type)
+            for c in load.relation.columns
+        ):
             drop_staging(conn)
             raise Widened()  # another file's load changed the table: settle again
         ctx.emit(ev.FilePhase(ctx.run_id, self.url, "reading it all for wider types"))

@@ -33,7 +33,10 @@ _ALIASES = {
     "int8": "bigint",
     "character varying": "varchar",
     "timestamp without time zone": "timestamp",
+    "timestamp with time zone": "timestamptz",
     "decimal": "numeric",
+    "float8": "double precision",
+    "bool": "boolean",
 }
 _NAME = re.compile(r"^\s*([a-z][a-z0-9 ]*?)\s*(\(\s*\d+\s*(,\s*\d+\s*)?\))?\s*$")
 
@@ -45,6 +48,19 @@ def kind(type_name: str) -> str:
     if m is None:
         return type_name.strip().lower()
     return _ALIASES.get(m[1], m[1])
+
+
+def same_type(a: str, b: str) -> bool:
+    """``timestamp`` is ``timestamp without time zone``, ``numeric(12, 2)`` is
+    ``numeric(12,2)``: the same type, written two ways."""
+
+    def canon(name: str) -> str:
+        m = _NAME.match(" ".join(name.lower().split()))
+        if m is None:
+            return name.strip().lower()
+        return _ALIASES.get(m[1], m[1]) + "".join((m[2] or "").split())
+
+    return canon(a) == canon(b)
 
 
 def wider_types(type_name: str) -> list[str]:

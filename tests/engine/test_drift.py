@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from csvpg.api import run
 from csvpg.engine.drift import SAMPLE_ROWS
-from csvpg.pg.drift import Drift, alter_sql, is_widening, wider_types
+from csvpg.pg.drift import Drift, alter_sql, is_widening, same_type, wider_types
 from csvpg.preflight import check
 from csvpg.summary import RunSummary, drift_lines
 from tests.conftest import job_toml
@@ -416,6 +416,14 @@ def test_a_widened_type_takes_every_value_the_old_one_did(db, value: str, old: s
             widened = conn.execute("SELECT v FROM w").fetchone()
             direct = conn.execute(f"SELECT CAST(%s AS {wider})", (value,)).fetchone()
             assert widened == direct
+
+
+def test_a_type_written_two_ways_is_the_same_type() -> None:
+    assert same_type("timestamp", "timestamp without time zone")
+    assert same_type("numeric(12, 2)", "NUMERIC(12,2)")
+    assert same_type("character varying(8)", "varchar(8)")
+    assert not same_type("varchar(8)", "varchar(9)")
+    assert not same_type("timestamp", "timestamptz")
 
 
 def test_drift_merges_passes_and_reports_only_what_happened() -> None:
