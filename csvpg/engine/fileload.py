@@ -42,6 +42,7 @@ from csvpg.pg.careful import (
 )
 from csvpg.pg.connect import connect, sink_error
 from csvpg.pg.drift import Drift, drop_staging, same_type
+from csvpg.pg.drift import apply as apply_drift
 from csvpg.pg.load import (
     STAGING_ROW,
     MayHoldRelativeDates,
@@ -577,7 +578,7 @@ class FileLoad:
             self.drift = before
             load = self.load_input(conn, opened)
         for statement in self.drift_ddl:
-            conn.execute(statement)
+            apply_drift(conn, statement, file=self.url, table=self.table)
         return load
 
     def _widen(self, conn: psycopg.Connection[Any], load: LoadInput) -> None:
@@ -600,7 +601,7 @@ class FileLoad:
         statement = drift.after_failure(conn, fp, ctx.source, load.relation, load.types, self.drift)
         if statement is None:
             return
-        conn.execute(statement)
+        apply_drift(conn, statement, file=self.url, table=self.table)
         drop_staging(conn)
         ctx.emit(
             ev.Warned(ctx.run_id, f"{self.url}: a value outgrew its column; widened", self.url)

@@ -16,7 +16,9 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from csvpg.errors import SinkError
 from csvpg.interfaces import ColumnType
+from csvpg.pg.connect import sink_error
 
 #: Each type's next wider one.
 _NEXT = {
@@ -159,3 +161,16 @@ def drop_staging(conn: psycopg.Connection[Any]) -> None:
     """The session's staging tables of a load about to start again (they are made
     outside its savepoint); only csvpg's own, in ``pg_temp``."""
     conn.execute("DROP TABLE IF EXISTS pg_temp.csvpg_rows, pg_temp.csvpg_careful")
+
+
+def apply(conn: psycopg.Connection[Any], statement: sql.Composed, *, file: str, table: str) -> None:
+    """Run a drift ``ALTER TABLE``; a view or rule on a column to widen is said so."""
+    try:
+        conn.execute(statement)
+    except psycopg.errors.FeatureNotSupported as exc:
+        error: SinkError = sink_error(exc, file=file, table=table)
+        error.hint = (
+            "a view or rule uses the column: drop it before the load and make it again "
+            'after, or keep the table as it is with [sink] schema = "freeze"'
+        )
+        raise error from exc

@@ -514,3 +514,13 @@ def test_a_rule_that_is_none_of_the_three_is_a_spec_error(where: str, key: str) 
         job_from_dict(raw)
     assert err.value.key == key
     assert "'freeze', 'evolve', 'discard_new'" in err.value.message
+
+
+def test_a_view_on_a_column_to_widen_fails_the_file_with_what_to_do(db, tmp_path: Path) -> None:
+    db.execute(f'CREATE TABLE "{db.schema}".{TABLE}')
+    db.execute(f'CREATE VIEW "{db.schema}".ids AS SELECT id FROM "{db.schema}".sales')
+    (f,) = load_month(db, tmp_path, "2024-03.csv", 'schema = "evolve"').files
+    assert f.status == "failed"
+    assert "cannot alter type of a column used by a view or rule" in f.error
+    assert "a view or rule uses the column" in f.hint
+    assert db.count("sales") == 0
