@@ -36,6 +36,8 @@ SAMPLE_ROWS = 10_000
 #: whatever the type, so they must not keep a wider number type from being found.
 _NUMBERLIKE = re.compile(r"^\s*[+-]?[\d.,' ]*\d[\d.,' ]*(?:[eE][+-]?\d+)?\s*$")
 _NUMBER_KINDS = ("smallint", "integer", "bigint", "numeric")
+#: The infer family a widenable type's values are checked by (varchar: by length alone).
+_FAMILY = {**dict.fromkeys(_NUMBER_KINDS, "number"), "date": "date/time"}
 
 
 @dataclass
@@ -229,6 +231,9 @@ def profile_columns(
             for c in columns
         }
         numbers = {c.name for c in typed if kind(types[c.name].type) in _NUMBER_KINDS}
+        for c in typed:  # a widening stays in its family: only that one need read the values
+            family = _FAMILY.get(kind(types[c.name].type))
+            profiles[c.name].families = [f for f in profiles[c.name].families if f.name == family]
         if opened.row_path:
             where = {c.name: i for i, c in enumerate(opened.relation.columns)}
             batches = _first(opened.batches(fp.transforms, set_aside=True), full)
