@@ -148,11 +148,7 @@ def after_failure(
     values ask for (None when none does: the bad values are rejects). Columns this load
     added take the type the whole file gives them; others are widened when they can be.
     ``drift`` learns what changes."""
-    spec = fp.column_types
-    fresh = [c for c in relation.columns if c.name in drift.added and c.name not in spec]
-    widenable = [
-        c for c in relation.columns if c.name not in drift.added and wider_types(types[c.name].type)
-    ]
+    fresh, widenable = _candidates(fp, relation, types, drift)
     if not fresh and not widenable:
         return None
     profiles = profile_columns(fp, source, fresh, widenable, types, full=True)
@@ -167,6 +163,23 @@ def after_failure(
             drift.widen(c.name, types[c.name].type, to)
             retype[c.name] = to
     return alter_sql(fp.schema, fp.table, retype=retype, fresh=frozenset(c.name for c in fresh))
+
+
+def _candidates(
+    fp: FilePlan, relation: Relation, types: dict[str, ColumnType], drift: Drift
+) -> tuple[list[Column], list[Column]]:
+    """The columns a failed load may change: those it added (unless [columns] types
+    them), and those of a type with a safe widening."""
+    fresh = [c for c in relation.columns if c.name in drift.added and c.name not in fp.column_types]
+    widenable = [
+        c for c in relation.columns if c.name not in drift.added and wider_types(types[c.name].type)
+    ]
+    return fresh, widenable
+
+
+def may_widen(fp: FilePlan, relation: Relation, types: dict[str, ColumnType], drift: Drift) -> bool:
+    """Whether :func:`after_failure` has a column to look at (else it reads nothing)."""
+    return any(_candidates(fp, relation, types, drift))
 
 
 def fits(profile: Profile, type_name: str, ct: ColumnType) -> bool:

@@ -545,8 +545,7 @@ class FileLoad:
             # COPY counts lines from the first data line: the reader says how many
             # physical lines (skipped ones, the header) come before it.
             offset = int(getattr(opened.reader, "line_offset", 0))
-            if is_row_error(exc):
-                self._widen(conn, load)
+            self._widen(conn, load, exc)
             if is_row_error(exc) and not self._careful_possible():
                 raise sink_error(exc, file=self.url, table=self.table, line_offset=offset) from exc
             if not is_row_error(exc):
@@ -559,7 +558,7 @@ class FileLoad:
             # the careful path can tell, even when max_rejects = 0.
             if not (self._careful_possible() or isinstance(exc, MayHoldRelativeDates)):
                 raise
-            self._widen(conn, load)
+            self._widen(conn, load, exc)
             self._setting_aside(exc.message)
         return replace(self._careful(conn, load), existed=existed)
 
@@ -581,12 +580,18 @@ class FileLoad:
             apply_drift(conn, statement, file=self.url, table=self.table)
         return load
 
-    def _widen(self, conn: psycopg.Connection[Any], load: LoadInput) -> None:
-        """``schema = "evolve"``, a load that failed on a value: when the whole file
-        asks for a wider type (or another for a column this load added), the table gets
-        it and the load starts again (:class:`Widened`); else the bad values are rejects."""
+    def _widen(self, conn: psycopg.Connection[Any], load: LoadInput, exc: Exception) -> None:
+        """``schema = "evolve"``, a load that failed on a value (``exc``: a data exception,
+        or a relative date word that sends the file down the careful path): when the
+        whole file asks for a wider type (or another for a column this load added), the
+        table gets it and the load starts again (:class:`Widened`); else the bad values
+        are rejects."""
         fp = self.fp
         if fp.drift != "evolve" or not fp.sink.writes_table:
+            return
+        if isinstance(exc, psycopg.Error) and not (exc.sqlstate or "").startswith("22"):
+            return  # not a value that does not fit its type (a duplicate key, say)
+        if not drift.may_widen(fp, load.relation, load.types, self.drift):
             return
         ctx = self.ctx
         self._take_turns(conn, "csvpg.drift")
@@ -692,7 +697,7 @@ class FileLoad:
         except psycopg.Error as exc:
             if not is_row_error(exc):
                 raise
-            self._widen(conn, load)
+            self._widen(conn, load, exc)
             self._setting_aside(sink_error(exc, file=self.url, table=self.fp.table).message)
             prober = Prober(conn, load, staged, lines=True)
             return self._set_aside(conn, load, prober, rejects, read, stream)

@@ -450,7 +450,7 @@ def test_files_side_by_side_that_add_the_same_column_take_turns(db, tmp_path: Pa
     job.write_text(job_toml(db, str(data), sink=sink, extra="[run]\nworkers = 2\n"))
     summary = run(job)
     assert [f.status for f in summary.files] == ["loaded", "loaded"], summary.files
-    added = [a for f in summary.files for a in f.details["drift"].get("added", [])]
+    added = [a for f in summary.files for a in f.details.get("drift", {}).get("added", [])]
     assert len(added) == 1 and added[0]["column"] == "discount"
     assert db.columns("sales")["discount"] == "numeric"
     assert db.count("sales") == 4
