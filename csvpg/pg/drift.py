@@ -52,17 +52,18 @@ def kind(type_name: str) -> str:
     return _ALIASES.get(m[1], m[1])
 
 
+def _canon(name: str) -> str:
+    """A type name as one spelling: ``NUMERIC(12, 2)`` → ``numeric(12,2)``."""
+    m = _NAME.match(" ".join(name.lower().split()))
+    if m is None:
+        return name.strip().lower()
+    return _ALIASES.get(m[1], m[1]) + "".join((m[2] or "").split())
+
+
 def same_type(a: str, b: str) -> bool:
     """``timestamp`` is ``timestamp without time zone``, ``numeric(12, 2)`` is
     ``numeric(12,2)``: the same type, written two ways."""
-
-    def canon(name: str) -> str:
-        m = _NAME.match(" ".join(name.lower().split()))
-        if m is None:
-            return name.strip().lower()
-        return _ALIASES.get(m[1], m[1]) + "".join((m[2] or "").split())
-
-    return canon(a) == canon(b)
+    return _canon(a) == _canon(b)
 
 
 def wider_types(type_name: str) -> list[str]:
@@ -78,8 +79,9 @@ def wider_types(type_name: str) -> list[str]:
 
 
 def is_widening(old: str, new: str) -> bool:
-    """``new`` takes every value ``old`` does, and is another type."""
-    return kind(new) in wider_types(old)
+    """``new`` takes every value ``old`` does, and is another type (``numeric(12,2)``
+    is none: it may not hold every bigint)."""
+    return _canon(new) in wider_types(old)
 
 
 @dataclass

@@ -384,6 +384,8 @@ def test_widening_is_never_a_narrowing(a: str, b: str) -> None:
     assert not is_widening(a, a)
     for wider in wider_types(a):
         assert all(is_widening(a, w) for w in wider_types(wider)), "transitive"
+    assert not is_widening("bigint", "numeric(12,2)"), "a modifier may not hold every value"
+    assert is_widening("integer", "NUMERIC") and is_widening("character varying(8)", "text")
 
 
 _VALUES = st.one_of(
