@@ -375,6 +375,7 @@ def test_split_load_with_evolve_matches_one_connection(csvpg_run, csvpg_db) -> N
 
 # -- the widenings themselves ------------------------------------------------------------
 
+_NUMBER_TYPES = ["smallint", "integer", "bigint"]
 CHAIN = ["smallint", "integer", "bigint", "numeric", "date", "timestamp", "varchar(5)", "text"]
 
 
@@ -526,3 +527,30 @@ def test_a_view_on_a_column_to_widen_fails_the_file_with_what_to_do(db, tmp_path
     assert "cannot alter type of a column used by a view or rule" in f.error
     assert "a view or rule uses the column" in f.hint
     assert db.count("sales") == 0
+
+
+_NUMBERS = st.one_of(
+    st.integers(-(2**66), 2**66).map(str),
+    st.decimals(-(10**12), 10**12, allow_nan=False, places=2).map(str),
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(values=st.lists(_NUMBERS, min_size=1, max_size=6), old=st.sampled_from(_NUMBER_TYPES))
+def test_the_type_a_column_widens_to_takes_every_value(db, values: list[str], old: str) -> None:
+    """What the profile decides (keep the type, or widen it to one), PostgreSQL agrees
+    with: every value loads as that type."""
+    from csvpg.engine.drift import fits, widen_to
+    from csvpg.infer.types import Profile
+    from csvpg.interfaces import ColumnType
+
+    profile = Profile("qty")
+    profile.feed(values)
+    ct = ColumnType(old)
+    to = widen_to(profile, ct) or (old if fits(profile, old, ct) else None)
+    if to is None:
+        return  # no number type in the chain takes them all (say, past every bigint)
+    for value in values:
+        assert db.conn.execute(f"SELECT CAST(%s AS {to})::text", (value,)).fetchone()
