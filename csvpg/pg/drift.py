@@ -70,8 +70,8 @@ def wider_types(type_name: str) -> list[str]:
     """The safe widenings of ``type_name``, narrowest first; [] when it has none."""
     out: list[str] = []
     current = kind(type_name)
-    if current == "numeric" or current not in _NEXT:
-        return out  # numeric(p,s) → numeric would be a widening, but csvpg keeps the scale
+    if current not in _NEXT:
+        return out  # numeric(p,s) is kept as it is: its scale is the user's
     while current in _NEXT:
         current = _NEXT[current]
         out.append(current)
