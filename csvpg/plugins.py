@@ -11,7 +11,7 @@ import pluggy
 
 from csvpg import hookspecs
 from csvpg.errors import PluginError, SpecError
-from csvpg.interfaces import Format, Sink, Source, Transform
+from csvpg.interfaces import FileRef, Format, Sink, Source, Transform
 from csvpg.options import nearest
 
 ENTRY_POINT_GROUP = "csvpg"
@@ -129,3 +129,13 @@ class Registry:
             for key, reg in sorted(table.items()):
                 out.append((kind, key, reg.plugin, reg.distribution))
         return out
+
+
+def sniff(registry: Registry, source: Source, ref: FileRef) -> str:
+    """The format the ``sniff_format`` hook sees in the file's first bytes; csv if none."""
+    stream = source.open(ref)
+    try:
+        sample = stream.read(8192)
+    finally:
+        stream.close()
+    return str(registry.pm.hook.sniff_format(ref=ref, sample=sample) or "csv")

@@ -14,6 +14,7 @@ from csvpg.errors import CsvpgError, DatabaseError
 from csvpg.pg import split
 from csvpg.pg.connect import connect, mask_dsn
 from csvpg.spec import load_job
+from csvpg.summary import drift_lines
 
 
 def check(job_path: str, *, dsn: str | None, out: TextIO, offline: bool = False) -> int:
@@ -130,11 +131,15 @@ def _show_table(
     """What the load would do to the table (its DDL, in a transaction rolled back), and
     whether the file may split."""
     with conn.transaction(force_rollback=True):
-        load = FileLoad(ctx.for_file(plan.source, fp)).load_input(conn, opened)
+        file_load = FileLoad(ctx.for_file(plan.source, fp))
+        load = file_load.load_input(conn, opened)
         exists = bool(load.relation.columns) and _exists(conn, fp)
-        for stmt in fp.sink.ddl(load, exists):
+        for line in drift_lines(file_load.drift.to_dict()):
+            say(f"  schema ({fp.drift}): {line}")
+        ddl = [*file_load.drift_ddl, *fp.sink.ddl(load, exists)]
+        for stmt in ddl:
             say(f"  DDL: {stmt.as_string(conn)}")
-        if exists:
+        if exists and not ddl:
             say("  table exists; no DDL")
         if (why := _split(split_mb, fp, load, exists)) is not None:
             say(f"  split: {why}")

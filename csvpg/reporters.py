@@ -23,6 +23,7 @@ from typing import Any, TextIO
 from csvpg import events as ev
 from csvpg.hookspecs import hookimpl
 from csvpg.pg.rejects import place
+from csvpg.summary import drift_lines
 
 Clock = Callable[[], float]
 
@@ -140,7 +141,8 @@ def _lines(event: ev.Event, *, quiet: bool) -> list[str]:
     if isinstance(event, ev.FileLoaded) and not quiet:
         return [
             f"  loaded  {_short(event.file)} → {event.table}: "
-            f"{_plural(event.rows_read, 'row')} ({_counts(event)}) in {event.seconds:.2f} s"
+            f"{_plural(event.rows_read, 'row')} ({_counts(event)}) in {event.seconds:.2f} s",
+            *(f"          schema: {line}" for line in drift_lines(event.details.get("drift", {}))),
         ]
     if isinstance(event, ev.FileCancelled):
         return [f"  cancelled {_short(event.file)} → {event.table}: rolled back"]

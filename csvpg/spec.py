@@ -33,6 +33,11 @@ from csvpg.tomlvars import substitute as substitute
 #: count lets the careful path stop there instead of reading on.
 DEFAULT_MAX_REJECTS = "1% up to 1000"
 
+#: ``[sink] schema``: what a file whose columns differ from its table's does to it.
+SCHEMA_RULES = ("freeze", "evolve", "discard_new")
+#: ``[sink] missing``: what a table column the file lacks does to the load.
+MISSING_RULES = ("allow", "fail")
+
 #: ``[source] after_load``: what happens to a file once its load committed.
 AFTER_LOAD = ("keep", "delete", "move")
 
@@ -125,6 +130,16 @@ class SourceSection:
         _check_after_load(self, path, file)
 
 
+_SCHEMA_HELP = (
+    'a file with a column its table lacks: "freeze" fails it, "evolve" adds the column '
+    '(and widens a type a value outgrows), "discard_new" leaves the column out'
+)
+_MISSING_HELP = (
+    'a table column the file lacks: "allow" loads NULL (or its default; upsert keeps the '
+    'values there), "fail" fails the file'
+)
+
+
 @dataclass(frozen=True)
 class SinkSection:
     mode: str = field(default="append", metadata=option(str))
@@ -145,6 +160,12 @@ class SinkSection:
     options: dict[str, Any] = field(
         default_factory=dict,
         metadata=option(dict, help="settings of the sink's own, e.g. a webhook's url"),
+    )
+    schema: str = field(
+        default="freeze", metadata=option(str, choices=SCHEMA_RULES, help=_SCHEMA_HELP)
+    )
+    missing: str = field(
+        default="allow", metadata=option(str, choices=MISSING_RULES, help=_MISSING_HELP)
     )
 
     def check(self, path: str, file: str | None) -> None:
@@ -352,6 +373,12 @@ class Override:
     columns: dict[str, ColumnType] | None = field(default=None, metadata=option(dict))
     format: dict[str, Any] | None = field(default=None, metadata=option(dict))
     skip: bool = field(default=False, metadata=option(bool))
+    schema: str | None = field(
+        default=None, metadata=option(str, choices=SCHEMA_RULES, help=_SCHEMA_HELP)
+    )
+    missing: str | None = field(
+        default=None, metadata=option(str, choices=MISSING_RULES, help=_MISSING_HELP)
+    )
 
 
 OVERRIDE = schema_of(Override)

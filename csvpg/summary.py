@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["COUNTS", "FileSummary", "RunSummary"]
+__all__ = ["COUNTS", "FileSummary", "RunSummary", "drift_lines"]
 
 #: The row counts of a file, in the order they are shown; they add up to ``rows_read``
 #: with ``rejected``: read = inserted + updated + unchanged + collapsed + rejected.
@@ -68,3 +68,20 @@ class RunSummary:
             "files": [{**asdict(f), "seconds": round(f.seconds, 3)} for f in self.files],
             "notifications": self.notifications,
         }
+
+
+def drift_lines(drift: dict[str, Any]) -> list[str]:
+    """A file's drift report (``details["drift"]``: what ``[sink] schema`` changed in
+    its table or left out) as lines for people."""
+    lines = []
+    if added := drift.get("added"):
+        lines.append("added " + ", ".join(f"{a['column']} {a['type']}" for a in added))
+    if widened := drift.get("widened"):
+        lines.append(
+            "widened " + ", ".join(f"{w['column']} {w['from']} → {w['to']}" for w in widened)
+        )
+    if discarded := drift.get("discarded"):
+        lines.append("discarded " + ", ".join(discarded) + " (not in the table)")
+    if missing := drift.get("missing"):
+        lines.append("missing " + ", ".join(missing) + " (not in the file)")
+    return lines

@@ -15,6 +15,7 @@ from csvpg.pg.rejects import place
 from csvpg.pg.schema import ensure_schema
 from csvpg.replay import export, replay
 from csvpg.spec import Job, load_job
+from csvpg.summary import drift_lines
 
 
 def _table_lines(rows: list[list[str]]) -> list[str]:
@@ -98,6 +99,8 @@ def show_run(dsn: str, run_id: str, out: TextIO, *, rejects: bool = False) -> in
         print(f"  {f.status:8} {f.file} → {f.table or '-'}: {counts}", file=out)
         if f.error:
             print(f"           {f.error}", file=out)
+        for line in drift_lines(f.drift or {}):
+            print(f"           schema: {line}", file=out)
         if (done := f.details.get("after_load")) and f.status == "loaded":
             print(f"           {_after_load(done)}", file=out)
     if rejects:

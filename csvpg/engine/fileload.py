@@ -5,6 +5,7 @@ worth retrying. :class:`csvpg.engine.run.Engine` runs many of these at once."""
 from __future__ import annotations
 
 import contextlib
+import copy
 import csv
 import time
 from collections import deque
@@ -16,6 +17,7 @@ import psycopg
 from psycopg import sql
 
 from csvpg import events as ev
+from csvpg.engine import drift
 from csvpg.engine.context import CANCELLED, Cancelled, FileContext
 from csvpg.engine.housekeeping import archived, record, tidy
 from csvpg.engine.plan import FilePlan, OpenedFile, open_stream
@@ -39,6 +41,8 @@ from csvpg.pg.careful import (
     too_many,
 )
 from csvpg.pg.connect import connect, sink_error
+from csvpg.pg.drift import Drift, drop_staging, same_type
+from csvpg.pg.drift import apply as apply_drift
 from csvpg.pg.load import (
     STAGING_ROW,
     MayHoldRelativeDates,
@@ -57,6 +61,11 @@ from csvpg.summary import FileSummary
 class Held(Exception):
     """Another worker holds the file (see :meth:`FileLoad._claim`): it is tried again,
     waiting for that worker, once the run's other files are done."""
+
+
+class Widened(Exception):
+    """A load failed on a value the table now takes (a type widened): the file is read
+    and loaded again, in the same transaction."""
 
 
 class AlreadyLoaded(Exception):
@@ -141,6 +150,12 @@ class FileLoad:
         self.extra: list[psycopg.Connection[Any]] = []
         #: How a large file split, or why it did not (the file's ``details.split``).
         self.split_note: dict[str, Any] | None = None
+        #: What the load changed in the table or left out (``[sink] schema``), over
+        #: every pass of the attempt, and the DDL the current pass runs before COPY.
+        self.drift = Drift()
+        self.drift_ddl: list[sql.Composed] = []
+        #: A type widened after a failed COPY: the passes after it load on one connection.
+        self.widened = False
 
     def __call__(self, *, wait: bool = False) -> FileSummary | None:
         """The file's outcome; None when another worker holds it: call again with
@@ -225,6 +240,7 @@ class FileLoad:
         ctx, url = self.ctx, self.url
         # Closed after the file's connection: a split file's extra connections and scratch.
         self.after = contextlib.ExitStack()
+        self.drift, self.widened = Drift(), False
         with self.after, connect(ctx.dsn) as conn, ctx.cancel.in_flight(conn, url):
             try:
                 summary, loaded = self._in_transaction(conn)
@@ -266,17 +282,22 @@ class FileLoad:
             ctx.emit(ev.BytesRead(ctx.run_id, url, n, fp.ref.size))
             ctx.cancel.raise_if_cancelled(url)
 
-        stream = CountingStream(ctx.source.open(fp.ref), progress)
-        opened = open_stream(fp, stream)  # type: ignore[arg-type]
-        for warning in opened.reader.details.get("warnings", []):  # a preamble skipped, say
-            ctx.emit(ev.Warned(ctx.run_id, f"{url}: {warning}", url))
-        try:
-            loaded = self._load(conn, opened, stream)
-        finally:
-            opened.close()
-        if stream.eof_at is not None:  # for the time left of the job's next runs
-            self.read = {"bytes": stream.count, "read_seconds": stream.eof_at - self.started}
-        return opened, loaded
+        while True:
+            stream = CountingStream(ctx.source.open(fp.ref), progress)
+            opened = open_stream(fp, stream)  # type: ignore[arg-type]
+            if not self.widened:
+                for warning in opened.reader.details.get("warnings", []):  # a preamble, say
+                    ctx.emit(ev.Warned(ctx.run_id, f"{url}: {warning}", url))
+            try:
+                loaded = self._load(conn, opened, stream)
+            except Widened:
+                self.widened = True  # the table takes the file now: read it again
+                continue
+            finally:
+                opened.close()
+            if stream.eof_at is not None:  # for the time left of the job's next runs
+                self.read = {"bytes": stream.count, "read_seconds": stream.eof_at - self.started}
+            return opened, loaded
 
     def _with_originals(self, rejects: list[Reject]) -> list[Reject]:
         """Rejects found by line (PostgreSQL refused a value, a row was ragged) with
@@ -395,6 +416,8 @@ class FileLoad:
             details["headers"] = list(opened.reader.headers)
         if self.split_note and "split" not in details:
             details["split"] = self.split_note
+        if self.drift:
+            details["drift"] = self.drift.to_dict()
         reports = {t.type: rep for t in self.fp.transforms if (rep := t.report())}
         if reports:
             details["transforms"] = reports
@@ -540,11 +563,8 @@ class FileLoad:
         if not existed:
             # Files that create the same table take turns: the second waits for the first
             # to commit, then finds the table there.
-            conn.execute(
-                "SELECT pg_advisory_xact_lock(hashtext('csvpg.create'), hashtext(%s))",
-                (self.table,),
-            )
-        load = self.load_input(conn, opened)
+            self._take_turns(conn, "csvpg.create")
+        load = self._settled_input(conn, opened)
         if fp.sink.writes_table and not split.stages(load, fp.sink):
             load = guard_relative_dates(load)  # COPY itself would take "yesterday" as a date
         if not load.relation.columns:
@@ -575,6 +595,7 @@ class FileLoad:
             # COPY counts lines from the first data line: the reader says how many
             # physical lines (skipped ones, the header) come before it.
             offset = int(getattr(opened.reader, "line_offset", 0))
+            self._widen(conn, load, exc)
             if is_row_error(exc) and not self._careful_possible():
                 raise sink_error(exc, file=self.url, table=self.table, line_offset=offset) from exc
             if not is_row_error(exc):
@@ -587,8 +608,60 @@ class FileLoad:
             # the careful path can tell, even when max_rejects = 0.
             if not (self._careful_possible() or isinstance(exc, MayHoldRelativeDates)):
                 raise
+            self._widen(conn, load, exc)
             self._setting_aside(exc.message)
         return replace(self._careful(conn, load), existed=existed)
+
+    def _take_turns(self, conn: psycopg.Connection[Any], what: str) -> None:
+        """Wait for the other transactions that do ``what`` to this table to end."""
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s), hashtext(%s))", (what, self.table))
+
+    def _settled_input(self, conn: psycopg.Connection[Any], opened: OpenedFile) -> LoadInput:
+        """The file's load input, and the drift DDL it needs run. Files that change the
+        same table take turns: once it is this file's turn, its columns are settled
+        again against the table as the file before it left it."""
+        before = copy.deepcopy(self.drift)
+        load = self.load_input(conn, opened)
+        if self.drift_ddl:
+            self._take_turns(conn, "csvpg.drift")
+            self.drift = before
+            load = self.load_input(conn, opened)
+        for statement in self.drift_ddl:
+            apply_drift(conn, statement, file=self.url, table=self.table)
+        return load
+
+    def _widen(self, conn: psycopg.Connection[Any], load: LoadInput, exc: Exception) -> None:
+        """``schema = "evolve"``, a load that failed on a value (``exc``: a data exception,
+        or a relative date word that sends the file down the careful path): when the
+        whole file asks for a wider type (or another for a column this load added), the
+        table gets it and the load starts again (:class:`Widened`); else the bad values
+        are rejects."""
+        fp = self.fp
+        if fp.drift != "evolve" or not fp.sink.writes_table:
+            return
+        if isinstance(exc, psycopg.Error) and not (exc.sqlstate or "").startswith("22"):
+            return  # not a value that does not fit its type (a duplicate key, say)
+        if not drift.may_widen(fp, load.relation, load.types, self.drift):
+            return
+        ctx = self.ctx
+        self._take_turns(conn, "csvpg.drift")
+        now = table_columns(conn, fp.schema, fp.table) or {}
+        if any(
+            not same_type(now.get(c.name, ""), load.types[c.name].type)
+            for c in load.relation.columns
+        ):
+            drop_staging(conn)
+            raise Widened()  # another file's load changed the table: settle again
+        ctx.emit(ev.FilePhase(ctx.run_id, self.url, "reading it all for wider types"))
+        statement = drift.after_failure(conn, fp, ctx.source, load.relation, load.types, self.drift)
+        if statement is None:
+            return
+        apply_drift(conn, statement, file=self.url, table=self.table)
+        drop_staging(conn)
+        ctx.emit(
+            ev.Warned(ctx.run_id, f"{self.url}: a value outgrew its column; widened", self.url)
+        )
+        raise Widened()
 
     def _setting_aside(self, why: str) -> None:
         self.ctx.emit(
@@ -608,6 +681,8 @@ class FileLoad:
             why = "the run has one connection ([run] workers)"
         if why is None and self.split_failed:
             why = f"split, it failed: {self.split_failed}"
+        if why is None and self.widened:
+            why = "a type widened after its first COPY failed"
         borrowed = 0 if why else ctx.budget.borrow(ctx.budget.connections - 1)
         if not borrowed:
             self.split_note = {"connections": 1, "why": why or "no connection was idle"}
@@ -680,6 +755,7 @@ class FileLoad:
         except psycopg.Error as exc:
             if not is_row_error(exc):
                 raise
+            self._widen(conn, load, exc)
             self._setting_aside(sink_error(exc, file=self.url, table=self.fp.table).message)
             prober = Prober(conn, load, staged, lines=True)
             return self._set_aside(conn, load, prober, rejects, read, stream)
@@ -721,8 +797,23 @@ class FileLoad:
         relation = opened.relation
         fp.check_primary_key(relation)
         existing = table_columns(conn, fp.schema, fp.table) if fp.sink.writes_table else None
-        types = _column_types(conn, fp, opened, existing)
-        self._warn_unknown_columns(relation)
+        self.drift_ddl = []
+        if existing is None:
+            types = _column_types(conn, fp, opened)
+        else:
+            settled = drift.settle(
+                conn,
+                fp,
+                self.ctx.source,
+                relation,
+                fp.planned_types(opened),
+                existing,
+                self.drift,
+                opened.reader.types,
+            )
+            relation, types, self.drift_ddl = settled.relation, settled.types, settled.ddl
+            self.drift.merge(settled.drift)
+        self._warn_unknown_columns(opened.relation)
         return LoadInput(
             ref=fp.ref,
             schema=fp.schema,
@@ -755,20 +846,15 @@ class FileLoad:
 
 
 def _column_types(
-    conn: psycopg.Connection[Any],
-    fp: FilePlan,
-    opened: OpenedFile,
-    existing: dict[str, str] | None,
+    conn: psycopg.Connection[Any], fp: FilePlan, opened: OpenedFile
 ) -> dict[str, ColumnType]:
     """The plan's types (:meth:`FilePlan.planned_types`) as the database settles them:
-    as they are for a sink that writes no table, checked for the table to create, the
-    table's own where it is there."""
+    as they are for a sink that writes no table, checked for the table to create (an
+    existing table's are :func:`csvpg.engine.drift.settle`'s)."""
     planned = fp.planned_types(opened)
     if not fp.sink.writes_table:
         return planned
-    if existing is None:
-        return _new_table_types(conn, fp, opened, planned)
-    return _existing_table_types(fp, planned, existing)
+    return _new_table_types(conn, fp, opened, planned)
 
 
 def _new_table_types(
@@ -789,23 +875,6 @@ def _new_table_types(
         name: replace(given, type=checked_type(conn, given.type, f"columns.{name}"))
         for name, given in planned.items()
     }
-
-
-def _existing_table_types(
-    fp: FilePlan, planned: dict[str, ColumnType], existing: dict[str, str]
-) -> dict[str, ColumnType]:
-    """The table's own types, for columns it must all have; conversions ([columns]
-    decimal, format …) still apply."""
-    missing = [n for n in planned if n not in existing]
-    if missing:
-        raise SinkError(
-            f"table {fp.target} has no column {', '.join(map(repr, missing))} for {fp.ref.name}",
-            file=fp.ref.url,
-            hint="its columns are: "
-            + ", ".join(existing)
-            + "; rename or select columns with [[transform]], or alter the table",
-        )
-    return {n: replace(given, type=existing[n]) for n, given in planned.items()}
 
 
 def write_rejects_csv(

@@ -38,7 +38,7 @@ from csvpg.interfaces import (
 from csvpg.masking import mask_text
 from csvpg.naming import MAX_BYTES, matches, safe_names, split_table, table_name
 from csvpg.options import validate
-from csvpg.plugins import Registry
+from csvpg.plugins import Registry, sniff
 from csvpg.spec import Job, Override
 
 _GLOB_CHARS = set("*?[")
@@ -61,6 +61,10 @@ class FilePlan:
     #: [columns] of this file's [[override]]: a name the file lacks there is worth a warning
     #: (the job-wide [columns] serves many files, so its names need not all fit each one).
     own_columns: frozenset[str] = frozenset()
+    #: ``[sink] schema`` (or the file's override's): freeze, evolve or discard_new.
+    drift: str = "freeze"
+    #: ``[sink] missing``: allow (NULL, or the column's default) or fail.
+    missing: str = "allow"
 
     @property
     def target(self) -> str:
@@ -138,16 +142,6 @@ def _sniffed(
     """``type = "auto"``: the ``sniff_format`` hook names the format from the first bytes."""
     name = sniff(registry, source, ref)
     return _format_for(job, registry, {**settings, "type": name}, key)
-
-
-def sniff(registry: Registry, source: Source, ref: FileRef) -> str:
-    """The format the ``sniff_format`` hook sees in the file's first bytes; csv if none."""
-    stream = source.open(ref)
-    try:
-        sample = stream.read(8192)
-    finally:
-        stream.close()
-    return str(registry.pm.hook.sniff_format(ref=ref, sample=sample) or "csv")
 
 
 def _transforms_for(job: Job, registry: Registry) -> list[Transform]:
@@ -386,6 +380,8 @@ def _file_plan(
         column_types={**job.columns, **((override.columns or {}) if override else {})},
         create=job.sink.create,
         own_columns=frozenset(override.columns or {}) if override else frozenset(),
+        drift=(override.schema if override and override.schema else job.sink.schema),
+        missing=(override.missing if override and override.missing else job.sink.missing),
     )
 
 

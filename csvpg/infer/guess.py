@@ -25,12 +25,11 @@ import fsspec
 import pluggy
 import tomli_w
 
-from csvpg.engine.plan import sniff
 from csvpg.errors import SourceError, SpecError
 from csvpg.infer.types import DEFAULT_NULLS, ColumnGuess, Profile, infer_column, is_id_like
 from csvpg.interfaces import Batch, FileRef, Reader, Source
 from csvpg.naming import safe_names, table_name
-from csvpg.plugins import Registry, get_plugin_manager
+from csvpg.plugins import Registry, get_plugin_manager, sniff
 
 __all__ = [
     "ColumnGuess",
@@ -538,7 +537,7 @@ def _infer(url: str, ref: FileRef, stream: BinaryIO, reader: Reader, asked: _Ask
         sample,
         rows=sample_rows,
         full_scan=full_scan,
-        seekable=_seekable(stream, ref),
+        seekable=can_seek(stream, ref),
     )
     kept = _feed(batches, profiles, keys, sample_rows)
     guesses = [p.guess() for p in profiles]
@@ -573,7 +572,7 @@ def _infer(url: str, ref: FileRef, stream: BinaryIO, reader: Reader, asked: _Ask
     )
 
 
-def _seekable(stream: BinaryIO, ref: FileRef) -> bool:
+def can_seek(stream: BinaryIO, ref: FileRef) -> bool:
     """Whether the sample may be spread by byte offsets over the file."""
     try:
         seekable = bool(stream.seekable())

@@ -183,14 +183,15 @@ def file_done(conn: psycopg.Connection[Any], run_id: str, f: FileSummary) -> Non
     conn.execute(
         """
         INSERT INTO csvpg.run_files (run_id, file, table_name, status, rows_read, inserted,
-            updated, collapsed, rejected, seconds, error, hint, details, unchanged)
-        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+            updated, collapsed, rejected, seconds, error, hint, details, unchanged, drift)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
         ON CONFLICT (run_id, file) DO UPDATE SET status = EXCLUDED.status,
             rows_read = EXCLUDED.rows_read, inserted = EXCLUDED.inserted,
             updated = EXCLUDED.updated, collapsed = EXCLUDED.collapsed,
             unchanged = EXCLUDED.unchanged,
             rejected = EXCLUDED.rejected, seconds = EXCLUDED.seconds,
-            error = EXCLUDED.error, hint = EXCLUDED.hint, details = EXCLUDED.details
+            error = EXCLUDED.error, hint = EXCLUDED.hint, details = EXCLUDED.details,
+            drift = EXCLUDED.drift
         """,
         (
             run_id,
@@ -207,6 +208,7 @@ def file_done(conn: psycopg.Connection[Any], run_id: str, f: FileSummary) -> Non
             f.hint,
             Jsonb(json.loads(json.dumps(f.details, default=str))),
             f.unchanged,
+            Jsonb(drift) if (drift := f.details.get("drift")) else None,
         ),
     )
 
@@ -442,6 +444,9 @@ class FileRow:
     error: str | None = None
     hint: str | None = None
     details: dict[str, Any] = field(default_factory=dict, compare=False)
+    #: What the load changed in its table or left out: added, widened, discarded,
+    #: missing (see :class:`csvpg.pg.drift.Drift`); None when nothing.
+    drift: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able, as ``GET /runs/{id}`` lists a run's files (without ``details``)."""
@@ -505,7 +510,7 @@ _RUN_COLUMNS = (
 )
 _FILE_COLUMNS = (
     "file, table_name, status, rows_read, inserted, updated, unchanged, collapsed, rejected,"
-    " seconds, error, hint, details"
+    " seconds, error, hint, details, drift"
 )
 
 

@@ -312,6 +312,13 @@ def format_check_sql(value: sql.Composable, func: str, template: str) -> sql.Com
     )
 
 
+#: Types whose explicit cast cuts a longer value short: varchar(n), char(n), bit(n).
+_LIMITED = re.compile(
+    r"\s*(character\s+varying|varchar|character|char|bpchar|bit\s+varying|varbit|bit)\s*\(",
+    re.I,
+)
+
+
 def convert_sql(value: sql.Composable, ct: ColumnType) -> sql.Composed:
     """TEXT → the column's type, with the [columns] conversions (thousands separator,
     decimal comma, boolean words, a to_date/to_timestamp template), and for a date or
@@ -336,6 +343,10 @@ def convert_sql(value: sql.Composable, ct: ColumnType) -> sql.Composed:
         if writes_back(ct.format):
             value = format_check_sql(value, func, ct.format)
         value = sql.SQL(func + "({}, {})").format(value, sql.Literal(ct.format))
+    if _LIMITED.match(ct.type):
+        # An explicit cast to varchar(n) cuts a longer value short; as text, the column's
+        # own cast on INSERT refuses it, as COPY does (a reject, never a value cut).
+        return sql.SQL("CAST({} AS text)").format(value)
     return sql.SQL("CAST({} AS {})").format(value, sql.SQL(ct.type))
 
 

@@ -94,6 +94,11 @@ MIGRATIONS: list[str] = [
     ALTER TABLE csvpg.rejects ADD COLUMN replayed_by text;
     ALTER TABLE csvpg.runs ADD COLUMN replay_of text
     """,
+    # 8: what a file's load changed in its table or left out ([sink] schema): columns
+    # added, types widened, columns discarded or missing
+    """
+    ALTER TABLE csvpg.run_files ADD COLUMN drift jsonb
+    """,
 ]
 
 

@@ -155,6 +155,7 @@ def _file_entry(event: ev.Event) -> dict[str, Any] | None:
             collapsed=event.collapsed,
             rejected=event.rejected,
             seconds=round(event.seconds, 3),
+            drift=event.details.get("drift"),
         )
     if isinstance(event, ev.FileFailed):
         return _entry(event, "failed", error=event.message)

@@ -84,6 +84,11 @@ class FileResult(_Open):
     seconds: float | None = None
     error: str | None = None
     hint: str | None = None
+    drift: dict[str, Any] | None = Field(
+        None,
+        description="what the load changed in its table or left out ([sink] schema): "
+        "added [{column, type}], widened [{column, from, to}], discarded and missing [names]",
+    )
     reason: str | None = None
     bytes_read: int | None = None
     size: int | None = None

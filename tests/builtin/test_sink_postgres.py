@@ -287,3 +287,21 @@ def test_row_path_plugin_in_every_mode(db, tmp_path: Path, mode: str) -> None:
     assert result.exit_code == 0, result.files[0].error
     assert result.files[0].details["path"] == "rows"
     assert [r[2] for r in db.rows("people", "id")] == ["LONDON", "ARLINGTON", "ZÜRICH"]
+
+
+@pytest.mark.parametrize("mode", ["append", "upsert"])
+def test_a_value_too_long_for_varchar_is_a_reject_never_cut_short(
+    db, tmp_path: Path, mode: str
+) -> None:
+    """The careful path casts in SQL: an explicit cast to varchar(3) would cut "abcd" to
+    "abc"; the column's own cast refuses it, as COPY does."""
+    db.execute(f'CREATE TABLE "{db.schema}".v (id integer PRIMARY KEY, code varchar(3))')
+    sink = f'mode = "{mode}"\nprimary_key = ["id"]\nmax_rejects = 5'
+    result = load(db, tmp_path, {"v.csv": "id,code\n1,ab\n2,abcd\n3,xyz\n"}, sink)
+    (f,) = result.files
+    assert f.status == "loaded" and f.rejected == 1, f.error
+    assert db.rows("v", "id") == [(1, "ab"), (3, "xyz")]
+    (reason,) = db.execute(
+        "SELECT reason FROM csvpg.rejects WHERE run_id = %s", (result.run_id,)
+    ).fetchone()
+    assert "too long" in reason

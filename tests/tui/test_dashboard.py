@@ -137,3 +137,20 @@ def test_the_dashboard_at_80_by_24(snap_compare: Any, monkeypatch: Any) -> None:
 
     app = make_app(dashboard=True, history=history_of(recorded()), jobs_dir=Path("jobs"))
     assert snap_compare(app, terminal_size=(80, 24), run_before=before)
+
+
+def test_file_detail_shows_what_the_load_changed_in_its_table() -> None:
+    from csvpg.pg.history import FileRow
+    from csvpg.tui.widgets.dashboard import file_detail
+
+    drift = {
+        "added": [{"column": "discount", "type": "numeric(12,2)"}],
+        "widened": [{"column": "id", "from": "integer", "to": "bigint"}],
+        "missing": ["region"],
+    }
+    row = FileRow(file="/data/2024-02.csv", table="public.sales", status="loaded", drift=drift)
+    assert file_detail(row).plain.splitlines() == [
+        "2024-02.csv: schema: added discount numeric(12,2)",
+        "schema: widened id integer → bigint",
+        "schema: missing region (not in the file)",
+    ]

@@ -18,6 +18,7 @@ from textual.worker import Worker, WorkerState
 
 from csvpg.errors import CsvpgError
 from csvpg.pg.history import FileRow, RunRow
+from csvpg.summary import drift_lines
 from csvpg.tui.history import History, JobEntry, list_jobs, run_matches
 from csvpg.tui.widgets.tables import FilesTable, JobsTable, RejectsTable, RunsTable
 
@@ -172,7 +173,11 @@ class DashboardView(Vertical):
         row = self.files.get(file)
         run = next((r for r in self.runs if r.id == run_id), None)
         detail = (
-            file_detail(row) if row is not None and row.error else run_detail(run) if run else ""
+            file_detail(row)
+            if row is not None and (row.error or row.drift)
+            else run_detail(run)
+            if run
+            else ""
         )
         self.query_one("#detail", Static).update(detail)
         self._read("rejects", lambda: (file, history.rejects(run_id, file)))
@@ -213,10 +218,17 @@ def run_detail(run: RunRow) -> Text:
 
 
 def file_detail(row: FileRow) -> Text:
-    """A failed file's error and hint, as ``csvpg run`` printed them."""
-    text = Text.assemble((Path(row.file).name, "bold"), ": ", ("error: ", "bold red"))
-    text.append(row.error or "")
+    """A failed file's error and hint, as ``csvpg run`` printed them; what its load
+    changed in its table or left out (``[sink] schema``)."""
+    text = Text.assemble((Path(row.file).name, "bold"), ": ")
+    if row.error:
+        text.append("error: ", style="bold red")
+        text.append(row.error)
     if row.hint:
         text.append("\nhint: ", style="bold")
         text.append(row.hint)
+    for i, line in enumerate(drift_lines(row.drift or {})):
+        text.append("\n" if i or row.error else "")
+        text.append("schema: ", style="bold yellow")
+        text.append(line)
     return text

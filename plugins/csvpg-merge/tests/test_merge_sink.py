@@ -208,3 +208,21 @@ def test_the_merged_table_is_written_to_output(csvpg_db, tmp_path: Path) -> None
     assert merged.read_text() == "k,a\n1,one\n2,two\n", "the whole table, in key order"
     assert [f.details["output"] for f in summary.files] == [str(merged)] * 2
     assert [p.name for p in merged.parent.iterdir()] == ["merged.csv"], "no temporary left"
+
+
+def test_schema_evolve_adds_and_widens_before_the_merge(csvpg_db, tmp_path: Path) -> None:
+    """A later file with a new column and a key past 2³¹ merges into the table the
+    first file made, widened and with the column added ([sink] schema = "evolve")."""
+    csvpg_db.execute(f'CREATE TABLE "{csvpg_db.schema}".t (k integer PRIMARY KEY, a text)')
+    files(tmp_path, f1="k,a\n1,x\n2,\n", f2="k,a,e\n2,y,7\n3000000000,z,8\n")
+    path = job(csvpg_db, tmp_path, extra="")
+    path.write_text(path.read_text().replace('table = "t"', 'table = "t"\nschema = "evolve"'))
+    summary = run(path, plugins=[Spy()])
+    assert summary.exit_code == 0, [f.error for f in summary.files]
+    f2 = next(f for f in summary.files if f.file.endswith("f2.csv"))
+    assert f2.details["drift"] == {
+        "added": [{"column": "e", "type": "integer"}],
+        "widened": [{"column": "k", "from": "integer", "to": "bigint"}],
+    }
+    assert csvpg_db.columns("t") == {"k": "bigint", "a": "text", "e": "integer"}
+    assert csvpg_db.rows("t", "k") == [(1, "x", None), (2, "y", 7), (3000000000, "z", 8)]

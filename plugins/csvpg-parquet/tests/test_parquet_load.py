@@ -421,3 +421,28 @@ def test_a_folder_without_pattern_takes_the_plugins_extensions(csvpg_run, csvpg_
     assert summary.exit_code == 0, [f.error for f in summary.files]
     assert sorted(f.file.rsplit("/", 1)[-1] for f in summary.files) == ["c.csv.gz", "p.parquet"]
     assert csvpg_db.count("p") == 2
+
+
+def test_schema_evolve_adds_a_column_with_the_file_type_and_widens(csvpg_run, csvpg_db) -> None:
+    csvpg_db.execute(f'CREATE TABLE "{csvpg_db.schema}".e (id integer, day date)')
+    table = pa.table(
+        {
+            "id": pa.array([1, 3_000_000_000], pa.int64()),
+            "day": [dt.date(2024, 1, 1), dt.date(2024, 1, 2)],
+            "seen": [dt.datetime(2024, 1, 1, 9, 30), None],
+        }
+    )
+    summary = csvpg_run(
+        '[format]\ntype = "parquet"\n[sink]\ntable = "e"\nschema = "evolve"',
+        files={"e.parquet": parquet_bytes(table)},
+    )
+    (f,) = summary.files
+    assert f.status == "loaded", f.error
+    assert f.details["drift"] == {
+        "added": [{"column": "seen", "type": "timestamp"}],
+        "widened": [{"column": "id", "from": "integer", "to": "bigint"}],
+    }
+    assert csvpg_db.rows("e", order_by="id") == [
+        (1, dt.date(2024, 1, 1), dt.datetime(2024, 1, 1, 9, 30)),
+        (3_000_000_000, dt.date(2024, 1, 2), None),
+    ]
