@@ -101,6 +101,11 @@ def as_error(exc: BaseException, url: str, table: str) -> CsvpgError | None:
     return None
 
 
+def unchanged_since(before: manifest.Entry) -> str:
+    """Why a file whose size and mtime are those it loaded with is skipped."""
+    return f"unchanged since run {(before.run_id or '')[:8]}"
+
+
 def _with_url(message: str, url: str) -> str:
     return message if url in message else f"{url}: {message}"
 
@@ -170,12 +175,7 @@ class FileLoad:
             except AlreadyLoaded:
                 return FileSummary(url, self.table, "loaded", error="loaded already by this run")
             except Skip as skip:
-                if skip.same_content and not ctx.dry_run:
-                    self._refresh_manifest()
-                done = tidy(ctx, self.fp.ref) if skip.loaded else None
-                if done is not None and done["action"] != "kept":
-                    return self._skipped(archived(done), {"after_load": done})
-                return self._skipped(str(skip))
+                return self._skip(skip)
             except Cancelled:
                 return self._cancelled()
             except SplitFailed as exc:
@@ -207,6 +207,22 @@ class FileLoad:
                     continue
                 return self._failed(error)
 
+    def _skip(self, skip: Skip, *, write_history: bool = True) -> FileSummary:
+        """A file not loaded this time; one loaded before is still tidied (after_load)."""
+        if skip.same_content and not self.ctx.dry_run:
+            self._refresh_manifest()
+        done = tidy(self.ctx, self.fp.ref) if skip.loaded else None
+        if done is not None and done["action"] != "kept":
+            return self._skipped(archived(done), {"after_load": done}, write_history=write_history)
+        return self._skipped(str(skip), write_history=write_history)
+
+    def skip_unchanged(self, before: manifest.Entry) -> FileSummary:
+        """The file as the run's listing found it: unchanged since ``before`` (the
+        manifest, read once for every file of the run, and its table there). Skipped
+        without a connection of its own: the caller writes the history rows of all
+        such files at once."""
+        return self._skip(Skip(unchanged_since(before), loaded=True), write_history=False)
+
     def _tidied(self, summary: FileSummary) -> FileSummary:
         """A loaded (committed) file deleted or moved as ``[source] after_load`` says,
         and that written to its history row."""
@@ -222,20 +238,20 @@ class FileLoad:
         ctx, url = self.ctx, self.url
         # Closed after the file's connection: a split file's extra connections and scratch.
         self.after = contextlib.ExitStack()
-        with self.after, connect(ctx.dsn) as conn, ctx.cancel.in_flight(conn, url):
+        with self.after, ctx.sessions.connection(ctx.dsn) as conn, ctx.cancel.in_flight(conn, url):
             try:
                 summary, loaded = self._in_transaction(conn)
             except TooManyRejects as exc:
                 # The file's rows are rolled back; its rejects are kept to say why.
                 if not ctx.dry_run:
-                    with connect(ctx.history_dsn) as hconn, hconn.transaction():
+                    with ctx.sessions.connection(ctx.history_dsn) as hconn, hconn.transaction():
                         write_rejects(hconn, ctx.run_id, url, exc.rejects)
                 self._rejected(exc.rejects)
                 raise too_many(url, exc.rejects, exc.read, ctx.max_rejects) from None
         if ctx.separate_history and not ctx.dry_run:
             # A history in another database cannot share the file's transaction: it is
             # written just after; the manifest (with the data) is what decides reloads.
-            with connect(ctx.history_dsn) as hconn, hconn.transaction():
+            with ctx.sessions.connection(ctx.history_dsn) as hconn, hconn.transaction():
                 self._history(hconn, summary, loaded)
         self._announce(summary, loaded)
         return summary
@@ -335,7 +351,7 @@ class FileLoad:
             and (before.size, before.mtime) == (ref.size, ref.mtime)
             and self._target_exists(conn)
         ):
-            raise Skip(f"unchanged since run {(before.run_id or '')[:8]}", loaded=True)
+            raise Skip(unchanged_since(before), loaded=True)
         return before
 
     def _previous(self, conn: psycopg.Connection[Any]) -> manifest.Entry | None:
@@ -405,10 +421,12 @@ class FileLoad:
 
     # -- outcomes other than loaded ------------------------------------------------
 
-    def _skipped(self, reason: str, details: dict[str, Any] | None = None) -> FileSummary:
+    def _skipped(
+        self, reason: str, details: dict[str, Any] | None = None, *, write_history: bool = True
+    ) -> FileSummary:
         self.ctx.emit(ev.FileSkipped(self.ctx.run_id, self.url, reason))
         summary = FileSummary(self.url, self.table, "skipped", error=reason, details=details or {})
-        return self._record(summary)
+        return self._record(summary) if write_history else summary
 
     def _failed(self, exc: CsvpgError) -> FileSummary:
         ctx = self.ctx
@@ -438,9 +456,9 @@ class FileLoad:
         if ctx.dry_run:
             return summary
         try:
-            with connect(ctx.history_dsn) as conn, conn.transaction():
+            with ctx.sessions.connection(ctx.history_dsn) as conn, conn.transaction():
                 history.file_done(conn, ctx.run_id, summary)
-            with connect(ctx.dsn) as conn, conn.transaction():
+            with ctx.sessions.connection(ctx.dsn) as conn, conn.transaction():
                 if failed and ctx.has_manifest and manifest.claim(conn, ctx.job_name, self.url):
                     before = manifest.previous(conn, ctx.job_name, self.url, self.table)
                     if before is None or before.status != "loaded":
@@ -462,7 +480,7 @@ class FileLoad:
     def _refresh_manifest(self) -> None:
         ctx, ref = self.ctx, self.fp.ref
         try:
-            with connect(ctx.dsn) as conn, conn.transaction():
+            with ctx.sessions.connection(ctx.dsn) as conn, conn.transaction():
                 manifest.refresh(
                     conn,
                     **self.key,

@@ -37,6 +37,26 @@ def table_columns(conn: psycopg.Connection[Any], schema: str, table: str) -> dic
     return {name: typ for name, typ in rows} if rows else None
 
 
+def existing_tables(
+    conn: psycopg.Connection[Any], tables: set[tuple[str, str]]
+) -> set[tuple[str, str]]:
+    """Which of ``tables`` ((schema, table) pairs) are there, in one query."""
+    if not tables:
+        return set()
+    pairs = sorted(tables)
+    rows = conn.execute(
+        """
+        SELECT n.nspname, c.relname
+        FROM unnest(%s::text[], %s::text[]) AS t(nspname, relname)
+        JOIN pg_namespace n ON n.nspname = t.nspname
+        JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = t.relname
+        WHERE c.relkind IN ('r', 'p')
+        """,
+        ([schema for schema, _ in pairs], [table for _, table in pairs]),
+    ).fetchall()
+    return {(schema, table) for schema, table in rows}
+
+
 # Letters, digits, spaces, one dot, a numeric modifier, "with/without time zone", "[]":
 # nothing that could end a statement or open a quote, so it is safe as SQL text.
 _TYPE_NAME = re.compile(

@@ -69,6 +69,24 @@ def previous(conn: psycopg.Connection[Any], job: str, url: str, table: str) -> E
     return Entry(*row) if row else None
 
 
+def loaded(
+    conn: psycopg.Connection[Any], job: str, keys: list[tuple[str, str]]
+) -> dict[tuple[str, str], Entry]:
+    """The loaded rows of ``keys`` ((url, table) pairs of this job), in one query: a run
+    of many files compares its whole listing at once (see :func:`previous` for one)."""
+    if not keys:
+        return {}
+    rows = conn.execute(
+        "SELECT m.url, m.table_name, m.size, m.mtime, m.sha256, m.status, m.run_id"
+        " FROM csvpg.manifest m"
+        " JOIN unnest(%s::text[], %s::text[]) AS k(url, table_name)"
+        "   ON m.url = k.url AND m.table_name = k.table_name"
+        " WHERE m.job = %s AND m.status = 'loaded'",
+        ([url for url, _ in keys], [table for _, table in keys], job),
+    ).fetchall()
+    return {(url, table): Entry(*rest) for url, table, *rest in rows}
+
+
 def record(
     conn: psycopg.Connection[Any],
     *,
