@@ -143,6 +143,8 @@ class FileLoad:
         self.extra: list[psycopg.Connection[Any]] = []
         #: How a large file split, or why it did not (the file's ``details.split``).
         self.split_note: dict[str, Any] | None = None
+        #: The target's columns as :meth:`_columns` last found them (in a 1-tuple).
+        self.columns: tuple[dict[str, str] | None] | None = None
 
     def __call__(self, *, wait: bool = False) -> FileSummary | None:
         """The file's outcome; None when another worker holds it: call again with
@@ -400,19 +402,22 @@ class FileLoad:
         """Rejects, history and manifest, in the file's own transaction: they can never
         disagree with the data."""
         ctx, ref = self.ctx, self.fp.ref
-        if not ctx.separate_history:
-            self._history(conn, summary, loaded)
-        manifest.record(
-            conn,
-            **self.key,
-            size=ref.size,
-            mtime=ref.mtime,
-            sha256=loaded.sha256,
-            rows=summary.rows_read,
-            status="loaded",
-            run_id=ctx.run_id,
-            seconds=summary.seconds,
-        )
+        if not ctx.separate_history and loaded.rejects:
+            write_rejects(conn, ctx.run_id, self.url, loaded.rejects)  # a COPY: not pipelined
+        with conn.pipeline():  # sent together: one wait for the server, not two
+            if not ctx.separate_history:
+                history.file_done(conn, ctx.run_id, summary)
+            manifest.record(
+                conn,
+                **self.key,
+                size=ref.size,
+                mtime=ref.mtime,
+                sha256=loaded.sha256,
+                rows=summary.rows_read,
+                status="loaded",
+                run_id=ctx.run_id,
+                seconds=summary.seconds,
+            )
 
     def _history(self, conn: psycopg.Connection[Any], summary: FileSummary, loaded: Loaded) -> None:
         if loaded.rejects:
@@ -506,7 +511,8 @@ class FileLoad:
         fp = self.fp
         self.extra = []
         self.split_note = None
-        existed = not fp.sink.writes_table or table_columns(conn, fp.schema, fp.table) is not None
+        self.columns = None
+        existed = not fp.sink.writes_table or self._columns(conn) is not None
         if not existed:
             # Files that create the same table take turns: the second waits for the first
             # to commit, then finds the table there.
@@ -514,6 +520,7 @@ class FileLoad:
                 "SELECT pg_advisory_xact_lock(hashtext('csvpg.create'), hashtext(%s))",
                 (self.table,),
             )
+            self.columns = None  # looked at again, now that the turn is this file's
         load = self.load_input(conn, opened)
         if fp.sink.writes_table and not split.stages(load, fp.sink):
             load = guard_relative_dates(load)  # COPY itself would take "yesterday" as a date
@@ -524,7 +531,7 @@ class FileLoad:
             return Loaded(LoadResult(rows=0, inserted=0), [], 0, False, stream.sha256, existed)
         splitter = None
         if fp.sink.writes_table:
-            exists = table_columns(conn, fp.schema, fp.table) is not None
+            exists = self._columns(conn) is not None
             splitter = self._splitter(load, exists)
             if splitter is None or splitter.staged:
                 for statement in fp.sink.ddl(load, exists):
@@ -677,12 +684,19 @@ class FileLoad:
             result = self.fp.sink.load_staged(conn, load, staged)
         return Loaded(result, rejects + list(result.rejects), read, True, stream.sha256)
 
+    def _columns(self, conn: psycopg.Connection[Any]) -> dict[str, str] | None:
+        """The target table's columns (None: no such table), asked once per look: the
+        load's steps between two looks change nothing a concurrent load could."""
+        if self.columns is None:
+            self.columns = (table_columns(conn, self.fp.schema, self.fp.table),)
+        return self.columns[0]
+
     def load_input(self, conn: psycopg.Connection[Any], opened: OpenedFile) -> LoadInput:
         """Check the file's columns against the table (or the types to create it with)."""
         fp = self.fp
         relation = opened.relation
         fp.check_primary_key(relation)
-        existing = table_columns(conn, fp.schema, fp.table) if fp.sink.writes_table else None
+        existing = self._columns(conn) if fp.sink.writes_table else None
         types = _column_types(conn, fp, opened, existing)
         self._warn_unknown_columns(relation)
         return LoadInput(
