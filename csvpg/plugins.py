@@ -54,13 +54,13 @@ def _load_entry_points(pm: pluggy.PluginManager) -> None:
             ) from exc
         pm.register(plugin, name=ep.name)
         if ep.dist is not None:
-            dists[id(plugin)] = f"{ep.dist.name} {ep.dist.version}"
+            dists[id(plugin)] = ep.dist
 
 
-#: Per plugin manager: id(plugin) → "distribution version", for the entry points' plugins.
-_DISTRIBUTIONS: weakref.WeakKeyDictionary[pluggy.PluginManager, dict[int, str]] = (
-    weakref.WeakKeyDictionary()
-)
+#: Per plugin manager: id(plugin) → its distribution, for the entry points' plugins.
+_DISTRIBUTIONS: weakref.WeakKeyDictionary[
+    pluggy.PluginManager, dict[int, importlib.metadata.Distribution]
+] = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,19 @@ class Registered(Generic[T]):
     key: str
     cls: type[T]
     plugin: str
-    distribution: str
+    #: The plugin's package; read only when said (its metadata costs a run's start).
+    package: importlib.metadata.Distribution | str
+
+    @property
+    def distribution(self) -> str:
+        """``"name version"`` of the package, or ``(registered in-process)``."""
+        return _distribution(self.package)
+
+
+def _distribution(package: importlib.metadata.Distribution | str) -> str:
+    if isinstance(package, str):
+        return package
+    return f"{package.metadata['Name']} {package.version}"
 
 
 class Registry:
@@ -76,9 +88,10 @@ class Registry:
 
     def __init__(self, pm: pluggy.PluginManager) -> None:
         self.pm = pm
-        self._dist = {
+        self._dist: dict[int, importlib.metadata.Distribution | str] = {
             id(plugin): f"{d.project_name} {d.version}" for plugin, d in pm.list_plugin_distinfo()
-        } | _DISTRIBUTIONS.get(pm, {})
+        }
+        self._dist |= _DISTRIBUTIONS.get(pm, {})
         self.sources: dict[str, Registered[Source]] = self._collect(
             "source", "register_sources", "schemes"
         )
@@ -107,7 +120,8 @@ class Registry:
                     if key in found:
                         raise PluginError(
                             f"{kind} '{key}' is registered twice: by {found[key].plugin} "
-                            f"({found[key].distribution}) and by {plugin_name} ({dist})",
+                            f"({found[key].distribution}) and by {plugin_name} "
+                            f"({_distribution(dist)})",
                             hint="uninstall one of the two packages",
                         )
                     found[key] = Registered(key, cls, plugin_name, dist)

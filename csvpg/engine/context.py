@@ -142,11 +142,12 @@ class Sessions:
         self._open: set[psycopg.Connection[Any]] = set()
 
     @contextmanager
-    def connection(self, dsn: str) -> Iterator[psycopg.Connection[Any]]:
+    def connection(self, dsn: str, **kwargs: Any) -> Iterator[psycopg.Connection[Any]]:
+        """A connection to ``dsn`` (a new one is opened with ``kwargs``)."""
         idle: dict[str, psycopg.Connection[Any]] = self._local.__dict__.setdefault("idle", {})
         conn = idle.pop(dsn, None)
         if conn is None or conn.closed or conn.broken:
-            conn = connect(dsn)
+            conn = connect(dsn, **kwargs)
             with self._lock:
                 self._open.add(conn)
         clean = False

@@ -237,7 +237,7 @@ class Engine:
 
     def _run_plan(self, plan: Plan, started: float) -> RunSummary:
         # One clear error for an unreachable server, rather than one per file.
-        with connect(self.dsn, connect_timeout=10) as conn:
+        with self.sessions.connection(self.dsn, connect_timeout=10) as conn:
             try:
                 if not self.dry_run:
                     ensure_schema(conn)
@@ -248,7 +248,7 @@ class Engine:
             except psycopg.Error as exc:
                 raise _schema_error(self.dsn, exc) from exc
         if not self.dry_run:
-            with connect(self.history_dsn, connect_timeout=10) as conn:
+            with self.sessions.connection(self.history_dsn, connect_timeout=10) as conn:
                 try:
                     if self.separate_history:
                         ensure_schema(conn)
@@ -381,6 +381,7 @@ class Engine:
         )
         if not self.dry_run:
             self._record_end(summary)
+        self.sessions.close()  # (a queued run's finisher ends here, not in run())
         self.emit(
             ev.JobFinished(
                 run_id=self.run_id,
@@ -409,7 +410,7 @@ class Engine:
         retries, delay = self.job.run.max_retries, self.job.run.retry_delay
         for attempt in itertools.count():
             try:
-                with connect(self.history_dsn, connect_timeout=10) as conn:
+                with self.sessions.connection(self.history_dsn, connect_timeout=10) as conn:
                     history.record_end(conn, self.run_id, values)
                     if summary.notifications:
                         history.notified(conn, self.run_id, summary.notifications)
