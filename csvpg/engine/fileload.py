@@ -143,6 +143,9 @@ class FileLoad:
         self.extra: list[psycopg.Connection[Any]] = []
         #: How a large file split, or why it did not (the file's ``details.split``).
         self.split_note: dict[str, Any] | None = None
+        #: The run's listing found the file unchanged but its table gone (dropped): it
+        #: loads again, whatever the table is when its turn comes.
+        self.table_gone = False
         #: The target's columns as :meth:`_columns` last found them (in a 1-tuple).
         self.columns: tuple[dict[str, str] | None] | None = None
 
@@ -293,7 +296,7 @@ class FileLoad:
         """A file read in full whose sha256 is the one it loaded with is skipped (unless
         ``--force``), when its table is still there."""
         if (
-            not self.ctx.force
+            not (self.ctx.force or self.table_gone)
             and before is not None
             and before.status == "loaded"
             and loaded.sha256 is not None
@@ -334,18 +337,29 @@ class FileLoad:
         unchanged since it loaded is skipped. A file another worker holds waits for the
         run's other files (:class:`Held`), then for that worker: loaded by it, it is
         skipped; not (that worker failed, or died), this run loads it."""
-        ctx, ref = self.ctx, self.fp.ref
-        if not manifest.claim(conn, ctx.job_name, self.url, wait=self.wait):
-            self.held_over = self._previous(conn)
+        ctx, ref, fp = self.ctx, self.fp.ref, self.fp
+        claim = manifest.claim_file(
+            conn,
+            ctx.job_name,
+            self.url,
+            self.table,
+            wait=self.wait,
+            read_manifest=ctx.has_manifest,
+            target=(fp.schema, fp.table) if fp.sink.writes_table else None,
+        )
+        # The target's columns as the claim found them: the load looks no more.
+        self.columns = (claim.columns,) if fp.sink.writes_table else None
+        if not claim.claimed:
+            self.held_over = claim.previous
             raise Held()
-        before = self._previous(conn)
+        before = claim.previous
         if before is not None and before.status == "loaded" and before.run_id == ctx.run_id:
             raise AlreadyLoaded()
         held_over = self.held_over
         if self.wait and before is not None and before.status == "loaded" and before != held_over:
             raise Skip(f"loaded by another worker (run {(before.run_id or '')[:8]})")
         if (
-            not ctx.force
+            not (ctx.force or self.table_gone)
             and before is not None
             and before.status == "loaded"
             and ref.size is not None
@@ -356,16 +370,10 @@ class FileLoad:
             raise Skip(unchanged_since(before), loaded=True)
         return before
 
-    def _previous(self, conn: psycopg.Connection[Any]) -> manifest.Entry | None:
-        ctx = self.ctx
-        if not ctx.has_manifest:
-            return None
-        return manifest.previous(conn, ctx.job_name, self.url, self.table)
-
     def _target_exists(self, conn: psycopg.Connection[Any]) -> bool:
         """A table dropped since the file loaded must be loaded again."""
         fp = self.fp
-        return not fp.sink.writes_table or table_columns(conn, fp.schema, fp.table) is not None
+        return not fp.sink.writes_table or self._columns(conn) is not None
 
     def _summary(self, opened: OpenedFile, loaded: Loaded) -> FileSummary:
         details = {
@@ -511,7 +519,6 @@ class FileLoad:
         fp = self.fp
         self.extra = []
         self.split_note = None
-        self.columns = None
         existed = not fp.sink.writes_table or self._columns(conn) is not None
         if not existed:
             # Files that create the same table take turns: the second waits for the first

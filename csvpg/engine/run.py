@@ -244,7 +244,7 @@ class Engine:
                     _reap_scratch(conn)
                 has_manifest = manifest.exists(conn)
                 free = free_connections(conn)
-                unchanged = self._unchanged(conn, plan.files) if has_manifest else {}
+                unchanged, gone = self._unchanged(conn, plan.files) if has_manifest else ({}, set())
             except psycopg.Error as exc:
                 raise _schema_error(self.dsn, exc) from exc
         if not self.dry_run:
@@ -280,6 +280,8 @@ class Engine:
             results.append(FileSummary(ref.url, None, "skipped", error=reason))
         ctx = self.context(has_manifest=has_manifest)
         loads = [FileLoad(ctx.for_file(plan.source, fp)) for fp in plan.files]
+        for i in gone:  # its table was dropped: loaded again, even by a file loaded before
+            loads[i].table_gone = True
         done = self._skip_unchanged(loads, unchanged)
         self.budget.start(self._connections(free), len(loads) - len(done))
         results += self._load_all([load for load in loads if id(load) not in done], done, loads)
@@ -287,13 +289,14 @@ class Engine:
 
     def _unchanged(
         self, conn: psycopg.Connection[Any], files: list[FilePlan]
-    ) -> dict[int, manifest.Entry]:
+    ) -> tuple[dict[int, manifest.Entry], set[int]]:
         """The files (by index) the listing shows unchanged since they loaded, their
-        tables still there: one manifest query and one catalog query for the whole
-        listing. A file that changed, one another run loads now, one of this run (a
-        queued run's task) is left to its own load, which claims it and looks again."""
+        tables still there; and those unchanged whose table is gone. One manifest query
+        and one catalog query for the whole listing. A file that changed, one another
+        run loads now, one of this run (a queued run's task) is left to its own load,
+        which claims it and looks again."""
         if self.force:
-            return {}
+            return {}, set()
         keys = [(fp.ref.url, fp.target) for fp in files]
         entries = manifest.loaded(conn, self.job.name, keys)
         same = {
@@ -308,11 +311,12 @@ class Engine:
         there = existing_tables(
             conn, {(files[i].schema, files[i].table) for i in same if files[i].sink.writes_table}
         )
-        return {
-            i: entry
-            for i, entry in same.items()
-            if not files[i].sink.writes_table or (files[i].schema, files[i].table) in there
+        gone = {
+            i
+            for i in same
+            if files[i].sink.writes_table and (files[i].schema, files[i].table) not in there
         }
+        return {i: entry for i, entry in same.items() if i not in gone}, gone
 
     def _skip_unchanged(
         self, loads: list[FileLoad], unchanged: dict[int, manifest.Entry]
