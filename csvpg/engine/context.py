@@ -169,6 +169,13 @@ class Sessions:
             self._open.discard(conn)
         conn.close()  # a transaction still open rolls back
 
+    def release(self) -> None:
+        """Close the connections this thread keeps: its slots are the files' now (a
+        role's connection limit counts every one)."""
+        idle: dict[str, psycopg.Connection[Any]] = self._local.__dict__.get("idle", {})
+        while idle:
+            self._discard(idle.popitem()[1])
+
     def close(self) -> None:
         """Every kept connection closed: the run is over."""
         with self._lock:

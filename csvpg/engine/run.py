@@ -284,6 +284,7 @@ class Engine:
             loads[i].table_gone = True
         done = self._skip_unchanged(loads, unchanged)
         self.budget.start(self._connections(free), len(loads) - len(done))
+        self.sessions.release()  # the run's own connection: a file's now
         results += self._load_all([load for load in loads if id(load) not in done], done, loads)
         return self.finish(results, time.perf_counter() - started)
 
