@@ -41,10 +41,11 @@ and the backends it reaped), so client and server costs can be told apart even w
 other work on the machine skews wall times. Autovacuum is off in the private cluster,
 so one run's table is not vacuumed during the next run. The client's peak RSS of each
 ``csvpg run`` subprocess is its own ``ru_maxrss`` as returned by ``os.wait4`` for that
-child (``RUSAGE_CHILDREN`` would be the largest of every child so far, psql's
-included). It prints one table and writes ``<dir>/results.json``. Without ``--keep``
-the generated files and the cluster are removed at the end (kept when a run fails);
-with it they stay and are reused while the row count matches.
+child, started from a small spawner process (a child's high-water mark starts at the
+RSS of the process that forked it; ``RUSAGE_CHILDREN`` would be the largest of every
+child so far, psql's included). It prints one table and writes ``<dir>/results.json``.
+Without ``--keep`` the generated files and the cluster are removed at the end (kept
+when a run fails); with it they stay and are reused while the row count matches.
 """
 
 from __future__ import annotations
@@ -356,6 +357,22 @@ class Sample:
     server: float
 
 
+def _spawned(
+    command: list[str], out: str, err: str, env: dict[str, str] | None
+) -> tuple[int, float, float, float]:
+    """In the spawner (:attr:`Bench.spawner`): run ``command``, its output to ``out`` and
+    ``err`` (the same file: both); its exit code, wall and CPU seconds, peak RSS (MB)."""
+    with open(out, "ab") as stdout, open(err, "ab") as stderr:
+        started = time.perf_counter()
+        child = subprocess.Popen(
+            command, stdout=stdout, stderr=stdout if out == err else stderr, env=env
+        )
+        _, status, usage = os.wait4(child.pid, 0)
+        seconds = time.perf_counter() - started
+    child.returncode = os.waitstatus_to_exitcode(status)  # Popen must not wait again
+    return child.returncode, seconds, _cpu(usage), usage.ru_maxrss * 1024 / 1e6
+
+
 def _cpu(usage: Any) -> float:
     return float(usage.ru_utime + usage.ru_stime)
 
@@ -589,28 +606,41 @@ class Bench:
         command = [str(exe)] if exe.exists() else [sys.executable, "-m", "csvpg"]
         out_path = self.logs / f"subprocess_{label}.json"
         err_path = self.logs / f"subprocess_{label}.log"
-        with out_path.open("wb") as out, err_path.open("wb") as err:
-            pids = self.server.children()
-            server = self.server.total()
-            started = time.perf_counter()
-            child = subprocess.Popen(
-                [*command, "run", "--json", "-q", *(["--force"] if force else []), str(job)],
-                stdout=out,
-                stderr=err,
-            )
-            _, status, usage = os.wait4(child.pid, 0)
-            seconds = time.perf_counter() - started
+        out_path.write_bytes(b"")
+        err_path.write_bytes(b"")
+        pids = self.server.children()
+        server = self.server.total()
+        args = [*command, "run", "--json", "-q", *(["--force"] if force else []), str(job)]
+        code, seconds, cpu, peak = self.spawn(args, str(out_path), str(err_path))
         self.server.quiet(pids)
-        sample = Sample(seconds, _cpu(usage), self.server.total() - server)
-        child.returncode = os.waitstatus_to_exitcode(status)  # Popen must not wait again
-        if child.returncode != 0:
-            raise SystemExit(f"csvpg run {job.name} exited {child.returncode}; see {err_path}")
+        sample = Sample(seconds, cpu, self.server.total() - server)
+        if code != 0:
+            raise SystemExit(f"csvpg run {job.name} exited {code}; see {err_path}")
         summary = json.loads(out_path.read_text())
         problems = [f"{f['file']}: {f['status']} ({f['error']})" for f in summary["files"]]
         allowed = {"loaded", "skipped"} if skipped else {"loaded"}
         if any(f["status"] not in allowed for f in summary["files"]):
             raise SystemExit(f"csvpg run {job.name} (subprocess): " + "; ".join(problems))
-        return sample, usage.ru_maxrss * 1024 / 1e6, summary
+        return sample, peak, summary
+
+    @functools.cached_property
+    def spawner(self) -> Any:
+        """A small process the timed children start from: a child's ``ru_maxrss``
+        begins at the RSS of the process that forked it (Linux keeps the high-water mark
+        across exec), and this one is an interpreter with the bench module alone, not
+        the bench with its results and csvpg loaded."""
+        import multiprocessing
+
+        return multiprocessing.get_context("forkserver").Pool(1)
+
+    def spawn(
+        self, command: list[str], out: str, err: str, env: dict[str, str] | None = None
+    ) -> tuple[int, float, float, float]:
+        """(exit code, wall s, CPU s, peak RSS MB) of ``command`` started by the spawner."""
+        result: tuple[int, float, float, float] = self.spawner.apply(
+            _spawned, (command, out, err, env)
+        )
+        return result
 
     # -- the measurements
 
@@ -1067,19 +1097,14 @@ class Bench:
     ) -> tuple[Sample, float]:
         """One timed child process: its times (the server's CPU too), its own peak RSS."""
         err_path = self.logs / f"{log}.log"
-        with err_path.open("wb") as out:
-            pids = self.server.children()
-            server = self.server.total()
-            started = time.perf_counter()
-            child = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
-            _, status, usage = os.wait4(child.pid, 0)
-            seconds = time.perf_counter() - started
+        err_path.write_bytes(b"")
+        pids = self.server.children()
+        server = self.server.total()
+        code, seconds, cpu, peak = self.spawn(command, str(err_path), str(err_path), env)
         self.server.quiet(pids)
-        child.returncode = os.waitstatus_to_exitcode(status)
-        if child.returncode != 0:
-            raise SystemExit(f"{log} exited {child.returncode}; see {err_path}")
-        sample = Sample(seconds, _cpu(usage), self.server.total() - server)
-        return sample, usage.ru_maxrss * 1024 / 1e6
+        if code != 0:
+            raise SystemExit(f"{log} exited {code}; see {err_path}")
+        return Sample(seconds, cpu, self.server.total() - server), peak
 
     def fingerprint(self, table: str, *, null_as_empty: bool = False) -> tuple[int, str]:
         """(rows, md5 over the rows as text in order_id order) of the 12 columns."""
@@ -1382,6 +1407,8 @@ class Bench:
             self.sql(f"DROP TABLE IF EXISTS {SCHEMA}.{table}")
 
     def close(self) -> None:
+        if "spawner" in self.__dict__:
+            self.spawner.terminate()
         try:
             self.sql(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
             self.sql("ALTER SYSTEM RESET autovacuum")
