@@ -521,13 +521,7 @@ class FileLoad:
         self.split_note = None
         existed = not fp.sink.writes_table or self._columns(conn) is not None
         if not existed:
-            # Files that create the same table take turns: the second waits for the first
-            # to commit, then finds the table there.
-            conn.execute(
-                "SELECT pg_advisory_xact_lock(hashtext('csvpg.create'), hashtext(%s))",
-                (self.table,),
-            )
-            self.columns = None  # looked at again, now that the turn is this file's
+            self._creation_turn(conn)
         load = self.load_input(conn, opened)
         if fp.sink.writes_table and not split.stages(load, fp.sink):
             load = guard_relative_dates(load)  # COPY itself would take "yesterday" as a date
@@ -573,6 +567,15 @@ class FileLoad:
                 raise
             self._setting_aside(exc.message)
         return replace(self._careful(conn, load), existed=existed)
+
+    def _creation_turn(self, conn: psycopg.Connection[Any]) -> None:
+        """Files that create the same table take turns: the second waits for the first
+        to commit, then finds the table there (its columns are looked at again)."""
+        conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('csvpg.create'), hashtext(%s))",
+            (self.table,),
+        )
+        self.columns = None
 
     def _setting_aside(self, why: str) -> None:
         self.ctx.emit(
