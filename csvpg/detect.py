@@ -398,7 +398,7 @@ def quote_usage(
     such a field is read changed, and may swallow the lines after it.
     """
     quoted = stray = 0
-    for opens, bad in _field_quotes(text, delimiter, quote, escape, final=final):
+    for opens, bad in _field_quotes(text, delimiter, quote, escape, final=final, sparse=True):
         quoted += opens
         stray += bad
     return quoted, stray
@@ -414,14 +414,29 @@ def stray_column(raw: str, delimiter: str, quote: str, escape: str | None = None
 
 
 def _field_quotes(
-    text: str, delimiter: str, quote: str, escape: str | None, *, final: bool = True
+    text: str,
+    delimiter: str,
+    quote: str,
+    escape: str | None,
+    *,
+    final: bool = True,
+    sparse: bool = False,
 ) -> Iterator[tuple[bool, bool]]:
-    """For each field of ``text``: (opens with a quote, holds a stray quote)."""
+    """For each field of ``text``: (opens with a quote, holds a stray quote). ``sparse``:
+    only the fields that hold a quote (the others are ``(False, False)``): a sample's
+    fields are mostly plain, and stepping over them one by one is most of the cost."""
     ends = delimiter + "\r\n"
     quoted_rx = _quoted_rx(quote, escape)
     plain_rx = re.compile(f"[^{re.escape(ends)}]*")
     pos, n = 0, len(text)
     while pos < n:
+        if sparse:
+            # The field holding the next quote starts after the last end before it: no
+            # quoted field (which could hold an end) lies between.
+            first = text.find(quote, pos)
+            if first < 0:
+                return
+            pos = max(pos, *(text.rfind(c, pos, first) + 1 for c in ends))
         at = pos
         while at < n and text[at] == " ":
             at += 1
