@@ -717,6 +717,24 @@ def _column_kind(kinds: list[str]) -> str:
     return ""
 
 
+def _kinds(rows: list[list[str]], j: int) -> list[str]:
+    """The kinds of column ``j``'s non-empty values, cut short once more than
+    ``1 - _AGREE`` of ``rows`` (and one, against rounding) are text: then no kind can be
+    ``_AGREE`` of them, and :func:`_column_kind` of the values read so far is "" as it
+    is of them all."""
+    kinds: list[str] = []
+    texts, most = 0, (1 - _AGREE) * len(rows) + 1
+    for r in rows:
+        k = _kind(r[j])
+        if k:
+            kinds.append(k)
+            if k == "text":
+                texts += 1
+                if texts > most:
+                    break
+    return kinds
+
+
 def _fits(value: str, kind: str) -> bool:
     mine = _kind(value)
     if mine in ("", kind):
@@ -755,7 +773,7 @@ def _has_header(rows: list[list[str]], width: int) -> tuple[bool, str]:
     first, rest = rows[0], [r for r in rows[1:] if len(r) == width]
     typed = []
     for j in range(min(width, len(first))):
-        kind = _column_kind([k for r in rest if (k := _kind(r[j]))])
+        kind = _column_kind(_kinds(rest, j))
         if kind:
             typed.append((j, kind))
     if not typed:
