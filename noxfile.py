@@ -35,11 +35,21 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """csvpg against psql \\copy: append, upsert, rebuild, workers, split (tests/benchmark.py).
+    """csvpg against psql \\copy and other loaders (tests/benchmark.py; DuckDB and sling from
+    the ``bench`` dependency group, pgloader from the system).
 
     Options after ``--``: ``--rows N`` (default 1 000 000), ``--runs N`` (3), ``--keep``.
     Data, a private embedded cluster and ``results.json`` go to ``bench-data/``.
     """
     session.run(
-        "uv", "run", "--frozen", "python", "-m", "tests.benchmark", *session.posargs, external=True
+        "uv",
+        "run",
+        "--frozen",
+        "--group",
+        "bench",
+        "python",
+        "-m",
+        "tests.benchmark",
+        *session.posargs,
+        external=True,
     )

@@ -398,7 +398,7 @@ def quote_usage(
     such a field is read changed, and may swallow the lines after it.
     """
     quoted = stray = 0
-    for opens, bad in _field_quotes(text, delimiter, quote, escape, final=final):
+    for opens, bad in _field_quotes(text, delimiter, quote, escape, final=final, sparse=True):
         quoted += opens
         stray += bad
     return quoted, stray
@@ -414,14 +414,29 @@ def stray_column(raw: str, delimiter: str, quote: str, escape: str | None = None
 
 
 def _field_quotes(
-    text: str, delimiter: str, quote: str, escape: str | None, *, final: bool = True
+    text: str,
+    delimiter: str,
+    quote: str,
+    escape: str | None,
+    *,
+    final: bool = True,
+    sparse: bool = False,
 ) -> Iterator[tuple[bool, bool]]:
-    """For each field of ``text``: (opens with a quote, holds a stray quote)."""
+    """For each field of ``text``: (opens with a quote, holds a stray quote). ``sparse``:
+    only the fields that hold a quote (the others are ``(False, False)``): a sample's
+    fields are mostly plain, and stepping over them one by one is most of the cost."""
     ends = delimiter + "\r\n"
     quoted_rx = _quoted_rx(quote, escape)
     plain_rx = re.compile(f"[^{re.escape(ends)}]*")
     pos, n = 0, len(text)
     while pos < n:
+        if sparse:
+            # The field holding the next quote starts after the last end before it: no
+            # quoted field (which could hold an end) lies between.
+            first = text.find(quote, pos)
+            if first < 0:
+                return
+            pos = max(pos, *(text.rfind(c, pos, first) + 1 for c in ends))
         at = pos
         while at < n and text[at] == " ":
             at += 1
@@ -702,6 +717,24 @@ def _column_kind(kinds: list[str]) -> str:
     return ""
 
 
+def _kinds(rows: list[list[str]], j: int) -> list[str]:
+    """The kinds of column ``j``'s non-empty values, cut short once more than
+    ``1 - _AGREE`` of ``rows`` (and one, against rounding) are text: then no kind can be
+    ``_AGREE`` of them, and :func:`_column_kind` of the values read so far is "" as it
+    is of them all."""
+    kinds: list[str] = []
+    texts, most = 0, (1 - _AGREE) * len(rows) + 1
+    for r in rows:
+        k = _kind(r[j])
+        if k:
+            kinds.append(k)
+            if k == "text":
+                texts += 1
+                if texts > most:
+                    break
+    return kinds
+
+
 def _fits(value: str, kind: str) -> bool:
     mine = _kind(value)
     if mine in ("", kind):
@@ -740,7 +773,7 @@ def _has_header(rows: list[list[str]], width: int) -> tuple[bool, str]:
     first, rest = rows[0], [r for r in rows[1:] if len(r) == width]
     typed = []
     for j in range(min(width, len(first))):
-        kind = _column_kind([k for r in rest if (k := _kind(r[j]))])
+        kind = _column_kind(_kinds(rest, j))
         if kind:
             typed.append((j, kind))
     if not typed:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -34,11 +35,16 @@ def get_plugin_manager(
 
 
 def _load_entry_points(pm: pluggy.PluginManager) -> None:
-    """pluggy's loader, after a first import of each plugin so that a package that fails
-    to import is named in the error rather than lost in a traceback."""
+    """Each plugin of the group imported and registered under its entry point's name,
+    with its distribution's name and version (``csvpg plugins``). A package that fails
+    to import is named in the error rather than lost in a traceback. (pluggy's own
+    loader reads every installed distribution's entry points again: slower to start.)"""
+    dists = _DISTRIBUTIONS.setdefault(pm, {})
     for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if pm.get_plugin(ep.name) is not None or pm.is_blocked(ep.name):
+            continue
         try:
-            ep.load()
+            plugin = ep.load()
         except Exception as exc:
             package = ep.dist.name if ep.dist else ep.value
             raise PluginError(
@@ -46,7 +52,15 @@ def _load_entry_points(pm: pluggy.PluginManager) -> None:
                 f"{type(exc).__name__}: {exc}",
                 hint=f"reinstall or uninstall {package}",
             ) from exc
-    pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+        pm.register(plugin, name=ep.name)
+        if ep.dist is not None:
+            dists[id(plugin)] = ep.dist
+
+
+#: Per plugin manager: id(plugin) → its distribution, for the entry points' plugins.
+_DISTRIBUTIONS: weakref.WeakKeyDictionary[
+    pluggy.PluginManager, dict[int, importlib.metadata.Distribution]
+] = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
@@ -54,7 +68,19 @@ class Registered(Generic[T]):
     key: str
     cls: type[T]
     plugin: str
-    distribution: str
+    #: The plugin's package; read only when said (its metadata costs a run's start).
+    package: importlib.metadata.Distribution | str
+
+    @property
+    def distribution(self) -> str:
+        """``"name version"`` of the package, or ``(registered in-process)``."""
+        return _distribution(self.package)
+
+
+def _distribution(package: importlib.metadata.Distribution | str) -> str:
+    if isinstance(package, str):
+        return package
+    return f"{package.metadata['Name']} {package.version}"
 
 
 class Registry:
@@ -62,9 +88,10 @@ class Registry:
 
     def __init__(self, pm: pluggy.PluginManager) -> None:
         self.pm = pm
-        self._dist = {
+        self._dist: dict[int, importlib.metadata.Distribution | str] = {
             id(plugin): f"{d.project_name} {d.version}" for plugin, d in pm.list_plugin_distinfo()
         }
+        self._dist |= _DISTRIBUTIONS.get(pm, {})
         self.sources: dict[str, Registered[Source]] = self._collect(
             "source", "register_sources", "schemes"
         )
@@ -93,7 +120,8 @@ class Registry:
                     if key in found:
                         raise PluginError(
                             f"{kind} '{key}' is registered twice: by {found[key].plugin} "
-                            f"({found[key].distribution}) and by {plugin_name} ({dist})",
+                            f"({found[key].distribution}) and by {plugin_name} "
+                            f"({_distribution(dist)})",
                             hint="uninstall one of the two packages",
                         )
                     found[key] = Registered(key, cls, plugin_name, dist)

@@ -14,13 +14,26 @@ as the median of ``--runs`` repetitions with the tables reset outside the timed 
 * ``psql \\copy`` (the bundled psql 18, csvpg's COPY options) into a fresh TEXT table,
   against ``csvpg run`` append into a fresh table (in-process with ``csvpg.run``, and
   once as a ``csvpg run`` subprocess);
-* a hand-written upsert (psql: COPY into a TEXT staging table, then the same
-  ``INSERT … SELECT DISTINCT ON … ON CONFLICT DO UPDATE`` statement csvpg's UpsertSink
-  runs) against ``csvpg run`` upsert, the table holding the base file each time;
+* the best hand-written upsert for the file (psql: COPY into a typed temporary table,
+  then ``INSERT … ON CONFLICT DO UPDATE … WHERE (cols) IS DISTINCT FROM (excluded
+  cols)``; it knows the file's keys are unique, so no ``DISTINCT ON``) against ``csvpg
+  run`` upsert, which cannot know that, the table holding the base file each time;
 * ``csvpg run`` rebuild of the loaded table against ``psql \\copy`` into an empty one;
 * the base file split in 4, loaded with ``[run] workers = 1`` and ``workers = 2``;
 * the base file alone over 2 connections (``[run] split_mb``) into a new table, and the
-  upsert file over 2 connections.
+  upsert file over 2 connections;
+* the loaders people would pick instead, each a fresh process on the base file into a
+  new table, rounds alternating with ``psql \\copy`` and ``csvpg run``: DuckDB
+  (``read_csv`` into its postgres extension), sling and pgloader (``uv sync --group
+  bench``; pgloader from the system's packages). Each result is checked against
+  psql's (rows, and an md5 over the rows in order_id order); a peer that is missing
+  gets a row saying so;
+* a 2-row file, ``csvpg run`` and ``psql \\copy`` as fresh processes (start-up);
+* 100, 1,000 and 10,000 files of 100 rows loaded by one ``csvpg run``, then the same
+  run again with every file unchanged (one run each).
+
+Before the fresh processes, csvpg and the environment's packages are compiled to
+bytecode, as an installer leaves them.
 
 Each timed call also records the client's CPU seconds (this process for in-process
 runs, the waited-for child for psql) and the server's (the postmaster, its live children
@@ -28,10 +41,11 @@ and the backends it reaped), so client and server costs can be told apart even w
 other work on the machine skews wall times. Autovacuum is off in the private cluster,
 so one run's table is not vacuumed during the next run. The client's peak RSS of each
 ``csvpg run`` subprocess is its own ``ru_maxrss`` as returned by ``os.wait4`` for that
-child (``RUSAGE_CHILDREN`` would be the largest of every child so far, psql's
-included). It prints one table and writes ``<dir>/results.json``. Without ``--keep``
-the generated files and the cluster are removed at the end (kept when a run fails);
-with it they stay and are reused while the row count matches.
+child, started from a small spawner process (a child's high-water mark starts at the
+RSS of the process that forked it; ``RUSAGE_CHILDREN`` would be the largest of every
+child so far, psql's included). It prints one table and writes ``<dir>/results.json``.
+Without ``--keep`` the generated files and the cluster are removed at the end (kept
+when a run fails); with it they stay and are reused while the row count matches.
 """
 
 from __future__ import annotations
@@ -65,6 +79,11 @@ PARTS = 4
 
 TARGETS = {"append": 1.15, "upsert": 1.25, "rebuild": 1.25}
 RSS_TARGET_MB = 150.0
+#: What ``--only`` may name, in the order they run.
+MEASUREMENTS = [
+    "append", "upsert", "rebuild", "workers", "split", "parquet", "infer", "peers", "startup",
+    "many",
+]  # fmt: skip
 
 # --- the data ------------------------------------------------------------------------
 
@@ -338,6 +357,22 @@ class Sample:
     server: float
 
 
+def _spawned(
+    command: list[str], out: str, err: str, env: dict[str, str] | None
+) -> tuple[int, float, float, float]:
+    """In the spawner (:attr:`Bench.spawner`): run ``command``, its output to ``out`` and
+    ``err`` (the same file: both); its exit code, wall and CPU seconds, peak RSS (MB)."""
+    with open(out, "ab") as stdout, open(err, "ab") as stderr:
+        started = time.perf_counter()
+        child = subprocess.Popen(
+            command, stdout=stdout, stderr=stdout if out == err else stderr, env=env
+        )
+        _, status, usage = os.wait4(child.pid, 0)
+        seconds = time.perf_counter() - started
+    child.returncode = os.waitstatus_to_exitcode(status)  # Popen must not wait again
+    return child.returncode, seconds, _cpu(usage), usage.ru_maxrss * 1024 / 1e6
+
+
 def _cpu(usage: Any) -> float:
     return float(usage.ru_utime + usage.ru_stime)
 
@@ -438,6 +473,7 @@ class Bench:
             with path.open("rb") as handle:  # warm the page cache for every contender
                 while handle.read(1 << 24):
                     pass
+        compile_bytecode()
         # One small in-process run first, so the timed runs do not pay for imports.
         small = self.jobs / "warm" / "warm.csv"
         small.parent.mkdir(exist_ok=True)
@@ -471,34 +507,27 @@ class Bench:
         self.run_psql(["-c", command], f"copy_{table}")
 
     def upsert_script(self, table: str, path: Path) -> Path:
-        """The hand-written upsert: UpsertSink's SQL, written out for psql."""
-        staged = [f"f{i}" for i in range(len(HEADER))]
-        casts = ", ".join(
-            f'CAST({s} AS {TYPES[c]}) AS "{c}"' for s, c in zip(staged, HEADER, strict=True)
-        )
+        """The best hand-written upsert for this file (its keys are unique): COPY into a
+        typed temporary table, then ``INSERT … ON CONFLICT DO UPDATE … WHERE (cols) IS
+        DISTINCT FROM (excluded cols)``, counting inserted and updated rows (the rest of
+        the file is unchanged)."""
         cols = ", ".join(f'"{c}"' for c in HEADER)
         others = [c for c in HEADER if c != KEY]
         sets = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in others)
         mine = ", ".join(f't."{c}"' for c in others)
         theirs = ", ".join(f'EXCLUDED."{c}"' for c in others)
-        staging_cols = ", ".join(f"{s} text" for s in staged)
         script = textwrap.dedent(
             f"""\
             BEGIN;
-            CREATE TEMP TABLE csvpg_staging ({staging_cols},
-                __csvpg_row bigint GENERATED ALWAYS AS IDENTITY) ON COMMIT DROP;
-            \\copy csvpg_staging ({", ".join(staged)}) FROM '{path}' WITH {self.copy_options()}
-            WITH src AS (
-                SELECT DISTINCT ON ("{KEY}") {cols}
-                FROM (SELECT {casts}, __csvpg_row FROM csvpg_staging) s
-                ORDER BY "{KEY}", __csvpg_row DESC
-            ), written AS (
-                INSERT INTO {SCHEMA}.{table} AS t ({cols}) SELECT {cols} FROM src
+            CREATE TEMP TABLE csvpg_staging (LIKE {SCHEMA}.{table}) ON COMMIT DROP;
+            \\copy csvpg_staging ({cols}) FROM '{path}' WITH {self.copy_options()}
+            WITH written AS (
+                INSERT INTO {SCHEMA}.{table} AS t ({cols}) SELECT {cols} FROM csvpg_staging
                 ON CONFLICT ("{KEY}") DO UPDATE SET {sets}
                 WHERE ({mine}) IS DISTINCT FROM ({theirs})
                 RETURNING (xmax = 0) AS inserted
             )
-            SELECT (SELECT count(*) FROM src),
+            SELECT (SELECT count(*) FROM csvpg_staging),
                    count(*) FILTER (WHERE inserted),
                    count(*) FILTER (WHERE NOT inserted)
             FROM written;
@@ -566,33 +595,52 @@ class Bench:
             raise SystemExit(f"csvpg run {job.name}: " + "; ".join(problems))
         return summary
 
-    def csvpg_subprocess(self, job: Path, label: str) -> tuple[Sample, float, dict[str, Any]]:
-        """One ``csvpg run --json`` child: its times, its own peak RSS (MB), its summary."""
+    def csvpg_subprocess(
+        self, job: Path, label: str, *, force: bool | None = None, skipped: bool = False
+    ) -> tuple[Sample, float, dict[str, Any]]:
+        """One ``csvpg run --json`` child: its times, its own peak RSS (MB), its summary.
+        ``force``: ``--force`` (default: when this csvpg has it); ``skipped``: files may
+        be skipped (a re-run of unchanged files)."""
+        force = self.force if force is None else force
         exe = Path(sys.executable).parent / "csvpg"
         command = [str(exe)] if exe.exists() else [sys.executable, "-m", "csvpg"]
         out_path = self.logs / f"subprocess_{label}.json"
         err_path = self.logs / f"subprocess_{label}.log"
-        with out_path.open("wb") as out, err_path.open("wb") as err:
-            pids = self.server.children()
-            server = self.server.total()
-            started = time.perf_counter()
-            child = subprocess.Popen(
-                [*command, "run", "--json", "-q", *(["--force"] if self.force else []), str(job)],
-                stdout=out,
-                stderr=err,
-            )
-            _, status, usage = os.wait4(child.pid, 0)
-            seconds = time.perf_counter() - started
+        out_path.write_bytes(b"")
+        err_path.write_bytes(b"")
+        pids = self.server.children()
+        server = self.server.total()
+        args = [*command, "run", "--json", "-q", *(["--force"] if force else []), str(job)]
+        code, seconds, cpu, peak = self.spawn(args, str(out_path), str(err_path))
         self.server.quiet(pids)
-        sample = Sample(seconds, _cpu(usage), self.server.total() - server)
-        child.returncode = os.waitstatus_to_exitcode(status)  # Popen must not wait again
-        if child.returncode != 0:
-            raise SystemExit(f"csvpg run {job.name} exited {child.returncode}; see {err_path}")
+        sample = Sample(seconds, cpu, self.server.total() - server)
+        if code != 0:
+            raise SystemExit(f"csvpg run {job.name} exited {code}; see {err_path}")
         summary = json.loads(out_path.read_text())
         problems = [f"{f['file']}: {f['status']} ({f['error']})" for f in summary["files"]]
-        if any(f["status"] != "loaded" for f in summary["files"]):
+        allowed = {"loaded", "skipped"} if skipped else {"loaded"}
+        if any(f["status"] not in allowed for f in summary["files"]):
             raise SystemExit(f"csvpg run {job.name} (subprocess): " + "; ".join(problems))
-        return sample, usage.ru_maxrss * 1024 / 1e6, summary
+        return sample, peak, summary
+
+    @functools.cached_property
+    def spawner(self) -> Any:
+        """A small process the timed children start from: a child's ``ru_maxrss``
+        begins at the RSS of the process that forked it (Linux keeps the high-water mark
+        across exec), and this one is an interpreter with the bench module alone, not
+        the bench with its results and csvpg loaded."""
+        import multiprocessing
+
+        return multiprocessing.get_context("forkserver").Pool(1)
+
+    def spawn(
+        self, command: list[str], out: str, err: str, env: dict[str, str] | None = None
+    ) -> tuple[int, float, float, float]:
+        """(exit code, wall s, CPU s, peak RSS MB) of ``command`` started by the spawner."""
+        result: tuple[int, float, float, float] = self.spawner.apply(
+            _spawned, (command, out, err, env)
+        )
+        return result
 
     # -- the measurements
 
@@ -814,7 +862,7 @@ class Bench:
         assert differ == 0, f"{differ} rows differ between the two upserts"
         self.record(
             "upsert_hand",
-            "hand-written upsert (psql, UpsertSink's SQL)",
+            "hand-written upsert (psql: typed temp table, ON CONFLICT … IS DISTINCT FROM)",
             hand_t,
             d.upsert_rows,
             d.sizes["upsert"],
@@ -1042,12 +1090,348 @@ class Bench:
         for table in ("split_append", "split_upsert"):
             self.sql(f"DROP TABLE IF EXISTS {SCHEMA}.{table}")
 
+    # -- the loaders people would pick instead: DuckDB, sling, pgloader --------------
+
+    def child(
+        self, command: list[str], log: str, env: dict[str, str] | None = None
+    ) -> tuple[Sample, float]:
+        """One timed child process: its times (the server's CPU too), its own peak RSS."""
+        err_path = self.logs / f"{log}.log"
+        err_path.write_bytes(b"")
+        pids = self.server.children()
+        server = self.server.total()
+        code, seconds, cpu, peak = self.spawn(command, str(err_path), str(err_path), env)
+        self.server.quiet(pids)
+        if code != 0:
+            raise SystemExit(f"{log} exited {code}; see {err_path}")
+        return Sample(seconds, cpu, self.server.total() - server), peak
+
+    def fingerprint(self, table: str, *, null_as_empty: bool = False) -> tuple[int, str]:
+        """(rows, md5 over the rows as text in order_id order) of the 12 columns."""
+        cols = ", ".join(
+            f"coalesce({c}::text, '')" if null_as_empty else f"{c}::text" for c in HEADER
+        )
+        row = self.sql(
+            f"SELECT count(*), md5(string_agg(md5(ROW({cols})::text), '' "
+            f"ORDER BY order_id::bigint)) FROM {SCHEMA}.{table}"
+        )[0]
+        return int(row[0]), str(row[1])
+
+    def socket(self) -> tuple[str, str]:
+        """(socket folder or host, port) of the bench's server."""
+        from psycopg.conninfo import conninfo_to_dict
+
+        info = conninfo_to_dict(self.dsn)
+        return str(info.get("host") or "localhost"), str(info.get("port") or "5432")
+
+    def peers(self) -> dict[str, tuple[Callable[[], object], list[str], dict[str, str]] | str]:
+        """Each peer: (reset, command, environment), or why it is not there."""
+        d = self.data
+        host, port = self.socket()
+        found: dict[str, tuple[Callable[[], object], list[str], dict[str, str]] | str] = {}
+        env = dict(os.environ)
+        try:
+            import duckdb  # noqa: F401
+            import duckdb_extension_postgres
+
+            ext = next(Path(duckdb_extension_postgres.__file__).parent.rglob("*.duckdb_extension"))
+            # DuckDB loads a file by the extension's own name: postgres_scanner.
+            named = self.folder / "duckdb" / "postgres_scanner.duckdb_extension"
+            named.parent.mkdir(exist_ok=True)
+            shutil.copyfile(ext, named)
+            script = textwrap.dedent(
+                f"""\
+                import duckdb
+                con = duckdb.connect(config={{"allow_unsigned_extensions": "true",
+                    "autoinstall_known_extensions": "false"}})
+                con.execute("LOAD '{named}'")
+                con.execute("ATTACH '{self.dsn}' AS pg (TYPE postgres)")
+                con.execute("CREATE TABLE pg.{SCHEMA}.peer_duckdb AS SELECT * FROM read_csv("
+                    "'{d.base}', header=true, all_varchar=true, delim=',', quote='\\"', "
+                    "escape='\\"')")
+                """
+            )
+            found["duckdb"] = (
+                lambda: self.sql(f"DROP TABLE IF EXISTS {SCHEMA}.peer_duckdb"),
+                [sys.executable, "-c", script],
+                env,
+            )
+        except (ImportError, StopIteration):
+            found["duckdb"] = "not installed (uv sync --group bench)"
+        sling = self.sling_binary()
+        if sling:
+            url = f"postgresql://postgres@/{self.sql('SELECT current_database()')[0][0]}"
+            url += f"?host={host}&port={port}&sslmode=disable"
+            found["sling"] = (
+                lambda: self.sql(f"DROP TABLE IF EXISTS {SCHEMA}.peer_sling"),
+                [
+                    sling,
+                    "run",
+                    "--src-stream",
+                    f"file://{d.base}",
+                    "--tgt-conn",
+                    "BENCH_PG",
+                    "--tgt-object",
+                    f"{SCHEMA}.peer_sling",
+                    "--mode",
+                    "full-refresh",
+                    "--src-options",
+                    '{"columns": {"*": "string"}}',
+                ],
+                {**env, "BENCH_PG": url, "SLING_DISABLE_TELEMETRY": "true"},
+            )
+        else:
+            found["sling"] = "not installed (uv sync --group bench)"
+        pgloader = shutil.which("pgloader")
+        if pgloader:
+            found["pgloader"] = (
+                lambda: self.text_table("peer_pgloader"),
+                [pgloader, "--quiet", str(self.pgloader_script(host, port))],
+                env,
+            )
+        else:
+            found["pgloader"] = "not installed (apt-get install pgloader)"
+        return found
+
+    @staticmethod
+    def sling_binary() -> str | None:
+        try:
+            import sling_linux_amd64
+
+            binary = Path(sling_linux_amd64.__file__).parent / "bin" / "sling-linux-amd64"
+        except ImportError:
+            return shutil.which("sling")
+        if binary.exists():
+            binary.chmod(binary.stat().st_mode | 0o111)
+            return str(binary)
+        return shutil.which("sling")
+
+    def pgloader_script(self, host: str, port: str) -> Path:
+        database = self.sql("SELECT current_database()")[0][0]
+        where = f"unix:{host}:{port}" if host.startswith("/") else f"{host}:{port}"
+        script = self.jobs / "peer.load"
+        script.write_text(
+            textwrap.dedent(
+                f"""\
+                LOAD CSV FROM '{self.data.base}'
+                     INTO postgresql://postgres@{where}/{database}
+                     TARGET TABLE {SCHEMA}.peer_pgloader
+                     WITH skip header = 1, fields optionally enclosed by '"',
+                          fields escaped by double-quote, fields terminated by ','
+                     SET client_encoding to 'utf8';
+                """
+            )
+        )
+        return script
+
+    def bench_peers(self) -> None:
+        """psql \\copy, csvpg run (a fresh process) and the loaders people would pick
+        instead, on the base file into a new table, rounds alternating; each result
+        checked against psql's (rows, and an md5 over the rows in order). At most 2
+        rounds: pgloader alone takes about a minute a round on the 1M-row file, and
+        the whole bench is to stay within 10 minutes."""
+        d = self.data
+        progress("peers: psql \\copy, csvpg run, DuckDB, sling, pgloader (fresh processes)")
+        job = self.job("peer_csvpg", d.base, 'mode = "append"\ntable = "peer_csvpg"')
+        exe = Path(sys.executable).parent / "csvpg"
+        csvpg_cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "csvpg"]
+        copy = f"\\copy {SCHEMA}.peer_psql FROM '{d.base}' WITH {self.copy_options()}"
+        env = {**os.environ, "PGCLIENTENCODING": "UTF8"}
+        contenders: dict[str, tuple[Callable[[], object], list[str], dict[str, str]]] = {
+            "psql": (
+                lambda: self.text_table("peer_psql"),
+                [self.psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", self.dsn, "-c", copy],
+                env,
+            ),
+            "csvpg": (
+                lambda: self.sql(f"DROP TABLE IF EXISTS {SCHEMA}.peer_csvpg"),
+                [*csvpg_cmd, "run", "-q", *(["--force"] if self.force else []), str(job)],
+                dict(os.environ),
+            ),
+        }
+        missing: dict[str, str] = {}
+        for name, peer in self.peers().items():
+            if isinstance(peer, str):
+                missing[name] = peer
+            else:
+                contenders[name] = peer
+        samples: dict[str, list[Sample]] = {name: [] for name in contenders}
+        rss: dict[str, float] = {}
+        for rep in range(rounds := min(self.runs, 2)):
+            for name, (reset, command, environment) in contenders.items():
+                reset()
+                self.settle()
+                sample, peak = self.child(command, f"peer_{name}", environment)
+                samples[name].append(sample)
+                rss[name] = max(rss.get(name, 0.0), peak)
+            progress(
+                f"  repetition {rep + 1}/{rounds}: "
+                + ", ".join(f"{n} {s[-1].wall:.2f} s" for n, s in samples.items())
+            )
+        self.record_peers(samples, rss, missing)
+
+    def record_peers(
+        self, samples: dict[str, list[Sample]], rss: dict[str, float], missing: dict[str, str]
+    ) -> None:
+        d = self.data
+        expect = self.fingerprint("peer_psql")
+        loose = self.fingerprint("peer_psql", null_as_empty=True)
+        assert expect[0] == d.rows, expect
+        labels = {
+            "psql": "peers: psql \\copy → new TEXT table (a fresh process)",
+            "csvpg": "peers: csvpg run append (a fresh process, the CLI)",
+            "duckdb": "peers: DuckDB read_csv → postgres extension",
+            "sling": "peers: sling run (columns as strings)",
+            "pgloader": "peers: pgloader LOAD CSV",
+        }
+        for name, runs in samples.items():
+            table = f"peer_{name}"
+            got = self.fingerprint(table)
+            if got == expect:
+                note = "same rows as psql (count and md5)"
+            elif got[0] == expect[0] and self.fingerprint(table, null_as_empty=True) == loose:
+                note = "same rows as psql except empty fields: loaded as '' rather than NULL"
+            else:
+                note = f"differs from psql: {got[0]:,} rows, md5 {got[1][:8]} ≠ {expect[1][:8]}"
+            note += f"; client peak RSS {rss[name]:.0f} MB"
+            self.record(
+                f"peer_{name}",
+                labels[name],
+                runs,
+                d.rows,
+                d.sizes["base"],
+                baseline=None if name == "psql" else "peer_psql",
+                target=1.05 if name == "csvpg" else None,
+                note=note,
+            )
+            if name == "csvpg":
+                self.rss.append({"run": "peers: csvpg", "peak_rss_mb": round(rss[name], 1)})
+            self.sql(f"DROP TABLE IF EXISTS {SCHEMA}.{table}")
+        for name, why in missing.items():
+            self.results.append(_absent(f"peer_{name}", labels[name], why))
+
+    # -- many small files, and a tiny one ------------------------------------------
+
+    def many_files(self, count: int) -> Path:
+        """``count`` files of 100 rows (the base file's first rows, numbered on)."""
+        folder = self.folder / "many" / str(count)
+        if len(list(folder.glob("*.csv"))) != count:
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir(parents=True)
+            for i in range(count):
+                lines = csv_lines(100, seed=SEED + i, start=i * 100 + 1)
+                (folder / f"part_{i:05d}.csv").write_text("".join(lines), encoding="utf-8")
+        return folder
+
+    def bench_many(self) -> None:
+        """100, 1,000 and 10,000 files of 100 rows into one table, each a new file to
+        load, then the same run again with every file unchanged (one run each: the
+        10,000 files are the slow part of the whole bench)."""
+        progress("many files: 100, 1,000, 10,000 files of 100 rows; then re-runs, unchanged")
+        for count in (100, 1_000, 10_000):
+            folder = self.many_files(count)
+            size = sum(p.stat().st_size for p in folder.glob("*.csv"))
+            name = f"many{count}"
+            job = self.job(
+                name, folder, f'mode = "append"\ntable = "{name}"', workers=2,
+                extra='pattern = "*.csv"\n',
+            )  # fmt: skip
+            self.sql(f"DROP TABLE IF EXISTS {SCHEMA}.{name}")
+            self.sql(f"DELETE FROM csvpg.manifest WHERE job = '{name}'")
+            self.settle()
+            load, rss, summary = self.csvpg_subprocess(job, name, force=False)
+            assert summary["totals"]["rows_read"] == count * 100, summary["totals"]
+            self.record(
+                f"many_load_{count}",
+                f"csvpg run, {count:,} new files of 100 rows (subprocess)",
+                [load],
+                count * 100,
+                size,
+                note=f"{(load.wall - self.startup_s()) / count * 1000:.1f} ms per file "
+                "(less the 2-row run's time); target ≤ 2 ms",
+            )
+            self.rss.append({"run": f"{count:,} files", "peak_rss_mb": round(rss, 1)})
+            again, _, summary = self.csvpg_subprocess(
+                job, f"{name}_again", force=False, skipped=True
+            )
+            assert all(f["status"] == "skipped" for f in summary["files"]), summary["totals"]
+            self.record(
+                f"many_again_{count}",
+                f"csvpg run again, the {count:,} files unchanged (all skipped)",
+                [again],
+                0,
+                size,
+                note="target ≤ 3 s for 10,000 files" if count == 10_000 else "",
+            )
+            self.sql(f"DROP TABLE IF EXISTS {SCHEMA}.{name}")
+
+    def startup_s(self) -> float:
+        """The 2-row run's median (seconds), measured once."""
+        done = next((r for r in self.results if r["key"] == "startup_csvpg"), None)
+        if done is None:
+            self.bench_startup()
+            done = next(r for r in self.results if r["key"] == "startup_csvpg")
+        return float(done["median_s"])
+
+    def bench_startup(self) -> None:
+        """A 2-row file: ``csvpg run`` as a fresh process against ``psql \\copy``."""
+        if any(r["key"] == "startup_csvpg" for r in self.results):
+            return
+        progress("start-up: a 2-row file, csvpg run and psql \\copy as fresh processes")
+        tiny = self.folder / "tiny" / "two.csv"
+        tiny.parent.mkdir(exist_ok=True)
+        tiny.write_text("".join(list(csv_lines(2))), encoding="utf-8")
+        job = self.job("tiny", tiny, 'mode = "append"\ntable = "tiny"')
+        copy = f"\\copy {SCHEMA}.tiny_psql FROM '{tiny}' WITH {self.copy_options()}"
+        self.text_table("tiny_psql")
+        psql = [self.psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", self.dsn, "-c", copy]
+        exe = Path(sys.executable).parent / "csvpg"
+        command = [str(exe)] if exe.exists() else [sys.executable, "-m", "csvpg"]
+        csvpg = [*command, "run", "-q", "--force", str(job)]
+        env = {**os.environ, "PGCLIENTENCODING": "UTF8"}
+        times: dict[str, list[Sample]] = {"psql": [], "csvpg": []}
+        for _ in range(max(5, self.runs)):
+            times["psql"].append(self.child(psql, "startup_psql", env)[0])
+            times["csvpg"].append(self.child(csvpg, "startup_csvpg")[0])
+        self.record(
+            "startup_psql", "psql \\copy of a 2-row file (a fresh process)", times["psql"], 2, 0
+        )
+        self.record(
+            "startup_csvpg",
+            "csvpg run of a 2-row file (a fresh process)",
+            times["csvpg"],
+            2,
+            tiny.stat().st_size,
+            baseline="startup_psql",
+            note="target ≤ 0.15 s wall",
+        )
+        for table in ("tiny", "tiny_psql"):
+            self.sql(f"DROP TABLE IF EXISTS {SCHEMA}.{table}")
+
     def close(self) -> None:
+        if "spawner" in self.__dict__:
+            self.spawner.terminate()
         try:
             self.sql(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
             self.sql("ALTER SYSTEM RESET autovacuum")
         finally:
             self.conn.close()
+
+
+def compile_bytecode() -> None:
+    """Bytecode for csvpg and its libraries, as ``pip install`` leaves it: the fresh
+    processes of the bench start from ``.pyc`` files, also where PYTHONDONTWRITEBYTECODE
+    is set (then every start would compile csvpg and its libraries again)."""
+    import compileall
+    import sysconfig
+
+    import csvpg
+
+    progress("bytecode: compiling csvpg and the environment's packages (once)")
+    folders = {Path(csvpg.__file__).parent, Path(sysconfig.get_paths()["purelib"])}
+    folders |= {p.parent for p in REPO.glob("*/*/csvpg_*/__init__.py")}  # editable plugins
+    for folder in sorted(folders):
+        compileall.compile_dir(folder, quiet=2, workers=0)
 
 
 # --- the report ----------------------------------------------------------------------
@@ -1122,6 +1506,11 @@ def machine(dsn: str) -> dict[str, Any]:
     }
 
 
+def _absent(key: str, label: str, why: str) -> dict[str, Any]:
+    """A row for a loader that is not installed: shown, never a failure."""
+    return {"key": key, "label": label, "absent": why, "note": "", "baseline": None}
+
+
 def mark(ok: bool | None) -> str:
     return "" if ok is None else ("✓" if ok else "✗")
 
@@ -1160,8 +1549,14 @@ def report(
     ]
     table: list[list[str] | None] = [head, None]
     for r in results:
-        if r["key"] in ("upsert_hand", "copy_empty", "workers1", "split_append"):
+        if r["key"] in (
+            "upsert_hand", "copy_empty", "workers1", "split_append", "peer_psql",
+            "startup_psql", "many_load_100",
+        ):  # fmt: skip
             table.append(None)
+        if r.get("absent"):
+            table.append([r["label"], "", "", "", "", "", "", "", r["absent"], ""])
+            continue
         if r["baseline"] is None:
             ratio = "baseline"
         else:
@@ -1227,7 +1622,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         action="append",
-        choices=["append", "upsert", "rebuild", "workers", "split", "parquet", "infer"],
+        choices=MEASUREMENTS,
         help="run only these measurements (append always runs: it is the baseline)",
     )
     args = parser.parse_args(argv)
@@ -1254,22 +1649,11 @@ def main(argv: list[str] | None = None) -> int:
         bench.prepare()
         info = machine(dsn)
         info["load_before"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
-        wanted = set(
-            args.only or ["append", "upsert", "rebuild", "workers", "split", "parquet", "infer"]
-        )
+        wanted = set(args.only or MEASUREMENTS)
         bench.bench_append()
-        if "upsert" in wanted:
-            bench.bench_upsert()
-        if "rebuild" in wanted:
-            bench.bench_rebuild()
-        if "workers" in wanted:
-            bench.bench_workers()
-        if "split" in wanted:
-            bench.bench_split()
-        if "parquet" in wanted:
-            bench.bench_parquet()
-        if "infer" in wanted:
-            bench.bench_infer()
+        for name in MEASUREMENTS[1:]:
+            if name in wanted:
+                getattr(bench, f"bench_{name}")()
         info["load_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
         text = report(info, data, bench.results, bench.rss, args.runs)
         print(text, flush=True)

@@ -12,7 +12,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from csvpg import events as ev
 from csvpg.engine.plan import FilePlan
 from csvpg.errors import CsvpgError
 from csvpg.interfaces import Source
+from csvpg.pg.connect import connect
 from csvpg.spec import Job, RunSection
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "ConnectionBudget",
     "FileContext",
     "RunContext",
+    "Sessions",
 ]
 
 log = logging.getLogger("csvpg.engine")
@@ -125,6 +127,63 @@ class ConnectionBudget:
         return f"csvpg_split_{self.run_id}_{next(self._splits)}"
 
 
+class Sessions:
+    """Connections a run's threads keep from one file to the next: a thread that loads
+    many small files opens one connection per database, not one per file (an opening
+    costs more than a small file's load). A connection goes back only when its block
+    ended cleanly with no transaction left open (an open implicit one is committed, as
+    ``with connect(...)`` would); after an error it is closed, so no file inherits a
+    broken or half-done session. ``keep=False``: every block opens and closes its own."""
+
+    def __init__(self, *, keep: bool = True) -> None:
+        self.keep = keep
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._open: set[psycopg.Connection[Any]] = set()
+
+    @contextmanager
+    def connection(self, dsn: str, **kwargs: Any) -> Iterator[psycopg.Connection[Any]]:
+        """A connection to ``dsn`` (a new one is opened with ``kwargs``)."""
+        idle: dict[str, psycopg.Connection[Any]] = self._local.__dict__.setdefault("idle", {})
+        conn = idle.pop(dsn, None)
+        if conn is None or conn.closed or conn.broken:
+            conn = connect(dsn, **kwargs)
+            with self._lock:
+                self._open.add(conn)
+        clean = False
+        try:
+            yield conn
+            status = conn.info.transaction_status
+            if status == psycopg.pq.TransactionStatus.INTRANS:
+                conn.commit()
+                status = conn.info.transaction_status
+            clean = self.keep and status == psycopg.pq.TransactionStatus.IDLE
+        finally:
+            if clean and dsn not in idle:  # (a nested block's second one is not kept)
+                idle[dsn] = conn
+            else:
+                self._discard(conn)
+
+    def _discard(self, conn: psycopg.Connection[Any]) -> None:
+        with self._lock:
+            self._open.discard(conn)
+        conn.close()  # a transaction still open rolls back
+
+    def release(self) -> None:
+        """Close the connections this thread keeps: its slots are the files' now (a
+        role's connection limit counts every one)."""
+        idle: dict[str, psycopg.Connection[Any]] = self._local.__dict__.get("idle", {})
+        while idle:
+            self._discard(idle.popitem()[1])
+
+    def close(self) -> None:
+        """Every kept connection closed: the run is over."""
+        with self._lock:
+            kept, self._open = list(self._open), set()
+        for conn in kept:
+            conn.close()
+
+
 @dataclass(frozen=True)
 class Replay:
     """A run that replays another run's fixed rejects (``csvpg rejects RUN --replay``):
@@ -164,6 +223,8 @@ class RunContext:
     force: bool = False
     log: logging.Logger = log
     replay: Replay | None = None
+    #: The connections its files open (the engine keeps them between files).
+    sessions: Sessions = field(default_factory=lambda: Sessions(keep=False))
 
     def for_file(self, source: Source, fp: FilePlan) -> FileContext:
         """What the load of ``fp`` (opened through ``source``) gets of this run: the
@@ -216,6 +277,7 @@ class FileContext:
     dry_run: bool
     force: bool
     log: logging.Logger
+    sessions: Sessions
     #: ``[source] after_load`` and ``move_to``: what happens to the file once it is in.
     after_load: str = "keep"
     move_to: str | None = None

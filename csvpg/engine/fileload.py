@@ -111,6 +111,11 @@ def as_error(exc: BaseException, url: str, table: str) -> CsvpgError | None:
     return None
 
 
+def unchanged_since(before: manifest.Entry) -> str:
+    """Why a file whose size and mtime are those it loaded with is skipped."""
+    return f"unchanged since run {(before.run_id or '')[:8]}"
+
+
 def _with_url(message: str, url: str) -> str:
     return message if url in message else f"{url}: {message}"
 
@@ -156,6 +161,11 @@ class FileLoad:
         self.drift_ddl: list[sql.Composed] = []
         #: A type widened after a failed COPY: the passes after it load on one connection.
         self.widened = False
+        #: The run's listing found the file unchanged but its table gone (dropped): it
+        #: loads again, whatever the table is when its turn comes.
+        self.table_gone = False
+        #: The target's columns as :meth:`_columns` last found them (in a 1-tuple).
+        self.columns: tuple[dict[str, str] | None] | None = None
 
     def __call__(self, *, wait: bool = False) -> FileSummary | None:
         """The file's outcome; None when another worker holds it: call again with
@@ -188,12 +198,7 @@ class FileLoad:
             except AlreadyLoaded:
                 return FileSummary(url, self.table, "loaded", error="loaded already by this run")
             except Skip as skip:
-                if skip.same_content and not ctx.dry_run:
-                    self._refresh_manifest()
-                done = tidy(ctx, self.fp.ref) if skip.loaded else None
-                if done is not None and done["action"] != "kept":
-                    return self._skipped(archived(done), {"after_load": done})
-                return self._skipped(str(skip))
+                return self._skip(skip)
             except Cancelled:
                 return self._cancelled()
             except SplitFailed as exc:
@@ -225,6 +230,22 @@ class FileLoad:
                     continue
                 return self._failed(error)
 
+    def _skip(self, skip: Skip, *, write_history: bool = True) -> FileSummary:
+        """A file not loaded this time; one loaded before is still tidied (after_load)."""
+        if skip.same_content and not self.ctx.dry_run:
+            self._refresh_manifest()
+        done = tidy(self.ctx, self.fp.ref) if skip.loaded else None
+        if done is not None and done["action"] != "kept":
+            return self._skipped(archived(done), {"after_load": done}, write_history=write_history)
+        return self._skipped(str(skip), write_history=write_history)
+
+    def skip_unchanged(self, before: manifest.Entry) -> FileSummary:
+        """The file as the run's listing found it: unchanged since ``before`` (the
+        manifest, read once for every file of the run, and its table there). Skipped
+        without a connection of its own: the caller writes the history rows of all
+        such files at once."""
+        return self._skip(Skip(unchanged_since(before), loaded=True), write_history=False)
+
     def _tidied(self, summary: FileSummary) -> FileSummary:
         """A loaded (committed) file deleted or moved as ``[source] after_load`` says,
         and that written to its history row."""
@@ -241,21 +262,21 @@ class FileLoad:
         # Closed after the file's connection: a split file's extra connections and scratch.
         self.after = contextlib.ExitStack()
         self.drift, self.widened = Drift(), False
-        with self.after, connect(ctx.dsn) as conn, ctx.cancel.in_flight(conn, url):
+        with self.after, ctx.sessions.connection(ctx.dsn) as conn, ctx.cancel.in_flight(conn, url):
             try:
                 summary, loaded = self._in_transaction(conn)
             except TooManyRejects as exc:
                 # The file's rows are rolled back; its rejects are kept to say why.
                 exc.rejects = self._with_originals(exc.rejects)
                 if not ctx.dry_run:
-                    with connect(ctx.history_dsn) as hconn, hconn.transaction():
+                    with ctx.sessions.connection(ctx.history_dsn) as hconn, hconn.transaction():
                         self._keep_rejects(hconn, exc.rejects)
                 self._rejected(exc.rejects)
                 raise too_many(url, exc.rejects, exc.read, ctx.max_rejects) from None
         if ctx.separate_history and not ctx.dry_run:
             # A history in another database cannot share the file's transaction: it is
             # written just after; the manifest (with the data) is what decides reloads.
-            with connect(ctx.history_dsn) as hconn, hconn.transaction():
+            with ctx.sessions.connection(ctx.history_dsn) as hconn, hconn.transaction():
                 self._history(hconn, summary, loaded)
         self._announce(summary, loaded)
         return summary
@@ -328,7 +349,7 @@ class FileLoad:
         """A file read in full whose sha256 is the one it loaded with is skipped (unless
         ``--force``), when its table is still there."""
         if (
-            not self.ctx.force
+            not (self.ctx.force or self.table_gone)
             and before is not None
             and before.status == "loaded"
             and loaded.sha256 is not None
@@ -369,18 +390,29 @@ class FileLoad:
         unchanged since it loaded is skipped. A file another worker holds waits for the
         run's other files (:class:`Held`), then for that worker: loaded by it, it is
         skipped; not (that worker failed, or died), this run loads it."""
-        ctx, ref = self.ctx, self.fp.ref
-        if not manifest.claim(conn, ctx.job_name, self.url, wait=self.wait):
-            self.held_over = self._previous(conn)
+        ctx, ref, fp = self.ctx, self.fp.ref, self.fp
+        claim = manifest.claim_file(
+            conn,
+            ctx.job_name,
+            self.url,
+            self.table,
+            wait=self.wait,
+            read_manifest=ctx.has_manifest,
+            target=(fp.schema, fp.table) if fp.sink.writes_table else None,
+        )
+        # The target's columns as the claim found them: the load looks no more.
+        self.columns = (claim.columns,) if fp.sink.writes_table else None
+        if not claim.claimed:
+            self.held_over = claim.previous
             raise Held()
-        before = self._previous(conn)
+        before = claim.previous
         if before is not None and before.status == "loaded" and before.run_id == ctx.run_id:
             raise AlreadyLoaded()
         held_over = self.held_over
         if self.wait and before is not None and before.status == "loaded" and before != held_over:
             raise Skip(f"loaded by another worker (run {(before.run_id or '')[:8]})")
         if (
-            not ctx.force
+            not (ctx.force or self.table_gone)
             and before is not None
             and before.status == "loaded"
             and ref.size is not None
@@ -388,19 +420,13 @@ class FileLoad:
             and (before.size, before.mtime) == (ref.size, ref.mtime)
             and self._target_exists(conn)
         ):
-            raise Skip(f"unchanged since run {(before.run_id or '')[:8]}", loaded=True)
+            raise Skip(unchanged_since(before), loaded=True)
         return before
-
-    def _previous(self, conn: psycopg.Connection[Any]) -> manifest.Entry | None:
-        ctx = self.ctx
-        if not ctx.has_manifest:
-            return None
-        return manifest.previous(conn, ctx.job_name, self.url, self.table)
 
     def _target_exists(self, conn: psycopg.Connection[Any]) -> bool:
         """A table dropped since the file loaded must be loaded again."""
         fp = self.fp
-        return not fp.sink.writes_table or table_columns(conn, fp.schema, fp.table) is not None
+        return not fp.sink.writes_table or self._columns(conn) is not None
 
     def _summary(self, opened: OpenedFile, loaded: Loaded) -> FileSummary:
         details = {
@@ -442,21 +468,23 @@ class FileLoad:
         """Rejects, history and manifest, in the file's own transaction: they can never
         disagree with the data."""
         ctx, ref = self.ctx, self.fp.ref
-        if not ctx.separate_history:
-            self._history(conn, summary, loaded)
-        if ctx.replay is not None:
-            return  # the manifest is the source file's, which a replay does not read
-        manifest.record(
-            conn,
-            **self.key,
-            size=ref.size,
-            mtime=ref.mtime,
-            sha256=loaded.sha256,
-            rows=summary.rows_read,
-            status="loaded",
-            run_id=ctx.run_id,
-            seconds=summary.seconds,
-        )
+        if not ctx.separate_history and (loaded.rejects or ctx.replay is not None):
+            self._keep_rejects(conn, loaded.rejects)  # a COPY: not pipelined
+        with conn.pipeline():  # sent together: one wait for the server, not two
+            if not ctx.separate_history:
+                history.file_done(conn, ctx.run_id, summary)
+            if ctx.replay is None:  # a replay does not read the source file: no manifest
+                manifest.record(
+                    conn,
+                    **self.key,
+                    size=ref.size,
+                    mtime=ref.mtime,
+                    sha256=loaded.sha256,
+                    rows=summary.rows_read,
+                    status="loaded",
+                    run_id=ctx.run_id,
+                    seconds=summary.seconds,
+                )
 
     def _history(self, conn: psycopg.Connection[Any], summary: FileSummary, loaded: Loaded) -> None:
         if loaded.rejects or self.ctx.replay is not None:
@@ -476,10 +504,12 @@ class FileLoad:
 
     # -- outcomes other than loaded ------------------------------------------------
 
-    def _skipped(self, reason: str, details: dict[str, Any] | None = None) -> FileSummary:
+    def _skipped(
+        self, reason: str, details: dict[str, Any] | None = None, *, write_history: bool = True
+    ) -> FileSummary:
         self.ctx.emit(ev.FileSkipped(self.ctx.run_id, self.url, reason))
         summary = FileSummary(self.url, self.table, "skipped", error=reason, details=details or {})
-        return self._record(summary)
+        return self._record(summary) if write_history else summary
 
     def _failed(self, exc: CsvpgError) -> FileSummary:
         ctx = self.ctx
@@ -509,9 +539,9 @@ class FileLoad:
         if ctx.dry_run:
             return summary
         try:
-            with connect(ctx.history_dsn) as conn, conn.transaction():
+            with ctx.sessions.connection(ctx.history_dsn) as conn, conn.transaction():
                 history.file_done(conn, ctx.run_id, summary)
-            with connect(ctx.dsn) as conn, conn.transaction():
+            with ctx.sessions.connection(ctx.dsn) as conn, conn.transaction():
                 if failed and ctx.has_manifest and manifest.claim(conn, ctx.job_name, self.url):
                     before = manifest.previous(conn, ctx.job_name, self.url, self.table)
                     if before is None or before.status != "loaded":
@@ -533,7 +563,7 @@ class FileLoad:
     def _refresh_manifest(self) -> None:
         ctx, ref = self.ctx, self.fp.ref
         try:
-            with connect(ctx.dsn) as conn, conn.transaction():
+            with ctx.sessions.connection(ctx.dsn) as conn, conn.transaction():
                 manifest.refresh(
                     conn,
                     **self.key,
@@ -559,7 +589,7 @@ class FileLoad:
         fp = self.fp
         self.extra = []
         self.split_note = None
-        existed = not fp.sink.writes_table or table_columns(conn, fp.schema, fp.table) is not None
+        existed = not fp.sink.writes_table or self._columns(conn) is not None
         if not existed:
             # Files that create the same table take turns: the second waits for the first
             # to commit, then finds the table there.
@@ -574,7 +604,7 @@ class FileLoad:
             return Loaded(LoadResult(rows=0, inserted=0), [], 0, False, stream.sha256, existed)
         splitter = None
         if fp.sink.writes_table:
-            exists = table_columns(conn, fp.schema, fp.table) is not None
+            exists = self._columns(conn) is not None
             splitter = self._splitter(load, exists)
             if splitter is None or splitter.staged:
                 for statement in fp.sink.ddl(load, exists):
@@ -613,8 +643,10 @@ class FileLoad:
         return replace(self._careful(conn, load), existed=existed)
 
     def _take_turns(self, conn: psycopg.Connection[Any], what: str) -> None:
-        """Wait for the other transactions that do ``what`` to this table to end."""
+        """Wait for the other transactions that do ``what`` to this table to end; the
+        table's columns are looked at again after (the one before may have changed it)."""
         conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s), hashtext(%s))", (what, self.table))
+        self.columns = None
 
     def _settled_input(self, conn: psycopg.Connection[Any], opened: OpenedFile) -> LoadInput:
         """The file's load input, and the drift DDL it needs run. Files that change the
@@ -628,6 +660,7 @@ class FileLoad:
             load = self.load_input(conn, opened)
         for statement in self.drift_ddl:
             apply_drift(conn, statement, file=self.url, table=self.table)
+            self.columns = None
         return load
 
     def _widen(self, conn: psycopg.Connection[Any], load: LoadInput, exc: Exception) -> None:
@@ -791,12 +824,19 @@ class FileLoad:
             result = self.fp.sink.load_staged(conn, load, staged)
         return Loaded(result, rejects + list(result.rejects), read, True, stream.sha256)
 
+    def _columns(self, conn: psycopg.Connection[Any]) -> dict[str, str] | None:
+        """The target table's columns (None: no such table), asked once per look: the
+        load's steps between two looks change nothing a concurrent load could."""
+        if self.columns is None:
+            self.columns = (table_columns(conn, self.fp.schema, self.fp.table),)
+        return self.columns[0]
+
     def load_input(self, conn: psycopg.Connection[Any], opened: OpenedFile) -> LoadInput:
         """Check the file's columns against the table (or the types to create it with)."""
         fp = self.fp
         relation = opened.relation
         fp.check_primary_key(relation)
-        existing = table_columns(conn, fp.schema, fp.table) if fp.sink.writes_table else None
+        existing = self._columns(conn) if fp.sink.writes_table else None
         self.drift_ddl = []
         if existing is None:
             types = _column_types(conn, fp, opened)

@@ -15,7 +15,6 @@ from csvpg.engine.context import FileContext
 from csvpg.errors import CsvpgError
 from csvpg.interfaces import FileRef
 from csvpg.pg import history
-from csvpg.pg.connect import connect
 from csvpg.spec import move_folder
 
 
@@ -42,7 +41,7 @@ def tidy(ctx: FileContext, ref: FileRef) -> dict[str, Any] | None:
 def record(ctx: FileContext, url: str, done: dict[str, Any]) -> None:
     """Add what :func:`tidy` did to the file's row in ``csvpg.run_files``."""
     try:
-        with connect(ctx.history_dsn) as conn, conn.transaction():
+        with ctx.sessions.connection(ctx.history_dsn) as conn, conn.transaction():
             history.file_after_load(conn, ctx.run_id, url, done)
     except (psycopg.Error, CsvpgError) as exc:
         ctx.log.warning("cannot record after_load of %s in the run history: %s", url, exc)

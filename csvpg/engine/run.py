@@ -19,13 +19,14 @@ import psycopg
 
 from csvpg import events as ev
 from csvpg.engine import pending
-from csvpg.engine.context import CancelToken, ConnectionBudget, Replay, RunContext
+from csvpg.engine.context import CancelToken, ConnectionBudget, Replay, RunContext, Sessions
 from csvpg.engine.fileload import FileLoad
 from csvpg.engine.plan import FilePlan, Plan, make_plan, replay_plan
 from csvpg.errors import CsvpgError, DatabaseError
 from csvpg.notify import Webhook, deliver
 from csvpg.pg import history, manifest, split
 from csvpg.pg.connect import connect, free_connections, mask_dsn
+from csvpg.pg.load import existing_tables
 from csvpg.pg.rejects import reject_limit
 from csvpg.pg.schema import ensure_schema
 from csvpg.plugins import Registry
@@ -94,6 +95,8 @@ class Engine:
         #: Sessions holding the run's lock while it lives: in the history database, and
         #: in the target one too when they differ (split files' scratch lives there).
         self._alive = history.Liveness(self.run_id)
+        #: Connections kept from one file to the next (closed as the run ends).
+        self.sessions = Sessions()
 
     def cancel(self) -> None:
         """Stop the run, from any thread (the dashboard's ``q``, a signal): a file in
@@ -122,6 +125,7 @@ class Engine:
             budget=self.budget,
             log=log,
             replay=self.replay,
+            sessions=self.sessions,
         )
 
     def emit(self, event: ev.Event) -> None:
@@ -159,6 +163,7 @@ class Engine:
             self._ended_early(exc, started)
             raise
         finally:
+            self.sessions.close()
             if self.budget.made_scratch:
                 self._drop_scratch()
             self._alive.close()  # releases the run's lock: it is over
@@ -241,13 +246,14 @@ class Engine:
 
     def _run_plan(self, plan: Plan, started: float) -> RunSummary:
         # One clear error for an unreachable server, rather than one per file.
-        with connect(self.dsn, connect_timeout=10) as conn:
+        with self.sessions.connection(self.dsn, connect_timeout=10) as conn:
             try:
                 if not self.dry_run:
                     ensure_schema(conn)
                     _reap_scratch(conn)
                 has_manifest = manifest.exists(conn)
                 free = free_connections(conn)
+                unchanged, gone = self._unchanged(conn, plan.files) if has_manifest else ({}, set())
             except psycopg.Error as exc:
                 raise _schema_error(self.dsn, exc) from exc
         write_per_byte = None if self.dry_run else self._history_started()
@@ -266,23 +272,81 @@ class Engine:
         for ref, reason in plan.skipped:
             self.emit(ev.FileSkipped(self.run_id, ref.url, reason))
             results.append(FileSummary(ref.url, None, "skipped", error=reason))
-        self.budget.start(self._connections(free), len(plan.files))
-        workers = max(1, min(self.budget.connections, len(plan.files) or 1))
         ctx = self.context(has_manifest=has_manifest)
         loads = [FileLoad(ctx.for_file(plan.source, fp)) for fp in plan.files]
+        for i in gone:  # its table was dropped: loaded again, even by a file loaded before
+            loads[i].table_gone = True
+        done = self._skip_unchanged(loads, unchanged)
+        self.budget.start(self._connections(free), len(loads) - len(done))
+        self.sessions.release()  # the run's own connection: a file's now
+        results += self._load_all([load for load in loads if id(load) not in done], done, loads)
+        return self.finish(results, time.perf_counter() - started)
+
+    def _unchanged(
+        self, conn: psycopg.Connection[Any], files: list[FilePlan]
+    ) -> tuple[dict[int, manifest.Entry], set[int]]:
+        """The files (by index) the listing shows unchanged since they loaded, their
+        tables still there; and those unchanged whose table is gone. One manifest query
+        and one catalog query for the whole listing. A file that changed, one another
+        run loads now, one of this run (a queued run's task) is left to its own load,
+        which claims it and looks again."""
+        if self.force:
+            return {}, set()
+        keys = [(fp.ref.url, fp.target) for fp in files]
+        entries = manifest.loaded(conn, self.job.name, keys)
+        same = {
+            i: entry
+            for i, (fp, key) in enumerate(zip(files, keys, strict=True))
+            if (entry := entries.get(key)) is not None
+            and entry.run_id != self.run_id
+            and fp.ref.size is not None
+            and fp.ref.mtime is not None
+            and (entry.size, entry.mtime) == (fp.ref.size, fp.ref.mtime)
+        }
+        there = existing_tables(
+            conn, {(files[i].schema, files[i].table) for i in same if files[i].sink.writes_table}
+        )
+        gone = {
+            i
+            for i in same
+            if files[i].sink.writes_table and (files[i].schema, files[i].table) not in there
+        }
+        return {i: entry for i, entry in same.items() if i not in gone}, gone
+
+    def _skip_unchanged(
+        self, loads: list[FileLoad], unchanged: dict[int, manifest.Entry]
+    ) -> dict[int, FileSummary]:
+        """The unchanged files skipped (and tidied, as after_load says), their history
+        rows written in one batch: ``id(load)`` → its summary."""
+        done = {id(loads[i]): loads[i].skip_unchanged(entry) for i, entry in unchanged.items()}
+        if done and not self.dry_run:
+            try:
+                with self.sessions.connection(self.history_dsn) as conn, conn.transaction():
+                    history.files_done(conn, self.run_id, list(done.values()))
+            except (psycopg.Error, CsvpgError) as exc:
+                log.warning("cannot record the skipped files in the run history: %s", exc)
+        return done
+
+    def _load_all(
+        self, todo: list[FileLoad], done: dict[int, FileSummary], loads: list[FileLoad]
+    ) -> list[FileSummary]:
+        """``todo`` loaded in parallel; every file's summary in the listing's order."""
+        workers = max(1, min(self.budget.connections, len(todo) or 1))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="csvpg-load") as pool:
-            first = list(pool.map(lambda load: load(), loads))
+            first = list(pool.map(lambda load: load(), todo))
             # Files another worker held: once every other file is done, this run waits
             # for that worker; a file it did not load (it failed, or died) loads here.
-            held = [load for load, summary in zip(loads, first, strict=True) if summary is None]
+            held = [load for load, summary in zip(todo, first, strict=True) if summary is None]
             later = iter(pool.map(lambda load: load(wait=True), held))
-        results += [summary or next(later) for summary in first]
-        return self.finish(results, time.perf_counter() - started)
+        loaded = {
+            id(load): summary or next(later) for load, summary in zip(todo, first, strict=True)
+        }
+        return [done.get(id(load)) or loaded[id(load)] for load in loads]
 
     def _history_started(self) -> float | None:
         """The run's row in the history, held while the run lives; returns the job's
         write time per byte so far (:func:`history.write_per_byte`)."""
-        with connect(self.history_dsn, connect_timeout=10) as conn:
+        with self.sessions.connection(self.history_dsn, connect_timeout=10) as conn:
             try:
                 if self.separate_history:
                     ensure_schema(conn)
@@ -342,6 +406,7 @@ class Engine:
         )
         if not self.dry_run:
             self._record_end(summary)
+        self.sessions.close()  # (a queued run's finisher ends here, not in run())
         self.emit(
             ev.JobFinished(
                 run_id=self.run_id,
@@ -370,7 +435,7 @@ class Engine:
         retries, delay = self.job.run.max_retries, self.job.run.retry_delay
         for attempt in itertools.count():
             try:
-                with connect(self.history_dsn, connect_timeout=10) as conn:
+                with self.sessions.connection(self.history_dsn, connect_timeout=10) as conn:
                     history.record_end(conn, self.run_id, values)
                     if summary.notifications:
                         history.notified(conn, self.run_id, summary.notifications)

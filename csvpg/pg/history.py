@@ -179,38 +179,49 @@ def file_after_load(
     )
 
 
-def file_done(conn: psycopg.Connection[Any], run_id: str, f: FileSummary) -> None:
-    conn.execute(
-        """
-        INSERT INTO csvpg.run_files (run_id, file, table_name, status, rows_read, inserted,
-            updated, collapsed, rejected, seconds, error, hint, details, unchanged, drift)
-        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-        ON CONFLICT (run_id, file) DO UPDATE SET status = EXCLUDED.status,
-            rows_read = EXCLUDED.rows_read, inserted = EXCLUDED.inserted,
-            updated = EXCLUDED.updated, collapsed = EXCLUDED.collapsed,
-            unchanged = EXCLUDED.unchanged,
-            rejected = EXCLUDED.rejected, seconds = EXCLUDED.seconds,
-            error = EXCLUDED.error, hint = EXCLUDED.hint, details = EXCLUDED.details,
-            drift = EXCLUDED.drift
-        """,
-        (
-            run_id,
-            f.file,
-            f.table,
-            f.status,
-            f.rows_read,
-            f.inserted,
-            f.updated,
-            f.collapsed,
-            f.rejected,
-            f.seconds,
-            f.error,
-            f.hint,
-            Jsonb(json.loads(json.dumps(f.details, default=str))),
-            f.unchanged,
-            Jsonb(drift) if (drift := f.details.get("drift")) else None,
-        ),
+_FILE_DONE = """
+    INSERT INTO csvpg.run_files (run_id, file, table_name, status, rows_read, inserted,
+        updated, collapsed, rejected, seconds, error, hint, details, unchanged, drift)
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+    ON CONFLICT (run_id, file) DO UPDATE SET status = EXCLUDED.status,
+        rows_read = EXCLUDED.rows_read, inserted = EXCLUDED.inserted,
+        updated = EXCLUDED.updated, collapsed = EXCLUDED.collapsed,
+        unchanged = EXCLUDED.unchanged,
+        rejected = EXCLUDED.rejected, seconds = EXCLUDED.seconds,
+        error = EXCLUDED.error, hint = EXCLUDED.hint, details = EXCLUDED.details,
+        drift = EXCLUDED.drift
+"""
+
+
+def _file_values(run_id: str, f: FileSummary) -> tuple[Any, ...]:
+    return (
+        run_id,
+        f.file,
+        f.table,
+        f.status,
+        f.rows_read,
+        f.inserted,
+        f.updated,
+        f.collapsed,
+        f.rejected,
+        f.seconds,
+        f.error,
+        f.hint,
+        Jsonb(json.loads(json.dumps(f.details, default=str))),
+        f.unchanged,
+        Jsonb(drift) if (drift := f.details.get("drift")) else None,
     )
+
+
+def file_done(conn: psycopg.Connection[Any], run_id: str, f: FileSummary) -> None:
+    conn.execute(_FILE_DONE, _file_values(run_id, f))
+
+
+def files_done(conn: psycopg.Connection[Any], run_id: str, files: list[FileSummary]) -> None:
+    """The rows of many files at once (a run's unchanged files): one pipelined batch."""
+    if files:
+        with conn.cursor() as cur:
+            cur.executemany(_FILE_DONE, [_file_values(run_id, f) for f in files])
 
 
 def notified(conn: psycopg.Connection[Any], run_id: str, deliveries: list[dict[str, Any]]) -> None:

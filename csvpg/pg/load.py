@@ -20,21 +20,45 @@ STAGING_ROW = "__csvpg_row"
 _WRITE_BLOCK = 1 << 20
 
 
+TABLE_COLUMNS = """
+    SELECT a.attname, format_type(a.atttypid, a.atttypmod)
+    FROM pg_attribute a
+    JOIN pg_class c ON c.oid = a.attrelid
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r', 'p')
+      AND a.attnum > 0 AND NOT a.attisdropped
+    ORDER BY a.attnum
+"""
+
+
 def table_columns(conn: psycopg.Connection[Any], schema: str, table: str) -> dict[str, str] | None:
     """Column name → type of an existing table, or ``None`` when there is no such table."""
+    return columns_of(conn.execute(TABLE_COLUMNS, (schema, table)).fetchall())
+
+
+def columns_of(rows: list[tuple[Any, ...]]) -> dict[str, str] | None:
+    """:data:`TABLE_COLUMNS`' rows as :func:`table_columns` returns them."""
+    return {name: typ for name, typ in rows} if rows else None
+
+
+def existing_tables(
+    conn: psycopg.Connection[Any], tables: set[tuple[str, str]]
+) -> set[tuple[str, str]]:
+    """Which of ``tables`` ((schema, table) pairs) are there, in one query."""
+    if not tables:
+        return set()
+    pairs = sorted(tables)
     rows = conn.execute(
         """
-        SELECT a.attname, format_type(a.atttypid, a.atttypmod)
-        FROM pg_attribute a
-        JOIN pg_class c ON c.oid = a.attrelid
-        JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r', 'p')
-          AND a.attnum > 0 AND NOT a.attisdropped
-        ORDER BY a.attnum
+        SELECT n.nspname, c.relname
+        FROM unnest(%s::text[], %s::text[]) AS t(nspname, relname)
+        JOIN pg_namespace n ON n.nspname = t.nspname
+        JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = t.relname
+        WHERE c.relkind IN ('r', 'p')
         """,
-        (schema, table),
+        ([schema for schema, _ in pairs], [table for _, table in pairs]),
     ).fetchall()
-    return {name: typ for name, typ in rows} if rows else None
+    return {(schema, table) for schema, table in rows}
 
 
 # Letters, digits, spaces, one dot, a numeric modifier, "with/without time zone", "[]":

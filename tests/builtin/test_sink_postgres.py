@@ -77,6 +77,23 @@ def test_upsert_last_duplicate_in_a_file_wins(db, tmp_path: Path) -> None:
     assert db.rows("d", "id") == [(1, "last"), (2, "only")]
 
 
+def test_upsert_duplicates_of_the_tables_row_are_collapsed_not_unchanged(
+    db, tmp_path: Path
+) -> None:
+    """A file whose keys are unique loads without DISTINCT ON; one whose repeated key's
+    rows all equal the table's row still counts the repeats as collapsed."""
+    sink = 'mode = "upsert"\nprimary_key = ["id"]'
+    extra = '[columns]\nid = "int"\n'
+    load(db, tmp_path, {"d.csv": "id,v\n1,a\n2,b\n"}, sink, extra=extra)
+    same = load(db, tmp_path, {"d.csv": "id,v\n1,a\n01,a\n2,b\n3,c\n"}, sink, extra=extra)
+    f = same.files[0]
+    assert (f.inserted, f.updated, f.unchanged, f.collapsed) == (1, 0, 2, 1)
+    unique = load(db, tmp_path, {"d.csv": "id,v\n1,z\n2,b\n4,d\n"}, sink, extra=extra)
+    f = unique.files[0]
+    assert (f.inserted, f.updated, f.unchanged, f.collapsed) == (1, 1, 1, 0)
+    assert db.rows("d", "id") == [(1, "z"), (2, "b"), (3, "c"), (4, "d")]
+
+
 def test_upsert_composite_key(db, tmp_path: Path) -> None:
     sink = 'mode = "upsert"\nprimary_key = ["kontonr", "jahr"]'
     text = "kontonr;jahr;saldo\n1000;2023;5\n1000;2024;7\n2000;2024;9\n"

@@ -192,3 +192,90 @@ def test_the_manifest_exists_once_csvpgs_tables_are_made(db) -> None:
     with db.conn.transaction(force_rollback=True):
         db.execute("ALTER TABLE csvpg.manifest RENAME TO manifest_elsewhere")
         assert not manifest.exists(db.conn), "a rename (rolled back) hides it"
+
+
+def test_unchanged_files_are_skipped_at_once_and_each_has_its_history_row(
+    db, tmp_path: Path
+) -> None:
+    """A re-run compares the whole listing with the manifest in one query: the files it
+    skips open no connection each (no FileStarted), yet each is in the run's history."""
+    make_files(tmp_path / "in", 12)
+    job = job_for(db, tmp_path)
+    first = run(job)
+    assert [f.status for f in first.files] == ["loaded"] * 12
+    log = EventLog()
+    (tmp_path / "in" / "f03.csv").write_text("id,v\n7000,changed\n")  # a new size
+    again = run(job, plugins=[log])
+    statuses = {Path(f.file).name: f.status for f in again.files}
+    assert statuses.pop("f03.csv") == "loaded"
+    assert set(statuses.values()) == {"skipped"}
+    started = [e.file for e in log.events if isinstance(e, FileStarted)]
+    assert [Path(f).name for f in started] == ["f03.csv"]
+    rows = db.execute(
+        "SELECT status, count(*) FROM csvpg.run_files WHERE run_id = %s GROUP BY status",
+        (again.run_id,),
+    ).fetchall()
+    assert dict(rows) == {"skipped": 11, "loaded": 1}
+    assert db.count("t") == 12 * 3 + 1
+    # Dropped, the table is loaded again by every file; --force loads them all again.
+    db.execute(f'DROP TABLE "{db.schema}".t')
+    assert [f.status for f in run(job).files] == ["loaded"] * 12
+    assert [f.status for f in run(job, force=True).files] == ["loaded"] * 12
+    assert db.count("t") == 2 * (11 * 3 + 1)
+
+
+def test_the_listing_query_and_the_claim_read_the_manifest_alike(db, tmp_path: Path) -> None:
+    """csvpg.pg.manifest.loaded (the whole listing) and claim_file (one file, claimed in
+    the same round trip) find the same rows; a file another session holds is not claimed,
+    and its row is read as it was."""
+    import psycopg
+
+    from csvpg.pg import manifest
+
+    make_files(tmp_path / "in", 3)
+    job = job_for(db, tmp_path)
+    run(job)
+    urls = sorted(str(p) for p in (tmp_path / "in").glob("*.csv"))
+    table = f"{db.schema}.t"
+    with psycopg.connect(db.dsn) as conn, psycopg.connect(db.dsn) as other:
+        found = manifest.loaded(conn, "test", [(u, table) for u in urls] + [("nope", table)])
+        assert sorted(url for url, _ in found) == urls
+        with conn.transaction():
+            claim = manifest.claim_file(conn, "test", urls[0], table, target=(db.schema, "t"))
+            assert claim.claimed and claim.previous == found[(urls[0], table)]
+            assert claim.columns is not None and list(claim.columns) == ["id", "v"]
+            with other.transaction():
+                held = manifest.claim_file(other, "test", urls[0], table)
+                assert not held.claimed and held.previous == claim.previous
+                assert held.columns is None
+        with conn.transaction():
+            none = manifest.claim_file(conn, "test", "nope", table, target=(db.schema, "x"))
+            assert none.claimed and none.previous is None and none.columns is None
+
+
+def test_a_run_keeps_a_connection_only_after_a_clean_block(db) -> None:
+    """Sessions: a clean block's connection serves the next one (an implicit transaction
+    left open is committed); after an error it is closed, never handed on."""
+    import psycopg
+    import pytest
+
+    from csvpg.engine.context import Sessions
+
+    sessions = Sessions()
+    try:
+        with sessions.connection(db.dsn) as first:
+            first.execute(f'CREATE TABLE "{db.schema}".kept (x int)')  # opens a transaction
+        with sessions.connection(db.dsn) as second:
+            assert second is first
+            assert second.execute(f'SELECT count(*) FROM "{db.schema}".kept').fetchone() == (0,)
+        with pytest.raises(psycopg.errors.UndefinedTable), sessions.connection(db.dsn) as bad:
+            bad.execute(f'SELECT * FROM "{db.schema}".missing')
+        assert bad.closed
+        with sessions.connection(db.dsn) as third:
+            assert third is not bad and not third.closed
+    finally:
+        sessions.close()
+    assert third.closed
+    with Sessions(keep=False).connection(db.dsn) as once:
+        pass
+    assert once.closed

@@ -13,16 +13,30 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from rapidfuzz import fuzz, utils
+
+def _rapidfuzz(name: str, *, compacted: bool = False) -> Callable[[str, str], float]:
+    """A rapidfuzz scorer, imported on first use: loading the plugin (every csvpg run
+    does) stays cheap."""
+
+    def score(a: str, b: str) -> float:
+        from rapidfuzz import fuzz, utils
+
+        scorer = getattr(fuzz, name)
+        if compacted:
+            return float(scorer(compact(a), compact(b)))
+        return float(scorer(a, b, processor=utils.default_process))
+
+    return score
+
 
 #: The scorers a job may name; "ratio" compares the compact forms (robust to spaces,
 #: dashes and case), the token scorers compare words.
 SCORERS: dict[str, Callable[[str, str], float]] = {
-    "ratio": lambda a, b: fuzz.ratio(compact(a), compact(b)),
-    "token_sort_ratio": lambda a, b: fuzz.token_sort_ratio(a, b, processor=utils.default_process),
-    "token_set_ratio": lambda a, b: fuzz.token_set_ratio(a, b, processor=utils.default_process),
-    "partial_ratio": lambda a, b: fuzz.partial_ratio(a, b, processor=utils.default_process),
-    "WRatio": lambda a, b: fuzz.WRatio(a, b, processor=utils.default_process),
+    "ratio": _rapidfuzz("ratio", compacted=True),
+    "token_sort_ratio": _rapidfuzz("token_sort_ratio"),
+    "token_set_ratio": _rapidfuzz("token_set_ratio"),
+    "partial_ratio": _rapidfuzz("partial_ratio"),
+    "WRatio": _rapidfuzz("WRatio"),
 }
 
 
