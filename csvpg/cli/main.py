@@ -234,7 +234,19 @@ def _serve_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=_port, default=8080, help="the TCP port to listen on")
     p.add_argument("--jobs", default="jobs", metavar="DIR", help="the jobs directory")
     p.add_argument("--dsn", help="history, and jobs without [database] (default: embedded)")
-    p.add_argument("--workers", type=_at_least(1), default=2, help="runs at once")
+    p.add_argument(
+        "--workers",
+        type=_at_least(0),
+        default=1,
+        help="files this server's own worker loads at once; 0: it only queues runs, for "
+        "csvpg worker processes elsewhere",
+    )
+    p.add_argument(
+        "--queue-name",
+        default="csvpg",
+        metavar="NAME",
+        help="the queue runs go to (and this server's worker takes)",
+    )
     p.add_argument(
         "--max-upload-mb", type=_at_least(1), default=100, help="the largest upload, in MiB"
     )
@@ -641,6 +653,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         token=None if args.no_auth else token,
         read_only_token=read_only,
         workers=args.workers,
+        queue_name=args.queue_name,
         max_upload_mb=args.max_upload_mb,
         max_json_kb=args.max_json_kb,
         keep_uploads_days=args.keep_uploads_days,

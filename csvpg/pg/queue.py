@@ -12,7 +12,7 @@ and the live workers.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,10 @@ CREATE TABLE csvpg.workers (
     started_at  timestamptz NOT NULL DEFAULT now()
 )
 """
+
+#: Seconds without a heartbeat that make a worker stalled, as shown: three heartbeats of
+#: a worker started with the default ``--heartbeat 10``.
+STALLED_AFTER = 30.0
 
 #: What a run still 'queued' or 'running' has not finished (and what the finisher ends).
 UNFINISHED = ("queued", "running", "cancelling")
@@ -210,6 +214,13 @@ class WorkerRow:
     started_at: datetime
     last_heartbeat: datetime
     jobs: int
+    #: What it is doing: each task in flight as ``task run=… file=…``.
+    tasks: tuple[str, ...] = ()
+
+    def state(self, now: datetime, stalled_after: float) -> str:
+        """``alive``, or ``stalled`` once its heartbeat is ``stalled_after`` s old (its
+        tasks then go back to the queue)."""
+        return "stalled" if (now - self.last_heartbeat).total_seconds() > stalled_after else "alive"
 
 
 def workers(conn: psycopg.Connection[Any]) -> list[WorkerRow]:
@@ -228,4 +239,23 @@ def workers(conn: psycopg.Connection[Any]) -> list[WorkerRow]:
             f" FROM {SCHEMA}.procrastinate_workers p"
             " LEFT JOIN csvpg.workers w ON w.worker_id = p.id ORDER BY p.id"
         ).fetchall()
-    return [WorkerRow(*r) for r in rows]
+        doing = conn.execute(
+            "SELECT worker_id, task_name, args->>'run_id', args->>'url'"
+            f" FROM {SCHEMA}.procrastinate_jobs WHERE status = 'doing' ORDER BY id"
+        ).fetchall()
+    tasks: dict[int, list[str]] = {}
+    for worker_id, task, run_id, url in doing:
+        what = " ".join([task, *(f"{k}={v}" for k, v in (("run", run_id), ("file", url)) if v)])
+        tasks.setdefault(worker_id, []).append(what)
+    found = [WorkerRow(*r) for r in rows]
+    return [replace(w, tasks=tuple(tasks.get(w.worker_id, ()))) for w in found]
+
+
+def files_in_flight(conn: psycopg.Connection[Any], run_id: str, task: str) -> list[str]:
+    """The files of the run a worker is loading now (their tasks are 'doing')."""
+    rows = conn.execute(
+        f"SELECT args->>'url' FROM {SCHEMA}.procrastinate_jobs WHERE args->>'run_id' = %s"
+        " AND task_name = %s AND status = 'doing' ORDER BY id",
+        (run_id, task),
+    ).fetchall()
+    return [r[0] for r in rows]

@@ -26,7 +26,7 @@ from csvpg.pg.connect import connect
 from csvpg.spec import Job, job_from_text
 from csvpg.summary import FileSummary
 from csvpg.worker.app import FINISH_RUN, LOAD_FILE
-from csvpg.worker.enqueue import NOT_STARTED, finish_when_done, task_engine
+from csvpg.worker.enqueue import NOT_STARTED, finish_when_done, run_args, task_engine
 
 #: How often a loading file's task asks whether its run was cancelled.
 ABORT_CHECK = 0.5
@@ -47,8 +47,10 @@ class Tasks:
         self.app.task(name=LOAD_FILE, pass_context=True)(self.load_file)
         self.app.task(name=FINISH_RUN, pass_context=True)(self.finish_run)
 
-    def _job(self, job_path: str, job_text: str) -> Job:
-        return job_from_text(job_text, Path(job_path))
+    def _job(self, job_path: str, job_text: str, env_allow: list[str] | None = None) -> Job:
+        """The job as its run queued it; one sent over HTTP fills in only the ``${VAR}``
+        its server allows (``csvpg serve --env-allow``)."""
+        return job_from_text(job_text, Path(job_path), allow_env=env_allow)
 
     # -- one file ------------------------------------------------------------------
 
@@ -61,9 +63,11 @@ class Tasks:
         job_text: str,
         url: str,
         force: bool = False,
+        callbacks: list[str] | None = None,
+        env_allow: list[str] | None = None,
     ) -> str:
         """Load ``url`` for the run (once), then queue the run's end if it was the last."""
-        job = self._job(job_path, job_text)
+        job = self._job(job_path, job_text, env_allow)
         engine = task_engine(job, self.dsn, run_id, self.pm, force)
         self.say("took", run_id=run_id, job=job.name, file=url, task=context.job.id)
         with connect(engine.history_dsn, connect_timeout=10) as conn:
@@ -80,8 +84,9 @@ class Tasks:
                 queue.mark_running(conn, run_id)
             outcome = self._load(engine, url, context)
         self.say("finished", run_id=run_id, job=job.name, file=url, outcome=outcome)
-        args = {"run_id": run_id, "job_path": job_path, "job_text": job_text}
-        finish_when_done(self.app, engine.history_dsn, args, context.job.queue)
+        finish_when_done(
+            self.app, engine.history_dsn, run_args(context.job.task_kwargs), context.job.queue
+        )
         if engine.cancelled and context.should_abort():
             raise exceptions.JobAborted()
         return outcome
@@ -121,10 +126,20 @@ class Tasks:
 
     # -- the run's end ---------------------------------------------------------------
 
-    def finish_run(self, context: JobContext, *, run_id: str, job_path: str, job_text: str) -> str:
-        """The run's end, from its files' rows: status, totals, webhooks, pruning."""
-        job = self._job(job_path, job_text)
-        engine = task_engine(job, self.dsn, run_id, self.pm)
+    def finish_run(
+        self,
+        context: JobContext,
+        *,
+        run_id: str,
+        job_path: str,
+        job_text: str,
+        callbacks: list[str] | None = None,
+        env_allow: list[str] | None = None,
+    ) -> str:
+        """The run's end, from its files' rows: status, totals, webhooks (the job's and
+        the run's own), pruning."""
+        job = self._job(job_path, job_text, env_allow)
+        engine = task_engine(job, self.dsn, run_id, self.pm, callbacks=callbacks or ())
         with connect(engine.history_dsn, connect_timeout=10) as conn:
             run = queue.queued_run(conn, run_id)
             files = history.files(conn, run_id) if run else []
