@@ -269,6 +269,10 @@ def _serve_options(p: argparse.ArgumentParser) -> None:
         metavar="ORIGIN",
         help="let a front end served from ORIGIN call the API (may be repeated; off)",
     )
+    _serve_trust_options(p)
+
+
+def _serve_trust_options(p: argparse.ArgumentParser) -> None:
     trust = p.add_argument_group("specs sent over HTTP (see 'Security of csvpg serve')")
     trust.add_argument("--allow-inline-specs", action="store_true", help="POST /runs with spec")
     trust.add_argument(

@@ -364,10 +364,6 @@ def make_app(
     ``read_only_token`` may read (GET) but not run, edit, upload or cancel; ``policy``
     holds specs sent over HTTP to the rules of :mod:`csvpg.serve.policy`; ``workers``
     is the server's own worker's files at once (0: no worker here)."""
-    # Here, not at the top: the route modules take Server and the dependencies from here.
-    from csvpg.serve import health, jobs, runs, uploads, web
-    from csvpg.serve import workers as workers_api
-
     server = Server(
         jobs_dir=jobs_dir,
         dsn=dsn,
@@ -399,14 +395,23 @@ def make_app(
         )
     app.add_middleware(AccessLog)
     _answer_errors(app)
+    _routes(app)
+    return app
+
+
+def _routes(app: FastAPI) -> None:
+    """Every route but /health needs a token; the web app's pages have their sign-in."""
+    # Here, not at the top: the route modules take Server and the dependencies from here.
+    from csvpg.serve import health, jobs, runs, uploads, web
+    from csvpg.serve import workers as workers_api
+
     auth = [Depends(authorised)]
     app.include_router(health.router)
     routers = (jobs.router, runs.router, uploads.router, workers_api.router, health.metrics_router)
     for router in routers:
         app.include_router(router, dependencies=auth)
-    uploads.prune(server)
+    uploads.prune(app.state.server)
     web.install(app)  # the pages at /, /docs and /redoc, and their assets
-    return app
 
 
 def started(app: FastAPI, url: str) -> None:
