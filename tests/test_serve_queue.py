@@ -56,19 +56,29 @@ def test_cancel_through_the_api_stops_the_file_on_the_worker(site, db) -> None:
     name = unique("stop")
     api.job(db, name, tmp_path / "data", '[sink]\ntable = "parts"\n')
     run_id = api.start(job=name)
-    with workers(tmp_path, db.dsn, queue, 1) as (worker,):
+    with workers(tmp_path, db.dsn, queue, 1):
         wait_for("a file loading", lambda: copying(db.dsn))
-        doing = [w for w in api.client.get("/workers").json() if queue in w["queues"]]
+
+        def tasks() -> list[str]:
+            found = api.client.get("/workers").json()
+            return [t for w in found if queue in w["queues"] for t in w["tasks"] if run_id in t]
+
+        doing = wait_for("the worker's task in GET /workers", tasks)
         answer = api.client.post(f"/runs/{run_id}/cancel")
         assert answer.status_code == 202, answer.text
         done = api.wait(run_id, timeout=PATIENCE)
     assert done["status"] == "cancelled", done
-    assert any(run_id in task for w in doing for task in w["tasks"]), doing
+    assert doing[0].startswith("csvpg.load_file run=") and "file=" in doing[0], doing
     statuses = [f["status"] for f in done["files"]]
-    assert len(statuses) == 30 and "cancelled" in statuses and set(statuses) <= {
-        "loaded",
-        "cancelled",
-    }
+    assert (
+        len(statuses) == 30
+        and "cancelled" in statuses
+        and set(statuses)
+        <= {
+            "loaded",
+            "cancelled",
+        }
+    )
     loaded = statuses.count("loaded")
     assert db.count("parts") == loaded * ROWS, "a cancelled file left no row"
     assert api.client.post(f"/runs/{run_id}/cancel").status_code == 409

@@ -39,7 +39,7 @@ def parts_job(tmp_path: Path, db, name: str) -> Path:
 
 def queue_run(job: Path, db, queue: str, capsys) -> str:
     capsys.readouterr()
-    assert main(["run", str(job), "--queue", queue, "--dsn", db.dsn]) == 0
+    assert main(["run", str(job), "--queue-name", queue, "--dsn", db.dsn]) == 0
     return capsys.readouterr().out.strip()
 
 
@@ -189,7 +189,8 @@ def test_a_job_that_cannot_run_queues_nothing_and_fails_in_the_history(
 ) -> None:
     (tmp_path / "data").mkdir()
     name, queue = unique("empty"), unique("q")
-    assert main(["run", str(parts_job(tmp_path, db, name)), "--queue", queue, "--dsn", db.dsn]) == 1
+    job = parts_job(tmp_path, db, name)
+    assert main(["run", str(job), "--queue-name", queue, "--dsn", db.dsn]) == 1
     assert "allow_empty" in capsys.readouterr().err, "the error says what to do"
     rows = query(db.dsn, "SELECT status, error FROM csvpg.runs WHERE job = %s", (name,))
     assert len(rows) == 1 and rows[0][0] == "failed" and rows[0][1]

@@ -33,7 +33,7 @@ def test_three_machines_share_a_run(db, tmp_path: Path, capsys) -> None:
     }
     job.write_text(tomli_w.dumps(spec))
     capsys.readouterr()
-    assert main(["run", str(job), "--queue", queue, "--dsn", db.dsn]) == 0
+    assert main(["run", str(job), "--queue-name", queue, "--dsn", db.dsn]) == 0
     run_id = capsys.readouterr().out.strip()
     with netns.machines(3, db.dsn) as hosts, ExitStack() as stack:
         started = []

@@ -176,11 +176,14 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tui", action="store_true", help="watch the run in the dashboard")
     p.add_argument(
         "--queue",
-        nargs="?",
-        const="csvpg",
-        metavar="NAME",
+        action="store_true",
         help="queue the run for csvpg worker (one task a file) and print its id; "
         "--dsn is then the queue database",
+    )
+    p.add_argument(
+        "--queue-name",
+        metavar="NAME",
+        help="the queue to put the run on (implies --queue; default: csvpg)",
     )
     p.add_argument(
         "--callback-url",
@@ -465,7 +468,7 @@ def print_error(exc: CsvpgError) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    if args.queue:
+    if args.queue or args.queue_name:
         return cmd_run_queued(args)
     if args.tui:
         return cmd_run_tui(args)
@@ -502,16 +505,32 @@ def cmd_run_queued(args: argparse.Namespace) -> int:
     from csvpg.reporters import ClosedPipeSafe, dump_json
     from csvpg.spec import load_job
     from csvpg.worker import enqueue_run
+    from csvpg.worker.enqueue import Carried
 
-    if args.tui or args.dry_run or args.callback_url:
-        option = "--tui" if args.tui else "--dry-run" if args.dry_run else "--callback-url"
+    if args.dry_run:
         raise CsvpgError(
-            f"{option} cannot be used with --queue",
-            hint="watch a queued run with csvpg runs RUN; its webhooks are the job's [[notify]]",
+            f"{args.job}: --dry-run cannot be used with --queue: a dry run loads each file "
+            "and rolls it back to show what would happen, which is a preview for this "
+            "terminal, not work for the workers (nothing of it would be kept)",
+            hint=f"csvpg run {args.job} --dry-run (without --queue) previews the run here",
         )
-    run_id = enqueue_run(load_job(args.job), args.dsn, queue_name=args.queue, force=args.force)
+    if args.tui:
+        raise CsvpgError(
+            f"{args.job}: --tui cannot be used with --queue: the run loads on the workers",
+            hint="follow a queued run with csvpg runs RUN, or in csvpg serve's web app",
+        )
+    from csvpg.worker.app import DEFAULT_QUEUE
+
+    queue_name = args.queue_name or DEFAULT_QUEUE
+    run_id = enqueue_run(
+        load_job(args.job),
+        args.dsn,
+        queue_name=queue_name,
+        force=args.force,
+        carried=Carried(callbacks=tuple(args.callback_url)),
+    )
     if args.json:
-        queued = {"run_id": run_id, "status": "queued", "queue": args.queue}
+        queued = {"run_id": run_id, "status": "queued", "queue": queue_name}
         dump_json(queued, ClosedPipeSafe(sys.stdout))  # type: ignore[arg-type]
     else:
         print(run_id)

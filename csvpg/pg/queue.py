@@ -259,3 +259,23 @@ def files_in_flight(conn: psycopg.Connection[Any], run_id: str, task: str) -> li
         (run_id, task),
     ).fetchall()
     return [r[0] for r in rows]
+
+
+def waiting_run(conn: psycopg.Connection[Any], queueing_lock: str) -> str | None:
+    """The run whose task waits under ``queueing_lock`` (a file another run queued)."""
+    row = conn.execute(
+        f"SELECT args->>'run_id' FROM {SCHEMA}.procrastinate_jobs"
+        " WHERE queueing_lock = %s AND status = 'todo'",
+        (queueing_lock,),
+    ).fetchone()
+    return str(row[0]) if row and row[0] else None
+
+
+def after_load_due(conn: psycopg.Connection[Any], run_id: str, url: str) -> bool:
+    """The run's file is loaded and its ``after_load`` not recorded (not done yet)."""
+    row = conn.execute(
+        "SELECT 1 FROM csvpg.run_files WHERE run_id = %s AND file = %s AND status = 'loaded'"
+        " AND (details IS NULL OR NOT details ? 'after_load')",
+        (run_id, url),
+    ).fetchone()
+    return row is not None

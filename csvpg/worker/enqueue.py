@@ -22,6 +22,7 @@ from typing import Any
 import pluggy
 import psycopg
 from procrastinate import App, exceptions
+from procrastinate.jobs import Job as QueueTask
 
 from csvpg.engine.plan import Plan
 from csvpg.engine.run import Engine
@@ -137,9 +138,7 @@ def enqueue_run(
     files = [{**args, "url": fp.ref.url, "force": force} for fp in plan.files]
     try:
         with opened(where) as app:
-            if files:
-                defer(app, LOAD_FILE, queue_name).batch_defer(*files)
-            else:
+            if not _defer_files(app, engine, files, queue_name):
                 finish_when_done(app, engine.history_dsn, args, queue_name)
     except (psycopg.Error, exceptions.ConnectorException) as exc:
         # The run's row is there already: it ends failed rather than stay 'queued'.
@@ -157,6 +156,50 @@ def enqueue_run(
         queue_name,
     )
     return engine.run_id
+
+
+def file_lock(job: str, url: str) -> str:
+    """One task of a job's file at a time, and one waiting (Procrastinate's lock and
+    queueing lock): a second run of the job queued meanwhile does not queue that file
+    again, and two of its tasks never load it side by side."""
+    return f"csvpg.file:{job}:{url}"
+
+
+def _defer_files(app: App, engine: Engine, files: list[dict[str, Any]], queue_name: str) -> int:
+    """The file tasks queued (at once when none is waiting already); a file another run
+    of the job has queued and not started is recorded as skipped. How many were queued."""
+    tasks = [
+        QueueTask(
+            queue=queue_name,
+            lock=file_lock(engine.job.name, f["url"]),
+            queueing_lock=file_lock(engine.job.name, f["url"]),
+            task_name=LOAD_FILE,
+            task_kwargs=f,
+        )
+        for f in files
+    ]
+    try:
+        app.job_manager.batch_defer_jobs(tasks)
+        return len(tasks)
+    except exceptions.AlreadyEnqueued:
+        pass  # one by one, then: the batch was refused whole
+    queued = 0
+    for task in tasks:
+        try:
+            app.job_manager.defer_job(task)
+            queued += 1
+        except exceptions.AlreadyEnqueued:
+            url = task.task_kwargs["url"]
+            with connect(engine.history_dsn, connect_timeout=10) as conn:
+                other = queue.waiting_run(conn, str(task.queueing_lock))
+            why = f"already queued by run {other or 'another'} of this job, which loads it"
+            _record(engine, FileSummary(str(url), None, "skipped", error=why))
+    return queued
+
+
+def _record(engine: Engine, summary: FileSummary) -> None:
+    with connect(engine.history_dsn, connect_timeout=10) as conn, conn.transaction():
+        history.file_done(conn, engine.run_id, summary)
 
 
 def _record_queued(engine: Engine, plan: Plan, scheduled_for: datetime | None) -> None:

@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pluggy
-from procrastinate import App, JobContext, exceptions
+from procrastinate import App, JobContext, RetryStrategy, exceptions
 
 from csvpg.engine.fileload import FileLoad
+from csvpg.engine.housekeeping import record, tidy
 from csvpg.engine.run import Engine
 from csvpg.errors import CsvpgError
 from csvpg.pg import history, queue
@@ -30,6 +31,8 @@ from csvpg.worker.enqueue import NOT_STARTED, finish_when_done, run_args, task_e
 
 #: How often a loading file's task asks whether its run was cancelled.
 ABORT_CHECK = 0.5
+#: Tries of a file's task after its first (a failure outside the file's transaction).
+RETRIES = 3
 
 Say = Callable[..., None]
 
@@ -44,7 +47,8 @@ class Tasks:
         self.say = say
 
     def register(self) -> None:
-        self.app.task(name=LOAD_FILE, pass_context=True)(self.load_file)
+        retry = RetryStrategy(max_attempts=RETRIES, wait=1, exponential_wait=2)
+        self.app.task(name=LOAD_FILE, pass_context=True, retry=retry)(self.load_file)
         self.app.task(name=FINISH_RUN, pass_context=True)(self.finish_run)
 
     def _job(self, job_path: str, job_text: str, env_allow: list[str] | None = None) -> Job:
@@ -66,7 +70,23 @@ class Tasks:
         callbacks: list[str] | None = None,
         env_allow: list[str] | None = None,
     ) -> str:
-        """Load ``url`` for the run (once), then queue the run's end if it was the last."""
+        """Load ``url`` for the run (once), then queue the run's end if it was the last.
+        A task that fails outside the file's own transaction (the history away longer
+        than its retries, a bug) is tried again, :data:`RETRIES` times, then the file
+        is recorded as failed and the run goes on to its end."""
+        try:
+            return self._load_task(context, run_id, job_path, job_text, url, force, env_allow)
+        except exceptions.JobAborted:
+            raise
+        except Exception as exc:
+            if context.job.attempts < RETRIES:
+                self.say("will retry", run_id=run_id, file=url, error=f"{exc}".splitlines()[0])
+                raise
+            return self._gave_up(context, exc)
+
+    def _load_task(self, context: JobContext, *task: Any) -> str:
+        """The file's task, its arguments in ``load_file``'s order."""
+        run_id, job_path, job_text, url, force, env_allow = task
         job = self._job(job_path, job_text, env_allow)
         engine = task_engine(job, self.dsn, run_id, self.pm, force)
         self.say("took", run_id=run_id, job=job.name, file=url, task=context.job.id)
@@ -74,7 +94,7 @@ class Tasks:
             done = queue.file_recorded(conn, run_id, url)
             run = queue.queued_run(conn, run_id)
         if done is not None:
-            outcome = f"{done} already (this task ran before)"
+            outcome = f"{done} already (this task ran before)" + self._tidy_due(engine, url)
         elif run is None or run.finished:
             outcome = "not loaded: the run has ended"
         elif run.status == "cancelling":
@@ -90,6 +110,31 @@ class Tasks:
         if engine.cancelled and context.should_abort():
             raise exceptions.JobAborted()
         return outcome
+
+    def _gave_up(self, context: JobContext, exc: Exception) -> str:
+        """The task's last try failed: its file is failed in the run, which goes on."""
+        args = context.job.task_kwargs
+        run_id, url = str(args["run_id"]), str(args["url"])
+        try:
+            job = self._job(str(args["job_path"]), str(args["job_text"]), args.get("env_allow"))  # type: ignore[arg-type]
+            where = task_engine(job, self.dsn, run_id, self.pm).history_dsn
+        except CsvpgError:
+            where = self.dsn
+        error = exc.message if isinstance(exc, CsvpgError) else f"{type(exc).__name__}: {exc}"
+        failed = FileSummary(
+            url,
+            None,
+            "failed",
+            error=error,
+            hint=f"its task failed {RETRIES + 1} times; see the worker's log, then run the job"
+            " again",
+        )
+        with connect(where, connect_timeout=10) as conn, conn.transaction():
+            if queue.file_recorded(conn, run_id, url) is None:
+                history.file_done(conn, run_id, failed)
+        self.say("gave up", run_id=run_id, file=url, error=error)
+        finish_when_done(self.app, where, run_args(args), context.job.queue)
+        return "failed"
 
     def _load(self, engine: Engine, url: str, context: JobContext) -> str:
         try:
@@ -112,12 +157,36 @@ class Tasks:
             ctx = engine.context(has_manifest=True)
             load = FileLoad(ctx.for_file(plan.source, fp))
             with _aborts(context, engine):
-                # Held by another worker (a task delivered twice, or another run of the
-                # job): wait for it, then load the file only if it did not.
+                # Procrastinate runs one task of a job's file at a time (its lock); the
+                # file's claim may still be held by a transaction of a worker cut off
+                # (its task retried here) or of a plain csvpg run of the job: wait for
+                # it, then load the file only if it did not.
                 summary = load() or load(wait=True)
         finally:
             plan.source.close()
         return summary.status if summary else "held"
+
+    def _tidy_due(self, engine: Engine, url: str) -> str:
+        """A file its task loaded before (the worker died after the commit, before the
+        file's ``after_load``): moved or deleted now, and recorded, once."""
+        if engine.job.source.after_load == "keep":
+            return ""
+        with connect(engine.history_dsn, connect_timeout=10) as conn:
+            if not queue.after_load_due(conn, engine.run_id, url):
+                return ""
+        plan = engine.plan()
+        try:
+            fp = next((f for f in plan.files if f.ref.url == url), None)
+            if fp is None:  # moved or deleted already, before the worker died
+                return ""
+            ctx = engine.context(has_manifest=True).for_file(plan.source, fp)
+            done = tidy(ctx, fp.ref)
+            if done is None:
+                return ""
+            record(ctx, url, done)
+        finally:
+            plan.source.close()
+        return f"; after_load {done['action']}" + (f" to {done['to']}" if "to" in done else "")
 
     def _record(self, engine: Engine, summary: FileSummary) -> str:
         with connect(engine.history_dsn, connect_timeout=10) as conn, conn.transaction():
