@@ -1057,15 +1057,14 @@ class Bench:
         folder.mkdir(parents=True, exist_ok=True)
         per = -(-self.data.rows // QUEUE_FILES)
         with self.data.base.open(encoding="utf-8", newline="") as src:
-            header = src.readline()
+            records = csv.reader(src)  # by record: a quoted field may hold a line end
+            header = next(records)
             for i in range(QUEUE_FILES):
                 with (folder / f"q_{i:02}.csv").open("w", encoding="utf-8", newline="") as out:
-                    out.write(header)
-                    for _ in range(per):
-                        line = src.readline()
-                        if not line:
-                            break
-                        out.write(line)
+                    writer = csv.writer(out, lineterminator="\n")
+                    writer.writerow(header)
+                    for _, record in zip(range(per), records, strict=False):
+                        writer.writerow(record)
         return folder
 
     def start_workers(self, count: int, queue: str) -> list[subprocess.Popen[bytes]]:

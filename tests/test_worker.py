@@ -43,12 +43,14 @@ def queue_run(job: Path, db, queue: str, capsys) -> str:
     return capsys.readouterr().out.strip()
 
 
-def copying(dsn: str) -> bool:
-    """A COPY of a file is in flight on the server."""
+def copying(dsn: str, application: str = "csvpg%") -> bool:
+    """A COPY of a file is in flight on the server (a worker's sessions are named
+    ``csvpg worker ID``: ``application`` is a LIKE pattern)."""
     rows = query(
         dsn,
-        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'csvpg'"
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE %s"
         " AND state = 'active' AND query LIKE 'COPY%%'",
+        (application,),
     )
     return bool(rows[0][0])
 

@@ -279,3 +279,24 @@ def after_load_due(conn: psycopg.Connection[Any], run_id: str, url: str) -> bool
         (run_id, url),
     ).fetchone()
     return row is not None
+
+
+def application_of(task_id: int) -> str:
+    """The ``application_name`` of the sessions of a queued file's task."""
+    return f"csvpg task {task_id}"
+
+
+def end_sessions(conn: psycopg.Connection[Any], task_id: int) -> int:
+    """End the sessions of a stalled worker's task on this server (a machine cut off
+    leaves its transaction open until TCP gives up, holding its file): they roll back
+    now. How many were ended; 0 when this role may not end them (the retried task then
+    waits for them)."""
+    try:
+        rows = conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE application_name = %s AND pid <> pg_backend_pid()",
+            (application_of(task_id),),
+        ).fetchall()
+    except psycopg.errors.InsufficientPrivilege:
+        return 0
+    return sum(1 for (ended,) in rows if ended)

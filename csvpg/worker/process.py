@@ -21,9 +21,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+import psycopg
 from procrastinate import App
 from procrastinate import worker as procrastinate_worker
 
+from csvpg.errors import CsvpgError
 from csvpg.pg import queue
 from csvpg.pg.connect import connect
 from csvpg.plugins import get_plugin_manager
@@ -108,6 +110,10 @@ def _retry_stalled(app: App, options: WorkerOptions, say: Any) -> None:
             )
         )
         for job in stalled:
+            if job.id is not None:
+                ended = await asyncio.to_thread(_end_sessions, options.dsn, job.id)
+                if ended:
+                    say("ended sessions", task=job.id, sessions=ended)
             try:
                 await app.job_manager.retry_job(job)
             except Exception as exc:  # it finished, or another worker retried it
@@ -127,6 +133,15 @@ def _retry_stalled(app: App, options: WorkerOptions, say: Any) -> None:
         lock=lock,
         priority=PRIORITY,  # before the files waiting: a stalled one is among them
     )(task)
+
+
+def _end_sessions(dsn: str, task_id: int) -> int:
+    """The stalled task's sessions ended, before it is retried elsewhere."""
+    try:
+        with connect(dsn, connect_timeout=10) as conn:
+            return queue.end_sessions(conn, task_id)
+    except (psycopg.Error, CsvpgError):
+        return 0
 
 
 def _brief(args: dict[str, Any]) -> dict[str, Any]:

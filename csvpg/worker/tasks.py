@@ -23,7 +23,7 @@ from csvpg.engine.housekeeping import record, tidy
 from csvpg.engine.run import Engine
 from csvpg.errors import CsvpgError
 from csvpg.pg import history, queue
-from csvpg.pg.connect import connect
+from csvpg.pg.connect import APPLICATION, connect
 from csvpg.spec import Job, job_from_text
 from csvpg.summary import FileSummary
 from csvpg.worker.app import FINISH_RUN, LOAD_FILE
@@ -74,6 +74,8 @@ class Tasks:
         A task that fails outside the file's own transaction (the history away longer
         than its retries, a bug) is tried again, :data:`RETRIES` times, then the file
         is recorded as failed and the run goes on to its end."""
+        # Its sessions by its name: ended, should its worker stall (process._retry_stalled).
+        named = APPLICATION.set(queue.application_of(context.job.id or 0))
         try:
             return self._load_task(context, run_id, job_path, job_text, url, force, env_allow)
         except exceptions.JobAborted:
@@ -83,6 +85,8 @@ class Tasks:
                 self.say("will retry", run_id=run_id, file=url, error=f"{exc}".splitlines()[0])
                 raise
             return self._gave_up(context, exc)
+        finally:
+            APPLICATION.reset(named)
 
     def _load_task(self, context: JobContext, *task: Any) -> str:
         """The file's task, its arguments in ``load_file``'s order."""
