@@ -159,7 +159,8 @@ def test_enqueue_run_is_what_serve_can_call(db, tmp_path: Path) -> None:
 
 
 def test_sigterm_lets_the_file_in_flight_finish(db, tmp_path: Path, capsys) -> None:
-    write_files(tmp_path / "data", 6)
+    rows = 3 * ROWS  # a COPY long enough to be seen in flight on a busy machine
+    write_files(tmp_path / "data", 6, rows=rows)
     name, queue = unique("term"), unique("q")
     run_id = queue_run(parts_job(tmp_path, db, name), db, queue, capsys)
     with workers(tmp_path, db.dsn, queue, 1) as (worker,):
@@ -171,7 +172,7 @@ def test_sigterm_lets_the_file_in_flight_finish(db, tmp_path: Path, capsys) -> N
     assert " worker: stopped" in log
     files = files_of(db.dsn, run_id)
     assert files and set(files.values()) == {"loaded"}, "the file in flight was finished"
-    assert query(db.dsn, f'SELECT count(*) FROM {db.schema}."parts"') == [(len(files) * ROWS,)]
+    assert query(db.dsn, f'SELECT count(*) FROM {db.schema}."parts"') == [(len(files) * rows,)]
 
 
 def test_workers_lists_the_live_ones(db, tmp_path: Path, capsys) -> None:

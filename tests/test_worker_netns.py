@@ -21,10 +21,8 @@ from tests.workers import ended, query, unique, wait_for, workers
 WHY_NOT = netns.unusable()
 
 
-@pytest.mark.skipif(WHY_NOT is not None, reason=f"no network namespaces: {WHY_NOT}")
-def test_three_machines_share_a_run(db, tmp_path: Path, capsys) -> None:
-    write_files(tmp_path / "data", 30)
-    name, queue = unique("netns"), unique("q")
+def queue_parts(tmp_path: Path, db, name: str, queue: str, capsys) -> str:
+    """Queue a run appending ``tmp_path/data`` to ``parts``; its id."""
     job = tmp_path / "job.toml"
     # No [database] dsn: each worker loads into the database it reaches, over its link.
     spec = {
@@ -37,7 +35,14 @@ def test_three_machines_share_a_run(db, tmp_path: Path, capsys) -> None:
     job.write_text(tomli_w.dumps(spec))
     capsys.readouterr()
     assert main(["run", str(job), "--queue-name", queue, "--dsn", db.dsn]) == 0
-    run_id = capsys.readouterr().out.strip()
+    return capsys.readouterr().out.strip()
+
+
+@pytest.mark.skipif(WHY_NOT is not None, reason=f"no network namespaces: {WHY_NOT}")
+def test_three_machines_share_a_run(db, tmp_path: Path, capsys) -> None:
+    write_files(tmp_path / "data", 30)
+    name, queue = unique("netns"), unique("q")
+    run_id = queue_parts(tmp_path, db, name, queue, capsys)
     with netns.machines(3, db.dsn) as hosts, ExitStack() as stack:
         started = []
         for host in hosts:
@@ -78,23 +83,12 @@ def test_a_machine_cut_off_mid_copy_loses_nothing_and_loads_nothing_twice(
     db, tmp_path: Path, capsys
 ) -> None:
     """One machine's link (slowed down) goes down while its worker copies a file: no
-    reset reaches either side. Its heartbeat stops; another worker ends its sessions (the open COPY
-    rolls back) and takes its file again."""
+    reset reaches either side. Its heartbeat stops; another worker ends its sessions
+    (the open COPY rolls back) and takes its file again."""
     files = 40
     write_files(tmp_path / "data", files)
     name, queue = unique("cut"), unique("q")
-    job = tmp_path / "job.toml"
-    spec = {
-        "job": {"name": name},
-        "database": {"schema": db.schema},
-        "source": {"url": str(tmp_path / "data")},
-        "sink": {"mode": "append", "table": "parts"},
-        "columns": {"id": "bigint"},
-    }
-    job.write_text(tomli_w.dumps(spec))
-    capsys.readouterr()
-    assert main(["run", str(job), "--queue-name", queue, "--dsn", db.dsn]) == 0
-    run_id = capsys.readouterr().out.strip()
+    run_id = queue_parts(tmp_path, db, name, queue, capsys)
     with netns.machines(3, db.dsn) as hosts, ExitStack() as stack:
         hosts[0].throttle("8mbit")  # its COPY of a file lasts a second: long enough to cut
         started = []
