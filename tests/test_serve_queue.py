@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from psycopg.conninfo import make_conninfo
 
+from csvpg.cli.main import main
 from tests.test_serve import DSN_VAR, PASSWORD, TOKEN, VIEWER, Api, client, serve
 from tests.test_worker import ROWS, copying, write_files
 from tests.workers import PATIENCE, unique, wait_for, workers
@@ -27,7 +28,7 @@ def site(pg_server: str, tmp_path: Path, monkeypatch) -> Iterator[tuple[Api, str
         yield Api(url, jobs, c), queue, tmp_path
 
 
-def test_a_run_waits_queued_for_a_worker_and_ends_when_one_loads_it(site, db) -> None:
+def test_a_run_waits_queued_for_a_worker_and_ends_when_one_loads_it(site, db, capsys) -> None:
     api, queue, tmp_path = site
     write_files(tmp_path / "data", 3, rows=100)
     name = unique("later")
@@ -35,6 +36,11 @@ def test_a_run_waits_queued_for_a_worker_and_ends_when_one_loads_it(site, db) ->
     run_id = api.start(job=name)
     queued = api.client.get(f"/runs/{run_id}").json()
     assert queued["live"] and queued["status"] == "queued", queued
+    capsys.readouterr()
+    assert main(["runs", run_id, "--dsn", db.dsn]) == 0
+    shown = capsys.readouterr().out
+    assert f"run {run_id} of job {name}: queued" in shown
+    assert f"queued for csvpg worker: 0 of 3 files done; csvpg runs {run_id[:8]} --cancel" in shown
     with client(api.url, VIEWER) as viewer:
         assert viewer.get("/workers").json() is not None
         assert not [w for w in viewer.get("/workers").json() if queue in w["queues"]]
