@@ -526,10 +526,16 @@ def load_job(path: str | Path, env: Mapping[str, str] | None = None) -> Job:
     return job_from_text(text, path, env)
 
 
-def job_from_text(text: str, path: Path, env: Mapping[str, str] | None = None) -> Job:
+def job_from_text(
+    text: str,
+    path: Path,
+    env: Mapping[str, str] | None = None,
+    allow_env: Collection[str] | None = None,
+) -> Job:
     """A job file's text, read elsewhere (a worker gets it with the queued task), as
-    :func:`load_job` reads it; relative paths are the job file's folder's."""
-    job = job_from_dict(parse_toml(text, str(path)), path=path, env=env)
+    :func:`load_job` reads it; relative paths are the job file's folder's (with
+    ``allow_env``, only the variables it names are filled in)."""
+    job = job_from_dict(parse_toml(text, str(path)), path=path, env=env, allow_env=allow_env)
     job.digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     return job
 

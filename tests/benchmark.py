@@ -34,6 +34,8 @@ as the median of ``--runs`` repetitions with the tables reset outside the timed 
 
 Before the fresh processes, csvpg and the environment's packages are compiled to
 bytecode, as an installer leaves them.
+* the base file cut in 40, loaded in-process and through 1, 2 and 4 local
+  ``csvpg worker`` processes (``csvpg run --queue``; ``--only queue``).
 
 Each timed call also records the client's CPU seconds (this process for in-process
 runs, the waited-for child for psql) and the server's (the postmaster, its live children
@@ -76,13 +78,16 @@ SEED = 20240611
 GENERATOR_VERSION = 1
 SCHEMA = "bench"
 PARTS = 4
+#: The queued-runs measurement: a job of this many files, through this many workers.
+QUEUE_FILES = 40
+QUEUE_WORKERS = (1, 2, 4)
 
 TARGETS = {"append": 1.15, "upsert": 1.25, "rebuild": 1.25}
 RSS_TARGET_MB = 150.0
 #: What ``--only`` may name, in the order they run.
 MEASUREMENTS = [
     "append", "upsert", "rebuild", "workers", "split", "parquet", "infer", "peers", "startup",
-    "many",
+    "many", "queue",
 ]  # fmt: skip
 
 # --- the data ------------------------------------------------------------------------
@@ -1408,6 +1413,121 @@ class Bench:
         for table in ("tiny", "tiny_psql"):
             self.sql(f"DROP TABLE IF EXISTS {SCHEMA}.{table}")
 
+    # -- queued runs: csvpg run --queue through local csvpg worker processes
+
+    def queue_files(self) -> Path:
+        """The base file cut in QUEUE_FILES parts (each with the header), once."""
+        folder = self.folder / "queue" / f"files{QUEUE_FILES}"
+        if len(list(folder.glob("q_*.csv"))) == QUEUE_FILES:
+            return folder
+        folder.mkdir(parents=True, exist_ok=True)
+        per = -(-self.data.rows // QUEUE_FILES)
+        with self.data.base.open(encoding="utf-8", newline="") as src:
+            records = csv.reader(src)  # by record: a quoted field may hold a line end
+            header = next(records)
+            for i in range(QUEUE_FILES):
+                with (folder / f"q_{i:02}.csv").open("w", encoding="utf-8", newline="") as out:
+                    writer = csv.writer(out, lineterminator="\n")
+                    writer.writerow(header)
+                    for _, record in zip(range(per), records, strict=False):
+                        writer.writerow(record)
+        return folder
+
+    def start_workers(self, count: int, queue: str) -> list[subprocess.Popen[bytes]]:
+        """``count`` csvpg worker processes on ``queue``, once each says it started."""
+        started = []
+        for i in range(count):
+            log = (self.logs / f"worker_{queue}_{i}.log").open("wb")
+            command = [sys.executable, "-m", "csvpg", "worker", "--dsn", self.dsn]
+            started.append(
+                subprocess.Popen(
+                    [*command, "--queue", queue, "--name", f"bench{i}", "--heartbeat", "2"],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+        deadline = time.monotonic() + 120
+        while True:
+            logs = [(self.logs / f"worker_{queue}_{i}.log").read_text() for i in range(count)]
+            if all("worker: started" in text for text in logs):
+                return started
+            if time.monotonic() > deadline or any(w.poll() is not None for w in started):
+                raise SystemExit(f"csvpg worker did not start; see {self.logs}")
+            time.sleep(0.1)
+
+    def queued_run(self, job: Path, queue: str) -> None:
+        """Queue the job (as csvpg run --queue does) and wait for its end."""
+        from csvpg.spec import load_job
+        from csvpg.worker import enqueue_run
+
+        run_id = enqueue_run(load_job(job), self.dsn, queue_name=queue, force=True)
+        while True:
+            ((status,),) = self.sql(f"SELECT status FROM csvpg.runs WHERE id = '{run_id}'")
+            if status not in ("queued", "running", "cancelling"):
+                break
+            time.sleep(0.02)
+        if status != "succeeded":
+            raise SystemExit(f"queued run {run_id} ended {status}; see {self.logs}")
+
+    def timed(self, reset: Callable[[], object], call: Callable[[], object]) -> Sample:
+        """One call, after its reset: wall and server CPU (the workers' CPU is theirs,
+        not this process's: the client column is 0 for queued runs)."""
+        reset()
+        self.settle()
+        server = self.server.total()
+        started = time.perf_counter()
+        call()
+        return Sample(time.perf_counter() - started, 0.0, self.server.total() - server)
+
+    def bench_queue(self) -> None:
+        """A QUEUE_FILES-file job through 1, 2 and 4 local csvpg workers, against the
+        same job in-process (csvpg run, [run] workers = 1) and one psql \\copy stream."""
+        folder = self.queue_files()
+        progress(f"queue: {QUEUE_FILES} files through 1, 2, 4 csvpg workers vs in-process")
+        sink = 'mode = "append"\ntable = "queue_{name}"'
+        job = self.job("queued", folder, sink, extra='pattern = "q_*.csv"\n')
+        tables = [f"queue_{p.stem}" for p in sorted(folder.glob("q_*.csv"))]
+
+        def drop() -> None:
+            for table in tables:
+                self.sql(f"DROP TABLE IF EXISTS {SCHEMA}.{table}")
+
+        here = [self.timed(drop, lambda: self.csvpg_inprocess(job)) for _ in range(self.runs)]
+        size = sum(p.stat().st_size for p in folder.glob("q_*.csv"))
+        base = self.record(
+            "queue_inprocess",
+            f"csvpg run, {QUEUE_FILES} files, in-process (workers = 1)",
+            here,
+            self.data.rows,
+            size,
+            baseline="copy",
+        )
+        for count in QUEUE_WORKERS:
+            queue = f"bench{count}"
+            workers = self.start_workers(count, queue)
+            try:
+                samples = [
+                    self.timed(drop, lambda q=queue: self.queued_run(job, q))
+                    for _ in range(self.runs)
+                ]
+            finally:
+                for w in workers:
+                    w.terminate()
+                for w in workers:
+                    w.wait(60)
+            assert sum(self.count(t) for t in tables) == self.data.rows
+            median = statistics.median(x.wall for x in samples)
+            self.record(
+                f"queue{count}",
+                f"csvpg run --queue, {QUEUE_FILES} files, {count} local worker(s)",
+                samples,
+                self.data.rows,
+                size,
+                baseline="copy",
+                note=f"{median / base['median_s']:.2f}× the in-process run's time",
+            )
+        drop()
+
     def close(self) -> None:
         if "spawner" in self.__dict__:
             self.spawner.terminate()
@@ -1682,7 +1802,7 @@ def main(argv: list[str] | None = None) -> int:
         if not finished:
             progress(f"failed: the data, jobs and logs are kept in {folder}")
         elif not args.keep:
-            for sub in ("base", "upsert", "parts", "jobs", "logs", "pg-home"):
+            for sub in ("base", "upsert", "parts", "queue", "jobs", "logs", "pg-home"):
                 shutil.rmtree(folder / sub, ignore_errors=True)
             (folder / "data.json").unlink(missing_ok=True)
     return 0

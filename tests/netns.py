@@ -57,6 +57,7 @@ class _Relay(socketserver.BaseRequestHandler):
         family = socket.AF_UNIX if isinstance(server.target, str) else socket.AF_INET
         upstream = socket.socket(family, socket.SOCK_STREAM)
         upstream.connect(server.target)
+        server.open += [upstream, self.request]
 
         def pump(src: socket.socket, dst: socket.socket) -> None:
             try:
@@ -87,6 +88,9 @@ class Relay(socketserver.ThreadingTCPServer):
         super().__init__((address, 0), _Relay)
         self.target = target
         self.accepted = 0
+        #: Both ends of every connection relayed: closed at the end, so that no
+        #: session of a machine cut off outlives its test (its locks with it).
+        self.open: list[socket.socket] = []
         threading.Thread(target=self.serve_forever, daemon=True).start()
 
     @property
@@ -101,10 +105,28 @@ class Machine:
     name: str
     dsn: str
     relay: Relay = field(repr=False)
+    #: The root namespace's end of its veth pair: its network card, seen from outside.
+    link: str = ""
+    #: The namespace's own end: its network card.
+    card: str = ""
 
     @property
     def prefix(self) -> list[str]:
         return ["ip", "netns", "exec", self.name]
+
+    def throttle(self, rate: str) -> None:
+        """What the machine sends goes out at ``rate`` (tc's words: ``8mbit``)."""
+        shape = ["tbf", "rate", rate, "burst", "32kbit", "latency", "400ms"]
+        subprocess.run(
+            [*self.prefix, "tc", "qdisc", "add", "dev", self.card, "root", *shape],
+            check=True,
+            capture_output=True,
+        )
+
+    def cut(self) -> None:
+        """The machine's link down: nothing it sends arrives, nothing reaches it, and
+        neither side is told (no reset), as when a cable or a switch port dies."""
+        _ip("link", "set", self.link, "down")
 
 
 @contextmanager
@@ -128,12 +150,17 @@ def machines(count: int, dsn: str) -> Iterator[list[Machine]]:
             relay = Relay(here, server_address(dsn))
             user = urlsplit(dsn).username or "postgres"
             database = urlsplit(dsn).path.lstrip("/") or "postgres"
-            made.append(Machine(name, f"postgresql://{user}@{here}:{relay.port}/{database}", relay))
+            dsn_there = f"postgresql://{user}@{here}:{relay.port}/{database}"
+            made.append(Machine(name, dsn_there, relay, root_end, ns_end))
         yield made
     finally:
         for m in made:
             m.relay.shutdown()
             m.relay.server_close()
+            for s in m.relay.open:
+                with suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+                s.close()
         for i in range(count):
             subprocess.run(["ip", "link", "delete", f"cvr{tag}{i}"], capture_output=True)
             subprocess.run(["ip", "netns", "delete", f"csvpg-{tag}-{i}"], capture_output=True)

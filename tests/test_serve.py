@@ -521,14 +521,18 @@ def test_a_long_running_server_keeps_only_recent_runs_in_memory(
         f'[source]\nurl = "{data / "good.csv"}"\n'
     )
     server = serve_module.Server(jobs_dir=jobs, dsn=pg_server, workers=1, max_upload=1 << 20)
-    runs = [
-        server.start(
-            server.load("nightly"), serve_module.RunRequest(job="nightly", force=True)
-        ).run_id
+    started = [
+        server.start(server.load("nightly"), serve_module.RunRequest(job="nightly", force=True))
         for _ in range(4)
     ]
-    server.pool.shutdown(wait=True)
-    assert list(server.live) == runs[-2:]
+    runs = [live.run_id for live in started]
+    try:
+        for live in started:  # queued, and loaded by the server's own worker
+            live.handle.result(timeout=120)
+    finally:
+        server.stop_worker()
+    assert len(server.live) == 2 and set(server.live) < set(runs)
+    assert not server.followers
     first = server.history(runs[0])
     assert first is not None and first["status"] == "succeeded"
     assert [(f["status"], f["inserted"]) for f in first["files"]] == [("loaded", 2)]

@@ -39,16 +39,18 @@ def parts_job(tmp_path: Path, db, name: str) -> Path:
 
 def queue_run(job: Path, db, queue: str, capsys) -> str:
     capsys.readouterr()
-    assert main(["run", str(job), "--queue", queue, "--dsn", db.dsn]) == 0
+    assert main(["run", str(job), "--queue-name", queue, "--dsn", db.dsn]) == 0
     return capsys.readouterr().out.strip()
 
 
-def copying(dsn: str) -> bool:
-    """A COPY of a file is in flight on the server."""
+def copying(dsn: str, application: str = "csvpg%") -> bool:
+    """A COPY of a file is in flight on the server (a worker's sessions are named
+    ``csvpg worker ID``: ``application`` is a LIKE pattern)."""
     rows = query(
         dsn,
-        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'csvpg'"
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE %s"
         " AND state = 'active' AND query LIKE 'COPY%%'",
+        (application,),
     )
     return bool(rows[0][0])
 
@@ -157,7 +159,8 @@ def test_enqueue_run_is_what_serve_can_call(db, tmp_path: Path) -> None:
 
 
 def test_sigterm_lets_the_file_in_flight_finish(db, tmp_path: Path, capsys) -> None:
-    write_files(tmp_path / "data", 6)
+    rows = 3 * ROWS  # a COPY long enough to be seen in flight on a busy machine
+    write_files(tmp_path / "data", 6, rows=rows)
     name, queue = unique("term"), unique("q")
     run_id = queue_run(parts_job(tmp_path, db, name), db, queue, capsys)
     with workers(tmp_path, db.dsn, queue, 1) as (worker,):
@@ -169,7 +172,7 @@ def test_sigterm_lets_the_file_in_flight_finish(db, tmp_path: Path, capsys) -> N
     assert " worker: stopped" in log
     files = files_of(db.dsn, run_id)
     assert files and set(files.values()) == {"loaded"}, "the file in flight was finished"
-    assert query(db.dsn, f'SELECT count(*) FROM {db.schema}."parts"') == [(len(files) * ROWS,)]
+    assert query(db.dsn, f'SELECT count(*) FROM {db.schema}."parts"') == [(len(files) * rows,)]
 
 
 def test_workers_lists_the_live_ones(db, tmp_path: Path, capsys) -> None:
@@ -189,7 +192,8 @@ def test_a_job_that_cannot_run_queues_nothing_and_fails_in_the_history(
 ) -> None:
     (tmp_path / "data").mkdir()
     name, queue = unique("empty"), unique("q")
-    assert main(["run", str(parts_job(tmp_path, db, name)), "--queue", queue, "--dsn", db.dsn]) == 1
+    job = parts_job(tmp_path, db, name)
+    assert main(["run", str(job), "--queue-name", queue, "--dsn", db.dsn]) == 1
     assert "allow_empty" in capsys.readouterr().err, "the error says what to do"
     rows = query(db.dsn, "SELECT status, error FROM csvpg.runs WHERE job = %s", (name,))
     assert len(rows) == 1 and rows[0][0] == "failed" and rows[0][1]

@@ -55,7 +55,7 @@ def test_a_run_still_going_skips_the_next_tick(db, tmp_path: Path, capsys) -> No
     """No worker takes the queued run's files here: the next ticks start no second run."""
     name, queue = unique("busy"), unique("q")
     job = scheduled_job(tmp_path / "jobs", db, name, "* * * * * */2")
-    assert main(["run", str(job), "--queue", unique("nobody"), "--dsn", db.dsn]) == 0
+    assert main(["run", str(job), "--queue-name", unique("nobody"), "--dsn", db.dsn]) == 0
     with workers(tmp_path, db.dsn, queue, 1, "--jobs", str(tmp_path / "jobs")) as (w,):
         wait_for("a skipped tick", lambda: "tick skipped" in w.log())
     assert query(db.dsn, "SELECT count(*) FROM csvpg.runs WHERE job = %s", (name,)) == [(1,)]

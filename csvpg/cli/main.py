@@ -180,11 +180,14 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tui", action="store_true", help="watch the run in the dashboard")
     p.add_argument(
         "--queue",
-        nargs="?",
-        const="csvpg",
-        metavar="NAME",
+        action="store_true",
         help="queue the run for csvpg worker (one task a file) and print its id; "
         "--dsn is then the queue database",
+    )
+    p.add_argument(
+        "--queue-name",
+        metavar="NAME",
+        help="the queue to put the run on (implies --queue; default: csvpg)",
     )
     p.add_argument(
         "--callback-url",
@@ -262,7 +265,19 @@ def _serve_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=_port, default=8080, help="the TCP port to listen on")
     p.add_argument("--jobs", default="jobs", metavar="DIR", help="the jobs directory")
     p.add_argument("--dsn", help="history, and jobs without [database] (default: embedded)")
-    p.add_argument("--workers", type=_at_least(1), default=2, help="runs at once")
+    p.add_argument(
+        "--workers",
+        type=_at_least(0),
+        default=1,
+        help="files this server's own worker loads at once; 0: it only queues runs, for "
+        "csvpg worker processes elsewhere",
+    )
+    p.add_argument(
+        "--queue-name",
+        default="csvpg",
+        metavar="NAME",
+        help="the queue runs go to (and this server's worker takes)",
+    )
     p.add_argument(
         "--max-upload-mb", type=_at_least(1), default=100, help="the largest upload, in MiB"
     )
@@ -285,6 +300,10 @@ def _serve_options(p: argparse.ArgumentParser) -> None:
         metavar="ORIGIN",
         help="let a front end served from ORIGIN call the API (may be repeated; off)",
     )
+    _serve_trust_options(p)
+
+
+def _serve_trust_options(p: argparse.ArgumentParser) -> None:
     trust = p.add_argument_group("specs sent over HTTP (see 'Security of csvpg serve')")
     trust.add_argument("--allow-inline-specs", action="store_true", help="POST /runs with spec")
     trust.add_argument(
@@ -481,7 +500,7 @@ def print_error(exc: CsvpgError) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    if args.queue:
+    if args.queue or args.queue_name:
         return cmd_run_queued(args)
     if args.tui:
         return cmd_run_tui(args)
@@ -518,16 +537,32 @@ def cmd_run_queued(args: argparse.Namespace) -> int:
     from csvpg.reporters import ClosedPipeSafe, dump_json
     from csvpg.spec import load_job
     from csvpg.worker import enqueue_run
+    from csvpg.worker.enqueue import Carried
 
-    if args.tui or args.dry_run or args.callback_url:
-        option = "--tui" if args.tui else "--dry-run" if args.dry_run else "--callback-url"
+    if args.dry_run:
         raise CsvpgError(
-            f"{option} cannot be used with --queue",
-            hint="watch a queued run with csvpg runs RUN; its webhooks are the job's [[notify]]",
+            f"{args.job}: --dry-run cannot be used with --queue: a dry run loads each file "
+            "and rolls it back to show what would happen, which is a preview for this "
+            "terminal, not work for the workers (nothing of it would be kept)",
+            hint=f"csvpg run {args.job} --dry-run (without --queue) previews the run here",
         )
-    run_id = enqueue_run(load_job(args.job), args.dsn, queue_name=args.queue, force=args.force)
+    if args.tui:
+        raise CsvpgError(
+            f"{args.job}: --tui cannot be used with --queue: the run loads on the workers",
+            hint="follow a queued run with csvpg runs RUN, or in csvpg serve's web app",
+        )
+    from csvpg.worker.app import DEFAULT_QUEUE
+
+    queue_name = args.queue_name or DEFAULT_QUEUE
+    run_id = enqueue_run(
+        load_job(args.job),
+        args.dsn,
+        queue_name=queue_name,
+        force=args.force,
+        carried=Carried(callbacks=tuple(args.callback_url)),
+    )
     if args.json:
-        queued = {"run_id": run_id, "status": "queued", "queue": args.queue}
+        queued = {"run_id": run_id, "status": "queued", "queue": queue_name}
         dump_json(queued, ClosedPipeSafe(sys.stdout))  # type: ignore[arg-type]
     else:
         print(run_id)
@@ -673,6 +708,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         token=None if args.no_auth else token,
         read_only_token=read_only,
         workers=args.workers,
+        queue_name=args.queue_name,
         max_upload_mb=args.max_upload_mb,
         max_json_kb=args.max_json_kb,
         keep_uploads_days=args.keep_uploads_days,

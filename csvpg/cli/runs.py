@@ -77,6 +77,10 @@ def show_run(dsn: str, run_id: str, out: TextIO, *, rejects: bool = False) -> in
     replays = f" (a replay of run {r.replay_of})" if r.replay_of else ""
     print(f"run {r.id} of job {r.job}: {r.status}{replays}", file=out)
     _why(r, out)
+    if r.queued_files is not None and r.status in ("queued", "running", "cancelling"):
+        then = " (cancelling)" if r.status == "cancelling" else f"; csvpg runs {r.id[:8]} --cancel"
+        count = f"{len(files)} of {r.queued_files} files done"
+        print(f"  queued for csvpg worker: {count}{then}", file=out)
     print(f"  started {r.started_at:%Y-%m-%d %H:%M:%S %Z}, {r.seconds or 0:.2f} s", file=out)
     print(
         f"  {r.rows_read} rows read: {r.inserted} inserted, {r.updated} updated, "

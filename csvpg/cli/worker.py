@@ -20,7 +20,7 @@ def list_workers(dsn: str, out: TextIO) -> int:
         print("no live worker", file=out)
         return 0
     now = datetime.now(UTC)
-    rows = [["ID", "NAME", "HOST", "PID", "QUEUES", "STARTED", "HEARTBEAT", "TASKS"]]
+    rows = [["ID", "NAME", "HOST", "PID", "QUEUES", "STARTED", "HEARTBEAT", "STATE", "DOING"]]
     for w in found:
         rows.append(
             [
@@ -31,7 +31,8 @@ def list_workers(dsn: str, out: TextIO) -> int:
                 w.queues,
                 w.started_at.strftime("%Y-%m-%d %H:%M:%S"),
                 f"{(now - w.last_heartbeat).total_seconds():.0f} s ago",
-                str(w.jobs),
+                w.state(now, queue.STALLED_AFTER),
+                "; ".join(w.tasks) or "-",
             ]
         )
     for line in _table_lines(rows):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from contextvars import ContextVar
 from typing import Any
 
 import psycopg
@@ -36,10 +37,15 @@ def same_server(a: str, b: str) -> bool:
     return identity(a) == identity(b)
 
 
+#: The ``application_name`` of the sessions opened here: a queued file's task names its
+#: own (``csvpg task ID``), so that they can be ended if its worker is found stalled.
+APPLICATION: ContextVar[str] = ContextVar("csvpg_application", default="csvpg")
+
+
 def connect(dsn: str, **kwargs: Any) -> psycopg.Connection[Any]:
     """Open a connection; a failure is a :class:`DatabaseError` without the password."""
     try:
-        return psycopg.connect(dsn, application_name="csvpg", **kwargs)
+        return psycopg.connect(dsn, application_name=APPLICATION.get(), **kwargs)
     except psycopg.Error as exc:
         # libpq's text runs over several indented lines: one paragraph.
         text = mask_text(" ".join(str(exc).replace(dsn, mask_dsn(dsn)).split()))

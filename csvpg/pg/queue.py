@@ -12,7 +12,7 @@ and the live workers.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,10 @@ CREATE TABLE csvpg.workers (
     started_at  timestamptz NOT NULL DEFAULT now()
 )
 """
+
+#: Seconds without a heartbeat that make a worker stalled, as shown: three heartbeats of
+#: a worker started with the default ``--heartbeat 10``.
+STALLED_AFTER = 30.0
 
 #: What a run still 'queued' or 'running' has not finished (and what the finisher ends).
 UNFINISHED = ("queued", "running", "cancelling")
@@ -210,6 +214,13 @@ class WorkerRow:
     started_at: datetime
     last_heartbeat: datetime
     jobs: int
+    #: What it is doing: each task in flight as ``task run=… file=…``.
+    tasks: tuple[str, ...] = ()
+
+    def state(self, now: datetime, stalled_after: float) -> str:
+        """``alive``, or ``stalled`` once its heartbeat is ``stalled_after`` s old (its
+        tasks then go back to the queue)."""
+        return "stalled" if (now - self.last_heartbeat).total_seconds() > stalled_after else "alive"
 
 
 def workers(conn: psycopg.Connection[Any]) -> list[WorkerRow]:
@@ -228,4 +239,64 @@ def workers(conn: psycopg.Connection[Any]) -> list[WorkerRow]:
             f" FROM {SCHEMA}.procrastinate_workers p"
             " LEFT JOIN csvpg.workers w ON w.worker_id = p.id ORDER BY p.id"
         ).fetchall()
-    return [WorkerRow(*r) for r in rows]
+        doing = conn.execute(
+            "SELECT worker_id, task_name, args->>'run_id', args->>'url'"
+            f" FROM {SCHEMA}.procrastinate_jobs WHERE status = 'doing' ORDER BY id"
+        ).fetchall()
+    tasks: dict[int, list[str]] = {}
+    for worker_id, task, run_id, url in doing:
+        what = " ".join([task, *(f"{k}={v}" for k, v in (("run", run_id), ("file", url)) if v)])
+        tasks.setdefault(worker_id, []).append(what)
+    found = [WorkerRow(*r) for r in rows]
+    return [replace(w, tasks=tuple(tasks.get(w.worker_id, ()))) for w in found]
+
+
+def files_in_flight(conn: psycopg.Connection[Any], run_id: str, task: str) -> list[str]:
+    """The files of the run a worker is loading now (their tasks are 'doing')."""
+    rows = conn.execute(
+        f"SELECT args->>'url' FROM {SCHEMA}.procrastinate_jobs WHERE args->>'run_id' = %s"
+        " AND task_name = %s AND status = 'doing' ORDER BY id",
+        (run_id, task),
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def waiting_run(conn: psycopg.Connection[Any], queueing_lock: str) -> str | None:
+    """The run whose task waits under ``queueing_lock`` (a file another run queued)."""
+    row = conn.execute(
+        f"SELECT args->>'run_id' FROM {SCHEMA}.procrastinate_jobs"
+        " WHERE queueing_lock = %s AND status = 'todo'",
+        (queueing_lock,),
+    ).fetchone()
+    return str(row[0]) if row and row[0] else None
+
+
+def after_load_due(conn: psycopg.Connection[Any], run_id: str, url: str) -> bool:
+    """The run's file is loaded and its ``after_load`` not recorded (not done yet)."""
+    row = conn.execute(
+        "SELECT 1 FROM csvpg.run_files WHERE run_id = %s AND file = %s AND status = 'loaded'"
+        " AND (details IS NULL OR NOT details ? 'after_load')",
+        (run_id, url),
+    ).fetchone()
+    return row is not None
+
+
+def application_of(task_id: int) -> str:
+    """The ``application_name`` of the sessions of a queued file's task."""
+    return f"csvpg task {task_id}"
+
+
+def end_sessions(conn: psycopg.Connection[Any], task_id: int) -> int:
+    """End the sessions of a stalled worker's task on this server (a machine cut off
+    leaves its transaction open until TCP gives up, holding its file): they roll back
+    now. How many were ended; 0 when this role may not end them (the retried task then
+    waits for them)."""
+    try:
+        rows = conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE application_name = %s AND pid <> pg_backend_pid()",
+            (application_of(task_id),),
+        ).fetchall()
+    except psycopg.errors.InsufficientPrivilege:
+        return 0
+    return sum(1 for (ended,) in rows if ended)

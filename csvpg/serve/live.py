@@ -3,8 +3,10 @@ engine events while it runs, for ``GET /runs/{run_id}``."""
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -16,6 +18,10 @@ from csvpg import events as ev
 from csvpg.api import RunHandle
 from csvpg.hookspecs import hookimpl
 from csvpg.serve.models import LiveState, Phase
+from csvpg.spec import Job
+from csvpg.worker.enqueue import cancel_run
+
+_END = object()
 
 
 class RunRequest(BaseModel):
@@ -44,13 +50,72 @@ class RunRequest(BaseModel):
         return self
 
 
+class QueuedHandle:
+    """What the server holds of a queued run: as a local run's handle, its events (one
+    consumer), cancel, and its end."""
+
+    dry_run = False
+
+    def __init__(self, run_id: str, dsn: str, job: Job | None, callbacks: list[str]) -> None:
+        self.run_id = run_id
+        self.dsn = dsn
+        self.job = job
+        self.callbacks = callbacks
+        self.early_notifications: list[dict[str, Any]] = []
+        self._cancelled = False
+        self._events: queue.Queue[object] = queue.Queue()
+        self._done = threading.Event()
+        self.summary: dict[str, Any] | None = None
+
+    def cancel(self) -> None:
+        """The run's tasks stopped on every worker (:func:`csvpg.worker.cancel_run`); a
+        CsvpgError when it has ended already."""
+        cancel_run(self.run_id, self.dsn)
+        self._cancelled = True
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def put(self, event: ev.Event) -> None:
+        self._events.put(event)
+
+    def end(self, summary: dict[str, Any]) -> None:
+        self.summary = summary
+        self._events.put(_END)
+        self._done.set()
+
+    def result(self, timeout: float | None = None) -> dict[str, Any]:
+        """The run as the history has it once it ended."""
+        if not self._done.wait(timeout):
+            raise TimeoutError(f"run {self.run_id} is still running")
+        assert self.summary is not None
+        return self.summary
+
+    def events(self, timeout: float | None = None) -> Iterator[ev.Event]:
+        while True:
+            try:
+                item = self._events.get(timeout=timeout)
+            except queue.Empty:
+                raise TimeoutError(f"no event from run {self.run_id} for {timeout} s") from None
+            if item is _END:
+                self._events.put(_END)
+                return
+            assert isinstance(item, ev.Event)
+            yield item
+
+
 @dataclass
 class LiveRun:
     """A run started here: its state from engine events, until it ends."""
 
     run_id: str
     job: str
-    handle: RunHandle
+    handle: RunHandle | QueuedHandle
     status: str = "queued"
     started_at: str = field(default_factory=lambda: datetime.now().astimezone().isoformat())
     files: dict[str, dict[str, Any]] = field(default_factory=dict)

@@ -246,3 +246,20 @@ class TestDelivery(BaseModel):
     http_status: int | None = None
     reason: str
     attempts: int
+
+
+class Worker(_Open):
+    """A worker taking queued files (``csvpg worker``, or a server's own), as
+    ``csvpg workers`` lists it."""
+
+    worker_id: int
+    name: str
+    host: str
+    pid: int
+    queues: list[str]
+    started_at: datetime
+    last_heartbeat: datetime
+    state: Literal["alive", "stalled"] = Field(
+        description="stalled: no heartbeat for stalled_after seconds; its tasks are retried"
+    )
+    tasks: list[str] = Field(description="what it is doing: 'task run=… file=…' each")

@@ -21,7 +21,7 @@ from csvpg.pg import history
 from csvpg.pg.connect import connect
 from csvpg.pg.schema import ensure_schema
 from csvpg.serve import Server, ServerDep
-from csvpg.serve.live import RunRequest
+from csvpg.serve.live import LiveRun, RunRequest
 from csvpg.serve.models import (
     Cancelling,
     RateChange,
@@ -86,8 +86,13 @@ def get_run(run_id: str, server: ServerDep) -> Run:
     return Run(**_run(run_id, server))
 
 
+def _live(run_id: str, server: Server) -> LiveRun | None:
+    """The run of this server's memory, or a queued one still going (followed now)."""
+    return server.queued(run_id) if RUN_ID.fullmatch(run_id) else None
+
+
 def _run(run_id: str, server: Server) -> dict[str, Any]:
-    live = server.live.get(run_id)
+    live = _live(run_id, server)
     if live is not None and live.summary is None:
         return live.to_dict()
     found = _recorded(server, run_id)
@@ -202,13 +207,23 @@ def _said(exc: CsvpgError) -> str:
 
 @router.post("/runs/{run_id}/cancel", status_code=202, responses=refusals(401, 403, 404, 409, 422))
 def cancel_run(run_id: str, server: ServerDep) -> Cancelling:
-    live = server.live.get(run_id)
+    """A queued run's tasks stop on whichever workers run them; its files in flight roll
+    back and the run ends ``cancelled`` within seconds."""
+    live = _live(run_id, server)
     if live is None:
         raise HTTPException(404, f"no run {run_id!r} is running here")
-    if live.summary is not None:
-        raise HTTPException(409, f"run {run_id} has already ended: {live.status}")
-    live.handle.cancel()
+    cancel_live(live)
     return Cancelling(run_id=run_id, status="cancelling")
+
+
+def cancel_live(live: LiveRun) -> None:
+    """The API's cancel and the web app's: a 409 for a run that has ended."""
+    if live.summary is not None:
+        raise HTTPException(409, f"run {live.run_id} has already ended: {live.status}")
+    try:
+        live.handle.cancel()
+    except CsvpgError as exc:  # it ended between the two looks
+        raise HTTPException(409, exc.message) from exc
 
 
 @router.get(
@@ -244,7 +259,8 @@ def _rate(run_id: str, server: Server) -> rates.Rate:
         raise HTTPException(404 if live is None else 409, f"no run {run_id!r} is running here")
     rate = rates.lookup(run_id)
     if rate is None:
-        raise HTTPException(409, f"run {run_id}'s sink ({live.handle.job.sink.mode}) has no rate")
+        mode = live.handle.job.sink.mode if live.handle.job else "another worker's"
+        raise HTTPException(409, f"run {run_id}'s sink ({mode}) has no rate")
     return rate
 
 

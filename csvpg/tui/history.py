@@ -80,7 +80,16 @@ class PgHistory:
 
 
 #: Words of a runs filter that name a status rather than a job.
-STATUSES = ("succeeded", "failed", "partial", "cancelled", "abandoned", "running")
+STATUSES = (
+    "succeeded",
+    "failed",
+    "partial",
+    "cancelled",
+    "abandoned",
+    "running",
+    "queued",
+    "cancelling",
+)
 
 
 def run_matches(run: RunRow, query: str) -> bool:

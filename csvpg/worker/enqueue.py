@@ -13,12 +13,16 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pluggy
 import psycopg
 from procrastinate import App, exceptions
+from procrastinate.jobs import Job as QueueTask
 
 from csvpg.engine.plan import Plan
 from csvpg.engine.run import Engine
@@ -54,21 +58,51 @@ def task_engine(
     run_id: str | None,
     pm: pluggy.PluginManager | None = None,
     force: bool = False,
+    callbacks: Sequence[str] = (),
 ) -> Engine:
     """An engine of the queued run ``run_id`` (None: a new run): the job's database,
     or the queue's (``dsn``)."""
     target = None if job.database.dsn else dsn
-    return Engine(job, pm or get_plugin_manager(), target, force=force, run_id=run_id)
+    return Engine(
+        job, pm or get_plugin_manager(), target, force=force, run_id=run_id, callbacks=callbacks
+    )
 
 
-def job_args(run_id: str, job: Job) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Carried:
+    """What a run's tasks carry besides the job: ``text``, the job as written (default:
+    its file's); ``callbacks``, the run's own webhooks (``--callback-url``);
+    ``env_allow``, for a job sent over HTTP, the only ``${VAR}`` a worker may fill in."""
+
+    text: str | None = None
+    callbacks: tuple[str, ...] = ()
+    env_allow: tuple[str, ...] | None = None
+
+
+#: The arguments of a run that every one of its tasks has (the file's task adds more).
+RUN_ARGS = ("run_id", "job_path", "job_text", "callbacks", "env_allow")
+
+
+def job_args(run_id: str, job: Job, carried: Carried = Carried()) -> dict[str, Any]:
     """What every task of the run carries: the run and the job file as written."""
-    if job.path is None:
+    if job.path is None and carried.text is None:
         raise SpecError(
             f"job {job.name!r} has no file: a queued run carries its job file to the workers",
             hint="write the job to a TOML file and queue that (csvpg run job.toml --queue)",
         )
-    return {"run_id": run_id, "job_path": str(job.path), "job_text": job.path.read_text("utf-8")}
+    path = job.path or Path.cwd() / f"{job.name}.toml"  # relative paths: from here
+    return {
+        "run_id": run_id,
+        "job_path": str(path),
+        "job_text": carried.text if carried.text is not None else path.read_text("utf-8"),
+        "callbacks": list(carried.callbacks),
+        "env_allow": None if carried.env_allow is None else list(carried.env_allow),
+    }
+
+
+def run_args(args: dict[str, Any]) -> dict[str, Any]:
+    """The run's own arguments out of one of its tasks' (older tasks lack some)."""
+    return {k: args[k] for k in RUN_ARGS if k in args}
 
 
 def enqueue_run(
@@ -79,15 +113,18 @@ def enqueue_run(
     force: bool = False,
     scheduled_for: datetime | None = None,
     pm: pluggy.PluginManager | None = None,
+    run_id: str | None = None,
+    carried: Carried = Carried(),
 ) -> str:
     """Queue a run of ``job`` (a job read from its file): one task a file, and a
     finishing task once they are done; returns the run's id at once. ``dsn`` is the
     queue database (default: the job's, else the embedded server). The run is in
     ``csvpg.runs`` as ``queued`` until a worker takes its first file. A broken job (or
-    source) raises its CsvpgError and queues nothing. ``csvpg serve`` can call this."""
+    source) raises its CsvpgError and queues nothing, its webhooks told and its run
+    failed in the history. ``csvpg serve`` calls this, with the ``run_id`` it chose."""
     where = queue_dsn(job, dsn)
-    engine = task_engine(job, where, None, pm, force)
-    args = job_args(engine.run_id, job)
+    engine = task_engine(job, where, run_id, pm, force, carried.callbacks)
+    args = job_args(engine.run_id, job, carried)
     try:
         plan = engine.plan()
     except CsvpgError as exc:
@@ -101,9 +138,7 @@ def enqueue_run(
     files = [{**args, "url": fp.ref.url, "force": force} for fp in plan.files]
     try:
         with opened(where) as app:
-            if files:
-                defer(app, LOAD_FILE, queue_name).batch_defer(*files)
-            else:
+            if not _defer_files(app, engine, files, queue_name):
                 finish_when_done(app, engine.history_dsn, args, queue_name)
     except (psycopg.Error, exceptions.ConnectorException) as exc:
         # The run's row is there already: it ends failed rather than stay 'queued'.
@@ -121,6 +156,50 @@ def enqueue_run(
         queue_name,
     )
     return engine.run_id
+
+
+def file_lock(job: str, url: str) -> str:
+    """One task of a job's file at a time, and one waiting (Procrastinate's lock and
+    queueing lock): a second run of the job queued meanwhile does not queue that file
+    again, and two of its tasks never load it side by side."""
+    return f"csvpg.file:{job}:{url}"
+
+
+def _defer_files(app: App, engine: Engine, files: list[dict[str, Any]], queue_name: str) -> int:
+    """The file tasks queued (at once when none is waiting already); a file another run
+    of the job has queued and not started is recorded as skipped. How many were queued."""
+    tasks = [
+        QueueTask(
+            queue=queue_name,
+            lock=file_lock(engine.job.name, f["url"]),
+            queueing_lock=file_lock(engine.job.name, f["url"]),
+            task_name=LOAD_FILE,
+            task_kwargs=f,
+        )
+        for f in files
+    ]
+    try:
+        app.job_manager.batch_defer_jobs(tasks)
+        return len(tasks)
+    except exceptions.AlreadyEnqueued:
+        pass  # one by one, then: the batch was refused whole
+    queued = 0
+    for task in tasks:
+        try:
+            app.job_manager.defer_job(task)
+            queued += 1
+        except exceptions.AlreadyEnqueued:
+            url = task.task_kwargs["url"]
+            with connect(engine.history_dsn, connect_timeout=10) as conn:
+                other = queue.waiting_run(conn, str(task.queueing_lock))
+            why = f"already queued by run {other or 'another'} of this job, which loads it"
+            _record(engine, FileSummary(str(url), None, "skipped", error=why))
+    return queued
+
+
+def _record(engine: Engine, summary: FileSummary) -> None:
+    with connect(engine.history_dsn, connect_timeout=10) as conn, conn.transaction():
+        history.file_done(conn, engine.run_id, summary)
 
 
 def _record_queued(engine: Engine, plan: Plan, scheduled_for: datetime | None) -> None:
@@ -180,8 +259,7 @@ def cancel_run(run_id: str, dsn: str) -> int:
             if job.task == LOAD_FILE and job.status == "todo":
                 _not_started(dsn, run.id, job.args["url"])
         if jobs:  # the run's own arguments, as each of its tasks has them
-            args = {k: jobs[0].args[k] for k in ("run_id", "job_path", "job_text")}
-            finish_when_done(app, dsn, args, jobs[0].queue)
+            finish_when_done(app, dsn, run_args(jobs[0].args), jobs[0].queue)
     return stopped
 
 

@@ -21,9 +21,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+import psycopg
 from procrastinate import App
 from procrastinate import worker as procrastinate_worker
 
+from csvpg.errors import CsvpgError
 from csvpg.pg import queue
 from csvpg.pg.connect import connect
 from csvpg.plugins import get_plugin_manager
@@ -76,17 +78,24 @@ class WorkerOptions:
 def run_worker(options: WorkerOptions, out: TextIO = sys.stdout) -> int:
     """Take tasks until SIGTERM or Ctrl-C; returns the exit code."""
     say = WorkerLog(out, options.log_format)
-    prepare_queue(options.dsn)
-    app = make_app(options.dsn, pool_size=options.concurrency + 4)
     reporter = JsonLinesReporter(out) if options.log_format == "json" else LineReporter(out)
-    Tasks(app, options.dsn, get_plugin_manager([reporter]), say).register()
-    _retry_stalled(app, options, say)
+    app = build_app(options, [reporter], say)
     if options.jobs:
         found = schedule.register(app, Path(options.jobs), options.dsn, options.queues[0], say)
         if not found:
             say("no scheduled job", jobs=options.jobs)
     asyncio.run(_serve(app, options, say))
     return 0
+
+
+def build_app(options: WorkerOptions, plugins: list[object], say: WorkerLog) -> App:
+    """The queue brought up to date, and an app with csvpg's task bodies (their events
+    to ``plugins``) and the stalled-jobs check."""
+    prepare_queue(options.dsn)
+    app = make_app(options.dsn, pool_size=options.concurrency + 4)
+    Tasks(app, options.dsn, get_plugin_manager(plugins), say).register()
+    _retry_stalled(app, options, say)
+    return app
 
 
 def _retry_stalled(app: App, options: WorkerOptions, say: Any) -> None:
@@ -101,6 +110,10 @@ def _retry_stalled(app: App, options: WorkerOptions, say: Any) -> None:
             )
         )
         for job in stalled:
+            if job.id is not None:
+                ended = await asyncio.to_thread(_end_sessions, options.dsn, job.id)
+                if ended:
+                    say("ended sessions", task=job.id, sessions=ended)
             try:
                 await app.job_manager.retry_job(job)
             except Exception as exc:  # it finished, or another worker retried it
@@ -122,24 +135,37 @@ def _retry_stalled(app: App, options: WorkerOptions, say: Any) -> None:
     )(task)
 
 
+def _end_sessions(dsn: str, task_id: int) -> int:
+    """The stalled task's sessions ended, before it is retried elsewhere."""
+    try:
+        with connect(dsn, connect_timeout=10) as conn:
+            return queue.end_sessions(conn, task_id)
+    except (psycopg.Error, CsvpgError):
+        return 0
+
+
 def _brief(args: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in args.items() if k in ("run_id", "url", "job_path")}
 
 
+def procrastinate_worker_of(app: App, options: WorkerOptions) -> procrastinate_worker.Worker:
+    return procrastinate_worker.Worker(
+        app,
+        queues=options.queues,
+        name=options.name,
+        concurrency=options.concurrency,
+        install_signal_handlers=False,
+        update_heartbeat_interval=options.heartbeat,
+        stalled_worker_timeout=options.stalled_after,
+        abort_job_polling_interval=1.0,
+        fetch_job_polling_interval=1.0,
+        delete_jobs="successful",
+    )
+
+
 async def _serve(app: App, options: WorkerOptions, say: WorkerLog) -> None:
     async with app.open_async():
-        worker = procrastinate_worker.Worker(
-            app,
-            queues=options.queues,
-            name=options.name,
-            concurrency=options.concurrency,
-            install_signal_handlers=False,
-            update_heartbeat_interval=options.heartbeat,
-            stalled_worker_timeout=options.stalled_after,
-            abort_job_polling_interval=1.0,
-            fetch_job_polling_interval=1.0,
-            delete_jobs="successful",
-        )
+        worker = procrastinate_worker_of(app, options)
         loop = asyncio.get_running_loop()
         caught: list[int] = []
 
@@ -153,10 +179,17 @@ async def _serve(app: App, options: WorkerOptions, say: WorkerLog) -> None:
 
         for s in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(s, stop, s)
-        registered = asyncio.create_task(_registered(worker, options, say))
-        await worker.run()  # type: ignore[no-untyped-call]
-        registered.cancel()
-        say("stopped", name=options.name)
+        await run_registered(worker, options, say)
+
+
+async def run_registered(
+    worker: procrastinate_worker.Worker, options: WorkerOptions, say: WorkerLog
+) -> None:
+    """The worker, until it is stopped, with csvpg's row of it (``csvpg workers``)."""
+    registered = asyncio.create_task(_registered(worker, options, say))
+    await worker.run()  # type: ignore[no-untyped-call]
+    registered.cancel()
+    say("stopped", name=options.name)
 
 
 async def _registered(

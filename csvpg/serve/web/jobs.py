@@ -15,7 +15,7 @@ from starlette.datastructures import UploadFile
 from csvpg.engine.plan import check_plugins, resolve_url
 from csvpg.errors import CsvpgError, SpecError
 from csvpg.masking import mask_text
-from csvpg.pg import history
+from csvpg.pg import history, queue
 from csvpg.preflight import check
 from csvpg.serve import JOB_NAME, Server, ServerDep
 from csvpg.serve.jobs import send_test_record, sends_records
@@ -73,6 +73,9 @@ def _last_runs(server: Server, entries: list[JobEntry]) -> None:
         for entry in entries:
             if live.job == entry.name and live.summary is None:
                 entry.running = live.run_id
+    for entry in entries:
+        if entry.running is None and entry.last and entry.last.status in queue.UNFINISHED:
+            entry.running = entry.last.id  # a queued run, from anywhere: followed when opened
 
 
 def _names(server: Server) -> list[str]:

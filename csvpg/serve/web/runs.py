@@ -27,7 +27,16 @@ from csvpg.serve.web.watch import watch
 router = APIRouter(include_in_schema=False)
 
 RUN_ID = re.compile(r"[0-9a-f]{32}")
-STATUSES = ("running", "succeeded", "partial", "failed", "cancelled", "abandoned")
+STATUSES = (
+    "queued",
+    "running",
+    "cancelling",
+    "succeeded",
+    "partial",
+    "failed",
+    "cancelled",
+    "abandoned",
+)
 #: Rejects shown on a run's page; the CSV has them all.
 REJECTS_SHOWN = 200
 #: One event stream's longest life: the browser opens the next at once, and a server
@@ -109,7 +118,7 @@ def _remembered(summary: dict[str, Any]) -> dict[str, Any]:
 def run_page(run_id: str, request: Request, server: ServerDep, session: PageSession) -> Response:
     if not RUN_ID.fullmatch(run_id):
         raise HTTPException(404, f"no run {run_id!r}")
-    live = server.live.get(run_id)
+    live = server.queued(run_id)
     if live is not None and live.summary is None:
         progress = watch(request, live).snapshot()
         rate = rates.lookup(run_id)  # a record sink's rate, changeable while it runs
@@ -134,7 +143,7 @@ async def run_events(
 ) -> StreamingResponse:
     """The live page's table, rendered here as it changes, as server-sent events; an
     ``end`` event when the run is over (the page then loads its result)."""
-    live = server.live.get(run_id)
+    live = server.queued(run_id) if RUN_ID.fullmatch(run_id) else None
     if live is None:
         raise HTTPException(404, f"no run {run_id!r} is running here")
     progress = watch(request, live)
@@ -167,10 +176,12 @@ def _event(name: str, data: str) -> str:
 
 @router.post("/app/runs/{run_id}/cancel")
 def cancel_run(run_id: str, server: ServerDep, session: OperatorForm) -> Response:
-    live = server.live.get(run_id)
+    from csvpg.serve.runs import cancel_live
+
+    live = server.queued(run_id) if RUN_ID.fullmatch(run_id) else None
     if live is None or live.summary is not None:
         raise HTTPException(409, f"run {run_id} is not running here")
-    live.handle.cancel()
+    cancel_live(live)
     return RedirectResponse(f"/app/runs/{run_id}", status_code=303)
 
 

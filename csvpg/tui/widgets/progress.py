@@ -14,6 +14,7 @@ from csvpg.tui.state import FileState, RunState
 
 STATUS_STYLE = {
     "starting": "dim",
+    "queued": "dim cyan",
     "running": "bold cyan",
     "cancelling": "bold yellow",
     "succeeded": "bold green",

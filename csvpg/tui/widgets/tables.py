@@ -22,6 +22,9 @@ STATUS_STYLE = {
     "partial": "yellow",
     "cancelled": "yellow",
     "running": "cyan",
+    "queued": "dim cyan",
+    "cancelling": "yellow",
+    "abandoned": "yellow",
     "skipped": "dim",
 }
 
