@@ -93,7 +93,8 @@ _VALUES = st.one_of(
     st.none(),
     st.booleans(),
     st.integers(-5, 5),
-    st.floats(-2, 2, allow_nan=False),
+    # Not a whole number: JSON Schema counts 2.0 an integer, TOML (and csvpg) do not.
+    st.floats(-2, 2, allow_nan=False).filter(lambda x: not x.is_integer()),
     st.sampled_from(["", "append", "upsert", ";", "auto", "x"]),
     st.lists(st.sampled_from(["a", "b"]), max_size=2),
     st.lists(st.integers(0, 2), min_size=1, max_size=2),
