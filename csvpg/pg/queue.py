@@ -20,6 +20,7 @@ from typing import Any
 import psycopg
 
 from csvpg.errors import DatabaseError
+from csvpg.pg.connect import connect
 
 #: Procrastinate's tables and functions live here (its connections set search_path).
 SCHEMA = "csvpg_queue"
@@ -300,3 +301,27 @@ def end_sessions(conn: psycopg.Connection[Any], task_id: int) -> int:
     except psycopg.errors.InsufficientPrivilege:
         return 0
     return sum(1 for (ended,) in rows if ended)
+
+
+class StalledCheck:
+    """The right to look for stalled jobs now: a session-level advisory lock held on a
+    connection of its own, one worker at a time (:func:`take`; ``close`` gives it up)."""
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self.conn = conn
+
+    @classmethod
+    def take(cls, dsn: str, queue_name: str) -> StalledCheck | None:
+        """The lock, or None while another worker holds it."""
+        conn = connect(dsn, autocommit=True, connect_timeout=10)
+        row = conn.execute(
+            "SELECT pg_try_advisory_lock(hashtext('csvpg.stalled'), hashtext(%s))",
+            (queue_name,),
+        ).fetchone()
+        if row is not None and row[0]:
+            return cls(conn)
+        conn.close()
+        return None
+
+    def close(self) -> None:
+        self.conn.close()  # the lock goes with the session

@@ -22,13 +22,11 @@ DEFAULT_QUEUE = "csvpg"
 #: One task a file, and the one that ends the run when its files are done.
 LOAD_FILE = "csvpg.load_file"
 FINISH_RUN = "csvpg.finish_run"
-#: Jobs of workers whose heartbeat stopped go back to the queue (a periodic task).
-RETRY_STALLED = "csvpg.retry_stalled"
 #: A ``[schedule]`` job's tick: queue a run of it (a periodic task).
 SCHEDULED_RUN = "csvpg.scheduled_run"
 
-#: Procrastinate takes higher priorities first: the stalled-jobs check and schedule ticks
-#: do not wait behind a run's thousand files (which have priority 0).
+#: Procrastinate takes higher priorities first: schedule ticks do not wait behind a
+#: run's thousand files (which have priority 0).
 PRIORITY = 10
 
 

@@ -31,7 +31,7 @@ from csvpg.pg.connect import connect
 from csvpg.plugins import get_plugin_manager
 from csvpg.reporters import JsonLinesReporter, LineReporter
 from csvpg.worker import schedule
-from csvpg.worker.app import PRIORITY, RETRY_STALLED, make_app, prepare_queue
+from csvpg.worker.app import make_app, prepare_queue
 from csvpg.worker.tasks import Tasks
 
 
@@ -94,16 +94,29 @@ def build_app(options: WorkerOptions, plugins: list[object], say: WorkerLog) -> 
     prepare_queue(options.dsn)
     app = make_app(options.dsn, pool_size=options.concurrency + 4)
     Tasks(app, options.dsn, get_plugin_manager(plugins), say).register()
-    _retry_stalled(app, options, say)
     return app
 
 
-def _retry_stalled(app: App, options: WorkerOptions, say: Any) -> None:
-    """A periodic task (one worker a tick) that sends back to the queue the jobs of
-    workers whose heartbeat stopped."""
+async def watch_stalled(app: App, options: WorkerOptions, say: Any) -> None:
+    """Every heartbeat, beside the worker's tasks (not in a task slot of its own: when
+    every worker's slots wait on a lock that a cut-off worker's open COPY holds, the
+    check must still run), the jobs of workers whose heartbeat stopped go back to the
+    queue, their sessions ended first. One worker at a time does it (an advisory lock),
+    so no second one ends the sessions of a task already retried and taken again."""
     home = options.queues[0]
+    while True:
+        await asyncio.sleep(max(1.0, options.heartbeat))
+        try:
+            await _retry_stalled(app, options, home, say)
+        except (psycopg.Error, CsvpgError, OSError) as exc:  # the database away: next tick
+            say("stalled-jobs check failed", reason=str(exc).splitlines()[0])
 
-    async def retry_stalled(timestamp: int) -> int:
+
+async def _retry_stalled(app: App, options: WorkerOptions, home: str, say: Any) -> None:
+    lock = await asyncio.to_thread(queue.StalledCheck.take, options.dsn, home)
+    if lock is None:
+        return  # another worker checks now
+    try:
         stalled = list(
             await app.job_manager.get_stalled_jobs(
                 queue=home, seconds_since_heartbeat=options.stalled_after
@@ -116,23 +129,12 @@ def _retry_stalled(app: App, options: WorkerOptions, say: Any) -> None:
                     say("ended sessions", task=job.id, sessions=ended)
             try:
                 await app.job_manager.retry_job(job)
-            except Exception as exc:  # it finished, or another worker retried it
+            except Exception as exc:  # it finished meanwhile
                 say("not retried", task=job.id, reason=str(exc).splitlines()[0])
                 continue
             say("retried stalled", task=job.id, worker=job.worker_id, args=_brief(job.task_kwargs))
-        return len(stalled)
-
-    every = max(1, round(options.heartbeat))
-    lock = f"csvpg.stalled:{home}"
-    task = app.task(name=RETRY_STALLED)(retry_stalled)
-    app.periodic(
-        cron=f"* * * * * */{every}",
-        periodic_id=home,
-        queue=home,
-        queueing_lock=lock,
-        lock=lock,
-        priority=PRIORITY,  # before the files waiting: a stalled one is among them
-    )(task)
+    finally:
+        await asyncio.to_thread(lock.close)
 
 
 def _end_sessions(dsn: str, task_id: int) -> int:
@@ -185,10 +187,13 @@ async def _serve(app: App, options: WorkerOptions, say: WorkerLog) -> None:
 async def run_registered(
     worker: procrastinate_worker.Worker, options: WorkerOptions, say: WorkerLog
 ) -> None:
-    """The worker, until it is stopped, with csvpg's row of it (``csvpg workers``)."""
+    """The worker, until it is stopped, with csvpg's row of it (``csvpg workers``) and
+    the stalled-jobs check (:func:`watch_stalled`)."""
     registered = asyncio.create_task(_registered(worker, options, say))
+    watching = asyncio.create_task(watch_stalled(worker.app, options, say))
     await worker.run()  # type: ignore[no-untyped-call]
     registered.cancel()
+    watching.cancel()
     say("stopped", name=options.name)
 
 

@@ -74,7 +74,7 @@ class Tasks:
         A task that fails outside the file's own transaction (the history away longer
         than its retries, a bug) is tried again, :data:`RETRIES` times, then the file
         is recorded as failed and the run goes on to its end."""
-        # Its sessions by its name: ended, should its worker stall (process._retry_stalled).
+        # Its sessions by its name: ended, should its worker stall (process.watch_stalled).
         named = APPLICATION.set(queue.application_of(context.job.id or 0))
         try:
             return self._load_task(context, run_id, job_path, job_text, url, force, env_allow)
