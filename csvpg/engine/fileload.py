@@ -48,6 +48,7 @@ from csvpg.pg.load import (
     table_columns,
 )
 from csvpg.pg.rejects import Reject, over_limit, write_rejects
+from csvpg.pg.resume import Declined, ResumedCopy, resumable
 from csvpg.pg.split import SplitFailed, SplitLoad
 from csvpg.retry import is_transient, pause
 from csvpg.summary import FileSummary
@@ -524,16 +525,9 @@ class FileLoad:
             _check_read_some(opened, result, self.url)
             return Loaded(result, list(result.rejects), result.rows, False, stream.sha256, existed)
         except psycopg.Error as exc:
-            # COPY counts lines from the first data line: the reader says how many
-            # physical lines (skipped ones, the header) come before it.
-            offset = int(getattr(opened.reader, "line_offset", 0))
-            if is_row_error(exc) and not self._careful_possible():
-                raise sink_error(exc, file=self.url, table=self.table, line_offset=offset) from exc
-            if not is_row_error(exc):
-                raise
-            self._setting_aside(
-                sink_error(exc, file=self.url, table=fp.table, line_offset=offset).message
-            )
+            resumed = self._copy_failed(conn, load, opened, exc, resumes=splitter is None)
+            if resumed is not None:
+                return replace(resumed, existed=existed)
         except FormatError as exc:
             # A relative date word may be a false alarm (a word in a text column): only
             # the careful path can tell, even when max_rejects = 0.
@@ -541,6 +535,32 @@ class FileLoad:
                 raise
             self._setting_aside(exc.message)
         return replace(self._careful(conn, load), existed=existed)
+
+    def _copy_failed(
+        self,
+        conn: psycopg.Connection[Any],
+        load: LoadInput,
+        opened: OpenedFile,
+        exc: psycopg.Error,
+        *,
+        resumes: bool,
+    ) -> Loaded | None:
+        """The fast COPY failed: on a bad row, the file loads again COPY by COPY when it
+        can (``resumes``: it was one COPY), else ``None`` (the careful path); any other
+        error fails the file."""
+        # COPY counts lines from the first data line: the reader says how many
+        # physical lines (skipped ones, the header) come before it.
+        offset = int(getattr(opened.reader, "line_offset", 0))
+        if is_row_error(exc) and not self._careful_possible():
+            raise sink_error(exc, file=self.url, table=self.table, line_offset=offset) from exc
+        if not is_row_error(exc):
+            raise exc
+        self._setting_aside(
+            sink_error(exc, file=self.url, table=self.fp.table, line_offset=offset).message
+        )
+        if resumes and self.fp.sink.copies_file and resumable(load):
+            return self._resume(conn, load)
+        return None
 
     def _setting_aside(self, why: str) -> None:
         self.ctx.emit(
@@ -595,6 +615,39 @@ class FileLoad:
         the ``stop(rejected, read)`` the staging functions take."""
         count = self.ctx.limit[0]
         return count is not None and rejects > count
+
+    def _resume(self, conn: psycopg.Connection[Any], load: LoadInput) -> Loaded | None:
+        """The byte path's bad rows set aside COPY by COPY (:mod:`csvpg.pg.resume`);
+        ``None`` when they need the careful path after all."""
+        fp = self.fp
+        stream = CountingStream(self.ctx.source.open(fp.ref))
+        try:
+            opened = open_stream(fp, stream)  # type: ignore[arg-type]
+            codec = getattr(opened.reader, "codec", None)
+            if not isinstance(codec, str):
+                return None
+            again = guard_relative_dates(replace(load, chunks=opened.chunks()))
+            assert again.chunks is not None
+            copier = ResumedCopy(
+                conn,
+                again,
+                line_offset=int(getattr(opened.reader, "line_offset", 0)),
+                codec=codec,
+                stop=self._too_many,
+            )
+            with conn.transaction():
+                with conn.cursor() as cur:
+                    fp.sink.before_copy(cur, load)
+                loaded, rejects, read = copier.run(again.chunks)
+                if over_limit(len(rejects), read, self.ctx.limit):
+                    raise TooManyRejects(rejects, read)
+        except (Declined, FormatError) as exc:
+            self.ctx.log.debug("%s: the careful path sets the bad rows aside: %s", self.url, exc)
+            return None
+        finally:
+            stream.close()
+        result = LoadResult(rows=read, inserted=loaded)
+        return Loaded(result, rejects, read, True, stream.sha256)
 
     def _careful(self, conn: psycopg.Connection[Any], load: LoadInput) -> Loaded:
         """The byte path's bad rows: the file read again, record by record."""

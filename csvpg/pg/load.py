@@ -111,8 +111,10 @@ def needs_staging(load: LoadInput) -> bool:
     return any(load.types[c.name].converts for c in load.relation.columns)
 
 
-def copy_options(dialect: CsvDialect | None) -> sql.Composed:
-    """``(FORMAT csv, …)`` for the byte path; text format for rows psycopg writes."""
+def copy_options(dialect: CsvDialect | None, *, skip_bad: bool = False) -> sql.Composed:
+    """``(FORMAT csv, …)`` for the byte path; text format for rows psycopg writes.
+    ``skip_bad`` (PostgreSQL 17+): a value its type refuses skips its row, and a NOTICE
+    names its line, column and value."""
     if dialect is None:
         return sql.SQL("(FORMAT text)").format()
     parts = [
@@ -123,14 +125,22 @@ def copy_options(dialect: CsvDialect | None) -> sql.Composed:
         sql.SQL("HEADER {}").format(sql.SQL("true" if dialect.header else "false")),
         sql.SQL("ENCODING {}").format(sql.Literal(dialect.encoding)),
     ]
+    if skip_bad:
+        parts += [sql.SQL("ON_ERROR ignore"), sql.SQL("LOG_VERBOSITY verbose")]
     return sql.SQL("({})").format(sql.SQL(", ").join(parts))
 
 
 def copy_statement(
-    table: sql.Composable, columns: list[str], dialect: CsvDialect | None
+    table: sql.Composable,
+    columns: list[str],
+    dialect: CsvDialect | None,
+    *,
+    skip_bad: bool = False,
 ) -> sql.Composed:
     return sql.SQL("COPY {} ({}) FROM STDIN {}").format(
-        table, sql.SQL(", ").join(map(sql.Identifier, columns)), copy_options(dialect)
+        table,
+        sql.SQL(", ").join(map(sql.Identifier, columns)),
+        copy_options(dialect, skip_bad=skip_bad),
     )
 
 
