@@ -514,6 +514,14 @@ class FileLoad:
                     conn.execute(statement)
         if opened.row_path and fp.sink.takes_staged:
             return replace(self._rows(conn, load, stream, opened.malformed), existed=existed)
+        if splitter is None and self._resumes(load):
+            # COPY by COPY from the start: a bad row costs its batch, not the file.
+            resumed = self._resumed(conn, load, opened, stream)
+            saw_data = getattr(opened.reader, "saw_data", False)
+            if resumed is not None and not (resumed.read == 0 and saw_data):
+                return replace(resumed, existed=existed)
+            self._setting_aside(f"{self.url}: the rows are checked one by one")
+            return replace(self._careful(conn, load), existed=existed)
         try:
             with conn.transaction():
                 if splitter is not None:
@@ -525,9 +533,7 @@ class FileLoad:
             _check_read_some(opened, result, self.url)
             return Loaded(result, list(result.rejects), result.rows, False, stream.sha256, existed)
         except psycopg.Error as exc:
-            resumed = self._copy_failed(conn, load, opened, exc, resumes=splitter is None)
-            if resumed is not None:
-                return replace(resumed, existed=existed)
+            self._copy_failed(opened, exc)
         except FormatError as exc:
             # A relative date word may be a false alarm (a word in a text column): only
             # the careful path can tell, even when max_rejects = 0.
@@ -536,18 +542,9 @@ class FileLoad:
             self._setting_aside(exc.message)
         return replace(self._careful(conn, load), existed=existed)
 
-    def _copy_failed(
-        self,
-        conn: psycopg.Connection[Any],
-        load: LoadInput,
-        opened: OpenedFile,
-        exc: psycopg.Error,
-        *,
-        resumes: bool,
-    ) -> Loaded | None:
-        """The fast COPY failed: on a bad row, the file loads again COPY by COPY when it
-        can (``resumes``: it was one COPY), else ``None`` (the careful path); any other
-        error fails the file."""
+    def _copy_failed(self, opened: OpenedFile, exc: psycopg.Error) -> None:
+        """The fast COPY failed: on a bad row, the careful path is next (when max_rejects
+        allows); any other error fails the file."""
         # COPY counts lines from the first data line: the reader says how many
         # physical lines (skipped ones, the header) come before it.
         offset = int(getattr(opened.reader, "line_offset", 0))
@@ -558,9 +555,10 @@ class FileLoad:
         self._setting_aside(
             sink_error(exc, file=self.url, table=self.fp.table, line_offset=offset).message
         )
-        if resumes and self.fp.sink.copies_file and resumable(load):
-            return self._resume(conn, load)
-        return None
+
+    def _resumes(self, load: LoadInput) -> bool:
+        """Bad rows of this file can be set aside COPY by COPY (:mod:`csvpg.pg.resume`)."""
+        return self.fp.sink.copies_file and self._careful_possible() and resumable(load)
 
     def _setting_aside(self, why: str) -> None:
         self.ctx.emit(
@@ -616,38 +614,37 @@ class FileLoad:
         count = self.ctx.limit[0]
         return count is not None and rejects > count
 
-    def _resume(self, conn: psycopg.Connection[Any], load: LoadInput) -> Loaded | None:
-        """The byte path's bad rows set aside COPY by COPY (:mod:`csvpg.pg.resume`);
+    def _resumed(
+        self,
+        conn: psycopg.Connection[Any],
+        load: LoadInput,
+        opened: OpenedFile,
+        stream: CountingStream,
+    ) -> Loaded | None:
+        """The byte path COPY by COPY, bad rows set aside as it goes (:mod:`csvpg.pg.resume`);
         ``None`` when they need the careful path after all."""
-        fp = self.fp
-        stream = CountingStream(self.ctx.source.open(fp.ref))
+        codec = getattr(opened.reader, "codec", None)
+        if not isinstance(codec, str) or load.chunks is None:
+            return None
+        copier = ResumedCopy(
+            conn,
+            load,
+            line_offset=int(getattr(opened.reader, "line_offset", 0)),
+            codec=codec,
+            stop=self._too_many,
+        )
         try:
-            opened = open_stream(fp, stream)  # type: ignore[arg-type]
-            codec = getattr(opened.reader, "codec", None)
-            if not isinstance(codec, str):
-                return None
-            again = guard_relative_dates(replace(load, chunks=opened.chunks()))
-            assert again.chunks is not None
-            copier = ResumedCopy(
-                conn,
-                again,
-                line_offset=int(getattr(opened.reader, "line_offset", 0)),
-                codec=codec,
-                stop=self._too_many,
-            )
             with conn.transaction():
                 with conn.cursor() as cur:
-                    fp.sink.before_copy(cur, load)
-                loaded, rejects, read = copier.run(again.chunks)
+                    self.fp.sink.before_copy(cur, load)
+                loaded, rejects, read = copier.run(load.chunks)
                 if over_limit(len(rejects), read, self.ctx.limit):
                     raise TooManyRejects(rejects, read)
         except (Declined, FormatError) as exc:
             self.ctx.log.debug("%s: the careful path sets the bad rows aside: %s", self.url, exc)
             return None
-        finally:
-            stream.close()
         result = LoadResult(rows=read, inserted=loaded)
-        return Loaded(result, rejects, read, True, stream.sha256)
+        return Loaded(result, rejects, read, bool(rejects), stream.sha256)
 
     def _careful(self, conn: psycopg.Connection[Any], load: LoadInput) -> Loaded:
         """The byte path's bad rows: the file read again, record by record."""

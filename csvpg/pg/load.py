@@ -334,13 +334,15 @@ def convert_sql(value: sql.Composable, ct: ColumnType) -> sql.Composed:
     if ct.decimal and ct.decimal != ".":
         value = sql.SQL("replace({}, {}, '.')").format(value, sql.Literal(ct.decimal))
     if ct.true or ct.false:
-        low = sql.SQL("lower({})").format(value)
+        # A simple CASE: lower() runs once per value, not once per WHEN.
         whens = [
-            sql.SQL("WHEN {} THEN {}").format(_in(low, words), sql.Literal(word))
+            sql.SQL("WHEN {} THEN {}").format(sql.Literal(w), sql.Literal(word))
             for words, word in ((ct.true, "true"), (ct.false, "false"))
-            if words
+            for w in dict.fromkeys(words)
         ]
-        value = sql.SQL("CASE {} ELSE {} END").format(sql.SQL(" ").join(whens), value)
+        value = sql.SQL("CASE lower({}) {} ELSE {} END").format(
+            value, sql.SQL(" ").join(whens), value
+        )
     if ct.format:
         func = "to_date" if ct.type.split("(")[0].strip().lower() == "date" else "to_timestamp"
         if writes_back(ct.format):

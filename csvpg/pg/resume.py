@@ -46,6 +46,7 @@ OVERHEAD = 32 << 10
 SKIPS_FROM = 170000
 
 _SKIPPED = "skipping row due to data type incompatibility at line "
+_SUMMARY = re.compile(r"(\d+) rows? (?:was|were) skipped due to data type incompatibility")
 
 
 class Declined(Exception):
@@ -99,8 +100,6 @@ class ResumedCopy:
         self.statement = copy_statement(
             qualified(load.schema, load.table), self.columns, self.dialect, skip_bad=self.skips
         )
-        q = re.escape(self.quote)
-        self._quoted = re.compile(q + b"[^" + q + b"]*" + q)
         #: Physical lines before the batch being loaded.
         self.lines = line_offset
         self.loaded = 0
@@ -126,32 +125,27 @@ class ResumedCopy:
         return self.loaded, self.rejects, self.read
 
     def _batches(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
-        """The bytes, cut after a line end outside quotes once a batch is large enough."""
-        rest = b""
-        ended = False
-        while rest or not ended:
+        """The bytes, cut after a line end outside quotes once a batch is large enough
+        (each byte is copied once into the buffer, once into its batch)."""
+        buf, pos, ended = b"", 0, False
+        while True:
             size = batch_size(self.done, self.failures)
-            parts, held, need = [rest], len(rest), size + 1
-            while True:
-                while held < need and not ended:
-                    chunk = next(chunks, None)
-                    ended = chunk is None
-                    if chunk:
-                        parts.append(chunk)
-                        held += len(chunk)
-                buf = b"".join(parts) if len(parts) > 1 else parts[0]
-                parts = [buf]
-                cut = -1
-                if held > size:
-                    quoted = bool(buf.count(self.quote, 0, size) & 1)
-                    cut = line_end(buf, size, self.quote, quoted)
-                if cut >= 0 or ended:
-                    break
-                need = held + 1  # a record longer than the batch: read on
-            cut = len(buf) if cut < 0 else cut
-            rest = buf[cut:]
-            if cut:
-                yield buf[:cut]
+            if len(buf) - pos > size:
+                quoted = bool(buf.count(self.quote, pos, pos + size) & 1)
+                cut = line_end(buf, pos + size, self.quote, quoted)
+                if cut >= 0:
+                    yield buf[pos:cut]
+                    pos = cut
+                    continue
+            if ended:
+                if pos < len(buf):
+                    yield buf[pos:]
+                return
+            chunk = next(chunks, None)  # more bytes, or a record longer than the batch
+            if chunk is None:
+                ended = True
+            else:
+                buf, pos = buf[pos:] + chunk, 0
 
     def _batch(self, batch: bytes) -> None:
         """One batch in, COPY after COPY until its bad records are all set aside."""
@@ -177,17 +171,19 @@ class ResumedCopy:
 
     def _loaded(self, batch: bytes, loaded: int) -> None:
         """A COPY that went through: its skipped rows (PostgreSQL 17+) are rejects."""
-        records = self._quoted.sub(b"", batch).count(b"\n") + (not batch.endswith(b"\n"))
         skipped = [n for n in self._notices if n.startswith(_SKIPPED)]
-        if records != loaded + len(skipped):
-            raise Declined(f"{records} records, {loaded} loaded and {len(skipped)} skipped")
-        walker = _Lines(batch, self.quote)
+        said = [_SUMMARY.fullmatch(n) for n in self._notices if not n.startswith(_SKIPPED)]
+        # Every skipped row has its NOTICE, and the count the server gives at the end
+        # agrees. A NOTICE not understood (a server speaking another language) declines.
+        if not all(said) or sum(int(m.group(1)) for m in said if m) != len(skipped):
+            raise Declined(f"NOTICEs of skipped rows not understood: {self._notices[:3]}")
+        walker = _Lines(batch, self.quote) if skipped else None
         for message in skipped:
-            line, column = self._skipped(message)
+            assert walker is not None
+            line, column, shown = self._skipped(message)
             start, end = walker.record(line)
-            self._value_reject(
-                batch[start:end], self.lines + 1 + batch.count(b"\n", 0, start), column
-            )
+            where = self.lines + 1 + batch.count(b"\n", 0, start)
+            self._value_reject(batch[start:end], where, column, shown)
         self.loaded += loaded
         self.read += loaded
         self.done += len(batch)
@@ -207,8 +203,8 @@ class ResumedCopy:
             raise Declined(f"no line in the error: {context!r}") from exc
         return _Lines(batch, self.quote).record(int(m.group(1)))
 
-    def _skipped(self, message: str) -> tuple[int, str]:
-        """The line and column of a NOTICE of a skipped row."""
+    def _skipped(self, message: str) -> tuple[int, str, str]:
+        """The line, column and value (as shown) of a NOTICE of a skipped row."""
         rest = message[len(_SKIPPED) :]
         m = re.match(r'(\d+) for column "', rest)
         if m is None:
@@ -217,7 +213,8 @@ class ResumedCopy:
         names = [n for n in self.columns if tail.startswith(n + '": ')]
         if not names:
             raise Declined(f"no column in the notice {message!r}")
-        return int(m.group(1)), max(names, key=len)
+        name = max(names, key=len)
+        return int(m.group(1)), name, tail[len(name) + 4 : -1]
 
     def _fields(self, raw: str) -> list[str] | None:
         """The record's fields as Python's CSV parser reads them; ``None`` for a blank
@@ -253,8 +250,9 @@ class ResumedCopy:
         reason = own_reason(exc.diag.message_primary or str(exc))
         self._add(self._value(line, fields, column, reason, exc.sqlstate))
 
-    def _value_reject(self, record: bytes, line: int, column: str) -> None:
-        """A row COPY skipped for a value of ``column``: the reason is the server's."""
+    def _value_reject(self, record: bytes, line: int, column: str, shown: str) -> None:
+        """A row COPY skipped for a value of ``column`` (``shown`` in its NOTICE, cut
+        short when long): the reason is the server's."""
         fields = self._fields(record.decode(self.codec, "surrogateescape"))
         if fields is None or len(fields) != self.width:
             raise Declined("a skipped row that is no record of the file's width")
@@ -262,6 +260,8 @@ class ResumedCopy:
         value = fields[index]
         if not value:  # a quoted "": the careful path reads it as NULL
             raise Declined("an empty quoted value skipped")
+        if value != shown and not (shown.endswith("...") and value.startswith(shown[:-3])):
+            raise Declined(f"line {line} holds {value!r} where the server skipped {shown!r}")
         row = self.conn.execute(
             "SELECT message, sql_error_code FROM pg_input_error_info(%s, %s)",
             (value, self.load.types[column].type),

@@ -174,6 +174,8 @@ def files(draw: st.DrawFn) -> tuple[str, set[int], int]:
         name = draw(st.sampled_from(["a", "b c", 'say "hi"', "two\nlines", "x,y", "é"]))
         row = [str(i), name, "2001-02-03"]
         kind = draw(st.sampled_from(["good"] * 4 + ["value", "width"]))
+        if i == n - 1 and len(bad) == i:
+            kind = "good"  # a file of bad rows only fails (tested in test_fileload)
         if kind == "value":
             col = draw(st.sampled_from(sorted(BAD)))
             row[col] = draw(st.sampled_from(BAD[col]))
