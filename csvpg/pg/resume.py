@@ -26,13 +26,19 @@ import io
 import math
 import re
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import psycopg
+from psycopg import pq
+from psycopg.abc import Buffer, PQGen
+from psycopg.copy import LibpqWriter
+from psycopg.generators import fetch_many
+from psycopg.pq.abc import PGconn
+from psycopg.waiting import Ready, Wait
 
 from csvpg.interfaces import LoadInput, Reject, wrong_width
 from csvpg.pg.careful import TooManyRejects
-from csvpg.pg.connect import qualified
+from csvpg.pg.connect import qualified, sink_error
 from csvpg.pg.load import copy_statement, needs_staging, own_reason
 from csvpg.pg.split import line_end
 
@@ -47,6 +53,57 @@ SKIPS_FROM = 170000
 
 _SKIPPED = "skipping row due to data type incompatibility at line "
 _SUMMARY = re.compile(r"(\d+) rows? (?:was|were) skipped due to data type incompatibility")
+
+
+#: Bytes handed to libpq at once.
+PIECE = 128 << 10
+
+
+class _ReadingWriter(LibpqWriter):
+    """Sends COPY data, reading what the server says meanwhile: a COPY that skips many
+    rows sends a NOTICE for each, and a client that only writes would wait for a
+    server that waits for it to read them (libpq reads them in when it is asked to
+    flush again; they are handed on when the COPY ends)."""
+
+    #: The rows the COPY loaded, once it ended.
+    rows = -1
+
+    def write(self, data: Buffer) -> None:
+        for i in range(0, len(data), PIECE):
+            self.connection.wait(_send(self._pgconn, data[i : i + PIECE]))
+
+    def finish(self, exc: BaseException | None = None) -> None:
+        if exc is not None:
+            super().finish(exc)
+            return
+        result = self.connection.wait(_end(self._pgconn))
+        if result.status != pq.ExecStatus.COMMAND_OK:
+            raise psycopg.errors.error_from_result(result, encoding=self.connection.info.encoding)
+        self.rows = result.command_tuples if result.command_tuples is not None else -1
+
+
+def _flushed(pgconn: PGconn) -> PQGen[None]:
+    """Until libpq has sent what it holds, reading in what the server sends meanwhile."""
+    while True:
+        ready = yield Wait.RW
+        if ready & Ready.R:
+            pgconn.consume_input()
+        if ready and pgconn.flush() == 0:
+            return
+
+
+def _send(pgconn: PGconn, data: Buffer) -> PQGen[None]:
+    while pgconn.put_copy_data(data) == 0:
+        yield from _flushed(pgconn)
+    yield from _flushed(pgconn)
+
+
+def _end(pgconn: PGconn) -> PQGen[pq.abc.PGresult]:
+    while pgconn.put_copy_end(None) == 0:
+        yield from _flushed(pgconn)
+    yield from _flushed(pgconn)
+    (result,) = yield from fetch_many(pgconn)
+    return cast(pq.abc.PGresult, result)
 
 
 class Declined(Exception):
@@ -153,9 +210,10 @@ class ResumedCopy:
             self._notices.clear()
             try:
                 with self.conn.transaction(), self.conn.cursor() as cur:
-                    with cur.copy(self.statement) as copy:
+                    writer = _ReadingWriter(cur)
+                    with cur.copy(self.statement, writer=writer) as copy:
                         copy.write(batch)
-                    loaded = cur.rowcount
+                    loaded = writer.rows
             except psycopg.Error as exc:
                 start, end = self._failed(batch, exc)
                 # (The batch's lines before ``start`` are counted as its prefix loads.)
@@ -177,31 +235,37 @@ class ResumedCopy:
         # agrees. A NOTICE not understood (a server speaking another language) declines.
         if not all(said) or sum(int(m.group(1)) for m in said if m) != len(skipped):
             raise Declined(f"NOTICEs of skipped rows not understood: {self._notices[:3]}")
-        walker = _Lines(batch, self.quote) if skipped else None
-        for message in skipped:
-            assert walker is not None
-            line, column, shown = self._skipped(message)
-            start, end = walker.record(line)
-            where = self.lines + 1 + batch.count(b"\n", 0, start)
-            self._value_reject(batch[start:end], where, column, shown)
         self.loaded += loaded
         self.read += loaded
+        if skipped:
+            walker = _Lines(batch, self.quote)
+            rows = []
+            for message in skipped:
+                line, column, shown = self._skipped(message)
+                start, end, first = walker.record(line)
+                where = self.lines + first
+                rows.append(self._skipped_row(batch[start:end], where, column, shown))
+            self._skipped_rejects(rows)
         self.done += len(batch)
         self.lines += batch.count(b"\n")
 
     def _failed(self, batch: bytes, exc: psycopg.Error) -> tuple[int, int]:
         """Where the record the COPY failed on starts and ends in ``batch``."""
         state = exc.sqlstate or ""
+        if state in ("23502", "23514"):  # NOT NULL, CHECK: the careful path's reasons
+            raise Declined(exc.diag.message_primary or state) from exc
+        if state.startswith("23"):  # a duplicate key, say: the file fails at its line
+            table = f"{self.load.schema}.{self.load.table}"
+            raise sink_error(exc, file=self.load.ref.url, table=table, line_offset=self.lines)
         if not state.startswith("22"):
-            if state.startswith("23"):
-                raise Declined(exc.diag.message_primary or state) from exc
             raise exc
         prefix = f"COPY {self.load.table}, line "
         context = (exc.diag.context or "").split("\n")[0]
         m = re.match(r"(\d+)", context[len(prefix) :]) if context.startswith(prefix) else None
         if m is None:
             raise Declined(f"no line in the error: {context!r}") from exc
-        return _Lines(batch, self.quote).record(int(m.group(1)))
+        start, end, _ = _Lines(batch, self.quote).record(int(m.group(1)))
+        return start, end
 
     def _skipped(self, message: str) -> tuple[int, str, str]:
         """The line, column and value (as shown) of a NOTICE of a skipped row."""
@@ -250,9 +314,11 @@ class ResumedCopy:
         reason = own_reason(exc.diag.message_primary or str(exc))
         self._add(self._value(line, fields, column, reason, exc.sqlstate))
 
-    def _value_reject(self, record: bytes, line: int, column: str, shown: str) -> None:
+    def _skipped_row(
+        self, record: bytes, line: int, column: str, shown: str
+    ) -> tuple[int, list[str], str, str]:
         """A row COPY skipped for a value of ``column`` (``shown`` in its NOTICE, cut
-        short when long): the reason is the server's."""
+        short when long): its line, fields, column and value."""
         fields = self._fields(record.decode(self.codec, "surrogateescape"))
         if fields is None or len(fields) != self.width:
             raise Declined("a skipped row that is no record of the file's width")
@@ -262,13 +328,22 @@ class ResumedCopy:
             raise Declined("an empty quoted value skipped")
         if value != shown and not (shown.endswith("...") and value.startswith(shown[:-3])):
             raise Declined(f"line {line} holds {value!r} where the server skipped {shown!r}")
-        row = self.conn.execute(
-            "SELECT message, sql_error_code FROM pg_input_error_info(%s, %s)",
-            (value, self.load.types[column].type),
-        ).fetchone()
-        if row is None or row[0] is None:
-            raise Declined(f"the server takes {value!r} as {self.load.types[column].type}")
-        self._add(self._value(line, fields, column, own_reason(row[0]), row[1]))
+        return line, fields, column, value
+
+    def _skipped_rejects(self, rows: list[tuple[int, list[str], str, str]]) -> None:
+        """The skipped rows as rejects, with the server's reasons (one query for all)."""
+        values = [value for *_, value in rows]
+        types = [self.load.types[column].type for _, _, column, _ in rows]
+        reasons = self.conn.execute(
+            "SELECT e.message, e.sql_error_code FROM unnest(%s::text[], %s::text[])"
+            " WITH ORDINALITY AS u(v, t, n), LATERAL pg_input_error_info(u.v, u.t) e"
+            " ORDER BY u.n",
+            (values, types),
+        ).fetchall()
+        for (line, fields, column, value), (message, state) in zip(rows, reasons, strict=True):
+            if message is None:
+                raise Declined(f"the server takes {value!r} as {self.load.types[column].type}")
+            self._add(self._value(line, fields, column, own_reason(message), state))
 
     def _value(
         self, line: int, fields: list[str], column: str | None, reason: str, state: str | None
@@ -301,6 +376,7 @@ class _Lines:
         self.quote = quote
         self.line = 1  # the line that starts at ``pos``
         self.pos = 0
+        self.quotes = 0  # quotes before ``pos``
         if b"\r" in batch and not (
             batch.count(b"\r") == batch.count(b"\r\n") == batch.count(b"\n")
         ):
@@ -308,23 +384,27 @@ class _Lines:
         first = line_end(batch, 0, quote, False)
         self.uncounted = max(0, batch.count(b"\n", 0, len(batch) if first < 0 else first) - 1)
 
-    def record(self, line: int) -> tuple[int, int]:
-        """Where the record COPY names ``line`` starts and ends."""
+    def record(self, line: int) -> tuple[int, int, int]:
+        """Where the record COPY names ``line`` starts and ends, and the physical line
+        (counted from 1 at the batch's start) it starts on."""
         batch = self.batch
         line += self.uncounted
         if line < self.line:
-            self.line, self.pos = 1, 0
+            self.line, self.pos, self.quotes = 1, 0, 0
         if line > self.line:
             m = _nth(line - self.line).match(batch, self.pos)
             if m is None:
                 raise Declined(f"no line {line} in the batch")
+            self.quotes += batch.count(self.quote, self.pos, m.end())
             self.pos, self.line = m.end(), line
         nl = batch.find(b"\n", self.pos)
         end = len(batch) if nl < 0 else nl + 1
-        start = self.pos
-        while start and batch.count(self.quote, 0, start) & 1:
-            start = batch.rfind(b"\n", 0, start - 1) + 1
-        return start, end
+        start, quotes, first = self.pos, self.quotes, self.line
+        while start and quotes & 1:  # inside quotes: the record began on a line before
+            back = batch.rfind(b"\n", 0, start - 1) + 1
+            quotes -= batch.count(self.quote, back, start)
+            start, first = back, first - 1
+        return start, end, first
 
 
 def _nth(n: int) -> re.Pattern[bytes]:

@@ -209,3 +209,18 @@ def test_loaded_plus_rejected_is_read_and_the_rejects_are_the_bad_lines(
     assert inserted + rejected == read
     assert len(rows) == inserted
     assert {r[0] for r in found} == bad
+
+
+def test_many_skipped_rows_do_not_stall_the_copy(csvpg_db: Any, csvpg_run: Any) -> None:
+    """A NOTICE per skipped row (PostgreSQL 17+) is megabytes here: the client reads
+    them while it sends, or client and server would each wait for the other."""
+    csvpg_db.execute(f"CREATE TABLE {csvpg_db.schema}.t ({DDL})")
+    data = HEADER + "1,a,2000-01-01\n" + "x,b,2000-01-01\n" * 20_000 + "2,c,2000-01-02\n"
+    summary = csvpg_run('[sink]\ntable = "t"\nmax_rejects = "100%"\n', files={"f.csv": data})
+    (file,) = summary.files
+    assert (file.status, file.inserted, file.rejected) == ("loaded", 2, 20_000)
+    lines = csvpg_db.execute(
+        "SELECT min(line), max(line), count(DISTINCT line) FROM csvpg.rejects WHERE run_id = %s",
+        (summary.run_id,),
+    ).fetchone()
+    assert lines == (3, 20_002, 20_000)
