@@ -165,6 +165,8 @@ class ResumedCopy:
         self.failures = 0
         self.done = 0
         self._notices: list[str] = []
+        #: The bytes after a bad record, to cut into batches again.
+        self.back = b""
 
     def run(self, chunks: Iterator[bytes]) -> tuple[int, list[Reject], int]:
         """Rows loaded, rejects (in file order) and records read."""
@@ -186,6 +188,8 @@ class ResumedCopy:
         (each byte is copied once into the buffer, once into its batch)."""
         buf, pos, ended = b"", 0, False
         while True:
+            if self.back:  # what followed a bad record: cut again, at the new size
+                buf, pos, self.back = self.back + buf[pos:], 0, b""
             size = batch_size(self.done, self.failures)
             if len(buf) - pos > size:
                 quoted = bool(buf.count(self.quote, pos, pos + size) & 1)
@@ -195,37 +199,40 @@ class ResumedCopy:
                     pos = cut
                     continue
             if ended:
-                if pos < len(buf):
-                    yield buf[pos:]
-                return
+                if pos == len(buf):
+                    return
+                yield buf[pos:]
+                pos = len(buf)
+                continue
             chunk = next(chunks, None)  # more bytes, or a record longer than the batch
             if chunk is None:
                 ended = True
             else:
                 buf, pos = buf[pos:] + chunk, 0
 
-    def _batch(self, batch: bytes) -> None:
-        """One batch in, COPY after COPY until its bad records are all set aside."""
-        while batch:
-            self._notices.clear()
-            try:
-                with self.conn.transaction(), self.conn.cursor() as cur:
-                    writer = _ReadingWriter(cur)
-                    with cur.copy(self.statement, writer=writer) as copy:
-                        copy.write(batch)
-                    loaded = writer.rows
-            except psycopg.Error as exc:
-                start, end = self._failed(batch, exc)
-                # (The batch's lines before ``start`` are counted as its prefix loads.)
-                if start:
-                    self._batch(batch[:start])  # the records before the bad one
-                self._reject(batch[start:end], self.lines + 1, exc)
-                self.lines += batch.count(b"\n", start, end)
-                self.failures += 1
-                batch = batch[end:]
-                continue
-            self._loaded(batch, loaded)
+    def _batch(self, batch: bytes, *, again: bool = False) -> None:
+        """One batch in; when its COPY fails, the records before the bad one go in
+        ``again`` (they went through once), the bad one is set aside, and the rest goes
+        back to be cut anew (:attr:`back`)."""
+        self._notices.clear()
+        try:
+            with self.conn.transaction(), self.conn.cursor() as cur:
+                writer = _ReadingWriter(cur)
+                with cur.copy(self.statement, writer=writer) as copy:
+                    copy.write(batch)
+                loaded = writer.rows
+        except psycopg.Error as exc:
+            if again:
+                raise Declined(f"records that went through failed again: {exc}") from exc
+            start, end = self._failed(batch, exc)
+            if start:
+                self._batch(batch[:start], again=True)  # counts their lines
+            self._reject(batch[start:end], self.lines + 1, exc)
+            self.lines += batch.count(b"\n", start, end)
+            self.failures += 1
+            self.back = batch[end:]
             return
+        self._loaded(batch, loaded)
 
     def _loaded(self, batch: bytes, loaded: int) -> None:
         """A COPY that went through: its skipped rows (PostgreSQL 17+) are rejects."""
