@@ -272,17 +272,28 @@ def guard_relative_dates(load: LoadInput) -> LoadInput:
 
 
 def _watched(chunks: Iterator[bytes], url: str) -> Iterator[bytes]:
-    tail = b""
+    tail = b"\n"  # the data starts on a line of its own
     for chunk in chunks:
         low = chunk.lower()
-        if has_relative_word(low) or has_relative_word(tail + low[:_SEAM]):
-            raise MayHoldRelativeDates(
-                f"{url} may hold a relative date word (now, today, tomorrow, yesterday, "
-                "allballs) for a date or time column",
-                file=url,
-            )
+        # A "_" stands for the bytes beyond what is tested: a word touching it may go on
+        # there ("now" + "ak" is "nowak") and is tested where it is whole: across the
+        # seam with the block before, or the one after, or at the end of the data.
+        if has_relative_word(b"_" + tail[-1:] + low + b"_") or has_relative_word(
+            b"_" + tail + low[:_SEAM] + b"_"
+        ):
+            raise _relative(url)
         tail = low[-_SEAM:]
         yield chunk
+    if has_relative_word(b"_" + tail):
+        raise _relative(url)
+
+
+def _relative(url: str) -> MayHoldRelativeDates:
+    return MayHoldRelativeDates(
+        f"{url} may hold a relative date word (now, today, tomorrow, yesterday, "
+        "allballs) for a date or time column",
+        file=url,
+    )
 
 
 def _comparable(text: sql.Composable, fraction: bool) -> sql.Composed:
