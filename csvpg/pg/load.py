@@ -282,7 +282,7 @@ def _watched(chunks: Iterator[bytes], url: str) -> Iterator[bytes]:
             b"_" + tail + low[:_SEAM] + b"_"
         ):
             raise _relative(url)
-        tail = low[-_SEAM:]
+        tail = low[-_SEAM:] if len(low) >= _SEAM else (tail + low)[-_SEAM:]
         yield chunk
     if has_relative_word(b"_" + tail):
         raise _relative(url)
