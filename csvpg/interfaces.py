@@ -406,6 +406,13 @@ class Sink:
     #: (as ``append`` and ``rebuild``): a large file may COPY into the new table in a
     #: scratch schema over several connections, moved into place at the commit.
     copies_into_new_table: ClassVar[bool] = False
+    #: Its :meth:`load` is :meth:`before_copy`, then one COPY of the file's columns into
+    #: the target (as ``append`` and ``rebuild``) when no value is converted in SQL: a
+    #: file with bad rows loads again COPY by COPY, the bad rows set aside as it goes.
+    copies_file: ClassVar[bool] = False
+
+    def before_copy(self, cur: psycopg.Cursor[Any], load: LoadInput) -> None:
+        """What the sink does to the target before new rows arrive (rebuild: empty it)."""
 
     def load_staged(
         self, conn: psycopg.Connection[Any], load: LoadInput, staged: Staged

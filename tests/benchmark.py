@@ -34,6 +34,10 @@ as the median of ``--runs`` repetitions with the tables reset outside the timed 
 
 Before the fresh processes, csvpg and the environment's packages are compiled to
 bytecode, as an installer leaves them.
+* the base file with 0.01 % bad values, and with 0.01 % records of the wrong width,
+  against its clean load into the same typed table (``--only badrows``);
+* ``[columns]`` conversions (decimal comma, a date template, boolean words) against
+  ``psql \\copy`` of the same columns as text (``--only conversions``);
 * the base file cut in 40, loaded in-process and through 1, 2 and 4 local
   ``csvpg worker`` processes (``csvpg run --queue``; ``--only queue``).
 
@@ -87,7 +91,7 @@ RSS_TARGET_MB = 150.0
 #: What ``--only`` may name, in the order they run.
 MEASUREMENTS = [
     "append", "upsert", "rebuild", "workers", "split", "parquet", "infer", "peers", "startup",
-    "many", "queue",
+    "many", "badrows", "conversions", "queue",
 ]  # fmt: skip
 
 # --- the data ------------------------------------------------------------------------
@@ -1528,6 +1532,106 @@ class Bench:
             )
         drop()
 
+    # -- bad rows and conversions (issue 18, goals 1 and 2)
+
+    def plain_typed_table(self, table: str, types: dict[str, str] = TYPES) -> None:
+        """A typed table without a key: what COPY fills, and nothing else."""
+        cols = ", ".join(f"{c} {t}" for c, t in types.items())
+        self.sql(f"DROP TABLE IF EXISTS {SCHEMA}.{table}")
+        self.sql(f"CREATE TABLE {SCHEMA}.{table} ({cols})")
+
+    def bench_badrows(self) -> None:
+        """The base file into a typed table, clean and with 1 row in 10,000 bad: a value
+        its type refuses, or a field too many (COPY cannot skip that one)."""
+        d = self.data
+        progress("bad rows: 0.01 % bad values / bad field counts vs the clean file")
+        folder = self.folder / "badrows"
+        spoilt = {kind: spoil(d.base, folder / kind / "orders.csv", kind) for kind in BAD_KINDS}
+        sink = 'mode = "append"\ntable = "{}"\nmax_rejects = "1%"'
+        jobs = {"clean": self.job("bad_clean", d.base, sink.format("bad_clean"))}
+        for kind, (path, _) in spoilt.items():
+            jobs[kind] = self.job(f"bad_{kind}", path, sink.format(f"bad_{kind}"))
+        seen: dict[str, set[tuple[int, int, int]]] = {k: set() for k in jobs}
+
+        def load(kind: str) -> Callable[[], None]:
+            def call() -> None:
+                (file,) = self.csvpg_inprocess(jobs[kind]).files
+                seen[kind].add((file.rows_read, file.inserted, file.rejected))
+
+            return call
+
+        samples = self.repeat(
+            [(functools.partial(self.plain_typed_table, f"bad_{k}"), load(k)) for k in jobs]
+        )
+        assert seen["clean"] == {(d.rows, d.rows, 0)}, seen
+        for kind, (_, bad) in spoilt.items():
+            assert seen[kind] == {(d.rows, d.rows - bad, bad)}, seen
+        self.record(
+            "bad_clean",
+            "csvpg append → typed table, clean file",
+            samples[0],
+            d.rows,
+            d.sizes["base"],
+        )
+        for i, kind in enumerate(BAD_KINDS, start=1):
+            self.record(
+                f"bad_{kind}",
+                BAD_KINDS[kind],
+                samples[i],
+                d.rows,
+                spoilt[kind][0].stat().st_size,
+                baseline="bad_clean",
+                target=1.3,
+            )
+        for kind in jobs:
+            self.sql(f"DROP TABLE IF EXISTS {SCHEMA}.bad_{kind}")
+
+    def bench_conversions(self) -> None:
+        """Decimal comma, thousands separators, date and time templates and boolean words
+        (``[columns]``) against psql loading the same columns as text."""
+        d = self.data
+        progress("conversions: [columns] decimal, thousands, format, true/false vs psql text")
+        path = converted(d.base, self.folder / "conversions" / "orders.csv")
+        job = self.job("conversions", path, 'mode = "append"\ntable = "conv_csvpg"')
+        job.write_text(job.read_text() + CONVERSION_COLUMNS)
+        text_types = {c: "text" for c in CONVERSION_TYPES}
+        checks: set[int] = set()
+
+        def csvpg_conv() -> None:
+            (file,) = self.csvpg_inprocess(job).files
+            checks.add(file.inserted)
+
+        command = f"\\copy {SCHEMA}.conv_text FROM '{path}' WITH {self.copy_options()}"
+        psql_t, csvpg_t = self.repeat(
+            [
+                (
+                    functools.partial(self.plain_typed_table, "conv_text", text_types),
+                    lambda: self.run_psql(["-c", command], "copy_conv_text"),
+                ),
+                (lambda: self.sql(f"DROP TABLE IF EXISTS {SCHEMA}.conv_csvpg"), csvpg_conv),
+            ]
+        )
+        assert checks == {d.rows} and self.count("conv_text") == d.rows, checks
+        same = self.sql(
+            f"SELECT count(*) FROM {SCHEMA}.conv_csvpg c JOIN {SCHEMA}.pristine p USING (order_id)"
+            " WHERE c.order_date = p.order_date AND c.unit_price = p.unit_price"
+            " AND c.created_at = date_trunc('second', p.created_at)"
+        )[0][0]
+        assert same == d.rows, same
+        size = path.stat().st_size
+        self.record("conv_text", "psql \\copy → TEXT table, conversion file", psql_t, d.rows, size)
+        self.record(
+            "conversions",
+            "csvpg append with [columns] conversions",
+            csvpg_t,
+            d.rows,
+            size,
+            baseline="conv_text",
+            target=1.3,
+        )
+        for table in ("conv_text", "conv_csvpg"):
+            self.sql(f"DROP TABLE IF EXISTS {SCHEMA}.{table}")
+
     def close(self) -> None:
         if "spawner" in self.__dict__:
             self.spawner.terminate()
@@ -1552,6 +1656,95 @@ def compile_bytecode() -> None:
     folders |= {p.parent for p in REPO.glob("*/*/csvpg_*/__init__.py")}  # editable plugins
     for folder in sorted(folders):
         compileall.compile_dir(folder, quiet=2, workers=0)
+
+
+# --- derived files: bad rows and conversions ---------------------------------------------
+
+#: One record in this many is spoilt.
+BAD_EVERY = 10_000
+BAD_KINDS = {
+    "values": "csvpg append, 0.01 % bad values (quantity 'x')",
+    "widths": "csvpg append, 0.01 % bad field counts (a field too many)",
+}
+
+
+def _fresh(src: Path, dst: Path) -> bool:
+    return dst.exists() and dst.stat().st_mtime >= src.stat().st_mtime
+
+
+def spoil(src: Path, dst: Path, kind: str) -> tuple[Path, int]:
+    """``src`` with one record in :data:`BAD_EVERY` spoilt; how many."""
+    rows = 0
+    with src.open(encoding="utf-8", newline="") as f:
+        rows = sum(1 for _ in csv.reader(f)) - 1
+    bad = len(range(BAD_EVERY // 2, rows, BAD_EVERY))
+    if _fresh(src, dst):
+        return dst, bad
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    with src.open(encoding="utf-8", newline="") as f, dst.open("w", encoding="utf-8") as out:
+        reader = csv.reader(f)
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(next(reader))
+        for i, row in enumerate(reader):
+            if i % BAD_EVERY == BAD_EVERY // 2:
+                if kind == "values":
+                    row[HEADER.index("quantity")] = f"x{i}"
+                else:
+                    row.append("extra")
+            writer.writerow(row)
+    return dst, bad
+
+
+#: The conversion file's columns, and the job's ``[columns]`` for them.
+CONVERSION_TYPES = {
+    "order_id": "bigint",
+    "order_date": "date",
+    "created_at": "timestamp",
+    "unit_price": "numeric(12,2)",
+    "discount": "numeric(5,2)",
+    "paid": "boolean",
+    "city": "text",
+}
+CONVERSION_COLUMNS = """
+[columns]
+order_id = "bigint"
+order_date = { type = "date", format = "DD.MM.YYYY" }
+created_at = { type = "timestamp", format = "DD.MM.YYYY HH24:MI:SS" }
+unit_price = { type = "numeric(12,2)", decimal = ",", thousands = "." }
+discount = { type = "numeric(5,2)", decimal = "," }
+paid = { type = "boolean", true = ["ja"], false = ["nein"] }
+city = "text"
+"""
+
+
+def converted(src: Path, dst: Path) -> Path:
+    """The base file's orders as a German export: 1.234,56, 31.12.2024, ja/nein."""
+    if _fresh(src, dst):
+        return dst
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    at = {c: HEADER.index(c) for c in ("order_id", "order_date", "created_at", "unit_price")}
+    with src.open(encoding="utf-8", newline="") as f, dst.open("w", encoding="utf-8") as out:
+        reader = csv.reader(f)
+        writer = csv.writer(out, lineterminator="\n")
+        next(reader)
+        writer.writerow(list(CONVERSION_TYPES))
+        for row in reader:
+            y, m, day = row[at["order_date"]].split("-")
+            stamp = datetime.fromisoformat(row[at["created_at"]])
+            price = f"{float(row[at['unit_price']]):,.2f}"
+            discount = row[HEADER.index("discount")]
+            writer.writerow(
+                [
+                    row[at["order_id"]],
+                    f"{day}.{m}.{y}",
+                    stamp.strftime("%d.%m.%Y %H:%M:%S"),
+                    price.replace(",", "_").replace(".", ",").replace("_", "."),
+                    discount.replace(".", ","),
+                    "ja" if int(row[at["order_id"]]) % 3 else "nein",
+                    row[HEADER.index("city")],
+                ]
+            )
+    return dst
 
 
 # --- the report ----------------------------------------------------------------------

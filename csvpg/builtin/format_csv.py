@@ -139,6 +139,8 @@ class CsvReader(Reader):
         self.encoding: Encoding = encoding
         #: The codec of the bytes this reader hands on (UTF-8 after transcoding).
         self._codec = "utf-8" if encoding.transcode else encoding.codec
+        #: The Python codec of the bytes :meth:`iter_bytes` yields.
+        self.codec = self._codec
         self._skip = int(settings["skip_rows"] or 0)
         self._header = bool(settings["header"])
         #: The preamble lines skipped without the job saying so (see :meth:`_past_preamble`).

@@ -32,6 +32,7 @@ class PostgresSink(Sink):
 
     takes_staged = True
     copies_into_new_table = True
+    copies_file = True
 
     def ddl(self, load: LoadInput, exists: bool) -> list[Any]:
         return table_ddl(load, exists)
@@ -44,9 +45,6 @@ class PostgresSink(Sink):
             self.before_copy(cur, load)
             rows = copy_in(cur, target, [c.name for c in load.relation.columns], load)
         return LoadResult(rows=rows, inserted=rows)
-
-    def before_copy(self, cur: psycopg.Cursor[Any], load: LoadInput) -> None:
-        """What a mode does to the target before new rows arrive (rebuild: empty it)."""
 
     def load_staged(
         self, conn: psycopg.Connection[Any], load: LoadInput, staged: Staged
@@ -94,6 +92,7 @@ class UpsertSink(PostgresSink):
     requires_primary_key = True
     stages_every_file = True
     copies_into_new_table = False
+    copies_file = False
 
     def load(self, conn: psycopg.Connection[Any], load: LoadInput) -> LoadResult:
         with conn.cursor() as cur:

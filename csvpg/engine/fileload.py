@@ -52,6 +52,7 @@ from csvpg.pg.load import (
     table_columns,
 )
 from csvpg.pg.rejects import Reject, over_limit, resolve_replayed, write_rejects
+from csvpg.pg.resume import Declined, ResumedCopy, resumable
 from csvpg.pg.split import SplitFailed, SplitLoad
 from csvpg.rejectfile import spreadsheet_safe
 from csvpg.retry import is_transient, pause
@@ -611,6 +612,14 @@ class FileLoad:
                     conn.execute(statement)
         if opened.row_path and fp.sink.takes_staged:
             return replace(self._rows(conn, load, stream, opened.malformed), existed=existed)
+        if splitter is None and self._resumes(load):
+            # COPY by COPY from the start: a bad row costs its batch, not the file.
+            resumed = self._resumed(conn, load, opened, stream)
+            saw_data = getattr(opened.reader, "saw_data", False)
+            if resumed is not None and not (resumed.read == 0 and saw_data):
+                return replace(resumed, existed=existed)
+            self._setting_aside(f"{self.url}: the rows are checked one by one")
+            return replace(self._careful(conn, load), existed=existed)
         try:
             with conn.transaction():
                 if splitter is not None:
@@ -622,17 +631,8 @@ class FileLoad:
             _check_read_some(opened, result, self.url)
             return Loaded(result, list(result.rejects), result.rows, False, stream.sha256, existed)
         except psycopg.Error as exc:
-            # COPY counts lines from the first data line: the reader says how many
-            # physical lines (skipped ones, the header) come before it.
-            offset = int(getattr(opened.reader, "line_offset", 0))
             self._widen(conn, load, exc)
-            if is_row_error(exc) and not self._careful_possible():
-                raise sink_error(exc, file=self.url, table=self.table, line_offset=offset) from exc
-            if not is_row_error(exc):
-                raise
-            self._setting_aside(
-                sink_error(exc, file=self.url, table=fp.table, line_offset=offset).message
-            )
+            self._copy_failed(opened, exc)
         except FormatError as exc:
             # A relative date word may be a false alarm (a word in a text column): only
             # the careful path can tell, even when max_rejects = 0.
@@ -696,6 +696,30 @@ class FileLoad:
         )
         raise Widened()
 
+    def _copy_failed(self, opened: OpenedFile, exc: psycopg.Error) -> None:
+        """The fast COPY failed: on a bad row, the careful path is next (when max_rejects
+        allows); any other error fails the file."""
+        # COPY counts lines from the first data line: the reader says how many
+        # physical lines (skipped ones, the header) come before it.
+        offset = int(getattr(opened.reader, "line_offset", 0))
+        if is_row_error(exc) and not self._careful_possible():
+            raise sink_error(exc, file=self.url, table=self.table, line_offset=offset) from exc
+        if not is_row_error(exc):
+            raise exc
+        self._setting_aside(
+            sink_error(exc, file=self.url, table=self.fp.table, line_offset=offset).message
+        )
+
+    def _resumes(self, load: LoadInput) -> bool:
+        """Bad rows of this file can be set aside COPY by COPY (:mod:`csvpg.pg.resume`)."""
+        fp = self.fp  # evolve widens a column on a failed COPY instead (see _widen)
+        return (
+            fp.sink.copies_file
+            and fp.drift != "evolve"
+            and self._careful_possible()
+            and resumable(load)
+        )
+
     def _setting_aside(self, why: str) -> None:
         self.ctx.emit(
             ev.Warned(self.ctx.run_id, f"{why.split(' — ')[0]}; setting bad rows aside", self.url)
@@ -756,6 +780,38 @@ class FileLoad:
         the ``stop(rejected, read)`` the staging functions take."""
         count = self.ctx.limit[0]
         return count is not None and rejects > count
+
+    def _resumed(
+        self,
+        conn: psycopg.Connection[Any],
+        load: LoadInput,
+        opened: OpenedFile,
+        stream: CountingStream,
+    ) -> Loaded | None:
+        """The byte path COPY by COPY, bad rows set aside as it goes (:mod:`csvpg.pg.resume`);
+        ``None`` when they need the careful path after all."""
+        codec = getattr(opened.reader, "codec", None)
+        if not isinstance(codec, str) or load.chunks is None:
+            return None
+        copier = ResumedCopy(
+            conn,
+            load,
+            line_offset=int(getattr(opened.reader, "line_offset", 0)),
+            codec=codec,
+            stop=self._too_many,
+        )
+        try:
+            with conn.transaction():
+                with conn.cursor() as cur:
+                    self.fp.sink.before_copy(cur, load)
+                loaded, rejects, read = copier.run(load.chunks)
+                if over_limit(len(rejects), read, self.ctx.limit):
+                    raise TooManyRejects(rejects, read)
+        except (Declined, FormatError) as exc:
+            self.ctx.log.debug("%s: the careful path sets the bad rows aside: %s", self.url, exc)
+            return None
+        result = LoadResult(rows=read, inserted=loaded)
+        return Loaded(result, rejects, read, bool(rejects), stream.sha256)
 
     def _careful(self, conn: psycopg.Connection[Any], load: LoadInput) -> Loaded:
         """The byte path's bad rows: the file read again, record by record."""

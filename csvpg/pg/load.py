@@ -135,8 +135,10 @@ def needs_staging(load: LoadInput) -> bool:
     return any(load.types[c.name].converts for c in load.relation.columns)
 
 
-def copy_options(dialect: CsvDialect | None) -> sql.Composed:
-    """``(FORMAT csv, …)`` for the byte path; text format for rows psycopg writes."""
+def copy_options(dialect: CsvDialect | None, *, skip_bad: bool = False) -> sql.Composed:
+    """``(FORMAT csv, …)`` for the byte path; text format for rows psycopg writes.
+    ``skip_bad`` (PostgreSQL 17+): a value its type refuses skips its row, and a NOTICE
+    names its line, column and value."""
     if dialect is None:
         return sql.SQL("(FORMAT text)").format()
     parts = [
@@ -147,14 +149,22 @@ def copy_options(dialect: CsvDialect | None) -> sql.Composed:
         sql.SQL("HEADER {}").format(sql.SQL("true" if dialect.header else "false")),
         sql.SQL("ENCODING {}").format(sql.Literal(dialect.encoding)),
     ]
+    if skip_bad:
+        parts += [sql.SQL("ON_ERROR ignore"), sql.SQL("LOG_VERBOSITY verbose")]
     return sql.SQL("({})").format(sql.SQL(", ").join(parts))
 
 
 def copy_statement(
-    table: sql.Composable, columns: list[str], dialect: CsvDialect | None
+    table: sql.Composable,
+    columns: list[str],
+    dialect: CsvDialect | None,
+    *,
+    skip_bad: bool = False,
 ) -> sql.Composed:
     return sql.SQL("COPY {} ({}) FROM STDIN {}").format(
-        table, sql.SQL(", ").join(map(sql.Identifier, columns)), copy_options(dialect)
+        table,
+        sql.SQL(", ").join(map(sql.Identifier, columns)),
+        copy_options(dialect, skip_bad=skip_bad),
     )
 
 
@@ -286,17 +296,28 @@ def guard_relative_dates(load: LoadInput) -> LoadInput:
 
 
 def _watched(chunks: Iterator[bytes], url: str) -> Iterator[bytes]:
-    tail = b""
+    tail = b"\n"  # the data starts on a line of its own
     for chunk in chunks:
         low = chunk.lower()
-        if has_relative_word(low) or has_relative_word(tail + low[:_SEAM]):
-            raise MayHoldRelativeDates(
-                f"{url} may hold a relative date word (now, today, tomorrow, yesterday, "
-                "allballs) for a date or time column",
-                file=url,
-            )
-        tail = low[-_SEAM:]
+        # A "_" stands for the bytes beyond what is tested: a word touching it may go on
+        # there ("now" + "ak" is "nowak") and is tested where it is whole: across the
+        # seam with the block before, or the one after, or at the end of the data.
+        if has_relative_word(b"_" + tail[-1:] + low + b"_") or has_relative_word(
+            b"_" + tail + low[:_SEAM] + b"_"
+        ):
+            raise _relative(url)
+        tail = low[-_SEAM:] if len(low) >= _SEAM else (tail + low)[-_SEAM:]
         yield chunk
+    if has_relative_word(b"_" + tail):
+        raise _relative(url)
+
+
+def _relative(url: str) -> MayHoldRelativeDates:
+    return MayHoldRelativeDates(
+        f"{url} may hold a relative date word (now, today, tomorrow, yesterday, "
+        "allballs) for a date or time column",
+        file=url,
+    )
 
 
 def _comparable(text: sql.Composable, fraction: bool) -> sql.Composed:
@@ -355,13 +376,15 @@ def convert_sql(value: sql.Composable, ct: ColumnType) -> sql.Composed:
     if ct.decimal and ct.decimal != ".":
         value = sql.SQL("replace({}, {}, '.')").format(value, sql.Literal(ct.decimal))
     if ct.true or ct.false:
-        low = sql.SQL("lower({})").format(value)
+        # A simple CASE: lower() runs once per value, not once per WHEN.
         whens = [
-            sql.SQL("WHEN {} THEN {}").format(_in(low, words), sql.Literal(word))
+            sql.SQL("WHEN {} THEN {}").format(sql.Literal(w), sql.Literal(word))
             for words, word in ((ct.true, "true"), (ct.false, "false"))
-            if words
+            for w in dict.fromkeys(words)
         ]
-        value = sql.SQL("CASE {} ELSE {} END").format(sql.SQL(" ").join(whens), value)
+        value = sql.SQL("CASE lower({}) {} ELSE {} END").format(
+            value, sql.SQL(" ").join(whens), value
+        )
     if ct.format:
         func = "to_date" if ct.type.split("(")[0].strip().lower() == "date" else "to_timestamp"
         if writes_back(ct.format):

@@ -80,7 +80,7 @@ def row_chunks(blocks: Iterable[bytes], quote: bytes, size: int) -> Iterator[byt
         pos = 0
         while (start := pos + max(0, size - filled)) < len(block):
             at_start = quoted ^ bool(block.count(quote, pos, start) & 1)
-            end = _line_end(block, start, quote, at_start)
+            end = line_end(block, start, quote, at_start)
             if end < 0:
                 break
             if cut_pending:
@@ -97,7 +97,7 @@ def row_chunks(blocks: Iterable[bytes], quote: bytes, size: int) -> Iterator[byt
             quoted ^= bool(rest.count(quote) & 1)
 
 
-def _line_end(block: bytes, i: int, quote: bytes, quoted: bool) -> int:
+def line_end(block: bytes, i: int, quote: bytes, quoted: bool) -> int:
     """Just past the first ``\\n`` at or after ``i`` outside quotes; -1 if none."""
     while (nl := block.find(b"\n", i)) >= 0:
         quoted ^= bool(block.count(quote, i, nl) & 1)

@@ -345,6 +345,27 @@ def test_guarded_bytes_fail_at_a_relative_word_for_a_date_even_across_chunks(db)
     assert err.value.file == URL
 
 
+@pytest.mark.parametrize(
+    ("blocks", "found"),
+    [
+        ([b"1,j\xc3\xb6rg now", b"ak,2024-01-01\n"], False),  # "Nowak" cut after "now"
+        ([b"1,know", b",2024-01-01\n"], False),
+        ([b"1,k", b"now,2024-01-01\n"], False),  # "know" cut before "now"
+        ([b"1,", b"now,2024-01-01\n"], True),
+        ([b"1,x,no", b"w\n"], True),
+        ([b"1,x,", b"today"], True),  # at the very end of the data
+        ([b"1,x,to", b"day"], True),
+    ],
+)
+def test_a_word_cut_at_a_block_edge_is_judged_whole(db, blocks: list[bytes], found: bool) -> None:
+    guarded = guard_relative_dates(replace(orders(db), chunks=iter(blocks)))
+    if found:
+        with pytest.raises(MayHoldRelativeDates):
+            list(guarded.chunks or ())
+    else:
+        assert list(guarded.chunks or ()) == blocks
+
+
 def test_bytes_go_unwatched_when_no_date_column_could_take_a_word(db) -> None:
     chunks = iter([b"1,today,\n"])
     text_only = orders(db, day=ColumnType("text"))

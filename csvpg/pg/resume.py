@@ -1,0 +1,418 @@
+"""Bad rows set aside at COPY speed: a file whose fast COPY failed loads again COPY by COPY.
+
+The file's bytes go to the target in batches cut at record ends, each batch one COPY in
+a savepoint. When a COPY fails, its error names the line it failed on: the batch is
+rolled back, the records before that line are sent again, the bad record becomes a
+reject and the COPY goes on after it. The cost grows with the number of bad rows, not
+with the file: only a failing batch is sent twice, and batches shrink as bad rows get
+dense (see :func:`batch_size`).
+
+On PostgreSQL 17 and later, each COPY also runs with ``ON_ERROR ignore, LOG_VERBOSITY
+verbose``: a value its column's type refuses skips its row in place, and the server says
+which line, column and value in a NOTICE. Only errors COPY cannot skip (a record with
+the wrong number of fields) restart a batch then. The reason of a skipped value is the
+server's own (``pg_input_error_info``).
+
+Each bad record is read with Python's CSV parser alone, for the reject's values; the
+rest of the file never is. What this cannot say as :mod:`csvpg.pg.careful` would (a
+NOT NULL or CHECK failure, a record Python reads otherwise than PostgreSQL, counts that
+disagree) raises :class:`Declined`, and the file takes the careful path instead.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import re
+from collections.abc import Callable, Iterator
+from typing import Any, cast
+
+import psycopg
+from psycopg import pq
+from psycopg.abc import Buffer, PQGen
+from psycopg.copy import LibpqWriter
+from psycopg.generators import fetch_many
+from psycopg.pq.abc import PGconn
+from psycopg.waiting import Ready, Wait
+
+from csvpg.interfaces import LoadInput, Reject, wrong_width
+from csvpg.pg.careful import TooManyRejects
+from csvpg.pg.connect import qualified, sink_error
+from csvpg.pg.load import copy_statement, needs_staging, own_reason
+from csvpg.pg.split import line_end
+
+#: Batches start this large, and never grow past it.
+BATCH_MAX = 8 << 20
+BATCH_MIN = 64 << 10
+#: What a batch costs beyond its bytes (a savepoint, a COPY), in bytes sent: with bad
+#: rows every ``d`` bytes, a batch of ``sqrt(2 * OVERHEAD * d)`` costs least.
+OVERHEAD = 32 << 10
+#: The first release with ``COPY … (ON_ERROR ignore, LOG_VERBOSITY verbose)``.
+SKIPS_FROM = 170000
+
+_SKIPPED = "skipping row due to data type incompatibility at line "
+_SUMMARY = re.compile(r"(\d+) rows? (?:was|were) skipped due to data type incompatibility")
+
+
+#: Bytes handed to libpq at once.
+PIECE = 128 << 10
+
+
+class _ReadingWriter(LibpqWriter):
+    """Sends COPY data, reading what the server says meanwhile: a COPY that skips many
+    rows sends a NOTICE for each, and a client that only writes would wait for a
+    server that waits for it to read them (libpq reads them in when it is asked to
+    flush again; they are handed on when the COPY ends)."""
+
+    #: The rows the COPY loaded, once it ended.
+    rows = -1
+
+    def write(self, data: Buffer) -> None:
+        for i in range(0, len(data), PIECE):
+            self.connection.wait(_send(self._pgconn, data[i : i + PIECE]))
+
+    def finish(self, exc: BaseException | None = None) -> None:
+        if exc is not None:
+            super().finish(exc)
+            return
+        result = self.connection.wait(_end(self._pgconn))
+        if result.status != pq.ExecStatus.COMMAND_OK:
+            raise psycopg.errors.error_from_result(result, encoding=self.connection.info.encoding)
+        self.rows = result.command_tuples if result.command_tuples is not None else -1
+
+
+def _flushed(pgconn: PGconn) -> PQGen[None]:
+    """Until libpq has sent what it holds, reading in what the server sends meanwhile."""
+    while True:
+        ready = yield Wait.RW
+        if ready & Ready.R:
+            pgconn.consume_input()
+        if ready and pgconn.flush() == 0:
+            return
+
+
+def _send(pgconn: PGconn, data: Buffer) -> PQGen[None]:
+    while pgconn.put_copy_data(data) == 0:
+        yield from _flushed(pgconn)
+    yield from _flushed(pgconn)
+
+
+def _end(pgconn: PGconn) -> PQGen[pq.abc.PGresult]:
+    while pgconn.put_copy_end(None) == 0:
+        yield from _flushed(pgconn)
+    yield from _flushed(pgconn)
+    (result,) = yield from fetch_many(pgconn)
+    return cast(pq.abc.PGresult, result)
+
+
+class Declined(Exception):
+    """This file's bad rows need the careful path (:mod:`csvpg.pg.careful`)."""
+
+
+def resumable(load: LoadInput) -> bool:
+    """Whether the file's bytes go to the target as they are, with quotes this module
+    can follow (a quote escaped by doubling it)."""
+    d = load.dialect
+    return (
+        d is not None
+        and not needs_staging(load)
+        and len(d.quote) == 1
+        and d.quote.isascii()
+        and d.escape == d.quote
+        and d.delimiter.isascii()
+    )
+
+
+def batch_size(done: int, failures: int) -> int:
+    """The next batch's size, from the bytes loaded and the COPYs that failed so far."""
+    if not failures:
+        return BATCH_MAX
+    size = math.isqrt(2 * OVERHEAD * done // failures)
+    return max(BATCH_MIN, min(BATCH_MAX, size))
+
+
+class ResumedCopy:
+    """One file into its target, bad records set aside; inside the caller's transaction."""
+
+    def __init__(
+        self,
+        conn: psycopg.Connection[Any],
+        load: LoadInput,
+        *,
+        line_offset: int,
+        codec: str,
+        stop: Callable[[int], bool],
+    ) -> None:
+        assert load.dialect is not None
+        self.conn = conn
+        self.load = load
+        self.dialect = load.dialect
+        self.codec = codec
+        self.stop = stop
+        self.quote = self.dialect.quote.encode()
+        self.skips = conn.info.server_version >= SKIPS_FROM
+        self.columns = [c.name for c in load.relation.columns]
+        self.width = len(load.relation.file_columns)
+        self.statement = copy_statement(
+            qualified(load.schema, load.table), self.columns, self.dialect, skip_bad=self.skips
+        )
+        #: Physical lines before the batch being loaded.
+        self.lines = line_offset
+        self.loaded = 0
+        self.read = 0
+        self.rejects: list[Reject] = []
+        self.failures = 0
+        self.done = 0
+        self._notices: list[str] = []
+        #: The bytes after a bad record, to cut into batches again.
+        self.back = b""
+
+    def run(self, chunks: Iterator[bytes]) -> tuple[int, list[Reject], int]:
+        """Rows loaded, rejects (in file order) and records read."""
+
+        def notice(diag: psycopg.errors.Diagnostic) -> None:
+            if diag.message_primary:
+                self._notices.append(diag.message_primary)
+
+        self.conn.add_notice_handler(notice)
+        try:
+            for batch in self._batches(chunks):
+                self._batch(batch)
+        finally:
+            self.conn.remove_notice_handler(notice)
+        return self.loaded, self.rejects, self.read
+
+    def _batches(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
+        """The bytes, cut after a line end outside quotes once a batch is large enough
+        (each byte is copied once into the buffer, once into its batch)."""
+        buf, pos, ended = b"", 0, False
+        while True:
+            if self.back:  # what followed a bad record: cut again, at the new size
+                buf, pos, self.back = self.back + buf[pos:], 0, b""
+            size = batch_size(self.done, self.failures)
+            if len(buf) - pos > size:
+                quoted = bool(buf.count(self.quote, pos, pos + size) & 1)
+                cut = line_end(buf, pos + size, self.quote, quoted)
+                if cut >= 0:
+                    yield buf[pos:cut]
+                    pos = cut
+                    continue
+            if ended:
+                if pos == len(buf):
+                    return
+                yield buf[pos:]
+                pos = len(buf)
+                continue
+            chunk = next(chunks, None)  # more bytes, or a record longer than the batch
+            if chunk is None:
+                ended = True
+            else:
+                buf, pos = buf[pos:] + chunk, 0
+
+    def _batch(self, batch: bytes, *, again: bool = False) -> None:
+        """One batch in; when its COPY fails, the records before the bad one go in
+        ``again`` (they went through once), the bad one is set aside, and the rest goes
+        back to be cut anew (:attr:`back`)."""
+        self._notices.clear()
+        try:
+            with self.conn.transaction(), self.conn.cursor() as cur:
+                writer = _ReadingWriter(cur)
+                with cur.copy(self.statement, writer=writer) as copy:
+                    copy.write(batch)
+                loaded = writer.rows
+        except psycopg.Error as exc:
+            if again:
+                raise Declined(f"records that went through failed again: {exc}") from exc
+            start, end = self._failed(batch, exc)
+            if start:
+                self._batch(batch[:start], again=True)  # counts their lines
+            self._reject(batch[start:end], self.lines + 1, exc)
+            self.lines += batch.count(b"\n", start, end)
+            self.failures += 1
+            self.back = batch[end:]
+            return
+        self._loaded(batch, loaded)
+
+    def _loaded(self, batch: bytes, loaded: int) -> None:
+        """A COPY that went through: its skipped rows (PostgreSQL 17+) are rejects."""
+        skipped = [n for n in self._notices if n.startswith(_SKIPPED)]
+        said = [_SUMMARY.fullmatch(n) for n in self._notices if not n.startswith(_SKIPPED)]
+        # Every skipped row has its NOTICE, and the count the server gives at the end
+        # agrees. A NOTICE not understood (a server speaking another language) declines.
+        if not all(said) or sum(int(m.group(1)) for m in said if m) != len(skipped):
+            raise Declined(f"NOTICEs of skipped rows not understood: {self._notices[:3]}")
+        self.loaded += loaded
+        self.read += loaded
+        if skipped:
+            walker = _Lines(batch, self.quote)
+            rows = []
+            for message in skipped:
+                line, column, shown = self._skipped(message)
+                start, end, first = walker.record(line)
+                where = self.lines + first
+                rows.append(self._skipped_row(batch[start:end], where, column, shown))
+            self._skipped_rejects(rows)
+        self.done += len(batch)
+        self.lines += batch.count(b"\n")
+
+    def _failed(self, batch: bytes, exc: psycopg.Error) -> tuple[int, int]:
+        """Where the record the COPY failed on starts and ends in ``batch``."""
+        state = exc.sqlstate or ""
+        if state in ("23502", "23514"):  # NOT NULL, CHECK: the careful path's reasons
+            raise Declined(exc.diag.message_primary or state) from exc
+        if state.startswith("23"):  # a duplicate key, say: the file fails at its line
+            table = f"{self.load.schema}.{self.load.table}"
+            raise sink_error(exc, file=self.load.ref.url, table=table, line_offset=self.lines)
+        if not state.startswith("22"):
+            raise exc
+        prefix = f"COPY {self.load.table}, line "
+        context = (exc.diag.context or "").split("\n")[0]
+        m = re.match(r"(\d+)", context[len(prefix) :]) if context.startswith(prefix) else None
+        if m is None:
+            raise Declined(f"no line in the error: {context!r}") from exc
+        start, end, _ = _Lines(batch, self.quote).record(int(m.group(1)))
+        return start, end
+
+    def _skipped(self, message: str) -> tuple[int, str, str]:
+        """The line, column and value (as shown) of a NOTICE of a skipped row."""
+        rest = message[len(_SKIPPED) :]
+        m = re.match(r'(\d+) for column "', rest)
+        if m is None:
+            raise Declined(f"cannot read the notice {message!r}")
+        tail = rest[m.end() :]
+        names = [n for n in self.columns if tail.startswith(n + '": ')]
+        if not names:
+            raise Declined(f"no column in the notice {message!r}")
+        name = max(names, key=len)
+        return int(m.group(1)), name, tail[len(name) + 4 : -1]
+
+    def _fields(self, raw: str) -> list[str] | None:
+        """The record's fields as Python's CSV parser reads them; ``None`` for a blank
+        line (no record, as on the careful path)."""
+        if not raw.strip("\r\n"):
+            return None
+        d = self.dialect
+        text = io.StringIO(raw, newline="")
+        try:
+            rows = list(csv.reader(text, delimiter=d.delimiter, quotechar=d.quote, strict=True))
+        except csv.Error as exc:
+            raise Declined(f"a record Python cannot parse: {exc}") from None
+        if len(rows) != 1 or "\x00" in raw or re.search("[\udc80-\udcff]", raw):
+            raise Declined("a record the careful path reads in its own way")
+        return rows[0]
+
+    def _reject(self, record: bytes, line: int, exc: psycopg.Error) -> None:
+        """The record a COPY failed on, as the careful path would set it aside."""
+        raw = record.decode(self.codec, "surrogateescape")
+        fields = self._fields(raw)
+        if fields is None:
+            return
+        if len(fields) != self.width:
+            self._add(Reject(line, wrong_width(len(fields), self.width), raw))
+            return
+        if exc.sqlstate == "22P04":
+            raise Declined(exc.diag.message_primary or "a malformed record") from exc
+        context = (exc.diag.context or "").split("\n")[0]
+        at = context.find(", column ")
+        tail = context[at + len(", column ") :] if at >= 0 else ""
+        names = [n for n in self.columns if tail.startswith(n + ": ")]
+        column = max(names, key=len) if names else None
+        reason = own_reason(exc.diag.message_primary or str(exc))
+        self._add(self._value(line, fields, column, reason, exc.sqlstate))
+
+    def _skipped_row(
+        self, record: bytes, line: int, column: str, shown: str
+    ) -> tuple[int, list[str], str, str]:
+        """A row COPY skipped for a value of ``column`` (``shown`` in its NOTICE, cut
+        short when long): its line, fields, column and value."""
+        fields = self._fields(record.decode(self.codec, "surrogateescape"))
+        if fields is None or len(fields) != self.width:
+            raise Declined("a skipped row that is no record of the file's width")
+        index = next(c.index for c in self.load.relation.columns if c.name == column)
+        value = fields[index]
+        if not value:  # a quoted "": the careful path reads it as NULL
+            raise Declined("an empty quoted value skipped")
+        if value != shown and not (shown.endswith("...") and value.startswith(shown[:-3])):
+            raise Declined(f"line {line} holds {value!r} where the server skipped {shown!r}")
+        return line, fields, column, value
+
+    def _skipped_rejects(self, rows: list[tuple[int, list[str], str, str]]) -> None:
+        """The skipped rows as rejects, with the server's reasons (one query for all)."""
+        values = [value for *_, value in rows]
+        types = [self.load.types[column].type for _, _, column, _ in rows]
+        reasons = self.conn.execute(
+            "SELECT e.message, e.sql_error_code FROM unnest(%s::text[], %s::text[])"
+            " WITH ORDINALITY AS u(v, t, n), LATERAL pg_input_error_info(u.v, u.t) e"
+            " ORDER BY u.n",
+            (values, types),
+        ).fetchall()
+        for (line, fields, column, value), (message, state) in zip(rows, reasons, strict=True):
+            if message is None:
+                raise Declined(f"the server takes {value!r} as {self.load.types[column].type}")
+            self._add(self._value(line, fields, column, own_reason(message), state))
+
+    def _value(
+        self, line: int, fields: list[str], column: str | None, reason: str, state: str | None
+    ) -> Reject:
+        values: list[str | None] = [v or None for v in fields]
+        index = next((c.index for c in self.load.relation.columns if c.name == column), None)
+        raw = ",".join(v or "" for v in values)
+        value = values[index] if index is not None else None
+        return Reject(line, reason, raw, column, value, state)
+
+    def _add(self, reject: Reject) -> None:
+        self.rejects.append(reject)
+        self.read += 1
+        if self.stop(len(self.rejects)):
+            raise TooManyRejects(self.rejects, self.read)
+
+
+class _Lines:
+    """Records in a batch that starts at a record's start, found by the line COPY names,
+    walking forward through the batch once.
+
+    COPY names the last physical line of a record, but it does not count the line ends
+    inside quotes before it has seen the first line end outside them (it does not know
+    yet which kind they are): the line ends inside the batch's first record are added
+    back. A file whose line ends are not all LF or all CRLF is declined.
+    """
+
+    def __init__(self, batch: bytes, quote: bytes) -> None:
+        self.batch = batch
+        self.quote = quote
+        self.line = 1  # the line that starts at ``pos``
+        self.pos = 0
+        self.quotes = 0  # quotes before ``pos``
+        if b"\r" in batch and not (
+            batch.count(b"\r") == batch.count(b"\r\n") == batch.count(b"\n")
+        ):
+            raise Declined("line ends of more than one kind")
+        first = line_end(batch, 0, quote, False)
+        self.uncounted = max(0, batch.count(b"\n", 0, len(batch) if first < 0 else first) - 1)
+
+    def record(self, line: int) -> tuple[int, int, int]:
+        """Where the record COPY names ``line`` starts and ends, and the physical line
+        (counted from 1 at the batch's start) it starts on."""
+        batch = self.batch
+        line += self.uncounted
+        if line < self.line:
+            self.line, self.pos, self.quotes = 1, 0, 0
+        if line > self.line:
+            m = _nth(line - self.line).match(batch, self.pos)
+            if m is None:
+                raise Declined(f"no line {line} in the batch")
+            self.quotes += batch.count(self.quote, self.pos, m.end())
+            self.pos, self.line = m.end(), line
+        nl = batch.find(b"\n", self.pos)
+        end = len(batch) if nl < 0 else nl + 1
+        start, quotes, first = self.pos, self.quotes, self.line
+        while start and quotes & 1:  # inside quotes: the record began on a line before
+            back = batch.rfind(b"\n", 0, start - 1) + 1
+            quotes -= batch.count(self.quote, back, start)
+            start, first = back, first - 1
+        return start, end, first
+
+
+def _nth(n: int) -> re.Pattern[bytes]:
+    return re.compile(rb"(?:[^\n]*\n){%d}" % n)
