@@ -629,6 +629,12 @@ class CsvReader(Reader):
         codec = self.encoding.codec
         return len(text.encode(codec, "surrogateescape")) - len("".encode(codec))
 
+    @property
+    def data_offset(self) -> int | None:
+        """Where the bytes :meth:`iter_bytes` hands on start in the file; None when they
+        are not the file's own (transcoded to UTF-8)."""
+        return None if self.encoding.transcode else self._data_offset
+
     def originals(self, lines: Collection[int]) -> dict[int, Original]:
         """The records starting on ``lines`` as the file has them: their text (decoded,
         line ends kept) and their bytes' offset and length in the file."""

@@ -799,6 +799,7 @@ class FileLoad:
             line_offset=int(getattr(opened.reader, "line_offset", 0)),
             codec=codec,
             stop=self._too_many,
+            data_offset=getattr(opened.reader, "data_offset", None),
         )
         try:
             with conn.transaction():

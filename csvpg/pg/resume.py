@@ -26,6 +26,7 @@ import io
 import math
 import re
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from typing import Any, cast
 
 import psycopg
@@ -143,7 +144,10 @@ class ResumedCopy:
         line_offset: int,
         codec: str,
         stop: Callable[[int], bool],
+        data_offset: int | None = None,
     ) -> None:
+        """``data_offset``: where the bytes handed on start in the file (None when they
+        are not the file's own, transcoded): a reject's ``offset`` and ``length``."""
         assert load.dialect is not None
         self.conn = conn
         self.load = load
@@ -157,8 +161,10 @@ class ResumedCopy:
         self.statement = copy_statement(
             qualified(load.schema, load.table), self.columns, self.dialect, skip_bad=self.skips
         )
-        #: Physical lines before the batch being loaded.
+        #: Physical lines before the batch being loaded, and its first byte's place.
         self.lines = line_offset
+        self.data_offset = data_offset
+        self.at = 0
         self.loaded = 0
         self.read = 0
         self.rejects: list[Reject] = []
@@ -226,9 +232,10 @@ class ResumedCopy:
                 raise Declined(f"records that went through failed again: {exc}") from exc
             start, end = self._failed(batch, exc)
             if start:
-                self._batch(batch[:start], again=True)  # counts their lines
+                self._batch(batch[:start], again=True)  # counts their lines and bytes
             self._reject(batch[start:end], self.lines + 1, exc)
             self.lines += batch.count(b"\n", start, end)
+            self.at += end - start
             self.failures += 1
             self.back = batch[end:]
             return
@@ -251,10 +258,11 @@ class ResumedCopy:
                 line, column, shown = self._skipped(message)
                 start, end, first = walker.record(line)
                 where = self.lines + first
-                rows.append(self._skipped_row(batch[start:end], where, column, shown))
+                rows.append(self._skipped_row(batch, start, end, where, column, shown))
             self._skipped_rejects(rows)
         self.done += len(batch)
         self.lines += batch.count(b"\n")
+        self.at += len(batch)
 
     def _failed(self, batch: bytes, exc: psycopg.Error) -> tuple[int, int]:
         """Where the record the COPY failed on starts and ends in ``batch``."""
@@ -303,13 +311,15 @@ class ResumedCopy:
         return rows[0]
 
     def _reject(self, record: bytes, line: int, exc: psycopg.Error) -> None:
-        """The record a COPY failed on, as the careful path would set it aside."""
+        """The record a COPY failed on (at :attr:`at`), as the careful path would set it
+        aside."""
         raw = record.decode(self.codec, "surrogateescape")
         fields = self._fields(raw)
         if fields is None:
             return
         if len(fields) != self.width:
-            self._add(Reject(line, wrong_width(len(fields), self.width), raw))
+            reject = Reject(line, wrong_width(len(fields), self.width), raw)
+            self._add(self._placed(reject, self.at, len(record)))
             return
         if exc.sqlstate == "22P04":
             raise Declined(exc.diag.message_primary or "a malformed record") from exc
@@ -319,14 +329,16 @@ class ResumedCopy:
         names = [n for n in self.columns if tail.startswith(n + ": ")]
         column = max(names, key=len) if names else None
         reason = own_reason(exc.diag.message_primary or str(exc))
-        self._add(self._value(line, fields, column, reason, exc.sqlstate))
+        reject = self._value(line, raw, fields, column, reason, exc.sqlstate)
+        self._add(self._placed(reject, self.at, len(record)))
 
     def _skipped_row(
-        self, record: bytes, line: int, column: str, shown: str
-    ) -> tuple[int, list[str], str, str]:
+        self, batch: bytes, start: int, end: int, line: int, column: str, shown: str
+    ) -> _Skipped:
         """A row COPY skipped for a value of ``column`` (``shown`` in its NOTICE, cut
-        short when long): its line, fields, column and value."""
-        fields = self._fields(record.decode(self.codec, "surrogateescape"))
+        short when long), ``batch[start:end]``: where, what, and its value."""
+        raw = batch[start:end].decode(self.codec, "surrogateescape")
+        fields = self._fields(raw)
         if fields is None or len(fields) != self.width:
             raise Declined("a skipped row that is no record of the file's width")
         index = next(c.index for c in self.load.relation.columns if c.name == column)
@@ -335,37 +347,67 @@ class ResumedCopy:
             raise Declined("an empty quoted value skipped")
         if value != shown and not (shown.endswith("...") and value.startswith(shown[:-3])):
             raise Declined(f"line {line} holds {value!r} where the server skipped {shown!r}")
-        return line, fields, column, value
+        return _Skipped(line, raw, fields, column, value, self.at + start, end - start)
 
-    def _skipped_rejects(self, rows: list[tuple[int, list[str], str, str]]) -> None:
+    def _skipped_rejects(self, rows: list[_Skipped]) -> None:
         """The skipped rows as rejects, with the server's reasons (one query for all)."""
-        values = [value for *_, value in rows]
-        types = [self.load.types[column].type for _, _, column, _ in rows]
+        values = [row.value for row in rows]
+        types = [self.load.types[row.column].type for row in rows]
         reasons = self.conn.execute(
             "SELECT e.message, e.sql_error_code FROM unnest(%s::text[], %s::text[])"
             " WITH ORDINALITY AS u(v, t, n), LATERAL pg_input_error_info(u.v, u.t) e"
             " ORDER BY u.n",
             (values, types),
         ).fetchall()
-        for (line, fields, column, value), (message, state) in zip(rows, reasons, strict=True):
+        for row, (message, state) in zip(rows, reasons, strict=True):
             if message is None:
-                raise Declined(f"the server takes {value!r} as {self.load.types[column].type}")
-            self._add(self._value(line, fields, column, own_reason(message), state))
+                raise Declined(
+                    f"the server takes {row.value!r} as {self.load.types[row.column].type}"
+                )
+            reject = self._value(
+                row.line, row.raw, row.fields, row.column, own_reason(message), state
+            )
+            self._add(self._placed(reject, row.offset, row.length))
 
     def _value(
-        self, line: int, fields: list[str], column: str | None, reason: str, state: str | None
+        self,
+        line: int,
+        raw: str,
+        fields: list[str],
+        column: str | None,
+        reason: str,
+        state: str | None,
     ) -> Reject:
+        """A value's reject; ``raw``: its record as the file has it."""
         values: list[str | None] = [v or None for v in fields]
         index = next((c.index for c in self.load.relation.columns if c.name == column), None)
-        raw = ",".join(v or "" for v in values)
         value = values[index] if index is not None else None
         return Reject(line, reason, raw, column, value, state)
+
+    def _placed(self, reject: Reject, at: int, length: int) -> Reject:
+        """The reject with its record's place in the file, when the bytes are the file's."""
+        if self.data_offset is None:
+            return reject
+        return replace(reject, offset=self.data_offset + at, length=length)
 
     def _add(self, reject: Reject) -> None:
         self.rejects.append(reject)
         self.read += 1
         if self.stop(len(self.rejects)):
             raise TooManyRejects(self.rejects, self.read)
+
+
+@dataclass(frozen=True)
+class _Skipped:
+    """A row COPY skipped (PostgreSQL 17+), before its reason is asked for."""
+
+    line: int
+    raw: str
+    fields: list[str]
+    column: str
+    value: str
+    offset: int
+    length: int
 
 
 class _Lines:

@@ -21,7 +21,8 @@ GOOD = ["1,ada,1815-12-10", "2,grace,1906-12-09", "3,alan,1912-06-23", "4,edsger
 
 def rejects(db: Any, run_id: str) -> list[tuple[Any, ...]]:
     return db.execute(
-        "SELECT line, column_name, value, reason, sqlstate, raw FROM csvpg.rejects"
+        "SELECT line, column_name, value, reason, sqlstate, raw, byte_offset, byte_length"
+        " FROM csvpg.rejects"
         " WHERE run_id = %s ORDER BY line NULLS LAST, id",
         (run_id,),
     ).fetchall()
@@ -82,7 +83,7 @@ def test_bad_values_first_last_and_adjacent(both: Both) -> None:
         (9, "born", "notadate", "22007"),
     ]
     assert found[0][3] == 'invalid input syntax for type integer: "x1"'
-    assert found[0][5] == "x1,bad,2000-01-01"
+    assert found[0][5] == "x1,bad,2000-01-01\n", "the record as the file has it"
     assert [r[0] for r in rows] == [1, 2, 3, 4]
 
 
@@ -107,7 +108,7 @@ def test_quoted_line_ends_before_and_in_a_bad_row(both: Both) -> None:
     counts, rows, found = both(data)
     assert counts == (6, 4, 2)
     assert [(r[0], r[1], r[2]) for r in found] == [(7, "id", "x"), (10, "born", "2000-13-01")]
-    assert found[0][5] == "x,bad\nrow,2000-01-03"
+    assert found[0][5] == 'x,"bad\nrow",2000-01-03\n', "the record as the file has it"
     assert [r[1] for r in rows] == ["two\nlines", "three\n\nlines", "ok", "last"]
 
 
