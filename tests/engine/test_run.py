@@ -180,18 +180,18 @@ class CancelWhenCheckingBadRows:
 
 
 def test_a_cancel_while_bad_rows_are_checked_stops_reading_the_file_again(db, tmp_path) -> None:
-    """The careful path reads the file a second time; a cancel stops that read at once
-    (within its first MiB), not after the whole file was parsed again."""
-    db.execute(f'CREATE TABLE "{db.schema}".t (id integer, name text, amount numeric)')
+    """The careful path (an upsert's bad rows) reads the file a second time; a cancel
+    stops that read at once (within its first MiB), not after the whole file was
+    parsed again."""
+    db.execute(f'CREATE TABLE "{db.schema}".t (id integer PRIMARY KEY, name text, amount numeric)')
     db.execute(f"INSERT INTO \"{db.schema}\".t VALUES (-1, 'before', 1), (-2, 'before', 1)")
     export(tmp_path / "big.csv", 400_000)  # about 9 MiB
     with (tmp_path / "big.csv").open("a") as out:
         out.write("400001,the last row is bad,not a number\n")
     size = (tmp_path / "big.csv").stat().st_size
     job = tmp_path / "job.toml"
-    job.write_text(
-        job_toml(db, f"counted://{tmp_path}/big.csv", sink='mode = "append"\ntable = "t"')
-    )
+    sink = 'mode = "upsert"\ntable = "t"\nprimary_key = ["id"]'
+    job.write_text(job_toml(db, f"counted://{tmp_path}/big.csv", sink=sink))
     watcher = CancelWhenCheckingBadRows()
     CountedSource.reads = []
     engine = Engine(load_job(job), get_plugin_manager([watcher]), db.dsn)
