@@ -612,14 +612,6 @@ class FileLoad:
                     conn.execute(statement)
         if opened.row_path and fp.sink.takes_staged:
             return replace(self._rows(conn, load, stream, opened.malformed), existed=existed)
-        if splitter is None and self._resumes(load):
-            # COPY by COPY from the start: a bad row costs its batch, not the file.
-            resumed = self._resumed(conn, load, opened, stream)
-            saw_data = getattr(opened.reader, "saw_data", False)
-            if resumed is not None and not (resumed.read == 0 and saw_data):
-                return replace(resumed, existed=existed)
-            self._setting_aside(f"{self.url}: the rows are checked one by one")
-            return replace(self._careful(conn, load), existed=existed)
         try:
             with conn.transaction():
                 if splitter is not None:
@@ -633,6 +625,10 @@ class FileLoad:
         except psycopg.Error as exc:
             self._widen(conn, load, exc)
             self._copy_failed(opened, exc)
+            # Bad rows: the file again, COPY by COPY, each bad row costing its batch.
+            resumed = self._resume(conn, load) if splitter is None else None
+            if resumed is not None:
+                return replace(resumed, existed=existed)
         except FormatError as exc:
             # A relative date word may be a false alarm (a word in a text column): only
             # the careful path can tell, even when max_rejects = 0.
@@ -709,6 +705,24 @@ class FileLoad:
         self._setting_aside(
             sink_error(exc, file=self.url, table=self.fp.table, line_offset=offset).message
         )
+
+    def _resume(self, conn: psycopg.Connection[Any], load: LoadInput) -> Loaded | None:
+        """After the fast COPY failed on a bad row: the file read again and loaded COPY by
+        COPY (:meth:`_resumed`); None when the careful path must set the rows aside."""
+        if not self._resumes(load):
+            return None
+        fp, cancel, url = self.fp, self.ctx.cancel, self.url
+        # Not progress (these bytes were counted once): only a cancel check per MiB.
+        stream = CountingStream(
+            self.ctx.source.open(fp.ref), lambda _: cancel.raise_if_cancelled(url)
+        )
+        opened = open_stream(fp, stream)  # type: ignore[arg-type]
+        try:
+            resumed = self._resumed(conn, replace(load, chunks=opened.chunks()), opened, stream)
+        finally:
+            opened.close()
+        saw_data = getattr(opened.reader, "saw_data", False)
+        return None if resumed is None or (resumed.read == 0 and saw_data) else resumed
 
     def _resumes(self, load: LoadInput) -> bool:
         """Bad rows of this file can be set aside COPY by COPY (:mod:`csvpg.pg.resume`)."""

@@ -44,7 +44,7 @@ from csvpg.pg.load import copy_statement, needs_staging, own_reason
 from csvpg.pg.split import line_end
 
 #: Batches start this large, and never grow past it.
-BATCH_MAX = 2 << 20
+BATCH_MAX = 8 << 20
 BATCH_MIN = 64 << 10
 #: What a batch costs beyond its bytes (a savepoint, a COPY), in bytes sent: with bad
 #: rows every ``d`` bytes, a batch of ``sqrt(2 * OVERHEAD * d)`` costs least.
