@@ -44,13 +44,12 @@ def queue_run(job: Path, db, queue: str, capsys) -> str:
 
 
 def copying(dsn: str, application: str = "csvpg%") -> bool:
-    """A file's load is in flight on the server: a COPY running, or the file's
-    transaction open between two of its COPYs (a file loaded COPY by COPY). A file
-    task's sessions are named ``csvpg task ID``: ``application`` is a LIKE pattern."""
+    """A COPY of a file is in flight on the server (a file task's sessions are named
+    ``csvpg task ID``: ``application`` is a LIKE pattern)."""
     rows = query(
         dsn,
         "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE %s"
-        " AND ((state = 'active' AND query LIKE 'COPY%%') OR state = 'idle in transaction')",
+        " AND state = 'active' AND query LIKE 'COPY%%'",
         (application,),
     )
     return bool(rows[0][0])

