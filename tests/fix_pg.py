@@ -56,16 +56,14 @@ def db(pg_server: str) -> Iterator[Db]:
 
 
 def terminate_copies(dsn: str) -> int:
-    """Terminate the backends of csvpg's loads in flight at ``dsn`` (a server-side fault,
-    as a restart or an administrator would cause): in a COPY, or in the transaction of a
-    file loaded COPY by COPY, between two; how many there were."""
+    """Terminate the backends of csvpg's COPYs in flight at ``dsn`` (a server-side fault,
+    as a restart or an administrator would cause); how many there were."""
     import psycopg
 
     with psycopg.connect(dsn, autocommit=True) as admin:
         row = admin.execute(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-            " WHERE application_name = 'csvpg'"
-            " AND (query LIKE 'COPY%%' OR state = 'idle in transaction')"
+            " WHERE application_name = 'csvpg' AND query LIKE 'COPY%%'"
         ).fetchone()
     return int(row[0]) if row else 0
 
