@@ -8,6 +8,7 @@ import csv
 import io
 import random
 import threading
+import time
 import uuid
 from typing import Any
 
@@ -275,22 +276,31 @@ def test_a_connection_killed_mid_split_is_retried(csvpg_run, csvpg_db) -> None:
     """One of the COPY connections is terminated while the file streams: everything
     rolls back, the file is tried again, and the table holds each row once."""
     killed = threading.Event()
+    started = threading.Event()
     warnings = Warnings()
+
+    def kill_a_copy() -> None:
+        # From a thread of its own, so the file keeps streaming while it looks: a COPY
+        # is in flight for most, not all, of the time (none between two chunks).
+        with psycopg.connect(csvpg_db.dsn, autocommit=True) as admin:
+            for _ in range(2000):
+                found = admin.execute(
+                    "SELECT count(pg_terminate_backend(pid)) FROM (SELECT pid"
+                    " FROM pg_stat_activity WHERE application_name = 'csvpg'"
+                    " AND query LIKE 'COPY%%' AND state = 'active' LIMIT 1) one"
+                ).fetchone()
+                if found and found[0]:
+                    killed.set()
+                    return
+                time.sleep(0.005)
 
     class Killer:
         @hookimpl
         def track_event(self, event: ev.Event) -> None:
-            if isinstance(event, ev.BytesRead) and event.bytes_read >= 1 << 20:
-                if killed.is_set():
-                    return
-                with psycopg.connect(csvpg_db.dsn, autocommit=True) as admin:
-                    found = admin.execute(
-                        "SELECT count(pg_terminate_backend(pid)) FROM (SELECT pid"
-                        " FROM pg_stat_activity WHERE application_name = 'csvpg'"
-                        " AND query LIKE 'COPY%%' LIMIT 1) one"
-                    ).fetchone()
-                if found and found[0]:
-                    killed.set()
+            big = isinstance(event, ev.BytesRead) and event.bytes_read >= 1 << 20
+            if big and not started.is_set():
+                started.set()
+                threading.Thread(target=kill_a_copy, daemon=True).start()
 
     summary = csvpg_run(
         job("killed", "upsert") + "retry_delay = 0.05\n",
