@@ -167,6 +167,8 @@ class FileLoad:
         self.table_gone = False
         #: The target's columns as :meth:`_columns` last found them (in a 1-tuple).
         self.columns: tuple[dict[str, str] | None] | None = None
+        #: The "setting bad rows aside" warning was given (once per file).
+        self.said_aside = False
 
     def __call__(self, *, wait: bool = False) -> FileSummary | None:
         """The file's outcome; None when another worker holds it: call again with
@@ -576,6 +578,8 @@ class FileLoad:
 
     def _rejected(self, rejects: list[Reject]) -> None:
         ctx = self.ctx
+        if rejects:  # the careful and row paths know their rejects only at the end
+            self._bad_row_found(min(rejects, key=lambda r: r.line or 0))
         first = [r.to_dict() for r in rejects[:20]]
         ctx.emit(ev.RowsRejected(ctx.run_id, self.url, len(rejects), first))
         if ctx.rejects_csv and not ctx.dry_run:
@@ -635,7 +639,7 @@ class FileLoad:
             if not (self._careful_possible() or isinstance(exc, MayHoldRelativeDates)):
                 raise
             self._widen(conn, load, exc)
-            self._setting_aside(exc.message)
+            self._setting_aside()
         return replace(self._careful(conn, load), existed=existed)
 
     def _take_turns(self, conn: psycopg.Connection[Any], what: str) -> None:
@@ -702,9 +706,7 @@ class FileLoad:
             raise sink_error(exc, file=self.url, table=self.table, line_offset=offset) from exc
         if not is_row_error(exc):
             raise exc
-        self._setting_aside(
-            sink_error(exc, file=self.url, table=self.fp.table, line_offset=offset).message
-        )
+        self._setting_aside()
 
     def _resume(self, conn: psycopg.Connection[Any], load: LoadInput) -> Loaded | None:
         """After the fast COPY failed on a bad row: the file read again and loaded COPY by
@@ -734,11 +736,21 @@ class FileLoad:
             and resumable(load)
         )
 
-    def _setting_aside(self, why: str) -> None:
-        self.ctx.emit(
-            ev.Warned(self.ctx.run_id, f"{why.split(' — ')[0]}; setting bad rows aside", self.url)
-        )
+    def _setting_aside(self) -> None:
+        """Bad rows: the phase shows at once, the warning once the first of them is
+        found (:meth:`_bad_row_found`), so that it names its physical line; the failed
+        COPY's error counts records, which quoted line ends make fewer than lines."""
         self.ctx.emit(ev.FilePhase(self.ctx.run_id, self.url, "checking bad rows"))
+
+    def _bad_row_found(self, reject: Reject) -> None:
+        if self.said_aside:
+            return
+        self.said_aside = True
+        where = f"{self.url}, line {reject.line}" if reject.line else self.url
+        if reject.column:
+            where += f", column {reject.column}"
+        message = f"{where}: {reject.reason}; setting bad rows aside"
+        self.ctx.emit(ev.Warned(self.ctx.run_id, message, self.url))
 
     def _splitter(self, load: LoadInput, exists: bool) -> SplitLoad | None:
         """A large file loads over connections the run has spare, when its mode allows
@@ -814,6 +826,7 @@ class FileLoad:
             codec=codec,
             stop=self._too_many,
             data_offset=getattr(opened.reader, "data_offset", None),
+            found=self._bad_row_found,
         )
         try:
             with conn.transaction():
@@ -860,7 +873,7 @@ class FileLoad:
             if not is_row_error(exc):
                 raise
             self._widen(conn, load, exc)
-            self._setting_aside(sink_error(exc, file=self.url, table=self.fp.table).message)
+            self._setting_aside()
             prober = Prober(conn, load, staged, lines=True)
             return self._set_aside(conn, load, prober, rejects, read, stream)
         if self._over_limit(len(rejects), read):

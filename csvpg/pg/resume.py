@@ -145,15 +145,18 @@ class ResumedCopy:
         codec: str,
         stop: Callable[[int], bool],
         data_offset: int | None = None,
+        found: Callable[[Reject], None] | None = None,
     ) -> None:
         """``data_offset``: where the bytes handed on start in the file (None when they
-        are not the file's own, transcoded): a reject's ``offset`` and ``length``."""
+        are not the file's own, transcoded): a reject's ``offset`` and ``length``.
+        ``found`` is told of each reject as it is found."""
         assert load.dialect is not None
         self.conn = conn
         self.load = load
         self.dialect = load.dialect
         self.codec = codec
         self.stop = stop
+        self.found = found
         self.quote = self.dialect.quote.encode()
         self.skips = conn.info.server_version >= SKIPS_FROM
         self.columns = [c.name for c in load.relation.columns]
@@ -392,6 +395,8 @@ class ResumedCopy:
 
     def _add(self, reject: Reject) -> None:
         self.rejects.append(reject)
+        if self.found is not None:
+            self.found(reject)
         self.read += 1
         if self.stop(len(self.rejects)):
             raise TooManyRejects(self.rejects, self.read)

@@ -12,6 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from csvpg.engine import fileload
+from csvpg.events import Warned
+from csvpg.hookspecs import hookimpl
 from csvpg.pg import resume
 
 DDL = "id integer, name text, born date"
@@ -225,3 +227,38 @@ def test_many_skipped_rows_do_not_stall_the_copy(csvpg_db: Any, csvpg_run: Any) 
         (summary.run_id,),
     ).fetchone()
     assert lines == (3, 20_002, 20_000)
+
+
+class Told:
+    """The run's warnings, as a user reads them."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    @hookimpl
+    def track_event(self, event: Any) -> None:
+        if isinstance(event, Warned):
+            self.messages.append(event.message)
+
+
+@pytest.mark.parametrize("careful", [False, True], ids=["resumed", "careful"])
+def test_the_first_warning_names_the_physical_line(
+    csvpg_db: Any, csvpg_run: Any, monkeypatch: pytest.MonkeyPatch, careful: bool
+) -> None:
+    """Records with line ends inside quotes come first: the bad one is COPY's record 4,
+    on the file's line 8, and the warning says line 8."""
+    if careful:
+        monkeypatch.setattr(fileload, "resumable", lambda load: False)
+    notes = ['1,"two\nlines",1815-12-10', '2,"three\nmore\nlines",1906-12-09', "3,ok,1912-06-23"]
+    data = HEADER + "\n".join([*notes, "4,bad,not a date", "5,fine,1930-05-11"]) + "\n"
+    told = Told()
+    csvpg_db.execute(f"CREATE TABLE {csvpg_db.schema}.t ({DDL})")
+    summary = csvpg_run(
+        '[sink]\ntable = "t"\nmax_rejects = 5\n', files={"f.csv": data}, plugins=[told]
+    )
+    (file,) = summary.files
+    assert (file.status, file.rejected) == ("loaded", 1)
+    aside = [m for m in told.messages if "setting bad rows aside" in m]
+    assert len(aside) == 1, told.messages
+    assert "f.csv, line 8, column born: " in aside[0]
+    assert rejects(csvpg_db, summary.run_id)[0][0] == 8
