@@ -15,7 +15,8 @@ plugin's own tests need no conftest::
 ``CSVPG_HOME`` for the session, never the user's) and, when ``--csvpg-test-dsn`` or
 ``CSVPG_TEST_DSN`` names one, against that server too (a project that defines its own
 ``--test-dsn`` option, as csvpg's own tests do, is honoured as well). Every test gets a
-fresh schema, dropped afterwards.
+fresh schema, dropped afterwards. With pytest-xdist, ``-n 2 --dist loadgroup`` tests the
+servers side by side: each server's tests run on one worker.
 
 ``csvpg_run(job, files={...}, plugins=[...])`` writes the files and the job into the
 test's ``tmp_path``, points ``[database]`` at that schema, runs the job in-process and
@@ -70,12 +71,21 @@ def external_dsn(config: pytest.Config) -> str | None:
     return os.environ.get("CSVPG_TEST_DSN") or None
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # pytest-xdist's own marker, declared for runs without it (--strict-markers).
+    config.addinivalue_line("markers", "xdist_group(name): tests one xdist worker runs")
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "csvpg_server" in metafunc.fixturenames:
         servers = ["embedded"]
         if external_dsn(metafunc.config):
             servers.append("external")
-        metafunc.parametrize("csvpg_server", servers, indirect=True, scope="session")
+        # Under ``pytest -n N --dist loadgroup`` each server's tests run on one worker,
+        # one at a time, as without xdist: tests may count a server's sessions or end
+        # its COPYs, and the servers are tested side by side.
+        params = [pytest.param(s, marks=pytest.mark.xdist_group(s)) for s in servers]
+        metafunc.parametrize("csvpg_server", params, indirect=True, scope="session")
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ import copy
 import csv
 import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -617,18 +618,14 @@ class FileLoad:
         if opened.row_path and fp.sink.takes_staged:
             return replace(self._rows(conn, load, stream, opened.malformed), existed=existed)
         try:
-            with conn.transaction():
-                if splitter is not None:
-                    result = splitter.run(conn, self.extra)
-                else:
-                    result = fp.sink.load(conn, load)
-            if self._over_limit(len(result.rejects), result.rows):
-                raise TooManyRejects(result.rejects, result.rows)
-            _check_read_some(opened, result, self.url)
-            return Loaded(result, list(result.rejects), result.rows, False, stream.sha256, existed)
-        except psycopg.Error as exc:
-            self._widen(conn, load, exc)
-            self._copy_failed(opened, exc)
+            return replace(self._fast(conn, load, opened, stream, splitter), existed=existed)
+        except (psycopg.Error, Declined) as exc:
+            if isinstance(exc, psycopg.Error):
+                self._widen(conn, load, exc)
+                self._copy_failed(opened, exc)
+            else:  # what the skipping COPY could not tell, the batches can
+                self.ctx.log.debug("%s: loading it again COPY by COPY: %s", self.url, exc)
+                self._setting_aside()
             # Bad rows: the file again, COPY by COPY, each bad row costing its batch.
             resumed = self._resume(conn, load) if splitter is None else None
             if resumed is not None:
@@ -641,6 +638,28 @@ class FileLoad:
             self._widen(conn, load, exc)
             self._setting_aside()
         return replace(self._careful(conn, load), existed=existed)
+
+    def _fast(
+        self,
+        conn: psycopg.Connection[Any],
+        load: LoadInput,
+        opened: OpenedFile,
+        stream: CountingStream,
+        splitter: SplitLoad | None,
+    ) -> Loaded:
+        """The file in one COPY (or one per chunk of a split): the sink's own, or on
+        PostgreSQL 17+ one that skips bad values (:meth:`_skipping`)."""
+        if splitter is None and (skipped := self._skipping(conn, load, opened)):
+            return replace(skipped, sha256=stream.sha256)
+        with conn.transaction():
+            if splitter is not None:
+                result = splitter.run(conn, self.extra)
+            else:
+                result = self.fp.sink.load(conn, load)
+        if self._over_limit(len(result.rejects), result.rows):
+            raise TooManyRejects(result.rejects, result.rows)
+        _check_read_some(opened, result, self.url)
+        return Loaded(result, list(result.rejects), result.rows, False, stream.sha256)
 
     def _take_turns(self, conn: psycopg.Connection[Any], what: str) -> None:
         """Wait for the other transactions that do ``what`` to this table to end; the
@@ -708,21 +727,75 @@ class FileLoad:
             raise exc
         self._setting_aside()
 
-    def _resume(self, conn: psycopg.Connection[Any], load: LoadInput) -> Loaded | None:
-        """After the fast COPY failed on a bad row: the file read again and loaded COPY by
-        COPY (:meth:`_resumed`); None when the careful path must set the rows aside."""
-        if not self._resumes(load):
+    def _skipping(
+        self, conn: psycopg.Connection[Any], load: LoadInput, opened: OpenedFile
+    ) -> Loaded | None:
+        """On PostgreSQL 17+, the fast COPY itself skips a row whose value its type
+        refuses (``ON_ERROR ignore``); the file is read again, up to the last such row,
+        only when there was one, for the rejects' records. ``None``: this file loads by
+        the sink's own COPY (a server before 17, a sink that stages, no bad rows to set
+        aside). Raises what a failed COPY raises, or :class:`Declined`."""
+        copier = self._copier(conn, load, opened)
+        if copier is None or not copier.skips or not self._resumes(load):
             return None
+        assert load.chunks is not None
+        with conn.transaction():
+            with conn.cursor() as cur:
+                self.fp.sink.before_copy(cur, load)
+            skipped = copier.copy_whole(load.chunks)
+            if skipped:
+                self._setting_aside()
+                with self._read_again() as (reread, _):
+                    chunks = reread.chunks()
+                    if chunks is None:
+                        raise Declined("the file read again hands on no bytes")
+                    copier.set_aside_skipped(chunks, skipped)
+            loaded, rejects, read = copier.loaded, copier.rejects, copier.read
+            if self._over_limit(len(rejects), read):
+                raise TooManyRejects(rejects, read)
+        result = LoadResult(rows=read, inserted=loaded)
+        _check_read_some(opened, result, self.url)
+        return Loaded(result, rejects, read, bool(rejects), None)
+
+    @contextlib.contextmanager
+    def _read_again(self) -> Iterator[tuple[OpenedFile, CountingStream]]:
+        """The file opened anew, for a second reading after its first COPY. Not progress
+        (these bytes were counted once): only a cancel check per MiB."""
         fp, cancel, url = self.fp, self.ctx.cancel, self.url
-        # Not progress (these bytes were counted once): only a cancel check per MiB.
         stream = CountingStream(
             self.ctx.source.open(fp.ref), lambda _: cancel.raise_if_cancelled(url)
         )
         opened = open_stream(fp, stream)  # type: ignore[arg-type]
         try:
-            resumed = self._resumed(conn, replace(load, chunks=opened.chunks()), opened, stream)
+            yield opened, stream
         finally:
             opened.close()
+
+    def _copier(
+        self, conn: psycopg.Connection[Any], load: LoadInput, opened: OpenedFile
+    ) -> ResumedCopy | None:
+        """The file's COPY by COPY load (:mod:`csvpg.pg.resume`), for the bytes ``opened``
+        hands on; None when they are not the file's own in a known encoding."""
+        codec = getattr(opened.reader, "codec", None)
+        if not isinstance(codec, str) or load.chunks is None:
+            return None
+        return ResumedCopy(
+            conn,
+            load,
+            line_offset=int(getattr(opened.reader, "line_offset", 0)),
+            codec=codec,
+            stop=self._too_many,
+            data_offset=getattr(opened.reader, "data_offset", None),
+            found=self._bad_row_found,
+        )
+
+    def _resume(self, conn: psycopg.Connection[Any], load: LoadInput) -> Loaded | None:
+        """After the fast COPY failed on a bad row: the file read again and loaded COPY by
+        COPY (:meth:`_resumed`); None when the careful path must set the rows aside."""
+        if not self._resumes(load):
+            return None
+        with self._read_again() as (opened, stream):
+            resumed = self._resumed(conn, replace(load, chunks=opened.chunks()), opened, stream)
         saw_data = getattr(opened.reader, "saw_data", False)
         return None if resumed is None or (resumed.read == 0 and saw_data) else resumed
 
@@ -816,18 +889,9 @@ class FileLoad:
     ) -> Loaded | None:
         """The byte path COPY by COPY, bad rows set aside as it goes (:mod:`csvpg.pg.resume`);
         ``None`` when they need the careful path after all."""
-        codec = getattr(opened.reader, "codec", None)
-        if not isinstance(codec, str) or load.chunks is None:
+        copier = self._copier(conn, load, opened)
+        if copier is None or load.chunks is None:
             return None
-        copier = ResumedCopy(
-            conn,
-            load,
-            line_offset=int(getattr(opened.reader, "line_offset", 0)),
-            codec=codec,
-            stop=self._too_many,
-            data_offset=getattr(opened.reader, "data_offset", None),
-            found=self._bad_row_found,
-        )
         try:
             with conn.transaction():
                 with conn.cursor() as cur:

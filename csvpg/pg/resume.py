@@ -180,16 +180,12 @@ class ResumedCopy:
     def run(self, chunks: Iterator[bytes]) -> tuple[int, list[Reject], int]:
         """Rows loaded, rejects (in file order) and records read."""
 
-        def notice(diag: psycopg.errors.Diagnostic) -> None:
-            if diag.message_primary:
-                self._notices.append(diag.message_primary)
-
-        self.conn.add_notice_handler(notice)
+        self.conn.add_notice_handler(self._notice)
         try:
             for batch in self._batches(chunks):
                 self._batch(batch)
         finally:
-            self.conn.remove_notice_handler(notice)
+            self.conn.remove_notice_handler(self._notice)
         return self.loaded, self.rejects, self.read
 
     def _batches(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
@@ -246,26 +242,88 @@ class ResumedCopy:
 
     def _loaded(self, batch: bytes, loaded: int) -> None:
         """A COPY that went through: its skipped rows (PostgreSQL 17+) are rejects."""
+        skipped = self._skips_said()
+        self.loaded += loaded
+        self.read += loaded
+        if skipped:
+            self._set_aside_in(batch, _Lines(batch, self.quote), skipped)
+        self.done += len(batch)
+        self.lines += batch.count(b"\n")
+        self.at += len(batch)
+
+    def _skips_said(self) -> list[tuple[int, str, str]]:
+        """The rows the COPY skipped, as its NOTICEs say (line, column, value shown)."""
         skipped = [n for n in self._notices if n.startswith(_SKIPPED)]
         said = [_SUMMARY.fullmatch(n) for n in self._notices if not n.startswith(_SKIPPED)]
         # Every skipped row has its NOTICE, and the count the server gives at the end
         # agrees. A NOTICE not understood (a server speaking another language) declines.
         if not all(said) or sum(int(m.group(1)) for m in said if m) != len(skipped):
             raise Declined(f"NOTICEs of skipped rows not understood: {self._notices[:3]}")
-        self.loaded += loaded
-        self.read += loaded
-        if skipped:
-            walker = _Lines(batch, self.quote)
-            rows = []
-            for message in skipped:
-                line, column, shown = self._skipped(message)
-                start, end, first = walker.record(line)
-                where = self.lines + first
-                rows.append(self._skipped_row(batch, start, end, where, column, shown))
-            self._skipped_rejects(rows)
-        self.done += len(batch)
-        self.lines += batch.count(b"\n")
-        self.at += len(batch)
+        return [self._skipped(n) for n in skipped]
+
+    def _set_aside_in(
+        self, batch: bytes, walker: _Lines, skipped: list[tuple[int, str, str]]
+    ) -> None:
+        """Rejects of the rows skipped in ``batch`` (at :attr:`at`, after :attr:`lines`),
+        each named by the line ``walker`` counts it on."""
+        rows = []
+        for line, column, shown in skipped:
+            start, end, first = walker.record(line)
+            rows.append(self._skipped_row(batch, start, end, self.lines + first, column, shown))
+        self._skipped_rejects(rows)
+
+    # -- the whole file in one COPY (PostgreSQL 17+) ---------------------------------
+
+    def copy_whole(self, chunks: Iterator[bytes]) -> list[tuple[int, str, str]]:
+        """The file in one COPY that skips each row with a value its type refuses: what
+        it skipped, for :meth:`set_aside_skipped` (after it, :attr:`loaded` counts the
+        rows loaded). More skipped rows than ``stop`` allows decline, to the batches
+        that stop at the limit."""
+        assert self.skips, "ON_ERROR needs PostgreSQL 17"
+        self._notices.clear()
+        self.conn.add_notice_handler(self._notice)
+        try:
+            with self.conn.cursor() as cur:
+                writer = _ReadingWriter(cur)
+                with cur.copy(self.statement, writer=writer) as copy:
+                    for chunk in chunks:
+                        copy.write(chunk)
+                        if self.stop(len(self._notices)):
+                            raise Declined("more rows skipped than max_rejects allows")
+        finally:
+            self.conn.remove_notice_handler(self._notice)
+        skipped = self._skips_said()
+        self.loaded = self.read = writer.rows
+        return skipped
+
+    def set_aside_skipped(
+        self, chunks: Iterator[bytes], skipped: list[tuple[int, str, str]]
+    ) -> None:
+        """The rows :meth:`copy_whole` skipped as rejects: the file read again, in
+        batches cut at record ends, up to the last of them (nothing is sent)."""
+        pending = sorted(skipped)
+        uncounted = None  # line ends COPY did not count in the file's first record
+        data_lines = 0  # physical lines of the data before the batch
+        for batch in self._batches(chunks):
+            if uncounted is None:
+                uncounted = _Lines(batch, self.quote).uncounted
+            lines = batch.count(b"\n") + (0 if batch.endswith(b"\n") else 1)
+            # COPY's line n is the data's physical line n + uncounted.
+            end = data_lines + lines - uncounted
+            here = [(n + uncounted - data_lines, c, v) for n, c, v in pending if n <= end]
+            if here:
+                self._set_aside_in(batch, _Lines(batch, self.quote, first=False), here)
+                pending = pending[len(here) :]
+            if not pending:
+                return
+            data_lines += batch.count(b"\n")
+            self.lines += batch.count(b"\n")
+            self.at += len(batch)
+        raise Declined(f"no line {pending[0][0]} in the file read again")
+
+    def _notice(self, diag: psycopg.errors.Diagnostic) -> None:
+        if diag.message_primary:
+            self._notices.append(diag.message_primary)
 
     def _failed(self, batch: bytes, exc: psycopg.Error) -> tuple[int, int]:
         """Where the record the COPY failed on starts and ends in ``batch``."""
@@ -425,7 +483,8 @@ class _Lines:
     back. A file whose line ends are not all LF or all CRLF is declined.
     """
 
-    def __init__(self, batch: bytes, quote: bytes) -> None:
+    def __init__(self, batch: bytes, quote: bytes, *, first: bool = True) -> None:
+        """``first``: the batch starts its COPY's data (else the quirk is not its own)."""
         self.batch = batch
         self.quote = quote
         self.line = 1  # the line that starts at ``pos``
@@ -435,8 +494,10 @@ class _Lines:
             batch.count(b"\r") == batch.count(b"\r\n") == batch.count(b"\n")
         ):
             raise Declined("line ends of more than one kind")
-        first = line_end(batch, 0, quote, False)
-        self.uncounted = max(0, batch.count(b"\n", 0, len(batch) if first < 0 else first) - 1)
+        end = line_end(batch, 0, quote, False)
+        self.uncounted = max(0, batch.count(b"\n", 0, len(batch) if end < 0 else end) - 1)
+        if not first:
+            self.uncounted = 0
 
     def record(self, line: int) -> tuple[int, int, int]:
         """Where the record COPY names ``line`` starts and ends, and the physical line

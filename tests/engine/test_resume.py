@@ -15,6 +15,7 @@ from csvpg.engine import fileload
 from csvpg.events import Warned
 from csvpg.hookspecs import hookimpl
 from csvpg.pg import resume
+from tests.engine.test_run import CountedSource
 
 DDL = "id integer, name text, born date"
 HEADER = "id,name,born\n"
@@ -262,3 +263,48 @@ def test_the_first_warning_names_the_physical_line(
     assert len(aside) == 1, told.messages
     assert "f.csv, line 8, column born: " in aside[0]
     assert rejects(csvpg_db, summary.run_id)[0][0] == 8
+
+
+class Counted:
+    """The plugin that adds the ``counted://`` source (bytes read by each open)."""
+
+    @hookimpl
+    def register_sources(self) -> list[type[Any]]:
+        return [CountedSource]
+
+
+def test_a_bad_value_reads_the_file_again_only_as_far_as_it(
+    csvpg_db: Any, csvpg_run: Any, tmp_path: Any
+) -> None:
+    """On PostgreSQL 17+ the file's one COPY skips the rows of bad values; the file is
+    read again only as far as the last of them, for their records. Before 17 the fast
+    COPY fails on the first, and the file loads again, all of it, COPY by COPY. The first
+    record holds a line end in quotes: every line after it is one more than its row."""
+    rows, bad = 700_000, (50, 420_000)  # about 20 MB; the second past a batch (8 MiB)
+    path = tmp_path / "big.csv"
+    with path.open("w") as out:
+        out.write('id,name,amount\n1,"two\nlines",1.25\n')
+        for i in range(2, rows + 1):
+            out.write(f"{i},name {i},{'n/a' if i in bad else i}.25\n")
+    size = path.stat().st_size
+    csvpg_db.execute(f"CREATE TABLE {csvpg_db.schema}.t (id integer, name text, amount numeric)")
+    CountedSource.reads = []
+    summary = csvpg_run(
+        f'[source]\nurl = "counted://{path}"\n[sink]\ntable = "t"\nmax_rejects = 5\n',
+        plugins=[Counted()],
+    )
+    (file,) = summary.files
+    assert (file.status, file.inserted, file.rejected) == ("loaded", rows - 2, 2)
+    found = rejects(csvpg_db, summary.run_id)
+    assert [r[:3] for r in found] == [(52, "amount", "n/a.25"), (420_002, "amount", "n/a.25")]
+    assert [r[5] for r in found] == [f"{i},name {i},n/a.25\n" for i in bad]
+    with path.open("rb") as f:  # the offsets are the records' own
+        for r in found:
+            f.seek(r[6])
+            assert f.read(r[7]).decode() == r[5]
+    first, again = CountedSource.reads
+    assert first[0] == size
+    if csvpg_db.conn.info.server_version >= resume.SKIPS_FROM:
+        assert again[0] < size * 0.9, f"read again: {again[0]:,} of {size:,} bytes"
+    else:
+        assert again[0] == size
