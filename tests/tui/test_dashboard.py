@@ -46,12 +46,12 @@ def test_slash_filters_the_runs() -> None:
             await pilot.press("slash", *"failed")
             await pilot.pause()
             assert app.screen.query_one(Input).has_focus
-            assert [r[2:4] for r in rows(table)] == [["erp-konten", "failed"]]
+            assert [r[2:4] for r in rows(table)] == [["erp-konten", "✗ failed"]]
             await pilot.press("enter")  # back to the runs, filtered
             assert table.has_focus
             await pilot.press("slash", *"rejects")  # the filter's text is chosen: replaced
             await pilot.pause()
-            assert [r[3] for r in rows(table)] == ["partial"]
+            assert [r[3] for r in rows(table)] == ["◐ partial"]
             await pilot.press("enter", "slash", *"failed rejects")
             await pilot.pause()
             assert table.row_count == 0
@@ -119,10 +119,11 @@ def test_at_80_by_24_every_pane_has_rows_to_show() -> None:
         async with app.run_test(size=size) as pilot:
             await settle(pilot)
             for table in (RunsTable, FilesTable, RejectsTable):
-                region = app.screen.query_one(table).region
-                # a header, a scroll bar, and room for two rows at least
-                assert region.height >= 4, f"{table.__name__} is {region.height} rows high"
-                assert region.bottom <= 24
+                widget = app.screen.query_one(table)
+                # inside its border and scroll bars: a header and two rows at least
+                inside = widget.scrollable_content_region.height
+                assert inside >= 3, f"{table.__name__} shows {inside} lines"
+                assert widget.region.bottom <= 23, "under the footer"
 
     asyncio.run(scenario())
 

@@ -20,6 +20,7 @@ from csvpg.errors import CsvpgError
 from csvpg.pg.history import FileRow, RunRow
 from csvpg.summary import drift_lines
 from csvpg.tui.history import History, JobEntry, list_jobs, run_matches
+from csvpg.tui.theme import DEFAULT_PALETTE, Palette, status_text
 from csvpg.tui.widgets.tables import FilesTable, JobsTable, RejectsTable, RunsTable
 
 
@@ -27,16 +28,17 @@ class DashboardView(Vertical):
     DEFAULT_CSS = """
     DashboardView TabbedContent, DashboardView TabPane { height: 1fr; }
     DashboardView TabPane { padding: 0; }
-    DashboardView RunsTable { height: 1fr; min-height: 4; }
-    DashboardView #files-pane { height: 1fr; min-height: 7; }
-    DashboardView FilesTable { min-height: 4; }
-    DashboardView #rejects-pane { height: 1fr; min-height: 4; max-height: 14; }
-    DashboardView #filter { height: 1; border: none; padding: 0 1; }
+    DashboardView DataTable { width: 100%; }
+    DashboardView #filter { height: 1; border: none; padding: 0 1; margin: 0 1; }
+    DashboardView RunsTable { height: auto; max-height: 30%; min-height: 5; }
+    DashboardView #files-pane { height: auto; max-height: 40%; min-height: 6; }
+    DashboardView FilesTable { height: auto; min-height: 2; }
     DashboardView #detail { height: auto; max-height: 3; padding: 0 1; }
-    DashboardView Label { color: $text-muted; padding: 0 1; }
-    DashboardView #status { color: $error; }
-    DashboardView #job-about { height: auto; padding: 1 1; }
-    DashboardView DataTable { height: 1fr; }
+    DashboardView RejectsTable { height: 1fr; min-height: 5; }
+    DashboardView JobsTable { height: 1fr; min-height: 5; }
+    DashboardView #job-about { height: auto; min-height: 4; max-height: 50%; padding: 0 1; }
+    DashboardView #status { color: $text-error; padding: 0 1; display: none; }
+    DashboardView #status.shown { display: block; }
     """
 
     class StartJob(Message):
@@ -62,20 +64,35 @@ class DashboardView(Vertical):
                     placeholder="/ filter: a job, failed, rejects, since:2026-03-01",
                     id="filter",
                 )
-                yield RunsTable()
-                with Vertical(id="files-pane"):
-                    yield Label("files: choose a run", id="files-title")
+                yield RunsTable(classes="panel")
+                with Vertical(id="files-pane", classes="panel"):
                     yield FilesTable()
                     yield Static("", id="detail")
-                with Vertical(id="rejects-pane"):
-                    yield Label("rejects: choose a file", id="rejects-title")
-                    yield RejectsTable()
+                yield RejectsTable(classes="panel")
             with TabPane("Jobs", id="jobs"):
-                where = str(self.jobs_dir) if self.jobs_dir else "no jobs folder (--jobs)"
-                yield Label(f"jobs in {where}; enter runs the chosen one", id="jobs-title")
-                yield JobsTable()
-                yield Static("", id="job-about")
+                yield JobsTable(classes="panel")
+                yield Static("", id="job-about", classes="panel")
         yield Label("", id="status")
+
+    def on_mount(self) -> None:
+        where = str(self.jobs_dir) if self.jobs_dir else "no jobs folder (--jobs)"
+        self._title(JobsTable, f"Jobs in {where}", "enter runs the chosen one")
+        self._title("#job-about", "Job")
+        self._title(RunsTable, "Runs")
+        self._title("#files-pane", "Files", "choose a run")
+        self._title(RejectsTable, "Rejects", "choose a file")
+        self.reload()
+        self.query_one(RunsTable).focus()
+
+    def _title(self, panel: Any, title: str, subtitle: str = "") -> None:
+        widget = self.query_one(panel)
+        widget.border_title, widget.border_subtitle = title, subtitle
+
+    def _say(self, text: str | Text) -> None:
+        """A line under the tabs: why nothing shows (no runs, none match, an error)."""
+        status = self.query_one("#status", Label)
+        status.update(text)
+        status.set_class(bool(str(text)), "shown")
 
     def show_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
@@ -98,17 +115,18 @@ class DashboardView(Vertical):
         query = self.query_one("#filter", Input).value
         shown = [r for r in self.runs if run_matches(r, query)]
         self.query_one(RunsTable).show_runs(shown)
-        status = self.query_one("#status", Label)
+        count = (
+            f"{len(self.runs)} runs"
+            if len(shown) == len(self.runs)
+            else (f"{len(shown)} of {len(self.runs)} runs match")
+        )
+        self._title(RunsTable, "Runs", count)
         if not self.runs:
-            status.update("no runs recorded in this database yet")
+            self._say("no runs recorded in this database yet")
         elif not shown:
-            status.update(f"no run matches {query!r}")
+            self._say(f"no run matches {query!r}")
         else:
-            status.update("")
-
-    def on_mount(self) -> None:
-        self.reload()
-        self.query_one(RunsTable).focus()
+            self._say("")
 
     def reload(self) -> None:
         """Read the jobs and the runs again."""
@@ -133,9 +151,8 @@ class DashboardView(Vertical):
         name, result = message.worker.name, message.worker.result
         if result is None:
             return
-        status = self.query_one("#status", Label)
         if isinstance(result, CsvpgError):
-            status.update(Text(f"error: {result.message}"))
+            self._say(Text(f"error: {result.message}"))
             return
         if name == "jobs":
             self.jobs = {str(j.path): j for j in result}
@@ -146,11 +163,13 @@ class DashboardView(Vertical):
         elif name == "files":
             self.files = {f.file: f for f in result}
             self.query_one(FilesTable).show_rows(result)
+            self._title("#files-pane", self._files_title(), files_count(result))
         elif name == "rejects":
             file, rejects = result
             name_ = Path(file).name
-            title = f"rejects of {name_}: {len(rejects):,}" if rejects else f"{name_}: no rejects"
-            self.query_one("#rejects-title", Label).update(title)
+            self._title(
+                RejectsTable, f"Rejects · {name_}", f"{len(rejects):,}" if rejects else "none"
+            )
             self.query_one(RejectsTable).show_rejects(rejects)
 
     @on(DataTable.RowHighlighted, "RunsTable")
@@ -159,11 +178,16 @@ class DashboardView(Vertical):
         if run_id is None or history is None:
             return
         self.run_id = run_id
-        self.query_one("#files-title", Label).update(f"files of run {run_id[:8]}")
+        self._title("#files-pane", self._files_title(), "")
         run = next((r for r in self.runs if r.id == run_id), None)
-        self.query_one("#detail", Static).update(run_detail(run) if run else "")
+        self.query_one("#detail", Static).update(
+            run_detail(run, Palette.of(self.app)) if run else ""
+        )
         self.query_one(RejectsTable).clear()
         self._read("files", lambda: history.files(run_id))
+
+    def _files_title(self) -> str:
+        return f"Files of run {self.run_id[:8]}" if self.run_id else "Files"
 
     @on(DataTable.RowHighlighted, "FilesTable")
     def _file_highlighted(self, message: DataTable.RowHighlighted) -> None:
@@ -173,9 +197,9 @@ class DashboardView(Vertical):
         row = self.files.get(file)
         run = next((r for r in self.runs if r.id == run_id), None)
         detail = (
-            file_detail(row)
+            file_detail(row, Palette.of(self.app))
             if row is not None and (row.error or row.drift)
-            else run_detail(run)
+            else run_detail(run, Palette.of(self.app))
             if run
             else ""
         )
@@ -190,7 +214,11 @@ class DashboardView(Vertical):
             about.update("")
         elif job.error:
             about.update(
-                Text.assemble((f"{job.path}\n", "dim"), ("error: ", "bold red"), job.error)
+                Text.assemble(
+                    (f"{job.path}\n", "dim"),
+                    ("error: ", Palette.of(self.app).style("bold error")),
+                    job.error,
+                )
             )
         else:
             about.update(Text.assemble((f"{job.path}\n", "dim"), job.description))
@@ -201,11 +229,23 @@ class DashboardView(Vertical):
             self.post_message(self.StartJob(Path(message.row_key.value)))
 
 
-def run_detail(run: RunRow) -> Text:
+def files_count(files: list[FileRow]) -> str:
+    """``6 files · 1 failed · 100 rejected``"""
+    counts = [f"{len(files)} file{'s' if len(files) != 1 else ''}"]
+    failed = sum(f.status == "failed" for f in files)
+    if failed:
+        counts.append(f"{failed} failed")
+    rejected = sum(f.rejected or 0 for f in files)
+    if rejected:
+        counts.append(f"{rejected:,} rejected")
+    return " · ".join(counts)
+
+
+def run_detail(run: RunRow, palette: Palette = DEFAULT_PALETTE) -> Text:
     """A run's error and hint, and where its webhooks went, under its files."""
-    text = Text.assemble(("run ", "dim"), run.id, ("  ", ""), (run.status, "bold"))
+    text = Text.assemble(("run ", "dim"), run.id, "  ", status_text(run.status, palette))
     if run.error:
-        text.append("\nerror: ", style="bold red")
+        text.append("\nerror: ", style=palette.style("bold error"))
         text.append(run.error)
     if run.hint:
         text.append("\nhint: ", style="bold")
@@ -217,18 +257,18 @@ def run_detail(run: RunRow) -> Text:
     return text
 
 
-def file_detail(row: FileRow) -> Text:
+def file_detail(row: FileRow, palette: Palette = DEFAULT_PALETTE) -> Text:
     """A failed file's error and hint, as ``csvpg run`` printed them; what its load
     changed in its table or left out (``[sink] schema``)."""
     text = Text.assemble((Path(row.file).name, "bold"), ": ")
     if row.error:
-        text.append("error: ", style="bold red")
+        text.append("error: ", style=palette.style("bold error"))
         text.append(row.error)
     if row.hint:
         text.append("\nhint: ", style="bold")
         text.append(row.hint)
     for i, line in enumerate(drift_lines(row.drift or {})):
         text.append("\n" if i or row.error else "")
-        text.append("schema: ", style="bold yellow")
+        text.append("schema: ", style=palette.style("bold warning"))
         text.append(line)
     return text
