@@ -229,17 +229,17 @@ class CsvpgApp(App[Any]):
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
     CSS = """
-    RunScreen, DashboardScreen { background: $background; }
+    RunScreen, DashboardScreen { background: $surface; }
     .panel {
         border: round $foreground 20%;
         border-title-color: $text-muted;
         border-title-style: bold;
         border-subtitle-color: $text-muted;
-        background: $surface;
     }
     .panel:focus, .panel:focus-within {
         border: round $accent;
         border-title-color: $text-accent;
+        background-tint: transparent;  /* the accent border says which has the focus */
     }
     * { scrollbar-size-vertical: 1; }
     .-narrow RunView #throughput { display: none; }

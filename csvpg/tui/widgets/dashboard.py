@@ -35,8 +35,8 @@ class DashboardView(Vertical):
     DashboardView FilesTable { height: auto; min-height: 2; }
     DashboardView #detail { height: auto; max-height: 3; padding: 0 1; }
     DashboardView RejectsTable { height: 1fr; min-height: 5; }
-    DashboardView JobsTable { height: 1fr; min-height: 5; }
-    DashboardView #job-about { height: auto; min-height: 4; max-height: 50%; padding: 0 1; }
+    DashboardView JobsTable { height: auto; max-height: 70%; min-height: 5; }
+    DashboardView #job-about { height: auto; min-height: 4; max-height: 30%; padding: 0 1; }
     DashboardView #status { color: $text-error; padding: 0 1; display: none; }
     DashboardView #status.shown { display: block; }
     """
@@ -75,14 +75,16 @@ class DashboardView(Vertical):
         yield Label("", id="status")
 
     def on_mount(self) -> None:
-        where = str(self.jobs_dir) if self.jobs_dir else "no jobs folder (--jobs)"
-        self._title(JobsTable, f"Jobs in {where}", "enter runs the chosen one")
+        self._title(JobsTable, self._jobs_title(), "enter runs the chosen one")
         self._title("#job-about", "Job")
         self._title(RunsTable, "Runs")
         self._title("#files-pane", "Files", "choose a run")
         self._title(RejectsTable, "Rejects", "choose a file")
         self.reload()
         self.query_one(RunsTable).focus()
+
+    def _jobs_title(self) -> str:
+        return f"Jobs in {self.jobs_dir}" if self.jobs_dir else "Jobs: no jobs folder (--jobs)"
 
     def _title(self, panel: Any, title: str, subtitle: str = "") -> None:
         widget = self.query_one(panel)
@@ -157,6 +159,8 @@ class DashboardView(Vertical):
         if name == "jobs":
             self.jobs = {str(j.path): j for j in result}
             self.query_one(JobsTable).show_jobs(result)
+            jobs = f"{len(result)} job{'s' if len(result) != 1 else ''}"
+            self._title(JobsTable, self._jobs_title(), f"{jobs} · enter runs the chosen one")
         elif name == "runs":
             self.runs = result
             self._show_runs()
