@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rich.text import Text
+from textual.color import Color
 from textual.theme import Theme
 
 if TYPE_CHECKING:
@@ -84,12 +85,18 @@ class Palette:
     @classmethod
     def of(cls, app: App[object]) -> Palette:
         colours = app.theme_variables or app.get_css_variables()
+
+        def rich(name: str) -> str:
+            # An ANSI theme names its colours the way Textual does (ansi_red); Rich
+            # knows them by number (color(1)), which keeps the terminal's own palette.
+            return Color.parse(colours[name]).rich_color.name
+
         return cls(
-            success=colours["text-success"],
-            warning=colours["text-warning"],
-            error=colours["text-error"],
-            primary=colours["text-primary"],
-            accent=colours["text-accent"],
+            success=rich("text-success"),
+            warning=rich("text-warning"),
+            error=rich("text-error"),
+            primary=rich("text-primary"),
+            accent=rich("text-accent"),
         )
 
     def style(self, role: str) -> str:
