@@ -8,6 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from rich.text import Text
 from textual.widgets import Input, Static
 
 from csvpg.pg.history import NotificationRow, RunRow
@@ -88,6 +89,33 @@ def test_a_failed_file_shows_its_error_and_hint_and_rejects_their_raw_line() -> 
             assert f"error: {failed.error}" in text
             if failed.hint:
                 assert f"hint: {failed.hint}" in text
+
+    asyncio.run(scenario())
+
+
+def test_a_failed_files_error_takes_the_colour_of_the_theme_picked() -> None:
+    app, size = dashboard()
+    history = app._default.history
+    failed = next(f for f in history.file_rows[history.run_rows[0].id] if f.status == "failed")
+
+    def error_colour() -> str:
+        text = app.screen.query_one("#detail", Static).content
+        assert isinstance(text, Text) and text.plain.startswith(f"{Path(failed.file).name}: error")
+        span = next(s for s in text.spans if text.plain[s.start : s.end] == "error: ")
+        return str(span.style)
+
+    async def scenario() -> None:
+        async with app.run_test(size=size) as pilot:
+            await settle(pilot)
+            files = app.screen.query_one(FilesTable)
+            files.focus()
+            files.move_cursor(row=files.get_row_index(failed.file))
+            await settle(pilot)
+            for theme in ("csvpg", "textual-light"):
+                app.theme = theme
+                await pilot.pause()
+                await pilot.pause()
+                assert error_colour() == f"bold {app.theme_variables['text-error'].lower()}"
 
     asyncio.run(scenario())
 

@@ -33,7 +33,7 @@ class DashboardView(Vertical):
     DashboardView RunsTable { height: auto; max-height: 30%; min-height: 5; }
     DashboardView #files-pane { height: auto; max-height: 40%; min-height: 6; }
     DashboardView FilesTable { height: auto; min-height: 2; }
-    DashboardView #detail { height: auto; max-height: 3; padding: 0 1; }
+    DashboardView #detail { dock: bottom; height: auto; max-height: 3; padding: 0 1; }
     DashboardView RejectsTable { height: 1fr; min-height: 5; }
     DashboardView JobsTable { height: auto; max-height: 70%; min-height: 5; }
     DashboardView #job-about { height: auto; min-height: 4; max-height: 30%; padding: 0 1; }
@@ -56,6 +56,7 @@ class DashboardView(Vertical):
         self.jobs: dict[str, JobEntry] = {}
         self.runs: list[RunRow] = []
         self.files: dict[str, FileRow] = {}
+        self._detail: Callable[[Palette], Text | str] = lambda palette: ""
 
     def compose(self) -> ComposeResult:
         with TabbedContent(id="tabs"):
@@ -80,6 +81,7 @@ class DashboardView(Vertical):
         self._title(RunsTable, "Runs")
         self._title("#files-pane", "Files", "choose a run")
         self._title(RejectsTable, "Rejects", "choose a file")
+        self.app.theme_changed_signal.subscribe(self, lambda _: self._show_detail(self._detail))
         self.reload()
         self.query_one(RunsTable).focus()
 
@@ -172,7 +174,7 @@ class DashboardView(Vertical):
             file, rejects = result
             name_ = Path(file).name
             self._title(
-                RejectsTable, f"Rejects · {name_}", f"{len(rejects):,}" if rejects else "none"
+                RejectsTable, f"Rejects · {name_}", f"{len(rejects):,}" if rejects else "no rejects"
             )
             self.query_one(RejectsTable).show_rejects(rejects)
 
@@ -184,11 +186,15 @@ class DashboardView(Vertical):
         self.run_id = run_id
         self._title("#files-pane", self._files_title(), "")
         run = next((r for r in self.runs if r.id == run_id), None)
-        self.query_one("#detail", Static).update(
-            run_detail(run, Palette.of(self.app)) if run else ""
-        )
+        self._show_detail(lambda palette: run_detail(run, palette) if run else "")
         self.query_one(RejectsTable).clear()
         self._read("files", lambda: history.files(run_id))
+
+    def _show_detail(self, detail: Callable[[Palette], Text | str]) -> None:
+        """The chosen run's or file's detail under the files; kept to be drawn again in
+        the colours of a theme picked later."""
+        self._detail = detail
+        self.query_one("#detail", Static).update(detail(Palette.of(self.app)))
 
     def _files_title(self) -> str:
         return f"Files of run {self.run_id[:8]}" if self.run_id else "Files"
@@ -200,14 +206,13 @@ class DashboardView(Vertical):
             return
         row = self.files.get(file)
         run = next((r for r in self.runs if r.id == run_id), None)
-        detail = (
-            file_detail(row, Palette.of(self.app))
-            if row is not None and (row.error or row.drift)
-            else run_detail(run, Palette.of(self.app))
-            if run
-            else ""
-        )
-        self.query_one("#detail", Static).update(detail)
+
+        def detail(palette: Palette) -> Text | str:
+            if row is not None and (row.error or row.drift):
+                return file_detail(row, palette)
+            return run_detail(run, palette) if run else ""
+
+        self._show_detail(detail)
         self._read("rejects", lambda: (file, history.rejects(run_id, file)))
 
     @on(DataTable.RowHighlighted, "JobsTable")
