@@ -250,7 +250,10 @@ class CsvpgApp(App[Any]):
         super().__init__()
         for theme in THEMES:
             self.register_theme(theme)
-        self.theme = os.environ.get("TEXTUAL_THEME") or CSVPG_DARK.name
+        # Textual's own variable picks the theme; a name it does not know is no reason
+        # to fail a load.
+        chosen = os.environ.get("TEXTUAL_THEME", "")
+        self.theme = chosen if chosen in self.available_themes else CSVPG_DARK.name
         self._default = default
         #: The run's summary (``csvpg run --tui``), or the error that stopped it.
         self.summary: RunSummary | None = None

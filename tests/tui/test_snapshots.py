@@ -100,6 +100,13 @@ def test_every_theme_draws_the_run() -> None:
     asyncio.run(scenario())
 
 
+def test_textual_theme_picks_the_theme_to_start_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TEXTUAL_THEME", "csvpg-light")
+    assert run_app().theme == "csvpg-light"
+    monkeypatch.setenv("TEXTUAL_THEME", "no-such-theme")
+    assert run_app().theme == "csvpg"
+
+
 def test_the_command_palette_switches_the_theme() -> None:
     """``ctrl+p``, "Theme", then csvpg-light: the theme for a light terminal."""
     app = run_app()
