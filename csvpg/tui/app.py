@@ -4,6 +4,7 @@ started and watched), and for the tests, which replay recorded events into it.""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,7 @@ from textual.widgets import Footer
 from csvpg import events as ev
 from csvpg.errors import CsvpgError
 from csvpg.tui.history import History
+from csvpg.tui.theme import CSVPG_DARK, THEMES
 from csvpg.tui.widgets.dashboard import DashboardView
 from csvpg.tui.widgets.dialogs import ConfirmScreen, ErrorScreen, HelpScreen, StartJobScreen
 from csvpg.tui.widgets.run_view import RunView
@@ -218,12 +220,40 @@ class DashboardScreen(Screen[None]):
 
 
 class CsvpgApp(App[Any]):
+    """The csvpg theme unless ``TEXTUAL_THEME`` names another; ``ctrl+p`` opens Textual's
+    command palette, where "Theme" picks one (textual-light on a light terminal)."""
+
     TITLE = "csvpg"
-    ENABLE_COMMAND_PALETTE = False
-    CSS = "RunScreen, DashboardScreen { background: $surface; }"
+    #: Below 100 columns the run screen leaves out the sparkline, for the files in flight
+    #: to show their speed and time left; below 30 lines it keeps the files table short.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
+    CSS = """
+    RunScreen, DashboardScreen { background: $surface; }
+    .panel {
+        border: round $foreground 20%;
+        border-title-color: $text-muted;
+        border-title-style: bold;
+        border-subtitle-color: $text-muted;
+    }
+    .panel:focus, .panel:focus-within {
+        border: round $accent;
+        border-title-color: $text-accent;
+        background-tint: transparent;  /* the accent border says which has the focus */
+    }
+    * { scrollbar-size-vertical: 1; }
+    .-narrow RunView #throughput { display: none; }
+    .-short RunView FilesTable { max-height: 30%; }
+    """
 
     def __init__(self, default: Screen[Any]) -> None:
         super().__init__()
+        for theme in THEMES:
+            self.register_theme(theme)
+        # Textual's own variable picks the theme; a name it does not know is no reason
+        # to fail a load.
+        chosen = os.environ.get("TEXTUAL_THEME", "")
+        self.theme = chosen if chosen in self.available_themes else CSVPG_DARK.name
         self._default = default
         #: The run's summary (``csvpg run --tui``), or the error that stopped it.
         self.summary: RunSummary | None = None

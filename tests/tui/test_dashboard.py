@@ -8,6 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from rich.text import Text
 from textual.widgets import Input, Static
 
 from csvpg.pg.history import NotificationRow, RunRow
@@ -46,12 +47,12 @@ def test_slash_filters_the_runs() -> None:
             await pilot.press("slash", *"failed")
             await pilot.pause()
             assert app.screen.query_one(Input).has_focus
-            assert [r[2:4] for r in rows(table)] == [["erp-konten", "failed"]]
+            assert [r[2:4] for r in rows(table)] == [["erp-konten", "✗ failed"]]
             await pilot.press("enter")  # back to the runs, filtered
             assert table.has_focus
             await pilot.press("slash", *"rejects")  # the filter's text is chosen: replaced
             await pilot.pause()
-            assert [r[3] for r in rows(table)] == ["partial"]
+            assert [r[3] for r in rows(table)] == ["◐ partial"]
             await pilot.press("enter", "slash", *"failed rejects")
             await pilot.pause()
             assert table.row_count == 0
@@ -92,6 +93,33 @@ def test_a_failed_file_shows_its_error_and_hint_and_rejects_their_raw_line() -> 
     asyncio.run(scenario())
 
 
+def test_a_failed_files_error_takes_the_colour_of_the_theme_picked() -> None:
+    app, size = dashboard()
+    history = app._default.history
+    failed = next(f for f in history.file_rows[history.run_rows[0].id] if f.status == "failed")
+
+    def error_colour() -> str:
+        text = app.screen.query_one("#detail", Static).content
+        assert isinstance(text, Text) and text.plain.startswith(f"{Path(failed.file).name}: error")
+        span = next(s for s in text.spans if text.plain[s.start : s.end] == "error: ")
+        return str(span.style)
+
+    async def scenario() -> None:
+        async with app.run_test(size=size) as pilot:
+            await settle(pilot)
+            files = app.screen.query_one(FilesTable)
+            files.focus()
+            files.move_cursor(row=files.get_row_index(failed.file))
+            await settle(pilot)
+            for theme in ("csvpg", "textual-light"):
+                app.theme = theme
+                await pilot.pause()
+                await pilot.pause()
+                assert error_colour() == f"bold {app.theme_variables['text-error'].lower()}"
+
+    asyncio.run(scenario())
+
+
 def test_the_rejects_show_the_raw_line() -> None:
     app, size = dashboard()
     history = app._default.history
@@ -119,10 +147,11 @@ def test_at_80_by_24_every_pane_has_rows_to_show() -> None:
         async with app.run_test(size=size) as pilot:
             await settle(pilot)
             for table in (RunsTable, FilesTable, RejectsTable):
-                region = app.screen.query_one(table).region
-                # a header, a scroll bar, and room for two rows at least
-                assert region.height >= 4, f"{table.__name__} is {region.height} rows high"
-                assert region.bottom <= 24
+                widget = app.screen.query_one(table)
+                # inside its border and scroll bars: a header and two rows at least
+                inside = widget.scrollable_content_region.height
+                assert inside >= 3, f"{table.__name__} shows {inside} lines"
+                assert widget.region.bottom <= 23, "under the footer"
 
     asyncio.run(scenario())
 

@@ -48,7 +48,7 @@ def test_a_live_run_shows_its_counts_and_rejects(db, tmp_path: Path) -> None:
             view = app.screen.query_one(RunView)
             files = view.query_one(FilesTable)
             assert cells(files, dirty) == [
-                "loaded",
+                "✓ loaded",
                 "dirty.csv",
                 f"{db.schema}.dirty",
                 "75",
@@ -58,7 +58,7 @@ def test_a_live_run_shows_its_counts_and_rejects(db, tmp_path: Path) -> None:
                 cells(files, dirty)[7],
             ]
             assert cells(files, str(tmp_path / "data" / "people.csv"))[:6] == [
-                "loaded",
+                "✓ loaded",
                 "people.csv",
                 f"{db.schema}.people",
                 "3",
@@ -159,7 +159,7 @@ def test_cancel_then_stay_and_keep_running_when_told_no(db, tmp_path: Path) -> N
             gate.release.set()
             await wait_for(pilot, lambda: app.summary is not None)
             view = app.screen.query_one(RunView)
-            assert cells(view.query_one(FilesTable), str(tmp_path / "big.csv"))[0] == "cancelled"
+            assert cells(view.query_one(FilesTable), str(tmp_path / "big.csv"))[0] == "⊘ cancelled"
             assert "cancelled" in shown(view.query_one(RunHeader))
             await pilot.press("q")
         assert app.return_value is app.summary
@@ -188,7 +188,7 @@ def test_dashboard_shows_the_history_and_runs_a_job(db, tmp_path: Path) -> None:
             await settle(pilot)
             files = app.screen.query_one(FilesTable)
             assert cells(files, dirty)[:7] == [
-                "loaded",
+                "✓ loaded",
                 "dirty.csv",
                 f"{db.schema}.dirty",
                 "75",
@@ -216,8 +216,8 @@ def test_dashboard_shows_the_history_and_runs_a_job(db, tmp_path: Path) -> None:
             await wait_for(pilot, lambda: view.summary is not None)
             assert view.summary is not None and view.summary.status == "succeeded"
             people = cells(view.query_one(FilesTable), str(tmp_path / "data" / "people.csv"))
-            assert people[:6] == ["loaded", "people.csv", f"{db.schema}.people", "2", "2", "0"]
-            assert cells(view.query_one(FilesTable), dirty)[0] == "skipped"
+            assert people[:6] == ["✓ loaded", "people.csv", f"{db.schema}.people", "2", "2", "0"]
+            assert cells(view.query_one(FilesTable), dirty)[0] == "⊘ skipped"
             await pilot.press("escape")  # back to the history, read again
             await settle(pilot)
             runs = app.screen.query_one(RunsTable)

@@ -10,11 +10,15 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from csvpg.tui.theme import Palette
+
 DIALOG_CSS = """
 {name} {{ align: center middle; }}
 {name} > Vertical {{
     width: 72; height: auto; max-height: 90%; padding: 1 2;
-    border: thick $accent; background: $surface;
+    border: round $accent; background: $surface;
+    border-title-color: $text-accent; border-title-style: bold;
+    border-subtitle-color: $text-muted;
 }}
 {name} Horizontal {{ height: auto; align-horizontal: right; margin-top: 1; }}
 {name} Button {{ margin-left: 2; }}
@@ -24,7 +28,12 @@ DIALOG_CSS = """
 class ConfirmScreen(ModalScreen[bool]):
     """A yes/no question; ``y`` / ``n`` (or escape) answer it from the keyboard."""
 
-    DEFAULT_CSS = DIALOG_CSS.format(name="ConfirmScreen")
+    DEFAULT_CSS = (
+        DIALOG_CSS.format(name="ConfirmScreen")
+        + """
+    ConfirmScreen > Vertical { border: round $warning; border-title-color: $text-warning; }
+    """
+    )
     BINDINGS = [
         Binding("y", "answer(True)", "yes"),
         Binding("n,escape", "answer(False)", "no"),
@@ -35,7 +44,8 @@ class ConfirmScreen(ModalScreen[bool]):
         self.question, self.yes, self.no = question, yes, no
 
     def compose(self) -> ComposeResult:
-        with Vertical():
+        with Vertical() as box:
+            box.border_title = "Confirm"
             yield Static(self.question)
             with Horizontal():
                 yield Button(f"{self.no} (n)", id="no")
@@ -63,14 +73,14 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         table = Table.grid(padding=(0, 2))
-        table.add_column(style="bold cyan", no_wrap=True)
+        table.add_column(style=f"bold {Palette.of(self.app).accent}", no_wrap=True)
         table.add_column()
         for key, what in self.keys:
             table.add_row(key, what)
-        with Vertical():
-            yield Static(Text(self.title_text, style="bold"))
+        with Vertical() as box:
+            box.border_title = self.title_text
+            box.border_subtitle = "escape closes this help"
             yield Static(table)
-            yield Static(Text("escape closes this help", style="dim"))
 
     def action_close(self) -> None:
         self.dismiss(None)
@@ -80,7 +90,12 @@ class ErrorScreen(ModalScreen[None]):
     """A failure that stopped the run before or around its files: the error's message
     and hint, as the command line would print them."""
 
-    DEFAULT_CSS = DIALOG_CSS.format(name="ErrorScreen")
+    DEFAULT_CSS = (
+        DIALOG_CSS.format(name="ErrorScreen")
+        + """
+    ErrorScreen > Vertical { border: round $error; border-title-color: $text-error; }
+    """
+    )
     BINDINGS = [Binding("escape,enter,q", "close", "close")]
 
     def __init__(self, message: str, hint: str | None = None) -> None:
@@ -88,8 +103,11 @@ class ErrorScreen(ModalScreen[None]):
         self.message, self.hint = message, hint
 
     def compose(self) -> ComposeResult:
-        with Vertical():
-            yield Static(Text.assemble(("error: ", "bold red"), self.message))
+        with Vertical() as box:
+            box.border_title = "✗ Error"
+            yield Static(
+                Text.assemble(("error: ", Palette.of(self.app).style("bold error")), self.message)
+            )
             if self.hint:
                 yield Static(Text.assemble(("hint: ", "bold"), self.hint))
             with Horizontal():
@@ -120,7 +138,8 @@ class StartJobScreen(ModalScreen[str | None]):
         self.job = job
 
     def compose(self) -> ComposeResult:
-        with Vertical():
+        with Vertical() as box:
+            box.border_title = "Run a job"
             yield Static(Text.assemble("Run the job ", (self.job, "bold"), "?"))
             yield Static(
                 Text(

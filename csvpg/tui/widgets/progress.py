@@ -11,46 +11,41 @@ from textual.widgets import Static
 
 from csvpg.reporters import human_bytes, human_duration, left_text
 from csvpg.tui.state import FileState, RunState
-
-STATUS_STYLE = {
-    "starting": "dim",
-    "queued": "dim cyan",
-    "running": "bold cyan",
-    "cancelling": "bold yellow",
-    "succeeded": "bold green",
-    "partial": "bold yellow",
-    "failed": "bold red",
-    "cancelled": "bold yellow",
-}
+from csvpg.tui.theme import DEFAULT_PALETTE, Palette, status_text
 
 
-def _bar(done: float, total: float, width: int) -> ProgressBar:
-    return ProgressBar(total=max(total, 1), completed=min(done, total), width=width)
+def _bar(done: float, total: float, width: int, palette: Palette) -> ProgressBar:
+    return ProgressBar(
+        total=max(total, 1),
+        completed=min(done, total),
+        width=width,
+        complete_style=palette.primary,
+        finished_style=palette.success,
+    )
 
 
 class RunHeader(Static):
-    """Job, database, run id and status; an overall bar (files done of all) and totals."""
+    """Status, clock and files done; an overall bar (bytes or files done of all) and the
+    totals. Its border names the job, the run and the database."""
 
     DEFAULT_CSS = """
-    RunHeader { height: 4; padding: 0 1; background: $boost; }
+    RunHeader { height: auto; padding: 0 1; }
     """
 
     def show(self, state: RunState) -> None:
-        self.update(self.render_state(state))
+        self.border_title = f"csvpg · job {state.job or '…'}"
+        where = [f"run {state.run_id[:8]}"] if state.run_id else []
+        if state.database:
+            where.append(f"→ {state.database}")
+        self.border_subtitle = " ".join(where)
+        self.update(self.render_state(state, Palette.of(self.app)))
 
     @staticmethod
-    def render_state(state: RunState) -> RenderableType:
-        title = Text()
-        title.append(f"job {state.job or '…'}", style="bold")
-        if state.run_id:
-            title.append(f"  run {state.run_id[:8]}", style="dim")
-        if state.database:
-            title.append(f"  → {state.database}", style="dim")
-        status = Text()
-        status.append(state.status, style=STATUS_STYLE.get(state.status, "bold"))
-        status.append(f"  {human_duration(state.elapsed)}  ")
+    def render_state(state: RunState, palette: Palette = DEFAULT_PALETTE) -> RenderableType:
+        status = Text.assemble(status_text(state.status, palette))
+        status.append(f"  {human_duration(state.elapsed)}", style="bold")
         status.append(
-            f"  {state.finished_files} of {state.files_total} files done"
+            f"    {state.finished_files} of {state.files_total} files done"
             f" · {len(state.in_flight)} loading · {state.queued} queued"
         )
         bar = Table.grid(padding=(0, 1))
@@ -60,16 +55,15 @@ class RunHeader(Static):
             f"{state.total('rows_read'):,} rows read · {state.total('inserted'):,} inserted"
             f" · {state.total('updated'):,} updated · {state.total('rejected'):,} rejected"
         )
-        bar.add_row(_overall_bar(state), Text(_overall_bytes(state)))
-        bar.add_row("", Text(counts, style="dim"))
-        return Group(title, status, bar)
+        bar.add_row(_overall_bar(state, palette), Text(_overall_bytes(state)))
+        return Group(status, bar, Text(counts, style="dim"))
 
 
-def _overall_bar(state: RunState) -> ProgressBar:
+def _overall_bar(state: RunState, palette: Palette) -> ProgressBar:
     """Bytes read of all the run's files when their sizes are known, else files done."""
     if state.bytes_total:
-        return _bar(state.bytes_read, state.bytes_total, 30)
-    return _bar(state.finished_files, state.files_total, 30)
+        return _bar(state.bytes_read, state.bytes_total, 30, palette)
+    return _bar(state.finished_files, state.files_total, 30, palette)
 
 
 def _overall_bytes(state: RunState) -> str:
@@ -93,26 +87,28 @@ class InFlight(Static):
     counted by PostgreSQL, so they appear in the files table once a file is done."""
 
     DEFAULT_CSS = """
-    InFlight { height: auto; min-height: 3; max-height: 12; padding: 0 1; }
+    InFlight { padding: 0 1; }
     """
 
     def show(self, state: RunState) -> None:
-        self.update(self.render_state(state))
+        loading = len(state.in_flight)
+        self.border_subtitle = f"{loading} file{'s' if loading != 1 else ''}" if loading else ""
+        self.update(self.render_state(state, Palette.of(self.app)))
 
     @staticmethod
-    def render_state(state: RunState) -> RenderableType:
+    def render_state(state: RunState, palette: Palette = DEFAULT_PALETTE) -> RenderableType:
         files, now = state.in_flight, state.now
         if not files:
             what = "nothing loading" if state.finished or state.started else "waiting for files"
             return Text(what, style="dim")
         table = Table.grid(padding=(0, 1), expand=True)
-        table.add_column(ratio=1, no_wrap=True, overflow="ellipsis", min_width=22)
-        table.add_column(width=20)
-        table.add_column(justify="right", no_wrap=True)
-        table.add_column(justify="right", no_wrap=True)
-        table.add_column(no_wrap=True)
+        # The name and the bar keep their room on a narrow screen; the rest is cut.
+        table.add_column(no_wrap=True, overflow="ellipsis", min_width=14)
+        table.add_column(width=16)
+        table.add_column(justify="right", no_wrap=True, overflow="ellipsis")
+        table.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
         for f in files:
-            table.add_row(*_file_cells(f, now, state.write_per_byte))
+            table.add_row(*_file_cells(f, now, palette, state.write_per_byte))
         return table
 
 
@@ -121,25 +117,26 @@ PHASE_TEXT = {"writing": "PostgreSQL is writing", "checking bad rows": "checking
 
 
 def _file_cells(
-    f: FileState, now: float | None, write_per_byte: float | None = None
+    f: FileState, now: float | None, palette: Palette, write_per_byte: float | None = None
 ) -> tuple[RenderableType, ...]:
-    """Name, bar, bytes, speed and time left: PostgreSQL's writing after the read is in
-    it once the job's write rate is known (``write_per_byte``), else it is the read's."""
-    name = Text(f.name, style="bold")
+    """Name, bar, bytes, then speed and time left: PostgreSQL's writing after the read is
+    in it once the job's write rate is known (``write_per_byte``), else it is the
+    read's. Once read, the phase and its clock stand for the speed and time left."""
+    name = Text.assemble(("● ", palette.primary), (f.name, "bold"))
     if f.size:
-        bar: RenderableType = _bar(f.bytes_read, f.size, 20)
+        bar: RenderableType = _bar(f.bytes_read, f.size, 16, palette)
         amount = f"{human_bytes(f.bytes_read)} of {human_bytes(f.size)}"
     else:
         bar, amount = Text("size unknown", style="dim"), human_bytes(f.bytes_read)
     rate = f"{human_bytes(f.rate)}/s" if f.rate else ""
     writes = write_per_byte * f.size if write_per_byte is not None and f.size else None
-    eta: RenderableType = ""
+    eta = ""
     if f.eta is not None:
         eta = f"{human_duration(f.eta + (writes or 0.0))} {'left' if writes else 'to read'}"
     if f.phase != "reading":  # read; PostgreSQL (or the careful path) still works on it
-        rate, spent = "", f.phase_seconds(now)
+        spent = f.phase_seconds(now)
         text = f"{PHASE_TEXT.get(f.phase, f.phase)} {human_duration(spent)}"
         if writes is not None and f.phase == "writing":
             text += f", about {human_duration(max(0.0, writes - spent))} left"
-        eta = Text(text, style="italic")
-    return name, bar, amount, rate, eta
+        return name, bar, amount, Text(text, style="italic")
+    return name, bar, amount, Text(" · ".join(t for t in (rate, eta) if t), style="dim")

@@ -18,7 +18,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import DataTable, Label, RichLog, Sparkline
+from textual.widgets import DataTable, RichLog, Sparkline
 from textual.worker import Worker, WorkerState
 
 from csvpg import events as ev
@@ -27,6 +27,7 @@ from csvpg.tui.history import History, PgHistory
 from csvpg.tui.messages import EngineEvent
 from csvpg.tui.reporter import TuiReporter
 from csvpg.tui.state import RunState
+from csvpg.tui.theme import Palette
 from csvpg.tui.widgets.progress import InFlight, RunHeader
 from csvpg.tui.widgets.tables import FilesTable, RejectsTable
 
@@ -35,21 +36,22 @@ if TYPE_CHECKING:
     from csvpg.spec import Job
     from csvpg.summary import RunSummary
 
-LOG_STYLE = {"info": "", "warning": "yellow", "error": "bold red"}
+#: The log's lines by level, as roles of the theme's palette.
+LOG_STYLE = {"info": "", "warning": "warning", "error": "bold error"}
 
 
 class RunView(Vertical):
     DEFAULT_CSS = """
-    RunView #live { height: auto; }
-    RunView InFlight { width: 1fr; }
-    RunView #throughput { width: 34; height: 5; padding: 0 1; }
-    RunView Sparkline { height: 3; }
-    RunView FilesTable { height: 1fr; min-height: 5; }
-    RunView #bottom { height: 12; }
-    RunView #rejects-pane { width: 2fr; }
-    RunView #rejects-title, RunView #throughput Label { color: $text-muted; }
-    RunView RejectsTable { height: 1fr; }
-    RunView RichLog { width: 1fr; border-left: solid $panel; }
+    RunView #live { height: 4; }
+    RunView InFlight { width: 1fr; height: 100%; }
+    RunView #throughput { width: 28; height: 100%; padding: 0 1; }
+    RunView Sparkline { height: 1fr; }
+    RunView Sparkline > .sparkline--min-color { color: $primary 35%; }
+    RunView Sparkline > .sparkline--max-color { color: $primary; }
+    RunView FilesTable { width: 100%; height: auto; max-height: 45%; min-height: 5; }
+    RunView #bottom { height: 1fr; min-height: 8; }
+    RunView RejectsTable { width: 2fr; height: 100%; }
+    RunView RichLog { width: 1fr; height: 100%; }
     """
 
     class Finished(Message):
@@ -71,20 +73,24 @@ class RunView(Vertical):
         self._all_rejects: dict[str, list[dict[str, Any]]] = {}
 
     def compose(self) -> ComposeResult:
-        yield RunHeader()
+        yield RunHeader(classes="panel")
         with Horizontal(id="live"):
-            yield InFlight()
-            with Vertical(id="throughput"):
-                yield Label("throughput, MiB/s")
+            yield InFlight(classes="panel")
+            with Vertical(id="throughput", classes="panel"):
                 yield Sparkline([])
-        yield FilesTable()
+        yield FilesTable(classes="panel")
         with Horizontal(id="bottom"):
-            with Vertical(id="rejects-pane"):
-                yield Label("rejects: select a file", id="rejects-title")
-                yield RejectsTable()
-            yield RichLog(wrap=True, markup=False, min_width=20)
+            yield RejectsTable(classes="panel")
+            yield RichLog(wrap=True, markup=False, min_width=20, classes="panel")
 
     def on_mount(self) -> None:
+        self.query_one(InFlight).border_title = "Loading"
+        self.query_one("#throughput").border_title = "Throughput"
+        self.query_one(FilesTable).border_title = "Files"
+        self.query_one(RejectsTable).border_title = "Rejects"
+        self.query_one(RejectsTable).border_subtitle = "choose a file"
+        self.query_one(RichLog).border_title = "Log"
+        self.app.theme_changed_signal.subscribe(self, lambda _: self._redraw())
         self._redraw()
         # The clocks tick while a live run goes on, between events too: PostgreSQL may
         # write for minutes after the last byte was read, with no event to say so.
@@ -146,12 +152,12 @@ class RunView(Vertical):
         if file is not None and file in self.state.files and not isinstance(event, ev.Warned):
             self.query_one(FilesTable).show_file(self.state.files[file])
         if isinstance(event, ev.BytesRead):
-            self.query_one(Sparkline).data = self.state.throughput
+            self._show_throughput()
         if file is not None and file == self.selected:
             self._show_rejects()
-        log = self.query_one(RichLog)
+        log, palette = self.query_one(RichLog), Palette.of(self.app)
         for level, text in lines:
-            log.write(Text(text, style=LOG_STYLE[level]))
+            log.write(Text(text, style=palette.style(LOG_STYLE[level])))
 
     def on_worker_state_changed(self, message: Worker.StateChanged) -> None:
         worker = message.worker
@@ -160,7 +166,8 @@ class RunView(Vertical):
             if isinstance(result, CsvpgError):
                 self.error = result
                 self.state.status = "failed" if self.state.finished is None else self.state.status
-                self.query_one(RichLog).write(Text(f"error: {result.message}", style="bold red"))
+                style = Palette.of(self.app).style("bold error")
+                self.query_one(RichLog).write(Text(f"error: {result.message}", style=style))
                 self._redraw()
             else:
                 self.summary = result
@@ -199,22 +206,44 @@ class RunView(Vertical):
     # -- drawing ---------------------------------------------------------------------------
 
     def _redraw(self) -> None:
-        self.query_one(RunHeader).show(self.state)
-        self.query_one(InFlight).show(self.state)
+        state = self.state
+        self.query_one(RunHeader).show(state)
+        self.query_one(InFlight).show(state)
+        # One line per file in flight (two at least while the run goes on, eight at most)
+        # and the border; a run that ended keeps a line to say nothing loads.
+        lines = len(state.in_flight) or (1 if state.finished else 2)
+        self.query_one("#live").styles.height = min(max(lines, 1), 8) + 2
+        files = state.files.values()
+        counts = [f"{state.finished_files} of {state.files_total} done"]
+        failed = sum(f.status == "failed" for f in files)
+        if failed:
+            counts.append(f"{failed} failed")
+        rejected = state.total("rejected")
+        if rejected:
+            counts.append(f"{rejected:,} rejected")
+        self.query_one(FilesTable).border_subtitle = " · ".join(counts)
+
+    def _show_throughput(self) -> None:
+        data = self.state.throughput
+        self.query_one(Sparkline).data = data
+        peak = max(data, default=0.0)
+        title = self.query_one("#throughput")
+        amount = f"{peak:,.0f}" if peak >= 10 else f"{peak:.1f}"
+        title.border_subtitle = f"peak {amount} MiB/s" if peak else ""
 
     def _show_rejects(self) -> None:
-        title = self.query_one("#rejects-title", Label)
+        table = self.query_one(RejectsTable)
         f = self.state.files.get(self.selected or "")
         if f is None:
             return
         rejects = self._all_rejects.get(f.file, f.rejects)
+        table.border_title = f"Rejects · {f.name}"
         if not f.rejected:
-            title.update(f"{f.name}: no rejects")
+            table.border_subtitle = "no rejects"
         elif len(rejects) < f.rejected:
-            title.update(
-                f"{f.name}: the first {len(rejects)} of {f.rejected:,} rejects"
-                " (enter: all, from csvpg.rejects)"
+            table.border_subtitle = (
+                f"first {len(rejects)} of {f.rejected:,} · enter: all, from csvpg.rejects"
             )
         else:
-            title.update(f"{f.name}: {f.rejected:,} rejects")
-        self.query_one(RejectsTable).show_rejects(rejects)
+            table.border_subtitle = f"{f.rejected:,}"
+        table.show_rejects(rejects)

@@ -13,24 +13,32 @@ from textual.widgets.data_table import RowDoesNotExist
 from csvpg.pg.history import FileRow, RunRow
 from csvpg.tui.history import JobEntry
 from csvpg.tui.state import FileState
-
-STATUS_STYLE = {
-    "loading": "cyan",
-    "loaded": "green",
-    "succeeded": "green",
-    "failed": "bold red",
-    "partial": "yellow",
-    "cancelled": "yellow",
-    "running": "cyan",
-    "queued": "dim cyan",
-    "cancelling": "yellow",
-    "abandoned": "yellow",
-    "skipped": "dim",
-}
+from csvpg.tui.theme import Palette, status_text
 
 
-def status_text(status: str) -> Text:
-    return Text(status, style=STATUS_STYLE.get(status, ""))
+class ThemedTable(DataTable[Any]):
+    """A table whose status cells are drawn in the theme's colours: drawn again when the
+    user picks another theme."""
+
+    STATUS_COLUMN = "status"
+
+    @property
+    def palette(self) -> Palette:
+        return Palette.of(self.app)
+
+    def status_cell(self, status: str) -> Text:
+        return status_text(status, self.palette)
+
+    def on_mount(self) -> None:
+        self.app.theme_changed_signal.subscribe(self, lambda _: self._restyle())
+
+    def _restyle(self) -> None:
+        if self.STATUS_COLUMN not in self.columns:
+            return
+        for key in list(self.rows):
+            cell = self.get_cell(key, self.STATUS_COLUMN)
+            status = cell.plain.split()[-1] if isinstance(cell, Text) else str(cell)
+            self.update_cell(key, self.STATUS_COLUMN, self.status_cell(status))
 
 
 def _num(value: int | None) -> Text:
@@ -51,7 +59,7 @@ def _name(url: str) -> str:
     return PurePosixPath(url).name or url
 
 
-class FilesTable(DataTable[Any]):
+class FilesTable(ThemedTable):
     """A run's files, one row each, keyed by URL; a live run updates its rows in place."""
 
     COLUMNS = ("status", "file", "table", "rows", "inserted", "updated", "rejected", "seconds")
@@ -65,7 +73,7 @@ class FilesTable(DataTable[Any]):
     def show_file(self, f: FileState) -> None:
         done = f.status in ("loaded",)
         cells = {
-            "status": status_text(f.status),
+            "status": self.status_cell(f.status),
             "file": f.name,
             "table": f.table or "",
             "rows": _num(f.rows_read if done else None),
@@ -83,7 +91,7 @@ class FilesTable(DataTable[Any]):
             self._put(
                 r.file,
                 {
-                    "status": status_text(r.status),
+                    "status": self.status_cell(r.status),
                     "file": _name(r.file),
                     "table": r.table or "",
                     "rows": _num(r.rows_read if loaded else None),
@@ -129,7 +137,7 @@ class RejectsTable(DataTable[Any]):
             )
 
 
-class RunsTable(DataTable[Any]):
+class RunsTable(ThemedTable):
     """Past runs, newest first, keyed by run id; of each run's rejects, how many are
     still open and how many a replay resolved (``csvpg rejects RUN --replay``)."""
 
@@ -148,7 +156,7 @@ class RunsTable(DataTable[Any]):
                 r.started_at.strftime("%Y-%m-%d %H:%M"),
                 r.id[:8],
                 r.job,
-                status_text(r.status),
+                self.status_cell(r.status),
                 _num(r.files),
                 _num(r.files_failed or None),
                 _num(r.rows_read),
@@ -175,7 +183,7 @@ class JobsTable(DataTable[Any]):
         self.clear()
         for j in jobs:
             if j.error:
-                about = Text("cannot run: " + j.error, style="red")
+                about = Text("cannot run: " + j.error, style=Palette.of(self.app).error)
             else:
                 about = Text(j.description, style="dim")
             about.truncate(72, overflow="ellipsis")
