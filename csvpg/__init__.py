@@ -66,6 +66,7 @@ __all__ = [
     "qualified",
     "run",
     "stage_file",
+    "staged_values",
     "start",
     "table_ddl",
 ]
@@ -93,6 +94,7 @@ _EXPORTS = {
     # SQL for sinks that write PostgreSQL tables their own way (e.g. csvpg-merge).
     "stage_file": "csvpg.pg.staging",
     "cast_list": "csvpg.pg.load",
+    "staged_values": "csvpg.pg.load",
     "create_table_sql": "csvpg.pg.load",
     "table_ddl": "csvpg.pg.load",
     "null_markers_sql": "csvpg.pg.load",
@@ -181,6 +183,7 @@ if TYPE_CHECKING:
         convert_sql,
         create_table_sql,
         null_markers_sql,
+        staged_values,
         table_ddl,
     )
     from csvpg.pg.staging import stage_file

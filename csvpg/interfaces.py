@@ -368,6 +368,9 @@ class Staged:
     table: Any  # psycopg.sql.Identifier
     names: dict[int, str]
     rows: int
+    #: The columns have the target's types already (``stage_file(typed=True)``): their
+    #: values need no cast (see :func:`csvpg.staged_values`).
+    typed: bool = False
 
 
 class Sink:

@@ -18,11 +18,13 @@ from csvpg.interfaces import LoadInput, LoadResult, Sink, Staged
 from csvpg.pg.connect import qualified
 from csvpg.pg.load import (
     STAGING_ROW,
-    cast_list,
     copy_in,
+    guard_relative_dates,
     needs_staging,
+    staged_value,
+    staged_values,
+    stages_typed,
     table_ddl,
-    value_expr,
 )
 from csvpg.pg.staging import stage_file
 
@@ -55,7 +57,7 @@ class PostgresSink(Sink):
                 sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ORDER BY {}").format(
                     qualified(load.schema, load.table),
                     sql.SQL(", ").join(sql.Identifier(c.name) for c in load.relation.columns),
-                    sql.SQL(", ").join(cast_list(load, staged.names)),
+                    sql.SQL(", ").join(staged_values(load, staged)),
                     staged.table,
                     sql.Identifier(STAGING_ROW),
                 )
@@ -82,8 +84,9 @@ class RebuildSink(PostgresSink):
 
 
 class UpsertSink(PostgresSink):
-    """Inserts new keys and updates existing ones, set-based: COPY into a TEXT staging
-    table, then one ``INSERT … SELECT … ON CONFLICT DO UPDATE``. When a key repeats
+    """Inserts new keys and updates existing ones, set-based: COPY into a staging table
+    (of the target's types when COPY could fill the target, else TEXT), then one
+    ``INSERT … SELECT … ON CONFLICT DO UPDATE``. When a key repeats
     within the file, the last row wins; the others are counted as collapsed. A row
     that already holds the file's values is left alone and counted as unchanged: a
     nightly re-load of a mostly unchanged export writes (and bloats) nothing."""
@@ -95,8 +98,12 @@ class UpsertSink(PostgresSink):
     copies_file = False
 
     def load(self, conn: psycopg.Connection[Any], load: LoadInput) -> LoadResult:
+        # A file COPY could put in the table as it is is staged in the table's types:
+        # COPY casts at its own speed, and the upsert reads the values as they are.
+        typed = stages_typed(load)
         with conn.cursor() as cur:
-            staged = stage_file(cur, load)
+            # COPY itself would take "yesterday" as a date (see guard_relative_dates).
+            staged = stage_file(cur, guard_relative_dates(load) if typed else load, typed=typed)
         return self.load_staged(conn, load, staged)
 
     def load_staged(
@@ -120,21 +127,19 @@ class UpsertSink(PostgresSink):
             )
         else:
             action = sql.SQL("DO NOTHING")
-        src = _source(conn, load, staged)
+        distinct = _distinct_keys(conn, load, staged)
         query = sql.SQL(
             """
-            WITH src AS ({src}), written AS (
-                INSERT INTO {target} AS t ({cols}) SELECT {cols} FROM src
+            WITH written AS (
+                INSERT INTO {target} AS t ({cols}) SELECT {cols} FROM ({src}) src
                 ON CONFLICT ({keys}) {action}
                 RETURNING (xmax = 0) AS inserted
             )
-            SELECT (SELECT count(*) FROM src),
-                   count(*) FILTER (WHERE inserted),
-                   count(*) FILTER (WHERE NOT inserted)
+            SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted)
             FROM written
             """
         ).format(
-            src=src,
+            src=_source(load, staged, distinct == staged.rows),
             keys=sql.SQL(", ").join(keys),
             cols=sql.SQL(", ").join(map(sql.Identifier, cols)),
             target=qualified(load.schema, load.table),
@@ -143,7 +148,7 @@ class UpsertSink(PostgresSink):
         with conn.cursor() as cur:
             result = cur.execute(query).fetchone()
         assert result is not None
-        distinct, inserted, updated = result
+        inserted, updated = result
         # A key already there whose row needed no change returns nothing.
         return LoadResult(
             rows=staged.rows,
@@ -154,39 +159,36 @@ class UpsertSink(PostgresSink):
         )
 
 
-def _source(conn: psycopg.Connection[Any], load: LoadInput, staged: Staged) -> sql.Composed:
+def _source(load: LoadInput, staged: Staged, unique: bool) -> sql.Composed:
     """The staged rows cast, one per key: the last of a key the file has twice."""
-    casts = sql.SQL(", ").join(cast_list(load, staged.names))
-    if _keys_unique(conn, load, staged):
+    values = sql.SQL(", ").join(staged_values(load, staged))
+    if unique:
         # No key twice in the file: every row is its key's last, no sort needed.
-        return sql.SQL("SELECT {} FROM {}").format(casts, staged.table)
+        return sql.SQL("SELECT {} FROM {}").format(values, staged.table)
     # DISTINCT ON the cast keys: "01" and "1" are one integer key.
     keys = sql.SQL(", ").join(map(sql.Identifier, load.primary_key))
     return sql.SQL(
-        "SELECT DISTINCT ON ({keys}) {cols} FROM (SELECT {casts}, {row} FROM {staging})"
+        "SELECT DISTINCT ON ({keys}) {cols} FROM (SELECT {values}, {row} FROM {staging})"
         " s ORDER BY {keys}, {row} DESC"
     ).format(
         keys=keys,
         cols=sql.SQL(", ").join(sql.Identifier(c.name) for c in load.relation.columns),
-        casts=casts,
+        values=values,
         row=sql.Identifier(STAGING_ROW),
         staging=staged.table,
     )
 
 
-def _keys_unique(conn: psycopg.Connection[Any], load: LoadInput, staged: Staged) -> bool:
-    """No key (cast as the table has it) is twice among the staged rows: counted on the
+def _distinct_keys(conn: psycopg.Connection[Any], load: LoadInput, staged: Staged) -> int:
+    """How many keys (cast as the table has them) the staged rows hold: counted on the
     keys alone, far cheaper than sorting whole rows for DISTINCT ON."""
-    nulls = load.dialect.nulls if load.dialect is not None else ("",)
-    index = {c.name: c.index for c in load.relation.columns}
-    exprs = [
-        value_expr(sql.Identifier(staged.names[index[k]]), load.types[k], nulls)
-        for k in load.primary_key
-    ]
+    by_name = {c.name: c for c in load.relation.columns}
+    exprs = [staged_value(load, staged, by_name[k]) for k in load.primary_key]
     key = exprs[0] if len(exprs) == 1 else sql.SQL("ROW({})").format(sql.SQL(", ").join(exprs))
-    query = sql.SQL("SELECT count(*) = count(DISTINCT {}) FROM {}").format(key, staged.table)
+    query = sql.SQL("SELECT count(DISTINCT {}) FROM {}").format(key, staged.table)
     row = conn.execute(query).fetchone()
-    return bool(row and row[0])
+    assert row is not None
+    return int(row[0])
 
 
 @hookimpl

@@ -204,9 +204,11 @@ def test_columns_give_types_when_creating(db, tmp_path: Path) -> None:
     assert [str(r[1]) for r in db.rows("pay", "id")] == ["12.50", "None"]
 
 
-def test_bad_value_for_type_fails_with_line_and_column(db, tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", ["append", "upsert"])
+def test_bad_value_for_type_fails_with_line_and_column(db, tmp_path: Path, mode: str) -> None:
+    """An upsert too: its staging table has the table's types, so COPY names the place."""
     extra = '[columns]\nid = "integer"\n'
-    sink = 'mode = "append"\nmax_rejects = 0'
+    sink = f'mode = "{mode}"\nprimary_key = ["id"]\nmax_rejects = 0'
     result = load(db, tmp_path, {"n.csv": "id,v\n1,a\nx2,b\n"}, sink, extra=extra)
     error = result.files[0].error
     assert "n.csv, line 3, column id" in error
