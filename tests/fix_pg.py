@@ -55,15 +55,20 @@ def db(pg_server: str) -> Iterator[Db]:
         yield schema
 
 
-def terminate_copies(dsn: str) -> int:
+def terminate_copies(dsn: str, schema: str | None = None) -> int:
     """Terminate the backends of csvpg's COPYs in flight at ``dsn`` (a server-side fault,
-    as a restart or an administrator would cause); how many there were."""
+    as a restart or an administrator would cause); how many there were. ``schema``: only
+    COPYs into that schema's tables, so another test suite on the same server (a
+    developer's, say) keeps its own."""
     import psycopg
 
+    where = "%" if schema is None else f'%"{schema}".%'
     with psycopg.connect(dsn, autocommit=True) as admin:
         row = admin.execute(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
             " WHERE application_name = 'csvpg' AND query LIKE 'COPY%%'"
+            " AND query LIKE %s",
+            (where,),
         ).fetchone()
     return int(row[0]) if row else 0
 

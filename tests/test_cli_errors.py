@@ -146,7 +146,7 @@ def test_a_lost_connection_is_said_in_csvpgs_words_only(db, tmp_path: Path) -> N
     def kill_the_copy() -> None:
         deadline = time.monotonic() + 60
         while not killed.is_set() and time.monotonic() < deadline:
-            if terminate_copies(db.dsn):
+            if terminate_copies(db.dsn, db.schema):
                 killed.set()
             time.sleep(0.02)
 

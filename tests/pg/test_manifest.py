@@ -139,7 +139,7 @@ def test_a_killed_connection_is_retried_and_nothing_is_duplicated(db, tmp_path: 
         @hookimpl
         def track_event(self, event):
             late = isinstance(event, BytesRead) and event.bytes_read >= 2 << 20
-            if late and not killed.is_set() and terminate_copies(db.dsn):
+            if late and not killed.is_set() and terminate_copies(db.dsn, db.schema):
                 killed.set()
 
     log = EventLog()
