@@ -53,7 +53,7 @@ from csvpg.pg.load import (
     table_columns,
 )
 from csvpg.pg.rejects import Reject, over_limit, resolve_replayed, write_rejects
-from csvpg.pg.resume import Declined, ResumedCopy, resumable
+from csvpg.pg.resume import SKIPS_FROM, Declined, ResumedCopy, resumable
 from csvpg.pg.split import SplitFailed, SplitLoad
 from csvpg.rejectfile import spreadsheet_safe
 from csvpg.retry import is_transient, pause
@@ -735,8 +735,10 @@ class FileLoad:
         only when there was one, for the rejects' records. ``None``: this file loads by
         the sink's own COPY (a server before 17, a sink that stages, no bad rows to set
         aside). Raises what a failed COPY raises, or :class:`Declined`."""
+        if conn.info.server_version < SKIPS_FROM or not self._resumes(load):
+            return None
         copier = self._copier(conn, load, opened)
-        if copier is None or not copier.skips or not self._resumes(load):
+        if copier is None:
             return None
         assert load.chunks is not None
         with conn.transaction():
