@@ -246,7 +246,7 @@ class ResumedCopy:
         self.loaded += loaded
         self.read += loaded
         if skipped:
-            self._set_aside_in(batch, _Lines(batch, self.quote), skipped)
+            self._set_aside_in(batch, _Lines(batch, self.quote), skipped, self.lines, self.at)
         self.done += len(batch)
         self.lines += batch.count(b"\n")
         self.at += len(batch)
@@ -262,14 +262,19 @@ class ResumedCopy:
         return [self._skipped(n) for n in skipped]
 
     def _set_aside_in(
-        self, batch: bytes, walker: _Lines, skipped: list[tuple[int, str, str]]
+        self,
+        batch: bytes,
+        walker: _Lines,
+        skipped: list[tuple[int, str, str]],
+        lines: int,
+        at: int,
     ) -> None:
-        """Rejects of the rows skipped in ``batch`` (at :attr:`at`, after :attr:`lines`),
-        each named by the line ``walker`` counts it on."""
+        """Rejects of the rows skipped in ``batch`` (``at`` bytes into the data, after
+        ``lines`` physical lines of the file), each named by the line ``walker`` counts."""
         rows = []
         for line, column, shown in skipped:
             start, end, first = walker.record(line)
-            rows.append(self._skipped_row(batch, start, end, self.lines + first, column, shown))
+            rows.append(self._skipped_row(batch, start, end, lines + first, column, shown, at))
         self._skipped_rejects(rows)
 
     # -- the whole file in one COPY (PostgreSQL 17+) ---------------------------------
@@ -299,26 +304,39 @@ class ResumedCopy:
     def set_aside_skipped(
         self, chunks: Iterator[bytes], skipped: list[tuple[int, str, str]]
     ) -> None:
-        """The rows :meth:`copy_whole` skipped as rejects: the file read again, in
-        batches cut at record ends, up to the last of them (nothing is sent)."""
+        """The rows :meth:`copy_whole` skipped as rejects: the file read again up to the
+        last of them, sending nothing. A block without one is only counted (its line
+        ends and quotes); a block with one is walked from the first record that starts
+        in the block before it."""
         pending = sorted(skipped)
-        uncounted = None  # line ends COPY did not count in the file's first record
-        data_lines = 0  # physical lines of the data before the batch
-        for batch in self._batches(chunks):
+        uncounted: int | None = None  # line ends COPY did not count in the first record
+        lines, at = 0, 0  # the data's physical lines and bytes before ``block``
+        quoted = False  # inside quotes where ``block`` starts
+        # The data from the last record start before ``block`` (its lines and place).
+        tail = (b"", 0, 0)
+        for block in chunks:
             if uncounted is None:
-                uncounted = _Lines(batch, self.quote).uncounted
-            lines = batch.count(b"\n") + (0 if batch.endswith(b"\n") else 1)
+                uncounted = _Lines(block, self.quote).uncounted
+            ends = block.count(b"\n")
             # COPY's line n is the data's physical line n + uncounted.
-            end = data_lines + lines - uncounted
-            here = [(n + uncounted - data_lines, c, v) for n, c, v in pending if n <= end]
+            last = lines + ends + (0 if block.endswith(b"\n") else 1) - uncounted
+            here = [p for p in pending if p[0] <= last]
             if here:
-                self._set_aside_in(batch, _Lines(batch, self.quote, first=False), here)
+                before, before_lines, before_at = tail if tail[0] else (b"", lines, at)
+                batch = before + block
+                rows = [(n + uncounted - before_lines, c, v) for n, c, v in here]
+                walker = _Lines(batch, self.quote, first=False)
+                self._set_aside_in(batch, walker, rows, self.lines + before_lines, before_at)
                 pending = pending[len(here) :]
-            if not pending:
-                return
-            data_lines += batch.count(b"\n")
-            self.lines += batch.count(b"\n")
-            self.at += len(batch)
+                if not pending:
+                    return
+            start = line_end(block, 0, self.quote, quoted)
+            if start >= 0:
+                tail = (block[start:], lines + block.count(b"\n", 0, start), at + start)
+            else:  # one record goes on through the block: it starts where it did
+                tail = (tail[0] + block, tail[1], tail[2]) if tail[0] else (block, lines, at)
+            quoted ^= bool(block.count(self.quote) & 1)
+            lines, at = lines + ends, at + len(block)
         raise Declined(f"no line {pending[0][0]} in the file read again")
 
     def _notice(self, diag: psycopg.errors.Diagnostic) -> None:
@@ -394,7 +412,7 @@ class ResumedCopy:
         self._add(self._placed(reject, self.at, len(record)))
 
     def _skipped_row(
-        self, batch: bytes, start: int, end: int, line: int, column: str, shown: str
+        self, batch: bytes, start: int, end: int, line: int, column: str, shown: str, at: int
     ) -> _Skipped:
         """A row COPY skipped for a value of ``column`` (``shown`` in its NOTICE, cut
         short when long), ``batch[start:end]``: where, what, and its value."""
@@ -408,7 +426,7 @@ class ResumedCopy:
             raise Declined("an empty quoted value skipped")
         if value != shown and not (shown.endswith("...") and value.startswith(shown[:-3])):
             raise Declined(f"line {line} holds {value!r} where the server skipped {shown!r}")
-        return _Skipped(line, raw, fields, column, value, self.at + start, end - start)
+        return _Skipped(line, raw, fields, column, value, at + start, end - start)
 
     def _skipped_rejects(self, rows: list[_Skipped]) -> None:
         """The skipped rows as rejects, with the server's reasons (one query for all)."""

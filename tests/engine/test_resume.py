@@ -308,3 +308,21 @@ def test_a_bad_value_reads_the_file_again_only_as_far_as_it(
         assert again[0] < size * 0.9, f"read again: {again[0]:,} of {size:,} bytes"
     else:
         assert again[0] == size
+
+
+def test_blocks_cut_inside_records_find_every_skipped_row(
+    both: Both, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file read in blocks far smaller than its records (quoted line ends, records
+    over several blocks): each row COPY skipped is found as it is in the file."""
+    from csvpg.builtin import format_csv
+
+    monkeypatch.setattr(format_csv, "BLOCK_SIZE", 50)
+    lines = [
+        f'{i},"{"word " * (i % 5 * 9)}\n{i}",{"2000-01-01" if i % 6 else "2000-02-31"}'
+        for i in range(1, 60)
+    ]
+    counts, rows, found = both(HEADER + "\n".join(lines) + "\n")
+    assert counts == (59, 50, 9)
+    assert [r[2] for r in found] == ["2000-02-31"] * 9
+    assert [r[0] for r in found] == [2 + 2 * (i - 1) for i in range(6, 60, 6)]
