@@ -326,3 +326,4 @@ def test_blocks_cut_inside_records_find_every_skipped_row(
     assert counts == (59, 50, 9)
     assert [r[2] for r in found] == ["2000-02-31"] * 9
     assert [r[0] for r in found] == [2 + 2 * (i - 1) for i in range(6, 60, 6)]
+    assert [r[0] for r in rows] == [i for i in range(1, 60) if i % 6]
