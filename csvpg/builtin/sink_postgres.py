@@ -59,7 +59,7 @@ class PostgresSink(Sink):
                     sql.SQL(", ").join(sql.Identifier(c.name) for c in load.relation.columns),
                     sql.SQL(", ").join(staged_values(load, staged)),
                     staged.table,
-                    sql.Identifier(STAGING_ROW),
+                    sql.SQL("ctid") if staged.typed else sql.Identifier(STAGING_ROW),
                 )
             )
             inserted = cur.rowcount
@@ -167,14 +167,18 @@ def _source(load: LoadInput, staged: Staged, unique: bool) -> sql.Composed:
         return sql.SQL("SELECT {} FROM {}").format(values, staged.table)
     # DISTINCT ON the cast keys: "01" and "1" are one integer key.
     keys = sql.SQL(", ").join(map(sql.Identifier, load.primary_key))
+    row = sql.Identifier(STAGING_ROW)
+    # A typed staging table has no row number: one COPY filled it, in file order.
+    place = sql.SQL("ctid AS {}").format(row) if staged.typed else row
     return sql.SQL(
-        "SELECT DISTINCT ON ({keys}) {cols} FROM (SELECT {values}, {row} FROM {staging})"
+        "SELECT DISTINCT ON ({keys}) {cols} FROM (SELECT {values}, {place} FROM {staging})"
         " s ORDER BY {keys}, {row} DESC"
     ).format(
         keys=keys,
         cols=sql.SQL(", ").join(sql.Identifier(c.name) for c in load.relation.columns),
         values=values,
-        row=sql.Identifier(STAGING_ROW),
+        place=place,
+        row=row,
         staging=staged.table,
     )
 
