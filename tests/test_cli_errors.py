@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -33,7 +34,8 @@ def csvpg(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subproces
     )
 
 
-def bad_invocations(tmp: Path, dsn: str) -> list[list[str]]:
+def bad_invocations(tmp: Path) -> list[list[str]]:
+    """Bad arguments that need no database (or name one that is not there)."""
     example = str(REPO / "examples" / "data" / "orders.csv")
     (tmp / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)
     (tmp / "broken.toml").write_text('[job\nname = "x"\n')
@@ -45,9 +47,6 @@ def bad_invocations(tmp: Path, dsn: str) -> list[list[str]]:
         ["run", str(tmp / "broken.toml"), "--log-format", "xml"],
         ["check", str(tmp)],
         ["check", "no/such/job.toml", "--offline"],
-        ["runs", "--dsn", dsn, "--limit", "-1"],
-        ["runs", "--dsn", dsn, "--limit", "many"],
-        ["runs", "--dsn", dsn, "no-such-run"],
         ["runs", "--dsn", "not a dsn"],
         ["runs", "--dsn", "postgresql://etl:S3cret@127.0.0.1:1/db?connect_timeout=2"],
         ["infer", example, "-o", str(tmp / "missing" / "dir" / "x.toml")],
@@ -68,17 +67,31 @@ def bad_invocations(tmp: Path, dsn: str) -> list[list[str]]:
     ]
 
 
-def test_bad_arguments_give_one_paragraph_and_no_traceback(pg_server: str, tmp_path: Path) -> None:
+def said_in_one_paragraph(argvs: list[list[str]], cwd: Path) -> None:
+    """Each command as a fresh process (two at a time): exit 1 or 2, one error line, no
+    traceback, no library's log line, no password."""
     env = {"CSVPG_API_TOKEN": ""}
-    for argv in bad_invocations(tmp_path, pg_server):
-        done = csvpg(*argv, cwd=tmp_path, env=env)
-        said = done.stdout + done.stderr
-        assert done.returncode in (1, 2), (argv, done.returncode, said)
+    with ThreadPoolExecutor(2) as pool:
+        done = list(pool.map(lambda argv: csvpg(*argv, cwd=cwd, env=env), argvs))
+    for argv, run in zip(argvs, done, strict=True):
+        said = run.stdout + run.stderr
+        assert run.returncode in (1, 2), (argv, run.returncode, said)
         assert "Traceback" not in said, (argv, said)
         assert "WARNING:" not in said, (argv, said)
         assert "S3cret" not in said, (argv, said)
-        errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
-        assert len(errors) == 1, (argv, done.stderr)
+        errors = [line for line in run.stderr.splitlines() if line.startswith("error: ")]
+        assert len(errors) == 1, (argv, run.stderr)
+
+
+def test_bad_arguments_give_one_paragraph_and_no_traceback(tmp_path: Path) -> None:
+    said_in_one_paragraph(bad_invocations(tmp_path), tmp_path)
+
+
+def test_bad_arguments_against_a_server_too(pg_server: str, tmp_path: Path) -> None:
+    runs = ["runs", "--dsn", pg_server]
+    said_in_one_paragraph(
+        [[*runs, "--limit", "-1"], [*runs, "--limit", "many"], [*runs, "no-such-run"]], tmp_path
+    )
 
 
 def test_runs_limit_must_be_positive(pg_server: str, capsys) -> None:
