@@ -397,6 +397,8 @@ def test_workers_stay_within_the_connection_limit(csvpg_run, loader) -> None:
     summary = csvpg_run(job("many", "upsert", workers=8), dsn=dsn, plugins=[warnings])
     assert split_of(summary)["why"] == "the run has one connection ([run] workers)"
     assert "[run] workers = 8, but the server allows 1 more connection" in warnings.messages[0]
+    # The end is recorded at once: the files' kept connections are closed for it.
+    assert not any("cannot record the run's end" in m for m in warnings.messages), warnings
 
 
 def test_check_says_whether_a_large_file_splits(csvpg_run, capsys) -> None:
