@@ -18,7 +18,7 @@ from csvpg.interfaces import LoadInput, LoadResult, Sink, Staged
 from csvpg.pg.connect import qualified
 from csvpg.pg.load import (
     STAGING_ROW,
-    cast_list,
+    converted_select,
     copy_in,
     needs_staging,
     table_ddl,
@@ -52,11 +52,10 @@ class PostgresSink(Sink):
         with conn.cursor() as cur:
             self.before_copy(cur, load)
             cur.execute(
-                sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ORDER BY {}").format(
+                sql.SQL("INSERT INTO {} ({}) {} ORDER BY {}").format(
                     qualified(load.schema, load.table),
                     sql.SQL(", ").join(sql.Identifier(c.name) for c in load.relation.columns),
-                    sql.SQL(", ").join(cast_list(load, staged.names)),
-                    staged.table,
+                    converted_select(load, staged.names, staged.table),
                     sql.Identifier(STAGING_ROW),
                 )
             )
@@ -156,21 +155,18 @@ class UpsertSink(PostgresSink):
 
 def _source(conn: psycopg.Connection[Any], load: LoadInput, staged: Staged) -> sql.Composed:
     """The staged rows cast, one per key: the last of a key the file has twice."""
-    casts = sql.SQL(", ").join(cast_list(load, staged.names))
     if _keys_unique(conn, load, staged):
         # No key twice in the file: every row is its key's last, no sort needed.
-        return sql.SQL("SELECT {} FROM {}").format(casts, staged.table)
+        return converted_select(load, staged.names, staged.table)
     # DISTINCT ON the cast keys: "01" and "1" are one integer key.
     keys = sql.SQL(", ").join(map(sql.Identifier, load.primary_key))
     return sql.SQL(
-        "SELECT DISTINCT ON ({keys}) {cols} FROM (SELECT {casts}, {row} FROM {staging})"
-        " s ORDER BY {keys}, {row} DESC"
+        "SELECT DISTINCT ON ({keys}) {cols} FROM ({converted}) s ORDER BY {keys}, {row} DESC"
     ).format(
         keys=keys,
         cols=sql.SQL(", ").join(sql.Identifier(c.name) for c in load.relation.columns),
-        casts=casts,
+        converted=converted_select(load, staged.names, staged.table, row=True),
         row=sql.Identifier(STAGING_ROW),
-        staging=staged.table,
     )
 
 
