@@ -495,8 +495,8 @@ def converted_select(
     """``SELECT <converted columns> FROM …`` over a staging table, its
     ``__csvpg_row`` at hand for ordering: :func:`cast_list`'s values, with each value of
     a checked template read once (a subquery computes ``to_date`` for the check and the
-    result alike; it costs a fifth of the load in a file of dates). ``row``: the
-    staged ``__csvpg_row`` is selected too."""
+    result alike; reading twice cost a fifth of the INSERT of the bench's conversion
+    file). ``row``: the staged ``__csvpg_row`` is selected too."""
     nulls = load.dialect.nulls if load.dialect is not None else ("",)
     reads: list[sql.Composed] = []
     casts: list[sql.Composed] = []
