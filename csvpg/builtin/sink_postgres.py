@@ -21,8 +21,8 @@ from csvpg.pg.load import (
     copy_in,
     guard_relative_dates,
     needs_staging,
+    staged_select,
     staged_value,
-    staged_values,
     stages_typed,
     table_ddl,
 )
@@ -54,11 +54,10 @@ class PostgresSink(Sink):
         with conn.cursor() as cur:
             self.before_copy(cur, load)
             cur.execute(
-                sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ORDER BY {}").format(
+                sql.SQL("INSERT INTO {} ({}) {} ORDER BY {}").format(
                     qualified(load.schema, load.table),
                     sql.SQL(", ").join(sql.Identifier(c.name) for c in load.relation.columns),
-                    sql.SQL(", ").join(staged_values(load, staged)),
-                    staged.table,
+                    staged_select(load, staged),
                     sql.SQL("ctid") if staged.typed else sql.Identifier(STAGING_ROW),
                 )
             )
@@ -161,25 +160,18 @@ class UpsertSink(PostgresSink):
 
 def _source(load: LoadInput, staged: Staged, unique: bool) -> sql.Composed:
     """The staged rows cast, one per key: the last of a key the file has twice."""
-    values = sql.SQL(", ").join(staged_values(load, staged))
     if unique:
         # No key twice in the file: every row is its key's last, no sort needed.
-        return sql.SQL("SELECT {} FROM {}").format(values, staged.table)
+        return staged_select(load, staged)
     # DISTINCT ON the cast keys: "01" and "1" are one integer key.
     keys = sql.SQL(", ").join(map(sql.Identifier, load.primary_key))
-    row = sql.Identifier(STAGING_ROW)
-    # A typed staging table has no row number: one COPY filled it, in file order.
-    place = sql.SQL("ctid AS {}").format(row) if staged.typed else row
     return sql.SQL(
-        "SELECT DISTINCT ON ({keys}) {cols} FROM (SELECT {values}, {place} FROM {staging})"
-        " s ORDER BY {keys}, {row} DESC"
+        "SELECT DISTINCT ON ({keys}) {cols} FROM ({staged}) s ORDER BY {keys}, {row} DESC"
     ).format(
         keys=keys,
         cols=sql.SQL(", ").join(sql.Identifier(c.name) for c in load.relation.columns),
-        values=values,
-        place=place,
-        row=row,
-        staging=staged.table,
+        staged=staged_select(load, staged, row=True),
+        row=sql.Identifier(STAGING_ROW),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from pathlib import Path
 
@@ -75,6 +76,21 @@ def test_upsert_last_duplicate_in_a_file_wins(db, tmp_path: Path) -> None:
     assert (f.rows_read, f.inserted, f.updated, f.collapsed) == (4, 2, 0, 2)
     assert f.rows_read == f.inserted + f.updated + f.unchanged + f.collapsed
     assert db.rows("d", "id") == [(1, "last"), (2, "only")]
+
+
+def test_upsert_last_duplicate_wins_with_dates_read_by_a_template(db, tmp_path: Path) -> None:
+    """A repeated key sorts the converted rows (DISTINCT ON): the template's dates come
+    along with their rows, and the last row's date is the one loaded."""
+    text = "id,day\n1,31.01.2024\n2,29.02.2024\n1,01.03.2024\n"
+    result = load(
+        db,
+        tmp_path,
+        {"d.csv": text},
+        'mode = "upsert"\nprimary_key = ["id"]',
+        extra='[columns]\nid = "int"\nday = { type = "date", format = "DD.MM.YYYY" }\n',
+    )
+    assert result.files[0].collapsed == 1
+    assert db.rows("d", "id") == [(1, dt.date(2024, 3, 1)), (2, dt.date(2024, 2, 29))]
 
 
 def test_upsert_duplicates_of_the_tables_row_are_collapsed_not_unchanged(
