@@ -305,10 +305,10 @@ class ResumedCopy:
         return skipped
 
     def without_wrong_widths(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
-        """The bytes again, less the records with the wrong number of fields (each a
-        reject, as the careful path sets it aside) and blank lines (no record): the COPY
-        that failed on one goes through. A record Python's parser reads otherwise than
-        PostgreSQL would declines (the batches take the file)."""
+        """The bytes again, less the records with the wrong number of fields that hold no
+        quote (each a reject, as the careful path sets it aside) and blank lines (no
+        record): the COPY that failed on one goes through. A record with a quote goes on
+        as it is; a wrong one of those fails the COPY again (the batches take it)."""
         carry, line, at = b"", 0, 0  # the line and place where carry starts
         for chunk in chunks:
             data = carry + chunk
@@ -341,17 +341,13 @@ class ResumedCopy:
         mid = line_end(records, half, self.quote, bool(records.count(self.quote, 0, half) & 1))
         if mid < 0 or mid == len(records):
             mid = line_end(records, 0, self.quote, False)
-        if mid < 0 or mid == len(records):  # one record (Python's parser reads quotes)
-            if self.quote in records:
-                fields = self._fields(records.decode(self.codec, "surrogateescape"))
-                wrong = fields is None or len(fields) != self.width
-            else:
-                delimiters = records.count(self.dialect.delimiter.encode())
-                wrong = not records.strip(b"\r\n") or delimiters != self.width - 1
-            if wrong:
-                self._cut_out(records, before + 1, at)
-            else:
+        if mid < 0 or mid == len(records):  # one record: out when it holds no quote
+            delimiters = records.count(self.dialect.delimiter.encode())
+            wrong = not records.strip(b"\r\n") or delimiters != self.width - 1
+            if self.quote in records or not wrong:
                 yield records
+            else:
+                self._cut_out(records, before + 1, at)
             return
         yield from self._kept(records[:mid], before, at)
         yield from self._kept(records[mid:], before + records.count(b"\n", 0, mid), at + mid)
@@ -371,8 +367,7 @@ class ResumedCopy:
 
     def _cut_out(self, record: bytes, line: int, at: int) -> None:
         """A record taken out of the stream: a reject (a blank line is no record)."""
-        lines = record.count(b"\n") + (0 if record.endswith(b"\n") else 1)
-        self.removed.extend(range(line, line + lines))
+        self.removed.append(line)
         raw = record.decode(self.codec, "surrogateescape")
         fields = self._fields(raw)
         if fields is None:

