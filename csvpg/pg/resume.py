@@ -309,61 +309,43 @@ class ResumedCopy:
         quote (each a reject, as the careful path sets it aside) and blank lines (no
         record): the COPY that failed on one goes through. A record with a quote goes on
         as it is; a wrong one of those fails the COPY again (the batches take it)."""
-        carry, line, at = b"", 0, 0  # the line and place where carry starts
+        carry, quoted, line, at = b"", False, 0, 0  # line and place where carry starts
         for chunk in chunks:
             data = carry + chunk
-            cut = self._last_record_end(data)
+            cut = data.rfind(b"\n") + 1
             if not cut:
                 carry = data
                 continue
-            yield from self._kept(data[:cut], line, at)
+            yield from self._kept(data[:cut], line, at, quoted)
+            quoted ^= bool(data.count(self.quote, 0, cut) & 1)
             line, at, carry = line + data.count(b"\n", 0, cut), at + cut, data[cut:]
         if carry:
-            yield from self._kept(carry, line, at)
+            yield from self._kept(carry, line, at, quoted)
 
-    def _last_record_end(self, data: bytes) -> int:
-        """Just past the last line end of ``data`` outside quotes (it starts outside
-        them); 0 if none."""
-        nl = len(data)
-        while (nl := data.rfind(b"\n", 0, nl)) >= 0:
-            if not data.count(self.quote, 0, nl) & 1:
-                return nl + 1
-        return 0
-
-    def _kept(self, records: bytes, before: int, at: int) -> Iterator[bytes]:
-        """Whole records (``before`` lines and ``at`` bytes into the data), less the ones
-        :meth:`without_wrong_widths` takes out: halves are looked into until the
-        delimiters outside quotes add up, so a block of good records costs two counts."""
-        if self._adds_up(records):
-            yield records  # a record may still be wrong: COPY is the judge of that
+    def _kept(self, lines: bytes, before: int, at: int, quoted: bool) -> Iterator[bytes]:
+        """Whole lines (``before`` lines and ``at`` bytes into the data, ``quoted``:
+        they start inside quotes), less the ones :meth:`without_wrong_widths` takes out."""
+        delimiter, want = self.dialect.delimiter.encode(), self.width - 1
+        ends = lines.count(b"\n") + (0 if lines.endswith(b"\n") else 1)
+        if not quoted and lines.count(delimiter) == want * ends:
+            yield lines  # a line may still be wrong: COPY is the judge of that
             return
-        half = len(records) // 2
-        mid = line_end(records, half, self.quote, bool(records.count(self.quote, 0, half) & 1))
-        if mid < 0 or mid == len(records):
-            mid = line_end(records, 0, self.quote, False)
-        if mid < 0 or mid == len(records):  # one record: out when it holds no quote
-            delimiters = records.count(self.dialect.delimiter.encode())
-            wrong = not records.strip(b"\r\n") or delimiters != self.width - 1
-            if self.quote in records or not wrong:
-                yield records
-            else:
-                self._cut_out(records, before + 1, at)
-            return
-        yield from self._kept(records[:mid], before, at)
-        yield from self._kept(records[mid:], before + records.count(b"\n", 0, mid), at + mid)
-
-    def _adds_up(self, records: bytes) -> bool:
-        """The delimiters outside quotes are the width's for each record, and no line is
-        blank."""
-        delimiter = self.dialect.delimiter.encode()
-        outside = records.split(self.quote)[::2] if self.quote in records else [records]
-        ends = sum(part.count(b"\n") for part in outside)
-        ends += 0 if records.endswith(b"\n") else 1
-        blank = records.startswith((b"\n", b"\r\n")) or any(
-            b"\n\n" in part or b"\n\r\n" in part for part in outside
-        )
-        delimiters = sum(part.count(delimiter) for part in outside)
-        return not blank and delimiters == (self.width - 1) * ends
+        pos, sent, line = 0, 0, before
+        while pos < len(lines):
+            nl = lines.find(b"\n", pos)
+            end = len(lines) if nl < 0 else nl + 1
+            text, line = lines[pos:end], line + 1
+            quotes = text.count(self.quote)
+            judged = not quoted and not quotes
+            quoted ^= bool(quotes & 1)
+            if judged and (not text.strip(b"\r\n") or text.count(delimiter) != want):
+                if pos > sent:
+                    yield lines[sent:pos]
+                self._cut_out(text, line, at + pos)
+                sent = end
+            pos = end
+        if sent < len(lines):
+            yield lines[sent:]
 
     def _cut_out(self, record: bytes, line: int, at: int) -> None:
         """A record taken out of the stream: a reject (a blank line is no record)."""
