@@ -650,8 +650,7 @@ class FileLoad:
         """The file in one COPY (or one per chunk of a split): the sink's own, or on
         PostgreSQL 17+ one that skips bad values (:meth:`_skipping`)."""
         if splitter is None and (skipped := self._skipping(conn, load, opened)):
-            loaded, sha256 = skipped
-            return replace(loaded, sha256=sha256 or stream.sha256)
+            return replace(skipped, sha256=stream.sha256)
         with conn.transaction():
             if splitter is not None:
                 result = splitter.run(conn, self.extra)
@@ -730,55 +729,29 @@ class FileLoad:
 
     def _skipping(
         self, conn: psycopg.Connection[Any], load: LoadInput, opened: OpenedFile
-    ) -> tuple[Loaded, str | None] | None:
+    ) -> Loaded | None:
         """On PostgreSQL 17+, the fast COPY itself skips a row whose value its type
         refuses (``ON_ERROR ignore``); the file is read again, up to the last such row,
-        only when there was one, for the rejects' records. A record of the wrong width
-        (COPY cannot skip it) has the file sent again without such records, each a
-        reject. The load and the sha256 of the bytes it read whole (None: the first
-        reading's). ``None``: this file loads by the sink's own COPY (a server before
-        17, a sink that stages, no bad rows to set aside). Raises what a failed COPY
-        raises, or :class:`Declined`."""
+        only when there was one, for the rejects' records. ``None``: this file loads by
+        the sink's own COPY (a server before 17, a sink that stages, no bad rows to set
+        aside). Raises what a failed COPY raises, or :class:`Declined`."""
         if conn.info.server_version < SKIPS_FROM or not self._resumes(load):
             return None
         copier = self._copier(conn, load, opened)
         if copier is None:
             return None
         assert load.chunks is not None
-        try:
-            return self._skipped_copy(conn, load, opened, copier, load.chunks), None
-        except psycopg.Error as exc:
-            if exc.sqlstate != "22P04":  # not a record of the wrong width
-                raise
-        self._setting_aside()
-        with self._read_again() as (again, stream):
-            copier, chunks = self._copier(conn, load, again), again.chunks()
-            if copier is None or chunks is None:
-                raise Declined("the file read again hands on other bytes")
-            narrow = copier.without_wrong_widths(chunks)
-            return self._skipped_copy(conn, load, again, copier, narrow), stream.sha256
-
-    def _skipped_copy(
-        self,
-        conn: psycopg.Connection[Any],
-        load: LoadInput,
-        opened: OpenedFile,
-        copier: ResumedCopy,
-        chunks: Iterator[bytes],
-    ) -> Loaded:
-        """One skipping COPY of ``chunks`` (see :meth:`_skipping`), in a savepoint."""
         with conn.transaction():
             with conn.cursor() as cur:
                 self.fp.sink.before_copy(cur, load)
-            skipped = copier.copy_whole(chunks)
+            skipped = copier.copy_whole(load.chunks)
             if skipped:
                 self._setting_aside()
                 with self._read_again() as (reread, _):
-                    again = reread.chunks()
-                    if again is None:
+                    chunks = reread.chunks()
+                    if chunks is None:
                         raise Declined("the file read again hands on no bytes")
-                    copier.set_aside_skipped(again, skipped)
-            copier.rejects.sort(key=lambda r: r.line or 0)
+                    copier.set_aside_skipped(chunks, skipped)
             loaded, rejects, read = copier.loaded, copier.rejects, copier.read
             if self._over_limit(len(rejects), read):
                 raise TooManyRejects(rejects, read)

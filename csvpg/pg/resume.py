@@ -176,8 +176,6 @@ class ResumedCopy:
         self._notices: list[str] = []
         #: The bytes after a bad record, to cut into batches again.
         self.back = b""
-        #: The data's lines :meth:`without_wrong_widths` took out of the stream.
-        self.removed: list[int] = []
 
     def run(self, chunks: Iterator[bytes]) -> tuple[int, list[Reject], int]:
         """Rows loaded, rejects (in file order) and records read."""
@@ -300,73 +298,8 @@ class ResumedCopy:
         finally:
             self.conn.remove_notice_handler(self._notice)
         skipped = self._skips_said()
-        self.loaded = writer.rows
-        self.read += writer.rows
+        self.loaded = self.read = writer.rows
         return skipped
-
-    def without_wrong_widths(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
-        """The bytes again, less the records with the wrong number of fields that hold no
-        quote (each a reject, as the careful path sets it aside) and blank lines (no
-        record): the COPY that failed on one goes through. A record with a quote goes on
-        as it is; a wrong one of those fails the COPY again (the batches take it)."""
-        carry, quoted, line, at = b"", False, 0, 0  # line and place where carry starts
-        for chunk in chunks:
-            data = carry + chunk
-            cut = data.rfind(b"\n") + 1
-            if not cut:
-                carry = data
-                continue
-            yield from self._kept(data[:cut], line, at, quoted)
-            quoted ^= bool(data.count(self.quote, 0, cut) & 1)
-            line, at, carry = line + data.count(b"\n", 0, cut), at + cut, data[cut:]
-        if carry:
-            yield from self._kept(carry, line, at, quoted)
-
-    def _kept(self, lines: bytes, before: int, at: int, quoted: bool) -> Iterator[bytes]:
-        """Whole lines (``before`` lines and ``at`` bytes into the data, ``quoted``:
-        they start inside quotes), less the ones :meth:`without_wrong_widths` takes out."""
-        delimiter, want = self.dialect.delimiter.encode(), self.width - 1
-        ends = lines.count(b"\n") + (0 if lines.endswith(b"\n") else 1)
-        if not quoted and lines.count(delimiter) == want * ends:
-            yield lines  # a line may still be wrong: COPY is the judge of that
-            return
-        pos, sent, line = 0, 0, before
-        while pos < len(lines):
-            nl = lines.find(b"\n", pos)
-            end = len(lines) if nl < 0 else nl + 1
-            text, line = lines[pos:end], line + 1
-            quotes = text.count(self.quote)
-            judged = not quoted and not quotes
-            quoted ^= bool(quotes & 1)
-            if judged and (not text.strip(b"\r\n") or text.count(delimiter) != want):
-                if pos > sent:
-                    yield lines[sent:pos]
-                self._cut_out(text, line, at + pos)
-                sent = end
-            pos = end
-        if sent < len(lines):
-            yield lines[sent:]
-
-    def _cut_out(self, record: bytes, line: int, at: int) -> None:
-        """A record taken out of the stream: a reject (a blank line is no record)."""
-        self.removed.append(line)
-        raw = record.decode(self.codec, "surrogateescape")
-        fields = self._fields(raw)
-        if fields is None:
-            return
-        if len(fields) == self.width:
-            raise Declined(f"line {line} reads as {len(fields)} fields in Python")
-        reject = Reject(self.lines + line, wrong_width(len(fields), self.width), raw)
-        self._add(self._placed(reject, at, len(record)))
-
-    def _unfiltered(self, line: int) -> int:
-        """The data's physical line ``line`` of the stream :meth:`without_wrong_widths`
-        handed on, as a line of the file's own data."""
-        for removed in self.removed:
-            if removed > line:
-                break
-            line += 1
-        return line
 
     def set_aside_skipped(
         self, chunks: Iterator[bytes], skipped: list[tuple[int, str, str]]
@@ -385,14 +318,13 @@ class ResumedCopy:
             if uncounted is None:
                 uncounted = _Lines(block, self.quote).uncounted
             ends = block.count(b"\n")
-            # COPY's line n is the data's physical line n + uncounted (less the lines
-            # without_wrong_widths took out).
-            last = lines + ends + (0 if block.endswith(b"\n") else 1)
-            here = [p for p in pending if self._unfiltered(p[0] + uncounted) <= last]
+            # COPY's line n is the data's physical line n + uncounted.
+            last = lines + ends + (0 if block.endswith(b"\n") else 1) - uncounted
+            here = [p for p in pending if p[0] <= last]
             if here:
                 before, before_lines, before_at = tail if tail[0] else (b"", lines, at)
                 batch = before + block
-                rows = [(self._unfiltered(n + uncounted) - before_lines, c, v) for n, c, v in here]
+                rows = [(n + uncounted - before_lines, c, v) for n, c, v in here]
                 walker = _Lines(batch, self.quote, first=False)
                 self._set_aside_in(batch, walker, rows, self.lines + before_lines, before_at)
                 pending = pending[len(here) :]

@@ -328,34 +328,3 @@ def test_blocks_cut_inside_records_find_every_skipped_row(
     assert [r[2] for r in found] == ["2000-02-31"] * 9
     assert [r[0] for r in found] == [2 + 2 * (i - 1) for i in range(6, 60, 6)]
     assert [r[0] for r in rows] == [i for i in range(1, 60) if i % 6]
-
-
-@pytest.mark.pg(">= 17")
-@pytest.mark.parametrize("block", [1 << 20, 7], ids=["1MiB", "7B"])
-@pytest.mark.parametrize("end", ["\n", "\r\n"], ids=["lf", "crlf"])
-def test_wrong_widths_are_cut_out_and_the_file_loads_in_one_more_copy(
-    both: Both, monkeypatch: pytest.MonkeyPatch, block: int, end: str
-) -> None:
-    """PostgreSQL 17+: a record of the wrong width fails the skipping COPY; the file goes
-    again without such records (and blank lines), not COPY by COPY. A bad value after
-    them is still found on its own line: the lines taken out shift COPY's count."""
-    from csvpg.builtin import format_csv
-
-    def no_batches(*_: Any) -> Any:
-        raise AssertionError("the file went COPY by COPY")
-
-    monkeypatch.setattr(resume.ResumedCopy, "run", no_batches)
-    monkeypatch.setattr(format_csv, "BLOCK_SIZE", block)
-    data = (
-        HEADER + '1,a,2000-01-01\n2,b,2000-01-02,extra\n3,"c, quoted",2000-01-03\n\n'
-        '4,d\n5,e,2000-13-01\n6,"f\ng",2000-01-06\n7,h,2000-01-07\n'
-    ).replace("\n", end)
-    counts, rows, found = both(data)
-    assert counts == (7, 4, 3)
-    assert [(r[0], r[1], r[3]) for r in found] == [
-        (3, None, "4 fields where the header has 3"),
-        (6, None, "2 fields where the header has 3"),
-        (7, "born", 'date/time field value out of range: "2000-13-01"'),
-    ]
-    assert [r[0] for r in rows] == [1, 3, 6, 7]
-    assert found[0][5] == "2,b,2000-01-02,extra" + end
