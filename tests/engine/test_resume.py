@@ -328,3 +328,32 @@ def test_blocks_cut_inside_records_find_every_skipped_row(
     assert [r[2] for r in found] == ["2000-02-31"] * 9
     assert [r[0] for r in found] == [2 + 2 * (i - 1) for i in range(6, 60, 6)]
     assert [r[0] for r in rows] == [i for i in range(1, 60) if i % 6]
+
+
+@pytest.mark.parametrize("block", [1 << 20, 7], ids=["1MiB", "7B"])
+def test_wrong_widths_blank_lines_and_bad_values_after_them(
+    both: Both, monkeypatch: pytest.MonkeyPatch, block: int
+) -> None:
+    """Records of the wrong width (with and without quotes, over two lines), a blank
+    line and bad values after them, the file read in blocks of any size: the same
+    rejects, on their own lines, as the careful path's."""
+    from csvpg.builtin import format_csv
+
+    monkeypatch.setattr(format_csv, "BLOCK_SIZE", block)
+    data = (
+        HEADER + '1,a,2000-01-01\n2,b,2000-01-02,extra\n3,"c, quoted",2000-01-03\n\n'
+        '4,d\n5,e,2000-13-01\n6,"f\ng",2000-01-06\n7,h,2000-01-07\n'
+        '8,"i, j",2000-01-08,extra\n9,"k\nl",x,y\n10,m,2000-02-30\n11,n,2000-01-11\n'
+    )
+    counts, rows, found = both(data)
+    assert counts == (11, 5, 6)
+    assert [(r[0], r[1], r[3]) for r in found] == [
+        (3, None, "4 fields where the header has 3"),
+        (6, None, "2 fields where the header has 3"),
+        (7, "born", 'date/time field value out of range: "2000-13-01"'),
+        (11, None, "4 fields where the header has 3"),
+        (12, None, "4 fields where the header has 3"),
+        (14, "born", 'date/time field value out of range: "2000-02-30"'),
+    ]
+    assert [r[0] for r in rows] == [1, 3, 6, 7, 11]
+    assert found[0][5] == "2,b,2000-01-02,extra\n"
