@@ -66,7 +66,7 @@ __all__ = [
     "qualified",
     "run",
     "stage_file",
-    "staged_values",
+    "staged_select",
     "start",
     "table_ddl",
 ]
@@ -94,7 +94,7 @@ _EXPORTS = {
     # SQL for sinks that write PostgreSQL tables their own way (e.g. csvpg-merge).
     "stage_file": "csvpg.pg.staging",
     "cast_list": "csvpg.pg.load",
-    "staged_values": "csvpg.pg.load",
+    "staged_select": "csvpg.pg.load",
     "create_table_sql": "csvpg.pg.load",
     "table_ddl": "csvpg.pg.load",
     "null_markers_sql": "csvpg.pg.load",
@@ -183,7 +183,7 @@ if TYPE_CHECKING:
         convert_sql,
         create_table_sql,
         null_markers_sql,
-        staged_values,
+        staged_select,
         table_ddl,
     )
     from csvpg.pg.staging import stage_file

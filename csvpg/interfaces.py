@@ -369,7 +369,7 @@ class Staged:
     names: dict[int, str]
     rows: int
     #: The columns have the target's types already (``stage_file(typed=True)``): their
-    #: values need no cast (see :func:`csvpg.staged_values`).
+    #: values need no cast (see :func:`csvpg.staged_select`).
     typed: bool = False
 
 

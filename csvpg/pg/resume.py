@@ -21,6 +21,7 @@ disagree) raises :class:`Declined`, and the file takes the careful path instead.
 
 from __future__ import annotations
 
+import bisect
 import csv
 import io
 import math
@@ -320,7 +321,8 @@ class ResumedCopy:
             ends = block.count(b"\n")
             # COPY's line n is the data's physical line n + uncounted.
             last = lines + ends + (0 if block.endswith(b"\n") else 1) - uncounted
-            here = [p for p in pending if p[0] <= last]
+            # (pending is sorted: its rows in this block are a prefix, found by bisection)
+            here = pending[: bisect.bisect_right(pending, last, key=lambda p: p[0])]
             if here:
                 before, before_lines, before_at = tail if tail[0] else (b"", lines, at)
                 batch = before + block
@@ -512,10 +514,10 @@ class _Lines:
             batch.count(b"\r") == batch.count(b"\r\n") == batch.count(b"\n")
         ):
             raise Declined("line ends of more than one kind")
-        end = line_end(batch, 0, quote, False)
-        self.uncounted = max(0, batch.count(b"\n", 0, len(batch) if end < 0 else end) - 1)
-        if not first:
-            self.uncounted = 0
+        self.uncounted = 0
+        if first:
+            end = line_end(batch, 0, quote, False)
+            self.uncounted = max(0, batch.count(b"\n", 0, len(batch) if end < 0 else end) - 1)
 
     def record(self, line: int) -> tuple[int, int, int]:
         """Where the record COPY names ``line`` starts and ends, and the physical line
