@@ -323,3 +323,53 @@ def test_a_quote_ending_an_unquoted_field_is_found(
     out.write('5",x\n')
     writer.writerows(rows[where:])
     assert _fed(QuoteCheck(",", '"', '"', binary=True), out.getvalue().encode(), size)
+
+
+def _kind_tried_one_by_one(value: str) -> str:
+    """Header detection's value kinds as four patterns tried in turn: what the one
+    pattern of ``csvpg.detect`` must give."""
+    import re
+
+    v = value.strip()
+    if not v:
+        return ""
+    digits = v.lstrip("+-")
+    if digits.isascii() and digits.isdigit():
+        return "integer"
+    if re.match(r"^[+-]?\d{1,3}(?:[,.' ]\d{3})+(?:[.,]\d+)?$", v):
+        return "grouped"
+    if re.match(r"^\s*[+-]?(?:\d+(?:[.,]\d+)*|\d*[.,]\d+)(?:[eE][+-]?\d+)?%?\s*$", v):
+        return "number"
+    if re.match(r"^\s*\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}(?:[T ]\d{1,2}:\d{2}.*)?\s*$", v):
+        return "date"
+    return "text"
+
+
+@settings(max_examples=1000)
+@given(
+    st.one_of(
+        st.text(alphabet="0123456789+-.,' eET:/%\n\t\u00a0\u0663x", max_size=24),
+        st.text(max_size=12),
+    )
+)
+def test_a_value_has_the_kind_the_patterns_tried_in_turn_give(value: str) -> None:
+    """One pattern classifies a value as integer, grouped, number, date or text exactly
+    as the four patterns did one after the other: Arabic-Indic digits, signs, a line end
+    inside a date's time, no-break spaces and all."""
+    from csvpg.detect import _kind
+
+    assert _kind(value) == _kind_tried_one_by_one(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [
+        ("42", "integer"), ("+-7", "integer"), ("2,666", "grouped"), ("1.234.567,89", "grouped"),
+        ("3.5", "number"), ("-1e5%", "number"), ("\u0663\u0664", "number"),
+        ("2024-01-15", "date"), ("15.01.2024 10:30:00", "date"), ("abc", "text"), (" ", ""),
+    ],
+)  # fmt: skip
+def test_value_kinds(value: str, kind: str) -> None:
+    from csvpg.detect import _kind
+
+    assert _kind(value) == kind
