@@ -695,6 +695,7 @@ def _kind(value: str) -> str:
 #: separator is ``-`` or ``/`` comes first: no number holds one after a digit, and it
 #: spares such dates three failed tries. An integer's digits are ASCII (what int()
 #: takes); the other kinds take any digit.
+_DASHED = r"[0-9]{1,4}[-/][0-9]{1,2}[-/.][0-9]{1,4}(?:[T ][0-9]{1,2}:[0-9]{2}.*)?"
 _KIND = re.compile(
     r"(?P<dashed>\s*\d{1,4}[-/]\d{1,2}[-/.]\d{1,4}(?:[T ]\d{1,2}:\d{2}.*)?\s*)"
     r"|(?P<integer>[+-]*[0-9]+)"
@@ -703,6 +704,16 @@ _KIND = re.compile(
     r"|(?P<date>\s*\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}(?:[T ]\d{1,2}:\d{2}.*)?\s*)"
 )
 _KIND_NAMES = {"integer": "integer", "grouped": "grouped", "number": "number"}
+#: A decimal with a point that no grouping could have made (``1.234`` is grouped): four
+#: digits or more before it, or not three after it.
+_DECIMAL = r"[+-]?(?:[0-9]{4,}\.[0-9]+|[0-9]+\.(?:[0-9]{1,2}|[0-9]{4,}))"
+#: A column of plain integers, of decimals, or of dates with a dash or slash (ASCII
+#: digits, no space around): what most typed columns are, each matched at once on its
+#: values joined by line ends, where :func:`_kind` of each value gives the same.
+_WHOLE_COLUMNS = [
+    (re.compile(rf"{whole}(?:\n{whole})*"), kind)
+    for whole, kind in ((r"[+-]*[0-9]+", "integer"), (_DECIMAL, "number"), (_DASHED, "date"))
+]
 _NUMERIC = ("integer", "grouped", "number")
 
 
@@ -725,6 +736,12 @@ def _kinds(rows: list[list[str]], j: int) -> list[str]:
     ``1 - _AGREE`` of ``rows`` (and one, against rounding) are text: then no kind can be
     ``_AGREE`` of them, and :func:`_column_kind` of the values read so far is "" as it
     is of them all."""
+    values = [r[j] for r in rows]
+    joined = "\n".join(values)
+    if joined.count("\n") == len(values) - 1:  # no value holds a line end
+        for whole, kind in _WHOLE_COLUMNS:
+            if whole.fullmatch(joined):
+                return [kind] * len(values)
     kinds: list[str] = []
     texts, most = 0, (1 - _AGREE) * len(rows) + 1
     for r in rows:

@@ -373,3 +373,27 @@ def test_value_kinds(value: str, kind: str) -> None:
     from csvpg.detect import _kind
 
     assert _kind(value) == kind
+
+
+_COLUMN_VALUES = st.one_of(
+    st.integers(-(10**6), 10**12).map(str),
+    *(st.decimals(-(10**6), 10**6, places=n).map(str) for n in (1, 2, 3, 4)),
+    st.text(alphabet="0123456789.", min_size=1, max_size=8),
+    st.dates().map(lambda d: d.strftime("%Y-%m-%d")),
+    st.datetimes().map(lambda d: d.strftime("%d/%m/%Y %H:%M:%S")),
+    st.text(alphabet="0123456789+-/.: T\n\u0663", max_size=12),
+)
+
+
+@given(st.lists(_COLUMN_VALUES, max_size=30))
+def test_a_column_read_whole_has_the_kinds_its_values_have(values: list[str]) -> None:
+    """A column of integers or dates is matched whole (its values joined by line ends):
+    it must give each value's own kind, a value holding a line end or a space included."""
+    from csvpg.detect import _column_kind, _kind, _kinds
+
+    rows = [[v] for v in values]
+    every = [k for v in values if (k := _kind(v))]
+    kinds = _kinds(rows, 0)
+    assert _column_kind(kinds) == _column_kind(every)
+    if "text" not in every:
+        assert kinds == every
