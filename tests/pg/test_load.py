@@ -17,6 +17,7 @@ from psycopg import sql
 from csvpg.errors import SinkError
 from csvpg.interfaces import Column, ColumnType, CsvDialect, FileRef, LoadInput, Relation
 from csvpg.pg.load import (
+    GUARD_PIECE,
     RELATIVE_REASON,
     RELATIVE_WORDS,
     STAGING_ROW,
@@ -364,6 +365,29 @@ def test_a_word_cut_at_a_block_edge_is_judged_whole(db, blocks: list[bytes], fou
             list(guarded.chunks or ())
     else:
         assert list(guarded.chunks or ()) == blocks
+
+
+@pytest.mark.parametrize(
+    ("word", "found"), [(b"yesterday", True), (b"now", True), (b"nowak", False), (b"", False)]
+)
+@pytest.mark.parametrize("shift", [-5, -1, 0, 3])
+def test_a_large_block_goes_on_in_pieces_and_a_word_across_their_edge_is_seen(
+    db, word: bytes, found: bool, shift: int
+) -> None:
+    """The guard hands on a 1 MiB block in pieces (COPY is fed while the next is
+    looked at): they are the block, and a word astride a piece's edge is judged whole."""
+    line = b"1,j\xc3\xb6rg,2024-01-01\n"
+    filler = line * ((GUARD_PIECE * 3) // len(line))
+    at = GUARD_PIECE + shift - len(word) // 2 - 1  # the word's line end, then the word
+    block = filler[:at] + b"\n" + word + b",x,2024-01-01\n" + filler[at:]
+    guarded = guard_relative_dates(replace(orders(db), chunks=iter([block])))
+    if found:
+        with pytest.raises(MayHoldRelativeDates):
+            list(guarded.chunks or ())
+        return
+    pieces = list(guarded.chunks or ())
+    assert b"".join(pieces) == block
+    assert len(pieces) > 1 and max(map(len, pieces)) <= GUARD_PIECE
 
 
 def test_bytes_go_unwatched_when_no_date_column_could_take_a_word(db) -> None:
