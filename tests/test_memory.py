@@ -103,8 +103,8 @@ def test_iter_bytes_memory_does_not_grow_with_the_file(template: tuple[bytes, by
         # Every byte passed on but the header's, which csvpg reads and skips itself.
         assert total == stream.size - len(template[0])
     small, large = peaks[8 * MB], peaks[64 * MB]
-    # Measured: 9.6 MiB for both, all of it in open() (the 1 MiB sample decoded, and
-    # copied again into a StringIO for the header); 4 MiB while streaming after it.
+    # Measured: 7.8 MiB for both, all of it in open() (the 1 MiB sample decoded, and
+    # copied again into a StringIO for the header); less while streaming after it.
     assert large < 1.5 * small + 1 * MB, peaks
     assert max(small, large) < 16 * MB, peaks
 
@@ -116,9 +116,9 @@ def test_iter_batches_memory_does_not_grow_with_the_file(template: tuple[bytes, 
         peaks[size], rows = traced_peak(partial(_rows_through, stream))
         assert rows == stream.repeats * TEMPLATE_ROWS
     small, large = peaks[4 * MB], peaks[32 * MB]
-    # Measured: 26-28 MiB. The row path is bounded by rows, not bytes: the batch the
+    # Measured: 22 MiB. The row path is bounded by rows, not bytes: the batch the
     # consumer holds and the one being built (10 000 rows, ~10 MiB each at ~175 bytes a
-    # row) plus the 1 MiB block as a UCS-4 StringIO (~4 MiB).
+    # row) plus a 256 KiB block as a UCS-4 StringIO (~1 MiB).
     assert large < 1.5 * small + 1 * MB, peaks
     assert max(small, large) < 32 * MB, peaks
 

@@ -48,7 +48,8 @@ from csvpg.retry import is_transient
 #: several and they finish together).
 CHUNK_MIN = 256 << 10
 CHUNK_MAX = 8 << 20
-#: Pieces (≤ 1 MiB each) a connection may have waiting: its share of the client's memory.
+#: Pieces (a block of the byte path each, ~256 KiB) a connection may have waiting: its
+#: share of the client's memory.
 DEPTH = 8
 #: A chunk's rows are numbered from ``chunk << ORDINAL_BITS`` in staging.
 ORDINAL_BITS = 40

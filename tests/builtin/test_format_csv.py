@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from csvpg.builtin import format_csv
@@ -406,7 +406,7 @@ def test_large_file_blocks_and_batches() -> None:
     reader = CsvFormat().open(Trickle(data, 100_000), FileRef(url="mem://big", name="big"))  # type: ignore[arg-type]
     blocks = list(reader.iter_bytes())
     assert b"".join(blocks) == data_lines(data)
-    assert all(len(b) >= 1 << 20 for b in blocks[:-1])
+    assert all(len(b) >= format_csv.BLOCK_SIZE for b in blocks[:-1])
     reader = CsvFormat().open(io.BytesIO(data), FileRef(url="mem://big", name="big"))
     batches = list(reader.iter_batches())
     assert all(len(b) == 10_000 for b in batches[:-1])
@@ -420,7 +420,7 @@ def test_large_utf16_file_is_transcoded_in_blocks() -> None:
     reader = CsvFormat().open(io.BytesIO(data), FileRef(url="mem://u16", name="u16"))
     blocks = list(reader.iter_bytes())
     assert b"".join(blocks).decode("utf-8") == text.split("\r\n", 1)[1]
-    assert all(len(b) >= 1 << 20 for b in blocks[:-1])
+    assert all(len(b) >= format_csv.BLOCK_SIZE for b in blocks[:-1])
 
 
 def test_data_is_read_once() -> None:
@@ -555,6 +555,8 @@ def test_round_trip_auto_delimiter(
 )
 def test_skip_rows_property(table: list[list[str]], banner: list[str], eol: str) -> None:
     """``skip_rows`` drops exactly the banner's physical lines, whatever they hold."""
+    # A file that opens with U+FEFF opens with a byte order mark, which is no value.
+    assume(banner or not table[0][0].startswith("\ufeff"))
     if eol == "\r":
         table = [[v.replace("\r", "").replace("\n", "") for v in row] for row in table]
     body = write(table, ",", eol, "utf-8")

@@ -374,7 +374,7 @@ def test_a_word_cut_at_a_block_edge_is_judged_whole(db, blocks: list[bytes], fou
 def test_a_large_block_goes_on_in_pieces_and_a_word_across_their_edge_is_seen(
     db, word: bytes, found: bool, shift: int
 ) -> None:
-    """The guard hands on a 1 MiB block in pieces (COPY is fed while the next is
+    """The guard hands on a large block in pieces (COPY is fed while the next is
     looked at): they are the block, and a word astride a piece's edge is judged whole."""
     line = b"1,j\xc3\xb6rg,2024-01-01\n"
     filler = line * ((GUARD_PIECE * 3) // len(line))
