@@ -747,7 +747,7 @@ class FileLoad:
             skipped = copier.copy_whole(load.chunks)
             if skipped:
                 self._setting_aside()
-                with self._read_again() as (reread, _):
+                with self._read_again(hashed=False) as (reread, _):
                     chunks = reread.chunks()
                     if chunks is None:
                         raise Declined("the file read again hands on no bytes")
@@ -760,12 +760,13 @@ class FileLoad:
         return Loaded(result, rejects, read, bool(rejects), None)
 
     @contextlib.contextmanager
-    def _read_again(self) -> Iterator[tuple[OpenedFile, CountingStream]]:
+    def _read_again(self, *, hashed: bool = True) -> Iterator[tuple[OpenedFile, CountingStream]]:
         """The file opened anew, for a second reading after its first COPY. Not progress
-        (these bytes were counted once): only a cancel check per MiB."""
+        (these bytes were counted once): only a cancel check per MiB. ``hashed``: its
+        checksum is made again (a reading that loads the file; not one for rejects)."""
         fp, cancel, url = self.fp, self.ctx.cancel, self.url
         stream = CountingStream(
-            self.ctx.source.open(fp.ref), lambda _: cancel.raise_if_cancelled(url)
+            self.ctx.source.open(fp.ref), lambda _: cancel.raise_if_cancelled(url), hashed=hashed
         )
         opened = open_stream(fp, stream)  # type: ignore[arg-type]
         try:

@@ -15,12 +15,19 @@ class CountingStream(io.RawIOBase):
     """Wraps a source stream: counts and hashes (sha256) the bytes as they are read, so
     progress is pushed and the checksum is made by the one read that happens anyway."""
 
-    def __init__(self, inner: BinaryIO, on_progress: Callable[[int], None] | None = None) -> None:
+    def __init__(
+        self,
+        inner: BinaryIO,
+        on_progress: Callable[[int], None] | None = None,
+        *,
+        hashed: bool = True,
+    ) -> None:
         self.inner = inner
         self.count = 0
         self._reported = 0
         self._on_progress = on_progress
-        self._sha = hashlib.sha256()
+        #: None: a reading whose checksum nobody needs (the file read again for rejects).
+        self._sha = hashlib.sha256() if hashed else None
         self.eof = False
         #: ``time.perf_counter()`` when the end was read: what followed was PostgreSQL's.
         self.eof_at: float | None = None
@@ -28,7 +35,7 @@ class CountingStream(io.RawIOBase):
     @property
     def sha256(self) -> str | None:
         """The checksum of the whole stream, once it was read to its end."""
-        return self._sha.hexdigest() if self.eof else None
+        return self._sha.hexdigest() if self.eof and self._sha is not None else None
 
     def readable(self) -> bool:
         return True
@@ -42,7 +49,8 @@ class CountingStream(io.RawIOBase):
         data = self.inner.read(-1 if size is None else size)
         n = len(data)
         if n:
-            self._sha.update(data)
+            if self._sha is not None:
+                self._sha.update(data)
             self.count += n
         elif size != 0 and not self.eof:
             self.eof, self.eof_at = True, time.perf_counter()
