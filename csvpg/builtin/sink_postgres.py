@@ -93,6 +93,7 @@ class UpsertSink(PostgresSink):
     mode = "upsert"
     requires_primary_key = True
     stages_every_file = True
+    stages_in_table_types = True
     copies_into_new_table = False
     copies_file = False
 

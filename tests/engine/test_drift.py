@@ -356,6 +356,8 @@ def test_split_load_with_evolve_matches_one_connection(csvpg_run, csvpg_db) -> N
             '[source]\nurl = "files/export.csv"\n'
             f'[sink]\nmode = "upsert"\ntable = "{table}"\nprimary_key = ["id"]\n'
             f'schema = "evolve"\n[run]\nworkers = 2\nsplit_mb = {split_mb}\n'
+            # Converted in SQL, so the upsert splits (staged typed, it would not).
+            '[columns]\namount = { type = "numeric(12,2)", thousands = "," }\n'
         )
 
     alone = csvpg_run(job("alone", 0), files=data)
