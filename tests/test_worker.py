@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import psycopg
+
 from csvpg.cli.main import main
 from csvpg.spec import load_job
 from csvpg.worker import enqueue_run
@@ -159,20 +161,27 @@ def test_enqueue_run_is_what_serve_can_call(db, tmp_path: Path) -> None:
 
 
 def test_sigterm_lets_the_file_in_flight_finish(db, tmp_path: Path, capsys) -> None:
-    rows = 3 * ROWS  # a COPY long enough to be seen in flight on a busy machine
-    write_files(tmp_path / "data", 6, rows=rows)
+    write_files(tmp_path / "data", 6)
     name, queue = unique("term"), unique("q")
+    # The table is there, and another session holds it: the worker's first COPY waits
+    # in flight (a file's COPY is over too soon to be seen for sure).
+    db.execute(f'CREATE TABLE {db.schema}."parts" (id bigint, text text)')
     run_id = queue_run(parts_job(tmp_path, db, name), db, queue, capsys)
-    with workers(tmp_path, db.dsn, queue, 1) as (worker,):
-        wait_for("a file loading", lambda: copying(db.dsn))
-        worker.signal(15)
-        assert worker.wait() == 0
-        log = worker.log()
+    with psycopg.connect(db.dsn) as holder:
+        holder.execute(f'LOCK TABLE {db.schema}."parts" IN ACCESS EXCLUSIVE MODE')
+        with workers(tmp_path, db.dsn, queue, 1) as (worker,):
+            wait_for("a file loading", lambda: copying(db.dsn))
+            worker.signal(15)
+            wait_for("the worker stopping", lambda: " worker: stopping" in worker.log())
+            holder.rollback()  # the lock goes: the file in flight goes on
+            assert worker.wait() == 0
+            log = worker.log()
     assert " worker: stopping signal=SIGTERM" in log
     assert " worker: stopped" in log
     files = files_of(db.dsn, run_id)
     assert files and set(files.values()) == {"loaded"}, "the file in flight was finished"
-    assert query(db.dsn, f'SELECT count(*) FROM {db.schema}."parts"') == [(len(files) * rows,)]
+    assert len(files) < 6, "the worker took no more files once told to stop"
+    assert query(db.dsn, f'SELECT count(*) FROM {db.schema}."parts"') == [(len(files) * ROWS,)]
 
 
 def test_workers_lists_the_live_ones(db, tmp_path: Path, capsys) -> None:
