@@ -686,33 +686,40 @@ def _kind(value: str) -> str:
     if not v:
         return ""
     m = _KIND.fullmatch(v)
-    return _KIND_NAMES.get(m.lastgroup or "", "date") if m else "text"
+    kind = (m.lastgroup or "text") if m else "text"
+    return "date" if kind == "dashed" else kind
 
 
+#: A date's time, and dates whose first separator is ``-`` or ``/`` (no number holds
+#: one after a digit) or any of ``-/.``.
+_TIME = r"(?:[T ]\d{1,2}:\d{2}.*)?"
+_DASHED = r"\d{1,4}[-/]\d{1,2}[-/.]\d{1,4}" + _TIME
+_DATE = r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}" + _TIME
 #: The kinds as one pattern: header detection reads every value of a sample, and one
 #: match per value instead of up to four halves its cost. They are tried in the order
-#: integer, grouped, number, date (``1.2.3`` is a number), but a date whose first
-#: separator is ``-`` or ``/`` comes first: no number holds one after a digit, and it
-#: spares such dates three failed tries. An integer's digits are ASCII (what int()
-#: takes); the other kinds take any digit.
-_DASHED = r"[0-9]{1,4}[-/][0-9]{1,2}[-/.][0-9]{1,4}(?:[T ][0-9]{1,2}:[0-9]{2}.*)?"
+#: integer, grouped, number, date (``1.2.3`` is a number), but a dashed date comes first,
+#: sparing it three failed tries. An integer's digits are ASCII (what int() takes); the
+#: other kinds take any digit.
 _KIND = re.compile(
-    r"(?P<dashed>\s*\d{1,4}[-/]\d{1,2}[-/.]\d{1,4}(?:[T ]\d{1,2}:\d{2}.*)?\s*)"
+    rf"(?P<dashed>\s*{_DASHED}\s*)"
     r"|(?P<integer>[+-]*[0-9]+)"
     r"|(?P<grouped>[+-]?\d{1,3}(?:[,.' ]\d{3})+(?:[.,]\d+)?)"
     r"|(?P<number>\s*[+-]?(?:\d+(?:[.,]\d+)*|\d*[.,]\d+)(?:[eE][+-]?\d+)?%?\s*)"
-    r"|(?P<date>\s*\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}(?:[T ]\d{1,2}:\d{2}.*)?\s*)"
+    rf"|(?P<date>\s*{_DATE}\s*)"
 )
-_KIND_NAMES = {"integer": "integer", "grouped": "grouped", "number": "number"}
 #: A decimal with a point that no grouping could have made (``1.234`` is grouped): four
 #: digits or more before it, or not three after it.
 _DECIMAL = r"[+-]?(?:[0-9]{4,}\.[0-9]+|[0-9]+\.(?:[0-9]{1,2}|[0-9]{4,}))"
-#: A column of plain integers, of decimals, or of dates with a dash or slash (ASCII
-#: digits, no space around): what most typed columns are, each matched at once on its
-#: values joined by line ends, where :func:`_kind` of each value gives the same.
+#: A column of plain integers, of decimals, or of dashed dates (ASCII digits, no space
+#: around): what most typed columns are, each matched at once on its values joined by
+#: line ends, where :func:`_kind` of each value gives the same.
 _WHOLE_COLUMNS = [
     (re.compile(rf"{whole}(?:\n{whole})*"), kind)
-    for whole, kind in ((r"[+-]*[0-9]+", "integer"), (_DECIMAL, "number"), (_DASHED, "date"))
+    for whole, kind in (
+        (r"[+-]*[0-9]+", "integer"),
+        (_DECIMAL, "number"),
+        (_DASHED.replace(r"\d", "[0-9]"), "date"),
+    )
 ]
 _NUMERIC = ("integer", "grouped", "number")
 

@@ -176,8 +176,8 @@ def test_upsert_split_matches_one_connection(csvpg_run, csvpg_db) -> None:
 def test_an_upsert_copy_could_stage_in_the_table_types_is_not_split(csvpg_run, csvpg_db) -> None:
     """Staged in the table's own types on one connection, an upsert is faster than split
     into TEXT chunks for its one INSERT to cast: it does not split, and says why."""
-    summary = csvpg_run(job("typed", "upsert", columns='amount = "numeric(8,2)"'),
-                        files={"export.csv": export()})  # fmt: skip
+    typed = job("typed", "upsert", columns='amount = "numeric(8,2)"')
+    summary = csvpg_run(typed, files={"export.csv": export()})
     assert split_of(summary) == {
         "connections": 1,
         "why": "upsert stages the file in the table's own types on one connection, "
