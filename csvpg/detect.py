@@ -743,9 +743,9 @@ def _kinds(rows: list[list[str]], j: int) -> list[str]:
     ``1 - _AGREE`` of ``rows`` (and one, against rounding) are text: then no kind can be
     ``_AGREE`` of them, and :func:`_column_kind` of the values read so far is "" as it
     is of them all."""
-    values = [r[j] for r in rows]
+    values = [v for r in rows if (v := r[j])]  # (an empty value has no kind)
     joined = "\n".join(values)
-    if joined.count("\n") == len(values) - 1:  # no value holds a line end
+    if values and joined.count("\n") == len(values) - 1:  # no value holds a line end
         for whole, kind in _WHOLE_COLUMNS:
             if whole.fullmatch(joined):
                 return [kind] * len(values)

@@ -4,7 +4,7 @@ csvpg's, so the engine, ``pg/`` and the front ends can all use it."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 __all__ = ["COUNTS", "FileSummary", "RunSummary", "drift_lines"]
@@ -29,6 +29,18 @@ class FileSummary:
     hint: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
     unchanged: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The file as ``--json`` and webhooks give it. Its values are the summary's own
+        (``details`` is copied one level deep): ``dataclasses.asdict`` copies every
+        nested value, a fifth of a millisecond per file of a 10,000-file run."""
+        out = {f.name: getattr(self, f.name) for f in _FILE_FIELDS}
+        out["seconds"] = round(self.seconds, 3)
+        out["details"] = dict(self.details)
+        return out
+
+
+_FILE_FIELDS = fields(FileSummary)
 
 
 @dataclass
@@ -65,7 +77,7 @@ class RunSummary:
                 "files_skipped": sum(f.status == "skipped" for f in self.files),
                 **{c: self.total(c) for c in COUNTS},
             },
-            "files": [{**asdict(f), "seconds": round(f.seconds, 3)} for f in self.files],
+            "files": [f.to_dict() for f in self.files],
             "notifications": self.notifications,
         }
 

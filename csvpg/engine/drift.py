@@ -78,7 +78,7 @@ def settle(
         raise _missing(fp, drift.missing)
     fresh = before.added if before else {}
     types = {
-        c.name: replace(fresh.get(c.name, planned[c.name]), type=existing[c.name])
+        c.name: _typed(fresh.get(c.name, planned[c.name]), existing[c.name])
         for c in relation.columns
         if c.name in existing
     }
@@ -92,6 +92,12 @@ def settle(
         retype=retype,
     )
     return Settled(relation, types, drift, [ddl] if ddl is not None else [])
+
+
+def _typed(ct: ColumnType, table_type: str) -> ColumnType:
+    """``ct`` with the table's type (itself when it has it: a file's every column
+    would cost a ``replace``)."""
+    return ct if ct.type == table_type else replace(ct, type=table_type)
 
 
 def _evolve(

@@ -671,7 +671,7 @@ class FileLoad:
         """The file's load input, and the drift DDL it needs run. Files that change the
         same table take turns: once it is this file's turn, its columns are settled
         again against the table as the file before it left it."""
-        before = copy.deepcopy(self.drift)
+        before = copy.deepcopy(self.drift) if self.drift else Drift()  # (most are empty)
         load = self.load_input(conn, opened)
         if self.drift_ddl:
             self._take_turns(conn, "csvpg.drift")

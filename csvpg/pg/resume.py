@@ -40,8 +40,8 @@ from psycopg.waiting import Ready, Wait
 
 from csvpg.interfaces import LoadInput, Reject, wrong_width
 from csvpg.pg.careful import TooManyRejects
-from csvpg.pg.connect import qualified, sink_error
-from csvpg.pg.load import copy_statement, needs_staging, own_reason
+from csvpg.pg.connect import sink_error
+from csvpg.pg.load import needs_staging, own_reason, table_copy_statement
 from csvpg.pg.split import line_end
 
 #: Batches start this large, and never grow past it.
@@ -162,8 +162,8 @@ class ResumedCopy:
         self.skips = conn.info.server_version >= SKIPS_FROM
         self.columns = [c.name for c in load.relation.columns]
         self.width = len(load.relation.file_columns)
-        self.statement = copy_statement(
-            qualified(load.schema, load.table), self.columns, self.dialect, skip_bad=self.skips
+        self.statement = table_copy_statement(
+            load.schema, load.table, tuple(self.columns), self.dialect, self.skips
         )
         #: Physical lines before the batch being loaded, and its first byte's place.
         self.lines = line_offset
