@@ -434,7 +434,12 @@ def _field_quotes(
             first = text.find(quote, pos)
             if first < 0:
                 return
-            pos = max(pos, *(text.rfind(c, pos, first) + 1 for c in ends))
+            pos = max(
+                pos,
+                text.rfind(delimiter, pos, first) + 1,
+                text.rfind("\n", pos, first) + 1,
+                text.rfind("\r", pos, first) + 1,
+            )
         at = pos
         while at < n and text[at] == " ":
             at += 1
@@ -730,7 +735,7 @@ def _column_kind(kinds: list[str]) -> str:
         return ""
     if kinds.count("integer") >= _AGREE * len(kinds):
         return "integer"
-    if sum(k in _NUMERIC for k in kinds) >= _AGREE * len(kinds):
+    if sum(map(kinds.count, _NUMERIC)) >= _AGREE * len(kinds):
         # Thousands grouped: an ungrouped 2000 above them is a name (a year), no value.
         return "grouped" if kinds.count("grouped") * 2 >= len(kinds) else "number"
     if kinds.count("date") >= _AGREE * len(kinds):

@@ -9,6 +9,7 @@ short hash so that two long headers that share a prefix stay apart; duplicates g
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import unicodedata
@@ -52,6 +53,11 @@ def safe_identifier(raw: str, position: int, *, lowercase: bool = True) -> str:
 
 def safe_names(headers: list[str], *, lowercase: bool = True) -> list[str]:
     """Headers → unique identifiers, each ≤ 63 bytes, in file order."""
+    return list(_safe_names(tuple(headers), lowercase))
+
+
+@functools.lru_cache(maxsize=256)  # the files of a run mostly share their headers
+def _safe_names(headers: tuple[str, ...], lowercase: bool) -> tuple[str, ...]:
     out: list[str] = []
     taken: set[str] = set()
     bases = [safe_identifier(h, i, lowercase=lowercase) for i, h in enumerate(headers, start=1)]
@@ -66,7 +72,7 @@ def safe_names(headers: list[str], *, lowercase: bool = True) -> list[str]:
             n += 1
         taken.add(name)
         out.append(name)
-    return out
+    return tuple(out)
 
 
 def table_name(

@@ -651,6 +651,8 @@ def _overrides(entries: list[dict[str, Any]], file: str | None) -> list[Override
 
 
 def _notify(entries: list[dict[str, Any]], file: str | None) -> list[dict[str, Any]]:
+    if not entries:
+        return []  # (a job without webhooks does without HTTP's modules)
     from csvpg.notify import NOTIFY, STATUSES
 
     out = []

@@ -75,10 +75,14 @@ def test_a_worker_killed_mid_file_loses_nothing_and_loads_nothing_twice(
     name, queue = unique("kill"), unique("q")
     run_id = queue_run(parts_job(tmp_path, db, name), db, queue, capsys)
     assert query(db.dsn, "SELECT status FROM csvpg.runs WHERE id = %s", (run_id,)) == [("queued",)]
-    with workers(tmp_path, db.dsn, queue, 1) as (first,):
+    with workers(tmp_path, db.dsn, queue, 1) as (first,), psycopg.connect(db.dsn) as holder:
         wait_for("two files loaded", lambda: len(files_of(db.dsn, run_id)) >= 2)
+        # Another session holds the table: the worker's next COPY waits in flight (a
+        # file's COPY is over too soon to be killed in for sure).
+        holder.execute(f'LOCK TABLE {db.schema}."parts" IN ACCESS EXCLUSIVE MODE')
         wait_for("a file loading", lambda: copying(db.dsn), timeout=10)
         kill(first)
+        holder.rollback()
         loaded_before = len(files_of(db.dsn, run_id))
         assert loaded_before < 40, "the worker was killed before the last file"
         with workers(tmp_path, db.dsn, queue, 2) as others:

@@ -24,7 +24,6 @@ from psycopg import sql
 
 from csvpg.engine.plan import FilePlan, open_stream
 from csvpg.errors import SinkError
-from csvpg.infer.guess import Sample, can_seek, draw_sample
 from csvpg.infer.types import Profile
 from csvpg.interfaces import Batch, Column, ColumnType, Relation, Source
 from csvpg.pg.drift import Drift, alter_sql, is_widening, kind, wider_types
@@ -230,6 +229,8 @@ def profile_columns(
     """Each column's values profiled: a sample of the file, or (``full``) all of it.
     Of a ``typed`` column of numbers (its type in ``types``), only values that read as
     numbers: the others are rejects whatever the widening."""
+    from csvpg.infer.guess import Sample, can_seek, draw_sample  # (for schema = "evolve")
+
     columns = [*new, *typed]
     stream = source.open(fp.ref)
     opened = open_stream(fp, stream)

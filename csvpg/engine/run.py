@@ -23,7 +23,6 @@ from csvpg.engine.context import CancelToken, ConnectionBudget, Replay, RunConte
 from csvpg.engine.fileload import FileLoad
 from csvpg.engine.plan import FilePlan, Plan, make_plan, replay_plan
 from csvpg.errors import CsvpgError, DatabaseError
-from csvpg.notify import Webhook, deliver
 from csvpg.pg import history, manifest, split
 from csvpg.pg.connect import connect, free_connections, mask_dsn
 from csvpg.pg.load import existing_tables
@@ -469,6 +468,10 @@ class Engine:
 
     def _notify(self, summary: RunSummary, error: CsvpgError | None = None) -> list[dict[str, Any]]:
         """POST the summary to every webhook; a failing one is recorded, never raised."""
+        if not (self.job.notify or self.callbacks):
+            return []
+        from csvpg.notify import Webhook, deliver  # (HTTP's modules: only for a webhook)
+
         hooks = [Webhook(**entry) for entry in self.job.notify]
         hooks += [Webhook(url=url) for url in self.callbacks]
         if not hooks:
