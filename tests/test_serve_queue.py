@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
 
@@ -61,8 +62,12 @@ def test_cancel_through_the_api_stops_the_file_on_the_worker(site, db) -> None:
     write_files(tmp_path / "data", 30)
     name = unique("stop")
     api.job(db, name, tmp_path / "data", '[sink]\ntable = "parts"\n')
+    # The table is there, and another session holds it: the worker's first COPY waits
+    # in flight (a file's COPY is over too soon to be seen for sure).
+    db.execute(f'CREATE TABLE {db.schema}."parts" (id bigint, text text)')
     run_id = api.start(job=name)
-    with workers(tmp_path, db.dsn, queue, 1):
+    with psycopg.connect(db.dsn) as holder, workers(tmp_path, db.dsn, queue, 1):
+        holder.execute(f'LOCK TABLE {db.schema}."parts" IN ACCESS EXCLUSIVE MODE')
         wait_for("a file loading", lambda: copying(db.dsn))
 
         def tasks() -> list[str]:
@@ -72,6 +77,8 @@ def test_cancel_through_the_api_stops_the_file_on_the_worker(site, db) -> None:
         doing = wait_for("the worker's task in GET /workers", tasks)
         answer = api.client.post(f"/runs/{run_id}/cancel")
         assert answer.status_code == 202, answer.text
+        wait_for("the COPY in flight cancelled", lambda: not copying(db.dsn))
+        holder.rollback()
         done = api.wait(run_id, timeout=PATIENCE)
     assert done["status"] == "cancelled", done
     assert doing[0].startswith("csvpg.load_file run=") and "file=" in doing[0], doing
