@@ -1603,11 +1603,19 @@ class Bench:
             checks.add(file.inserted)
 
         command = f"\\copy {SCHEMA}.conv_text FROM '{path}' WITH {self.copy_options()}"
-        psql_t, csvpg_t = self.repeat(
+        # The server's own limit: the same values written as PostgreSQL reads them, COPYed
+        # into the typed columns (what is left once the client has converted them).
+        iso = as_read(d.base, self.folder / "conversions" / "orders_iso.csv")
+        typed = f"\\copy {SCHEMA}.conv_typed FROM '{iso}' WITH {self.copy_options()}"
+        psql_t, typed_t, csvpg_t = self.repeat(
             [
                 (
                     functools.partial(self.plain_typed_table, "conv_text", text_types),
                     lambda: self.run_psql(["-c", command], "copy_conv_text"),
+                ),
+                (
+                    functools.partial(self.plain_typed_table, "conv_typed", CONVERSION_TYPES),
+                    lambda: self.run_psql(["-c", typed], "copy_conv_typed"),
                 ),
                 (lambda: self.sql(f"DROP TABLE IF EXISTS {SCHEMA}.conv_csvpg"), csvpg_conv),
             ]
@@ -1622,6 +1630,14 @@ class Bench:
         size = path.stat().st_size
         self.record("conv_text", "psql \\copy → TEXT table, conversion file", psql_t, d.rows, size)
         self.record(
+            "conv_typed",
+            "psql \\copy → typed table, the same values as PostgreSQL reads them (ISO)",
+            typed_t,
+            d.rows,
+            iso.stat().st_size,
+            baseline="conv_text",
+        )
+        self.record(
             "conversions",
             "csvpg append with [columns] conversions",
             csvpg_t,
@@ -1630,7 +1646,7 @@ class Bench:
             baseline="conv_text",
             target=1.3,
         )
-        for table in ("conv_text", "conv_csvpg"):
+        for table in ("conv_text", "conv_typed", "conv_csvpg"):
             self.sql(f"DROP TABLE IF EXISTS {SCHEMA}.{table}")
 
     def close(self) -> None:
@@ -1718,33 +1734,53 @@ city = "text"
 """
 
 
+def as_read(src: Path, dst: Path) -> Path:
+    """The conversion file's rows as PostgreSQL reads them: 1234.56, 2024-12-31, true."""
+
+    def row_of(row: list[str]) -> list[str]:
+        values = {c: row[HEADER.index(c)] for c in CONVERSION_TYPES if c != "paid"}
+        values["created_at"] = values["created_at"][:19]  # whole seconds, as converted
+        values["unit_price"] = f"{float(values['unit_price']):.2f}"
+        values["paid"] = "true" if int(values["order_id"]) % 3 else "false"
+        return [values[c] for c in CONVERSION_TYPES]
+
+    return _rewritten(src, dst, row_of)
+
+
 def converted(src: Path, dst: Path) -> Path:
     """The base file's orders as a German export: 1.234,56, 31.12.2024, ja/nein."""
+    at = {c: HEADER.index(c) for c in ("order_id", "order_date", "created_at", "unit_price")}
+
+    def row_of(row: list[str]) -> list[str]:
+        y, m, day = row[at["order_date"]].split("-")
+        stamp = datetime.fromisoformat(row[at["created_at"]])
+        price = f"{float(row[at['unit_price']]):,.2f}"
+        discount = row[HEADER.index("discount")]
+        return [
+            row[at["order_id"]],
+            f"{day}.{m}.{y}",
+            stamp.strftime("%d.%m.%Y %H:%M:%S"),
+            price.replace(",", "_").replace(".", ",").replace("_", "."),
+            discount.replace(".", ","),
+            "ja" if int(row[at["order_id"]]) % 3 else "nein",
+            row[HEADER.index("city")],
+        ]
+
+    return _rewritten(src, dst, row_of)
+
+
+def _rewritten(src: Path, dst: Path, row_of: Callable[[list[str]], list[str]]) -> Path:
+    """The base file's rows through ``row_of``, under the conversion file's header
+    (written once: kept while newer than the base file)."""
     if _fresh(src, dst):
         return dst
     dst.parent.mkdir(parents=True, exist_ok=True)
-    at = {c: HEADER.index(c) for c in ("order_id", "order_date", "created_at", "unit_price")}
     with src.open(encoding="utf-8", newline="") as f, dst.open("w", encoding="utf-8") as out:
         reader = csv.reader(f)
         writer = csv.writer(out, lineterminator="\n")
         next(reader)
         writer.writerow(list(CONVERSION_TYPES))
-        for row in reader:
-            y, m, day = row[at["order_date"]].split("-")
-            stamp = datetime.fromisoformat(row[at["created_at"]])
-            price = f"{float(row[at['unit_price']]):,.2f}"
-            discount = row[HEADER.index("discount")]
-            writer.writerow(
-                [
-                    row[at["order_id"]],
-                    f"{day}.{m}.{y}",
-                    stamp.strftime("%d.%m.%Y %H:%M:%S"),
-                    price.replace(",", "_").replace(".", ",").replace("_", "."),
-                    discount.replace(".", ","),
-                    "ja" if int(row[at["order_id"]]) % 3 else "nein",
-                    row[HEADER.index("city")],
-                ]
-            )
+        writer.writerows(map(row_of, reader))
     return dst
 
 

@@ -18,7 +18,7 @@ import psycopg
 from psycopg import sql
 
 from csvpg import events as ev
-from csvpg.engine import drift
+from csvpg.engine import clientconvert, drift
 from csvpg.engine.context import CANCELLED, Cancelled, FileContext
 from csvpg.engine.housekeeping import archived, record, tidy
 from csvpg.engine.plan import FilePlan, OpenedFile, open_stream
@@ -49,6 +49,7 @@ from csvpg.pg.load import (
     MayHoldRelativeDates,
     checked_type,
     guard_relative_dates,
+    lowers_ascii,
     schema_exists,
     table_columns,
 )
@@ -68,6 +69,16 @@ class Held(Exception):
 class Widened(Exception):
     """A load failed on a value the table now takes (a type widened): the file is read
     and loaded again, in the same transaction."""
+
+
+class ConvertedFailed(Exception):
+    """The client path's conversions could not promise the server's result, or COPY
+    refused what they made: the file loads again with its conversions in SQL, which
+    finds any bad rows and says where they are."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(why)
+        self.why = why
 
 
 class AlreadyLoaded(Exception):
@@ -145,6 +156,8 @@ class FileLoad:
         self.key = {"job": ctx.job_name, "url": self.url, "table": self.table}
         #: Why a split load of this file failed: it loads again on one connection.
         self.split_failed: str | None = None
+        #: Why the client path's conversions failed: the file loads with them in SQL.
+        self.convert_failed: str | None = None
         #: Wait for another worker's claim on the file rather than step aside.
         self.wait = False
         #: The manifest's row when another worker held the file: a different one after
@@ -163,6 +176,8 @@ class FileLoad:
         self.drift_ddl: list[sql.Composed] = []
         #: A type widened after a failed COPY: the passes after it load on one connection.
         self.widened = False
+        #: This pass converts the file's values on the client (:mod:`.clientconvert`).
+        self.converting = False
         #: The run's listing found the file unchanged but its table gone (dropped): it
         #: loads again, whatever the table is when its turn comes.
         self.table_gone = False
@@ -205,7 +220,15 @@ class FileLoad:
                 return self._skip(skip)
             except Cancelled:
                 return self._cancelled()
+            except ConvertedFailed as exc:
+                self.convert_failed = exc.why
+                ctx.log.debug("%s: converting it in SQL: %s", url, exc.why)
+                continue
             except SplitFailed as exc:
+                if self.converting:  # the client path failed, not the split
+                    self.convert_failed = exc.why
+                    ctx.log.debug("%s: converting it in SQL: %s", url, exc.why)
+                    continue
                 self.split_failed = exc.why
                 ctx.emit(
                     ev.Warned(
@@ -446,6 +469,10 @@ class FileLoad:
             details["headers"] = list(opened.reader.headers)
         if self.split_note and "split" not in details:
             details["split"] = self.split_note
+        if self.converting:
+            details["conversions"] = {"on": "client"}
+        elif self.convert_failed:
+            details["conversions"] = {"on": "server", "why": self.convert_failed}
         if self.drift:
             details["drift"] = self.drift.to_dict()
         reports = {t.type: rep for t in self.fp.transforms if (rep := t.report())}
@@ -601,6 +628,7 @@ class FileLoad:
             # to commit, then finds the table there.
             self._take_turns(conn, "csvpg.create")
         load = self._settled_input(conn, opened)
+        load = self._client_converted(conn, load)
         if fp.sink.writes_table and not split.stages(load, fp.sink):
             load = guard_relative_dates(load)  # COPY itself would take "yesterday" as a date
         if not load.relation.columns:
@@ -620,6 +648,7 @@ class FileLoad:
         try:
             return replace(self._fast(conn, load, opened, stream, splitter), existed=existed)
         except (psycopg.Error, Declined) as exc:
+            self._unconverted(exc)
             if isinstance(exc, psycopg.Error):
                 self._widen(conn, load, exc)
                 self._copy_failed(opened, exc)
@@ -631,6 +660,7 @@ class FileLoad:
             if resumed is not None:
                 return replace(resumed, existed=existed)
         except FormatError as exc:
+            self._unconverted(exc)
             # A relative date word may be a false alarm (a word in a text column): only
             # the careful path can tell, even when max_rejects = 0.
             if not (self._careful_possible() or isinstance(exc, MayHoldRelativeDates)):
@@ -649,7 +679,8 @@ class FileLoad:
     ) -> Loaded:
         """The file in one COPY (or one per chunk of a split): the sink's own, or on
         PostgreSQL 17+ one that skips bad values (:meth:`_skipping`)."""
-        if splitter is None and (skipped := self._skipping(conn, load, opened)):
+        skips = splitter is None and not self.converting
+        if skips and (skipped := self._skipping(conn, load, opened)):
             return replace(skipped, sha256=stream.sha256)
         with conn.transaction():
             if splitter is not None:
@@ -660,6 +691,35 @@ class FileLoad:
             raise TooManyRejects(result.rejects, result.rows)
         _check_read_some(opened, result, self.url)
         return Loaded(result, list(result.rejects), result.rows, False, stream.sha256)
+
+    def _client_converted(self, conn: psycopg.Connection[Any], load: LoadInput) -> LoadInput:
+        """The load with its [columns] conversions done on the client, when it can be
+        (:mod:`.clientconvert`); else as it is, converted in SQL."""
+        fp = self.fp
+        self.converting = False
+        if self.convert_failed or self.widened or not fp.sink.writes_table:
+            return load
+        if not (fp.sink.copies_file or fp.sink.stages_in_table_types):
+            return load  # a sink of its own: it sees the file as the format read it
+        how = clientconvert.plan(
+            load,
+            session_zone=conn.info.parameter_status("TimeZone"),
+            size=fp.ref.size,
+            lowers_ascii=lambda: lowers_ascii(conn),
+        )
+        if how is None or not clientconvert.available():
+            return load
+        self.converting = True
+        return clientconvert.converted(load, how)
+
+    def _unconverted(self, exc: Exception) -> None:
+        """The client path's COPY failed on a value, or its conversions stopped: the
+        file loads again with them in SQL (:class:`ConvertedFailed`)."""
+        if not self.converting:
+            return
+        if isinstance(exc, psycopg.Error) and not is_row_error(exc):
+            return  # a lost connection, say: the same on either path
+        raise ConvertedFailed(str(exc).strip().splitlines()[0]) from exc
 
     def _take_turns(self, conn: psycopg.Connection[Any], what: str) -> None:
         """Wait for the other transactions that do ``what`` to this table to end; the

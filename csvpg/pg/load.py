@@ -92,6 +92,15 @@ def checked_type(conn: psycopg.Connection[Any], type_name: str, key: str) -> str
     return name
 
 
+def lowers_ascii(conn: psycopg.Connection[Any]) -> bool:
+    """The database's ``lower()`` maps ASCII letters to ASCII ones (a Turkish ctype
+    lowers ``I`` to a dotless ı)."""
+    row = conn.execute(
+        "SELECT lower('ABCDEFGHIJKLMNOPQRSTUVWXYZ') = 'abcdefghijklmnopqrstuvwxyz'"
+    ).fetchone()
+    return bool(row and row[0])
+
+
 def create_table_sql(load: LoadInput) -> sql.Composed:
     cols = [
         sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(load.types[c.name].type))
@@ -462,7 +471,7 @@ _NAIVE_TIMESTAMP = re.compile(
 )
 
 
-def _read_type(ct: ColumnType) -> str:
+def template_read_type(ct: ColumnType) -> str:
     """What :func:`template_read_sql` gives: a date, or for a timestamp column without
     zone the session's wall clock of ``to_timestamp`` (what its cast makes of it anyway:
     written back from it, the value is what ``to_char`` writes of the timestamptz, in a
@@ -479,7 +488,7 @@ def template_read_sql(value: sql.Composable, ct: ColumnType) -> sql.Composed:
     read = sql.SQL(_template_function(ct) + "({}, {})").format(
         _before_template(value, ct), sql.Literal(ct.format)
     )
-    if _read_type(ct) == "timestamp":
+    if template_read_type(ct) == "timestamp":
         return sql.SQL("CAST({} AS timestamp)").format(read)
     return read
 
@@ -498,7 +507,7 @@ def convert_sql(
     if ct.format:
         func = _template_function(ct)
         if writes_back(ct.format):
-            value = format_check_sql(value, func, ct.format, parsed, _read_type(ct))
+            value = format_check_sql(value, func, ct.format, parsed, template_read_type(ct))
         if parsed is None or not writes_back(ct.format):
             value = sql.SQL(func + "({}, {})").format(value, sql.Literal(ct.format))
     if _LIMITED.match(ct.type):

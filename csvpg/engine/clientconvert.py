@@ -1,0 +1,366 @@
+"""The ``[columns]`` conversions of a large file done by the client, at COPY speed.
+
+On the server, a converted column costs a TEXT staging table and an ``INSERT …
+SELECT`` that reads each value with ``to_date`` and writes it back to check it: about
+five times a plain COPY. With pyarrow installed (``pip install 'csvpg[arrow]'``), a
+file of :data:`MIN_SIZE` or more is parsed and converted by Arrow's kernels on the
+client instead, and COPY puts the result straight into the table (or the upsert's
+typed staging), on several connections when the file splits.
+
+The client only rewrites text, and only where the result is the server's for sure:
+
+* ``thousands`` and ``decimal`` are the same literal replacements as SQL's
+  ``replace``; boolean words map as the SQL ``CASE lower(value)`` does, on ASCII values;
+  the column's own input function (COPY's, which ``CAST`` uses too) reads the result;
+* a template of ``DD``, ``MM``, ``YYYY`` (and ``HH24``, ``MI``, ``SS`` for a timestamp
+  without zone, on a session in UTC) between fixed separators becomes an ISO date; a
+  value must match it whole with every field in range: what ``to_date`` reads and the
+  write-back check accepts unchanged.
+
+Anything else (a value that does not match, a lone carriage return, a field too many,
+bytes that are not UTF-8, a COPY that refuses a value) raises :class:`NotConverted` or
+fails the COPY; the file is then loaded again the server's way, which sets aside the
+bad rows with their lines and reasons. The client path never rejects a row itself.
+"""
+
+from __future__ import annotations
+
+import io
+import queue
+import re
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+from csvpg.errors import FormatError
+from csvpg.interfaces import Column, ColumnType, CsvDialect, LoadInput, Relation
+from csvpg.pg.load import is_datetime, template_read_type
+
+#: Smaller files convert on the server: importing pyarrow alone takes ~0.1 s.
+MIN_SIZE = 4 << 20
+#: Arrow parses (on its own threads) and hands on blocks this large.
+BLOCK = 1 << 20
+#: What COPY reads from the client path: Arrow's CSV writer, strings quoted.
+DIALECT = CsvDialect(delimiter=",", quote='"', escape='"', encoding="UTF8", header=False)
+#: Session zones in which ``to_timestamp`` of a wall-clock time is that time (no DST).
+UTC_ZONES = frozenset({"UTC", "Etc/UTC", "GMT", "Etc/GMT", "UCT", "Etc/UCT", "Universal", "Zulu"})
+
+#: Template patterns the client reads: the regular expression of a valid field, and
+#: its place in the ISO text (date fields first, then the time's).
+_FIELDS = {
+    "YYYY": (r"(\d{4})", 0),
+    "MM": (r"(0[1-9]|1[0-2])", 1),
+    "DD": (r"(0[1-9]|[12]\d|3[01])", 2),
+    "HH24": (r"([01]\d|2[0-3])", 3),
+    "MI": (r"([0-5]\d)", 4),
+    "SS": (r"([0-5]\d)", 5),
+}
+#: Longer patterns PostgreSQL would read where one of the above starts (``DDD`` is the
+#: day of the year, ``MON`` a month's name …): a template holding one stays on the server.
+_LONGER = ("DDD", "DAY", "DY", "MON", "MS", "SSSS", "YYYYY")
+_SEPARATOR = re.compile(r"[ .,:;/\-_]")
+
+
+class NotConverted(FormatError):
+    """The client path cannot promise the server's result for this file: it loads again
+    with its conversions in SQL."""
+
+
+@dataclass(frozen=True)
+class Template:
+    """A date template as a regular expression and its ISO rewrite."""
+
+    pattern: str
+    replacement: str
+
+
+def template(fmt: str, timestamp: bool) -> Template | None:
+    """``DD.MM.YYYY`` → a pattern matching ``31.12.2024`` whole and ``\\3-\\2-\\1``;
+    None for a template the client does not read exactly as PostgreSQL does."""
+    regex, group, places = ["^"], 0, {}
+    i = 0
+    while i < len(fmt):
+        if any(fmt.startswith(longer, i) for longer in _LONGER):
+            return None
+        name = next((f for f in _FIELDS if fmt.startswith(f, i)), None)
+        if name is not None:
+            if name in places:
+                return None
+            group += 1
+            places[name] = group
+            regex.append(_FIELDS[name][0])
+            i += len(name)
+        elif _SEPARATOR.fullmatch(fmt[i]):
+            regex.append(re.escape(fmt[i]))
+            i += 1
+        else:
+            return None  # a letter of another pattern, quoted text, FM, TH …
+    if not {"YYYY", "MM", "DD"} <= places.keys():
+        return None
+    times = [f for f in ("HH24", "MI", "SS") if f in places]
+    if times and not timestamp:
+        return None  # to_date drops the time, and the check refuses it: the server says so
+    ref = {f: rf"\{places[f]}" for f in places}
+    iso = f"{ref['YYYY']}-{ref['MM']}-{ref['DD']}"
+    if timestamp:
+        clock = [ref.get(f, "00") for f in ("HH24", "MI", "SS")]
+        iso += " " + ":".join(clock)
+    return Template("".join(regex) + "$", iso)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How each target column's text is rewritten (None: as it is)."""
+
+    columns: tuple[Column, ...]
+    conversions: tuple[tuple[ColumnType, Template | None] | None, ...]
+    width: int
+
+
+def plan(
+    load: LoadInput,
+    *,
+    session_zone: str | None,
+    size: int | None,
+    lowers_ascii: Callable[[], bool],
+) -> Plan | None:
+    """The client path for this load, or None when it stays on the server.
+    ``session_zone``: the session's TimeZone; ``lowers_ascii``: whether the database's
+    ``lower()`` maps ASCII letters as ASCII does (not so in a Turkish ctype, whose
+    ``I`` lowers to a dotless ı), asked only of a file with boolean words."""
+    d = load.dialect
+    if d is None or load.chunks is None or (size is not None and size < MIN_SIZE):
+        return None
+    if d.encoding != "UTF8" or d.nulls != ("",) or d.escape != d.quote:
+        return None
+    converts = [load.types[c.name] for c in load.relation.columns]
+    if not any(ct.converts for ct in converts):
+        return None
+    conversions: list[tuple[ColumnType, Template | None] | None] = []
+    for ct in converts:
+        if not ct.converts:
+            conversions.append(None)
+            continue
+        if is_datetime(ct.type):
+            found = _date_template(ct, session_zone)
+            if found is None:
+                return None
+            conversions.append((ct, found))
+        elif ct.format:
+            return None  # a template for another type: the server says what it makes of it
+        else:
+            conversions.append((ct, None))
+    if any(ct.true or ct.false for ct in converts) and not lowers_ascii():
+        return None
+    return Plan(load.relation.columns, tuple(conversions), len(load.relation.file_columns))
+
+
+def _date_template(ct: ColumnType, session_zone: str | None) -> Template | None:
+    if not ct.format or ct.decimal or ct.thousands or ct.true or ct.false:
+        return None
+    read = template_read_type(ct)
+    if read == "date":
+        return template(ct.format, timestamp=False)
+    if read == "timestamp" and session_zone in UTC_ZONES:
+        return template(ct.format, timestamp=True)
+    return None  # a zone's DST gap: to_timestamp moves 02:30 on, and the check refuses it
+
+
+def converted(load: LoadInput, how: Plan) -> LoadInput:
+    """The load with its bytes converted on the client, as COPY takes them into the
+    table's own types: its columns are the target's, in order, and convert no more."""
+    columns = tuple(Column(k, c.header, c.name) for k, c in enumerate(how.columns))
+    types = {
+        c.name: ColumnType(type=ct.type, allow_relative=ct.allow_relative or bool(ct.format))
+        for c in how.columns
+        for ct in (load.types[c.name],)
+    }
+    assert load.chunks is not None and load.dialect is not None
+    chunks = _ahead(_converted_chunks(load.chunks, load.dialect, how, load.ref.url))
+    return replace(
+        load,
+        relation=Relation(columns, columns),
+        types=types,
+        dialect=DIALECT,
+        chunks=chunks,
+    )
+
+
+# -- the bytes ----------------------------------------------------------------------
+
+
+class _Bytes(io.RawIOBase):
+    """The chunks as a file for Arrow's reader. A carriage return not followed by a
+    line feed, or line ends of both kinds, stop the client path: PostgreSQL refuses
+    what Arrow would read."""
+
+    def __init__(self, chunks: Iterator[bytes], url: str) -> None:
+        self.chunks, self.url = chunks, url
+        self.pending = b""
+        self.cr = self.lf = self.crlf = 0
+        self.last = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self.pending:
+            chunk = next(self.chunks, None)
+            if chunk is None:
+                self._check_ends()
+                return 0
+            self._count(chunk)
+            self.pending = chunk
+        n = min(len(buffer), len(self.pending))
+        buffer[:n] = self.pending[:n]
+        self.pending = self.pending[n:]
+        return n
+
+    def _count(self, chunk: bytes) -> None:
+        if not self.last and chunk.startswith(b"\xef\xbb\xbf"):
+            raise NotConverted(f"{self.url}: a byte order mark", file=self.url)
+        seam = self.last + chunk[:1]
+        self.cr += chunk.count(b"\r")
+        self.lf += chunk.count(b"\n")
+        self.crlf += chunk.count(b"\r\n") + (seam == b"\r\n")
+        self.last = chunk[-1:]
+
+    def _check_ends(self) -> None:
+        lone_cr = self.cr != self.crlf
+        mixed = self.crlf and self.lf != self.crlf
+        if lone_cr or mixed:
+            raise NotConverted(
+                f"{self.url}: carriage returns the client path does not read as COPY does",
+                file=self.url,
+            )
+
+
+#: Converted blocks made ahead of the COPY that sends them (their share of memory).
+AHEAD = 4
+_DONE = object()
+
+
+def _ahead(blocks: Iterator[bytes]) -> Iterator[bytes]:
+    """The blocks, made on a thread of their own while COPY sends the ones before:
+    Arrow's kernels and the socket's wait release the GIL, so the client converts the
+    next block while the server reads this one (in turn, they took a third longer)."""
+    made: queue.Queue[object] = queue.Queue(AHEAD)
+    stop = threading.Event()
+
+    def make() -> None:
+        try:
+            for block in blocks:
+                if not _put(made, block, stop):
+                    return
+            _put(made, _DONE, stop)
+        except BaseException as exc:  # handed on to the COPY's thread
+            _put(made, exc, stop)
+        finally:
+            blocks.close()  # type: ignore[attr-defined]
+
+    maker = threading.Thread(target=make, name="csvpg-convert", daemon=True)
+    maker.start()
+    try:
+        while (item := made.get()) is not _DONE:
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        maker.join()
+
+
+def _put(made: queue.Queue[object], item: object, stop: threading.Event) -> bool:
+    while not stop.is_set():
+        try:
+            made.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def _arrow() -> Any:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+
+    return pa, pc, pacsv
+
+
+def available() -> bool:
+    """pyarrow can be imported (the ``arrow`` extra, or the Parquet plugin, brings it)."""
+    try:
+        _arrow()
+    except ImportError:
+        return False
+    return True
+
+
+def _converted_chunks(
+    chunks: Iterator[bytes], dialect: CsvDialect, how: Plan, url: str
+) -> Iterator[bytes]:
+    pa, pc, pacsv = _arrow()
+    names = [f"f{i}" for i in range(how.width)]
+    reader = pacsv.open_csv(
+        _Bytes(chunks, url),
+        read_options=pacsv.ReadOptions(column_names=names, block_size=BLOCK),
+        parse_options=pacsv.ParseOptions(
+            delimiter=dialect.delimiter,
+            quote_char=dialect.quote,
+            double_quote=True,
+            escape_char=False,
+            newlines_in_values=True,
+            ignore_empty_lines=False,
+        ),
+        convert_options=pacsv.ConvertOptions(
+            column_types={n: pa.string() for n in names},
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
+            null_values=[""],
+        ),
+    )
+    out_names = [c.name for c in how.columns]
+    options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
+    header = dialect.header
+    try:
+        for batch in reader:
+            if header:  # COPY's HEADER skips the first record, as this does
+                batch, header = batch.slice(1), False
+            if how.width == 1 and pc.any(pc.equal(batch.column(0), "\\.")).as_py():
+                raise NotConverted(f"{url}: a line \\. (COPY's end of data)", file=url)
+            values = [
+                _column(pc, batch.column(c.index), conversion, url)
+                for c, conversion in zip(how.columns, how.conversions, strict=True)
+            ]
+            sink = io.BytesIO()
+            pacsv.write_csv(pa.record_batch(values, names=out_names), sink, write_options=options)
+            yield sink.getvalue()
+    except pa.ArrowException as exc:
+        raise NotConverted(f"{url}: {exc}", file=url) from exc
+
+
+def _column(
+    pc: Any, values: Any, conversion: tuple[ColumnType, Template | None] | None, url: str
+) -> Any:
+    if conversion is None:
+        return values
+    ct, tpl = conversion
+    if tpl is not None:
+        matched = pc.match_substring_regex(values, tpl.pattern)
+        if not pc.all(matched, min_count=0).as_py():
+            raise NotConverted(f"{url}: a value the template {ct.format} reads loosely", file=url)
+        return pc.replace_substring_regex(values, tpl.pattern, tpl.replacement)
+    if ct.thousands:
+        values = pc.replace_substring(values, ct.thousands, "")
+    if ct.decimal and ct.decimal != ".":
+        values = pc.replace_substring(values, ct.decimal, ".")
+    if ct.true or ct.false:
+        if not pc.all(pc.string_is_ascii(values), min_count=0).as_py():
+            raise NotConverted(f"{url}: a boolean value beyond ASCII", file=url)
+        low = pc.ascii_lower(values)
+        words = [(w, "true") for w in ct.true] + [(w, "false") for w in ct.false]
+        for word, meaning in reversed(words):  # the first word listed wins, as in SQL
+            values = pc.if_else(pc.fill_null(pc.equal(low, word), False), meaning, values)
+    return values
