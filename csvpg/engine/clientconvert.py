@@ -46,15 +46,15 @@ DIALECT = CsvDialect(delimiter=",", quote='"', escape='"', encoding="UTF8", head
 #: Session zones in which ``to_timestamp`` of a wall-clock time is that time (no DST).
 UTC_ZONES = frozenset({"UTC", "Etc/UTC", "GMT", "Etc/GMT", "UCT", "Etc/UCT", "Universal", "Zulu"})
 
-#: Template patterns the client reads: the regular expression of a valid field, and
-#: its place in the ISO text (date fields first, then the time's).
+#: Template patterns the client reads: the regular expression of a valid field (each
+#: of fixed width) and its strptime code.
 _FIELDS = {
-    "YYYY": (r"(\d{4})", 0),
-    "MM": (r"(0[1-9]|1[0-2])", 1),
-    "DD": (r"(0[1-9]|[12]\d|3[01])", 2),
-    "HH24": (r"([01]\d|2[0-3])", 3),
-    "MI": (r"([0-5]\d)", 4),
-    "SS": (r"([0-5]\d)", 5),
+    "YYYY": (r"\d{4}", "%Y"),
+    "MM": (r"(?:0[1-9]|1[0-2])", "%m"),
+    "DD": (r"(?:0[1-9]|[12]\d|3[01])", "%d"),
+    "HH24": (r"(?:[01]\d|2[0-3])", "%H"),
+    "MI": (r"[0-5]\d", "%M"),
+    "SS": (r"[0-5]\d", "%S"),
 }
 #: Longer patterns PostgreSQL would read where one of the above starts (``DDD`` is the
 #: day of the year, ``MON`` a month's name …): a template holding one stays on the server.
@@ -69,44 +69,47 @@ class NotConverted(FormatError):
 
 @dataclass(frozen=True)
 class Template:
-    """A date template as a regular expression and its ISO rewrite."""
+    """A date template the client reads: ``pattern`` matches a valid value whole,
+    ``strptime`` reads it, and the month is the two characters at ``month_at`` (strptime
+    takes 31.04. for 01.05.: a month read otherwise is a day the month does not have)."""
 
     pattern: str
-    replacement: str
+    strptime: str
+    month_at: int
+    timestamp: bool
 
 
 def template(fmt: str, timestamp: bool) -> Template | None:
-    """``DD.MM.YYYY`` → a pattern matching ``31.12.2024`` whole and ``\\3-\\2-\\1``;
-    None for a template the client does not read exactly as PostgreSQL does."""
-    regex, group, places = ["^"], 0, {}
+    """``DD.MM.YYYY`` → a pattern matching ``31.12.2024`` whole, ``%d.%m.%Y``, and the
+    month at 3; None for a template the client does not read exactly as PostgreSQL."""
+    regex, codes, width, month_at = ["^"], [], 0, -1
+    seen: set[str] = set()
     i = 0
     while i < len(fmt):
         if any(fmt.startswith(longer, i) for longer in _LONGER):
             return None
         name = next((f for f in _FIELDS if fmt.startswith(f, i)), None)
         if name is not None:
-            if name in places:
+            if name in seen:
                 return None
-            group += 1
-            places[name] = group
+            seen.add(name)
+            month_at = width if name == "MM" else month_at
             regex.append(_FIELDS[name][0])
+            codes.append(_FIELDS[name][1])
+            width += 4 if name == "YYYY" else 2
             i += len(name)
         elif _SEPARATOR.fullmatch(fmt[i]):
             regex.append(re.escape(fmt[i]))
+            codes.append(fmt[i])
+            width += 1
             i += 1
         else:
             return None  # a letter of another pattern, quoted text, FM, TH …
-    if not {"YYYY", "MM", "DD"} <= places.keys():
+    if not {"YYYY", "MM", "DD"} <= seen:
         return None
-    times = [f for f in ("HH24", "MI", "SS") if f in places]
-    if times and not timestamp:
+    if seen - {"YYYY", "MM", "DD"} and not timestamp:
         return None  # to_date drops the time, and the check refuses it: the server says so
-    ref = {f: rf"\{places[f]}" for f in places}
-    iso = f"{ref['YYYY']}-{ref['MM']}-{ref['DD']}"
-    if timestamp:
-        clock = [ref.get(f, "00") for f in ("HH24", "MI", "SS")]
-        iso += " " + ":".join(clock)
-    return Template("".join(regex) + "$", iso)
+    return Template("".join(regex) + "$", "".join(codes), month_at, timestamp)
 
 
 @dataclass(frozen=True)
@@ -198,7 +201,9 @@ class _Bytes(io.RawIOBase):
     def __init__(self, chunks: Iterator[bytes], url: str) -> None:
         self.chunks, self.url = chunks, url
         self.pending = b""
+        #: In the blocks that hold a CR: CRs, LFs, CRLFs; and whether another held an LF.
         self.cr = self.lf = self.crlf = 0
+        self.bare_lf = False
         self.last = b""
 
     def readable(self) -> bool:
@@ -220,15 +225,20 @@ class _Bytes(io.RawIOBase):
     def _count(self, chunk: bytes) -> None:
         if not self.last and chunk.startswith(b"\xef\xbb\xbf"):
             raise NotConverted(f"{self.url}: a byte order mark", file=self.url)
-        seam = self.last + chunk[:1]
+        seam = self.last == b"\r" and chunk.startswith(b"\n")
+        self.last = chunk[-1:]
+        if b"\r" not in chunk:  # most files: one scan, no counting
+            self.crlf += seam
+            self.lf += seam
+            self.bare_lf = self.bare_lf or (b"\n" in chunk[seam:])
+            return
         self.cr += chunk.count(b"\r")
         self.lf += chunk.count(b"\n")
-        self.crlf += chunk.count(b"\r\n") + (seam == b"\r\n")
-        self.last = chunk[-1:]
+        self.crlf += chunk.count(b"\r\n") + seam  # (a seam's LF is in this chunk's count)
 
     def _check_ends(self) -> None:
         lone_cr = self.cr != self.crlf
-        mixed = self.crlf and self.lf != self.crlf
+        mixed = self.crlf and (self.bare_lf or self.lf != self.crlf)
         if lone_cr or mixed:
             raise NotConverted(
                 f"{self.url}: carriage returns the client path does not read as COPY does",
@@ -331,7 +341,7 @@ def _converted_chunks(
             if how.width == 1 and pc.any(pc.equal(batch.column(0), "\\.")).as_py():
                 raise NotConverted(f"{url}: a line \\. (COPY's end of data)", file=url)
             values = [
-                _column(pc, batch.column(c.index), conversion, url)
+                _column(pa, pc, batch.column(c.index), conversion, url)
                 for c, conversion in zip(how.columns, how.conversions, strict=True)
             ]
             sink = io.BytesIO()
@@ -342,16 +352,13 @@ def _converted_chunks(
 
 
 def _column(
-    pc: Any, values: Any, conversion: tuple[ColumnType, Template | None] | None, url: str
+    pa: Any, pc: Any, values: Any, conversion: tuple[ColumnType, Template | None] | None, url: str
 ) -> Any:
     if conversion is None:
         return values
     ct, tpl = conversion
     if tpl is not None:
-        matched = pc.match_substring_regex(values, tpl.pattern)
-        if not pc.all(matched, min_count=0).as_py():
-            raise NotConverted(f"{url}: a value the template {ct.format} reads loosely", file=url)
-        return pc.replace_substring_regex(values, tpl.pattern, tpl.replacement)
+        return _dates(pa, pc, values, ct, tpl, url)
     if ct.thousands:
         values = pc.replace_substring(values, ct.thousands, "")
     if ct.decimal and ct.decimal != ".":
@@ -364,3 +371,29 @@ def _column(
         for word, meaning in reversed(words):  # the first word listed wins, as in SQL
             values = pc.if_else(pc.fill_null(pc.equal(low, word), False), meaning, values)
     return values
+
+
+def text_for_copy(
+    values: list[str | None], ct: ColumnType, *, session_zone: str = "UTC"
+) -> list[str | None]:
+    """The text the client path hands COPY for one column's ``values`` (what a
+    ``[columns]`` entry makes of them); raises :class:`NotConverted` where it would
+    leave the file to SQL, and ``ValueError`` for a column it does not convert."""
+    pa, pc, _ = _arrow()
+    tpl = _date_template(ct, session_zone) if is_datetime(ct.type) else None
+    if (is_datetime(ct.type) and tpl is None) or not ct.converts:
+        raise ValueError(f"the client path does not convert {ct}")
+    out = _column(pa, pc, pa.array(values, pa.string()), (ct, tpl), "values")
+    return out.cast(pa.string()).to_pylist()  # type: ignore[no-any-return]
+
+
+def _dates(pa: Any, pc: Any, values: Any, ct: ColumnType, tpl: Template, url: str) -> Any:
+    """A template column's values as dates (or timestamps), which Arrow's CSV writer
+    writes in ISO form."""
+    if not pc.all(pc.match_substring_regex(values, tpl.pattern), min_count=0).as_py():
+        raise NotConverted(f"{url}: a value the template {ct.format} reads loosely", file=url)
+    read = pc.strptime(values, format=tpl.strptime, unit="s")
+    month = pc.utf8_slice_codeunits(values, tpl.month_at, tpl.month_at + 2).cast(pa.int64())
+    if not pc.all(pc.equal(pc.month(read), month), min_count=0).as_py():
+        raise NotConverted(f"{url}: a day its month does not have", file=url)
+    return read if tpl.timestamp else read.cast(pa.date32())

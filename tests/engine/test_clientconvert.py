@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import io
 import random
-import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,7 +16,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from psycopg.conninfo import make_conninfo
 
-from csvpg.engine.clientconvert import MIN_SIZE, template
+from csvpg.engine.clientconvert import MIN_SIZE, NotConverted, template, text_for_copy
+from csvpg.interfaces import ColumnType
 
 pytest.importorskip("pyarrow")
 
@@ -34,26 +34,51 @@ PARTS = {"DD": "%d", "MM": "%m", "YYYY": "%Y", "HH24": "%H", "MI": "%M", "SS": "
     seps=st.lists(st.sampled_from([".", "-", "/", " ", ":", ""]), min_size=5, max_size=5),
 )
 def test_a_template_reads_what_it_writes_as_iso(day, clock, order, times, seps) -> None:
-    """A value written with the template matches it whole and becomes the ISO text of the
-    same date and time; the value with a field out of range does not match."""
+    """A value written with the template goes to COPY as the ISO text of the same date
+    and time (a NULL as NULL)."""
     fields = [*order, *times]
     fmt = "".join(f + (seps[k] if k < len(fields) - 1 else "") for k, f in enumerate(fields))
-    found = template(fmt, timestamp=bool(times))
-    assert found is not None, fmt
-    stamp = datetime.combine(day, clock)
-    text = fmt
-    for name, code in PARTS.items():
-        text = text.replace(name, f"{stamp.year:04d}" if name == "YYYY" else stamp.strftime(code))
-    assert re.fullmatch(found.pattern[1:-1], text), (fmt, text)
-    iso = re.sub(found.pattern, found.replacement, text)
+    assert template(fmt, timestamp=bool(times)) is not None, fmt
+    text = written(fmt, datetime.combine(day, clock))
+    ct = ColumnType(type="timestamp" if times else "date", format=fmt)
     expected = day.isoformat()
     if times:
         kept = {"HH24": clock.hour, "MI": clock.minute, "SS": clock.second}
         expected += " " + ":".join(f"{kept[f]:02d}" if f in times else "00" for f in kept)
-    assert iso == expected
-    broken = text.replace(stamp.strftime("%m"), "13", 1) if fields[0] == "MM" else None
-    if broken is not None:
-        assert not re.fullmatch(found.pattern[1:-1], broken)
+    assert text_for_copy([text, None], ct) == [expected, None]
+
+
+def written(fmt: str, stamp: datetime) -> str:
+    """``stamp`` as PostgreSQL's to_char writes it with the template."""
+    text = fmt.replace("YYYY", f"{stamp.year:04d}")
+    for name, code in PARTS.items():
+        text = text.replace(name, stamp.strftime(code)) if name != "YYYY" else text
+    return text
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["31.04.2024", "29.02.2023", "1.2.2024", "00.01.2024", "01.13.2024", " 01.01.2024", ""],
+)
+def test_a_value_the_template_does_not_read_exactly_stops_the_client(value: str) -> None:
+    """A day the month does not have, a loose or padded value, an empty string: the
+    client does not decide (SQL rejects them, or reads them loosely)."""
+    with pytest.raises(NotConverted):
+        text_for_copy([value], ColumnType(type="date", format="DD.MM.YYYY"))
+
+
+@given(
+    number=st.decimals(min_value=-(10**9), max_value=10**9, places=3),
+    words=st.sampled_from(["ja", "JA", "Ja", "nein", "NEIN", "true", "0", "", "jein"]),
+)
+def test_numbers_and_words_are_rewritten_as_sql_does(number, words: str) -> None:
+    """``decimal``/``thousands`` as SQL's replace(), boolean words as CASE lower()."""
+    german = f"{number:,.3f}".replace(",", "_").replace(".", ",").replace("_", ".")
+    money = ColumnType(type="numeric(14,3)", decimal=",", thousands=".")
+    assert text_for_copy([german], money) == [f"{number:.3f}"]
+    flag = ColumnType(type="boolean", true=("ja",), false=("nein",))
+    sql_case = {"ja": "true", "nein": "false"}.get(words.lower(), words)
+    assert text_for_copy([words, None], flag) == [sql_case, None]
 
 
 @pytest.mark.parametrize(
