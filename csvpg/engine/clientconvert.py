@@ -313,28 +313,28 @@ def _converted_chunks(
 ) -> Iterator[bytes]:
     pa, pc, pacsv = _arrow()
     names = [f"f{i}" for i in range(how.width)]
-    reader = pacsv.open_csv(
-        _Bytes(chunks, url),
-        read_options=pacsv.ReadOptions(column_names=names, block_size=BLOCK),
-        parse_options=pacsv.ParseOptions(
-            delimiter=dialect.delimiter,
-            quote_char=dialect.quote,
-            double_quote=True,
-            escape_char=False,
-            newlines_in_values=True,
-            ignore_empty_lines=False,
-        ),
-        convert_options=pacsv.ConvertOptions(
-            column_types={n: pa.string() for n in names},
-            strings_can_be_null=True,
-            quoted_strings_can_be_null=False,
-            null_values=[""],
-        ),
-    )
     out_names = [c.name for c in how.columns]
     options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
     header = dialect.header
     try:
+        reader = pacsv.open_csv(
+            _Bytes(chunks, url),
+            read_options=pacsv.ReadOptions(column_names=names, block_size=BLOCK),
+            parse_options=pacsv.ParseOptions(
+                delimiter=dialect.delimiter,
+                quote_char=dialect.quote,
+                double_quote=True,
+                escape_char=False,
+                newlines_in_values=True,
+                ignore_empty_lines=False,
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types={n: pa.string() for n in names},
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=False,
+                null_values=[""],
+            ),
+        )
         for batch in reader:
             if header:  # COPY's HEADER skips the first record, as this does
                 batch, header = batch.slice(1), False
