@@ -139,7 +139,9 @@ class Sessions:
         self.keep = keep
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._open: set[psycopg.Connection[Any]] = set()
+        #: Every connection open, and the DSN it was opened for.
+        self._open: dict[psycopg.Connection[Any], str] = {}
+        self._busy: set[psycopg.Connection[Any]] = set()
 
     @contextmanager
     def connection(self, dsn: str, **kwargs: Any) -> Iterator[psycopg.Connection[Any]]:
@@ -149,7 +151,9 @@ class Sessions:
         if conn is None or conn.closed or conn.broken:
             conn = connect(dsn, **kwargs)
             with self._lock:
-                self._open.add(conn)
+                self._open[conn] = dsn
+        with self._lock:
+            self._busy.add(conn)
         clean = False
         try:
             yield conn
@@ -159,6 +163,8 @@ class Sessions:
                 status = conn.info.transaction_status
             clean = self.keep and status == psycopg.pq.TransactionStatus.IDLE
         finally:
+            with self._lock:
+                self._busy.discard(conn)
             if clean and dsn not in idle:  # (a nested block's second one is not kept)
                 idle[dsn] = conn
             else:
@@ -166,7 +172,7 @@ class Sessions:
 
     def _discard(self, conn: psycopg.Connection[Any]) -> None:
         with self._lock:
-            self._open.discard(conn)
+            self._open.pop(conn, None)
         conn.close()  # a transaction still open rolls back
 
     def release(self) -> None:
@@ -176,12 +182,25 @@ class Sessions:
         while idle:
             self._discard(idle.popitem()[1])
 
-    def close(self) -> None:
-        """Every kept connection closed: the run is over."""
+    def close(self, *, keeping: str | None = None) -> None:
+        """Every kept connection closed: the files are done. ``keeping``: one to that
+        DSN (any thread's, idle) is this thread's now, for the run's end: a new one, at a
+        role's connection limit, can be refused until the server has seen the closed
+        ones go."""
+        idle: dict[str, psycopg.Connection[Any]] = self._local.__dict__.setdefault("idle", {})
         with self._lock:
-            kept, self._open = list(self._open), set()
+            kept = [c for c in self._open if c not in self._busy]
+            ready = [c for c in kept if self._open[c] == keeping and not (c.closed or c.broken)]
+            mine = idle.get(keeping) if keeping in idle else (ready[0] if ready else None)
+            for conn in kept:
+                if conn is not mine:
+                    del self._open[conn]
+        idle.clear()
+        if mine is not None and keeping is not None:
+            idle[keeping] = mine
         for conn in kept:
-            conn.close()
+            if conn is not mine:
+                conn.close()
 
 
 @dataclass(frozen=True)

@@ -404,9 +404,9 @@ class Engine:
             dry_run=self.dry_run,
         )
         if not self.dry_run:
-            # The files' kept connections close first: a role's connection limit counts
-            # them, and the end needs one (it waited out its retries at such a limit).
-            self.sessions.close()
+            # The files' kept connections close first, but one: a role's connection limit
+            # counts them, and the end needs one (it waited out its retries at such a limit).
+            self.sessions.close(keeping=self.history_dsn)
             self._record_end(summary)
         self.sessions.close()  # (a queued run's finisher ends here, not in run())
         self.emit(
