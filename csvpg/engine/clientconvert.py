@@ -7,15 +7,16 @@ file of :data:`MIN_SIZE` or more is parsed and converted by Arrow's kernels on t
 client instead, and COPY puts the result straight into the table (or the upsert's
 typed staging), on several connections when the file splits.
 
-The client only rewrites text, and only where the result is the server's for sure:
+The client converts only where the result is the server's for sure:
 
 * ``thousands`` and ``decimal`` are the same literal replacements as SQL's
   ``replace``; boolean words map as the SQL ``CASE lower(value)`` does, on ASCII values;
   the column's own input function (COPY's, which ``CAST`` uses too) reads the result;
 * a template of ``DD``, ``MM``, ``YYYY`` (and ``HH24``, ``MI``, ``SS`` for a timestamp
-  without zone, on a session in UTC) between fixed separators becomes an ISO date; a
-  value must match it whole with every field in range: what ``to_date`` reads and the
-  write-back check accepts unchanged.
+  without zone, on a session in UTC) between fixed separators: a value must match it
+  whole with every field in range (what ``to_date`` reads and the write-back check
+  accepts unchanged); Arrow's ``strptime`` reads it, the month it read is checked
+  against the text's, and the CSV writer hands COPY the ISO form.
 
 Anything else (a value that does not match, a lone carriage return, a field too many,
 bytes that are not UTF-8, a COPY that refuses a value) raises :class:`NotConverted` or
@@ -200,7 +201,7 @@ class _Bytes(io.RawIOBase):
 
     def __init__(self, chunks: Iterator[bytes], url: str) -> None:
         self.chunks, self.url = chunks, url
-        self.pending = b""
+        self.pending = memoryview(b"")  # (a view: what is left of a chunk is not copied)
         #: In the blocks that hold a CR: CRs, LFs, CRLFs; and whether another held an LF.
         self.cr = self.lf = self.crlf = 0
         self.bare_lf = False
@@ -216,7 +217,7 @@ class _Bytes(io.RawIOBase):
                 self._check_ends()
                 return 0
             self._count(chunk)
-            self.pending = chunk
+            self.pending = memoryview(chunk)
         n = min(len(buffer), len(self.pending))
         buffer[:n] = self.pending[:n]
         self.pending = self.pending[n:]
