@@ -3,7 +3,7 @@
 On the server, a converted column costs a TEXT staging table and an ``INSERT …
 SELECT`` that reads each value with ``to_date`` and writes it back to check it: about
 five times a plain COPY. With pyarrow installed (``pip install 'csvpg[arrow]'``), a
-file of :data:`MIN_SIZE` or more is parsed and converted by Arrow's kernels on the
+file of :data:`MIN_SIZE` or more (in one of :data:`CODECS`) is parsed and converted by Arrow's kernels on the
 client instead, and COPY puts the result straight into the table (or the upsert's
 typed staging), on several connections when the file splits.
 
@@ -19,7 +19,7 @@ The client converts only where the result is the server's for sure:
   against the text's, and the CSV writer hands COPY the ISO form.
 
 Anything else (a value that does not match, a lone carriage return, a field too many,
-bytes that are not UTF-8, a COPY that refuses a value) raises :class:`NotConverted` or
+bytes the file's encoding does not define, a COPY that refuses a value) raises :class:`NotConverted` or
 fails the COPY; the file is then loaded again the server's way, which sets aside the
 bad rows with their lines and reasons. The client path never rejects a row itself.
 """
@@ -44,6 +44,10 @@ MIN_SIZE = 4 << 20
 BLOCK = 1 << 20
 #: What COPY reads from the client path: Arrow's CSV writer, strings quoted.
 DIALECT = CsvDialect(delimiter=",", quote='"', escape='"', encoding="UTF8", header=False)
+#: Encodings the client reads (PostgreSQL's name → Python's codec): UTF-8 and the
+#: single-byte ones of European exports, whose every byte PostgreSQL maps as Python does
+#: (tests/engine/test_clientconvert.py loads each byte both ways). COPY gets UTF-8.
+CODECS = {"UTF8": "utf8", "LATIN1": "latin1", "LATIN9": "iso8859-15", "WIN1252": "cp1252"}
 #: Session zones in which ``to_timestamp`` of a wall-clock time is that time (no DST).
 UTC_ZONES = frozenset({"UTC", "Etc/UTC", "GMT", "Etc/GMT", "UCT", "Etc/UCT", "Universal", "Zulu"})
 
@@ -136,7 +140,7 @@ def plan(
     d = load.dialect
     if d is None or load.chunks is None or (size is not None and size < MIN_SIZE):
         return None
-    if d.encoding != "UTF8" or d.nulls != ("",) or d.escape != d.quote:
+    if d.encoding not in CODECS or d.nulls != ("",) or d.escape != d.quote:
         return None
     converts = [load.types[c.name] for c in load.relation.columns]
     if not any(ct.converts for ct in converts):
@@ -224,7 +228,7 @@ class _Bytes(io.RawIOBase):
         return n
 
     def _count(self, chunk: bytes) -> None:
-        if not self.last and chunk.startswith(b"\xef\xbb\xbf"):
+        if not self.last and chunk.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")):
             raise NotConverted(f"{self.url}: a byte order mark", file=self.url)
         seam = self.last == b"\r" and chunk.startswith(b"\n")
         self.last = chunk[-1:]
@@ -320,7 +324,9 @@ def _converted_chunks(
     try:
         reader = pacsv.open_csv(
             _Bytes(chunks, url),
-            read_options=pacsv.ReadOptions(column_names=names, block_size=BLOCK),
+            read_options=pacsv.ReadOptions(
+                column_names=names, block_size=BLOCK, encoding=CODECS[dialect.encoding]
+            ),
             parse_options=pacsv.ParseOptions(
                 delimiter=dialect.delimiter,
                 quote_char=dialect.quote,
@@ -348,7 +354,7 @@ def _converted_chunks(
             sink = io.BytesIO()
             pacsv.write_csv(pa.record_batch(values, names=out_names), sink, write_options=options)
             yield sink.getvalue()
-    except pa.ArrowException as exc:
+    except (pa.ArrowException, UnicodeDecodeError) as exc:
         raise NotConverted(f"{url}: {exc}", file=url) from exc
 
 

@@ -301,3 +301,35 @@ def test_odd_bytes_load_as_they_do_in_sql(csvpg_run, csvpg_db, spoil) -> None:
     if small.status == "succeeded":
         assert table(csvpg_db, "big", 1_000) == table(csvpg_db, "small", 1_000)
         assert rejects(csvpg_db, big) == rejects(csvpg_db, small)
+
+
+@pytest.mark.parametrize("codec", ["latin-1", "iso8859-15", "windows-1252"])
+def test_a_european_export_converts_on_the_client_byte_for_byte(
+    csvpg_run, csvpg_db, codec: str
+) -> None:
+    """The nightly ERP dump in a single-byte encoding: every byte its codec defines, in
+    a text column, loads as the same character whichever side converts the file."""
+    defined = []
+    for b in range(0x20, 0x100):
+        try:
+            char = bytes([b]).decode(codec)
+        except UnicodeDecodeError:
+            continue
+        if char not in ';"':
+            defined.append(char)
+    head = rows(1_000, seed=17, breaks=False)
+    for k, row in enumerate(head):
+        row[HEADER.index("note")] = "".join(defined[k % 7 :: 7])
+    fmt = f'[format]\ndelimiter = ";"\nencoding = "{codec}"\n'
+
+    def data(records: list[list[str]]) -> bytes:
+        return csv_bytes(records, delimiter=";", crlf=True).decode().encode(codec)
+
+    small = csvpg_run(job("small", extra=fmt), files={"small.csv": data(head)})
+    padded = large(head, delimiter=";", crlf=True)
+    big = csvpg_run(job("big", extra=fmt), files={"big.csv": padded.decode().encode(codec)})
+    assert converted_on(small) is None
+    assert converted_on(big) == {"on": "client"}
+    assert table(csvpg_db, "big", 1_000) == table(csvpg_db, "small", 1_000)
+    notes = {r[-1] for r in table(csvpg_db, "big", 1_000)}
+    assert set("".join(notes)) == set(defined)
