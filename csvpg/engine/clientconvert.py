@@ -3,9 +3,9 @@
 On the server, a converted column costs a TEXT staging table and an ``INSERT …
 SELECT`` that reads each value with ``to_date`` and writes it back to check it: about
 five times a plain COPY. With pyarrow installed (``pip install 'csvpg[arrow]'``), a
-file of :data:`MIN_SIZE` or more (in one of :data:`CODECS`) is parsed and converted by Arrow's kernels on the
-client instead, and COPY puts the result straight into the table (or the upsert's
-typed staging), on several connections when the file splits.
+file of :data:`MIN_SIZE` or more (in one of :data:`CODECS`) is parsed and converted by
+Arrow's kernels on the client instead, and COPY puts the result straight into the table
+(or the upsert's typed staging), on several connections when the file splits.
 
 The client converts only where the result is the server's for sure:
 
@@ -18,10 +18,11 @@ The client converts only where the result is the server's for sure:
   accepts unchanged); Arrow's ``strptime`` reads it, the month it read is checked
   against the text's, and the CSV writer hands COPY the ISO form.
 
-Anything else (a value that does not match, a lone carriage return, a field too many,
-bytes the file's encoding does not define, a COPY that refuses a value) raises :class:`NotConverted` or
-fails the COPY; the file is then loaded again the server's way, which sets aside the
-bad rows with their lines and reasons. The client path never rejects a row itself.
+Anything else (a value that does not match, line ends of two kinds outside quotes, a
+field too many, bytes the file's encoding does not define, a COPY that refuses a value)
+raises :class:`NotConverted` or fails the COPY; the file is then loaded again the
+server's way, which sets aside the bad rows with their lines and reasons. The client
+path never rejects a row itself.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from __future__ import annotations
 import io
 import queue
 import re
+import struct
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -198,17 +200,25 @@ def converted(load: LoadInput, how: Plan) -> LoadInput:
 # -- the bytes ----------------------------------------------------------------------
 
 
+#: A string column's offsets (Arrow's ``string``: 32-bit, little-endian).
+OFFSET = struct.Struct("<i")
+
+
+@dataclass
+class _LineEnds:
+    cr: int = 0
+    lf: int = 0
+    crlf: int = 0
+
+
 class _Bytes(io.RawIOBase):
-    """The chunks as a file for Arrow's reader. A carriage return not followed by a
-    line feed, or line ends of both kinds, stop the client path: PostgreSQL refuses
-    what Arrow would read."""
+    """The chunks as a file for Arrow's reader, their line ends counted (see
+    :func:`_check_line_ends`)."""
 
     def __init__(self, chunks: Iterator[bytes], url: str) -> None:
         self.chunks, self.url = chunks, url
         self.pending = memoryview(b"")  # (a view: what is left of a chunk is not copied)
-        #: In the blocks that hold a CR: CRs, LFs, CRLFs; and whether another held an LF.
-        self.cr = self.lf = self.crlf = 0
-        self.bare_lf = False
+        self.ends = _LineEnds()
         self.last = b""
 
     def readable(self) -> bool:
@@ -218,7 +228,6 @@ class _Bytes(io.RawIOBase):
         while not self.pending:
             chunk = next(self.chunks, None)
             if chunk is None:
-                self._check_ends()
                 return 0
             self._count(chunk)
             self.pending = memoryview(chunk)
@@ -230,25 +239,50 @@ class _Bytes(io.RawIOBase):
     def _count(self, chunk: bytes) -> None:
         if not self.last and chunk.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")):
             raise NotConverted(f"{self.url}: a byte order mark", file=self.url)
-        seam = self.last == b"\r" and chunk.startswith(b"\n")
+        ends = self.ends
+        ends.crlf += self.last == b"\r" and chunk.startswith(b"\n")  # across the seam
         self.last = chunk[-1:]
-        if b"\r" not in chunk:  # most files: one scan, no counting
-            self.crlf += seam
-            self.lf += seam
-            self.bare_lf = self.bare_lf or (b"\n" in chunk[seam:])
-            return
-        self.cr += chunk.count(b"\r")
-        self.lf += chunk.count(b"\n")
-        self.crlf += chunk.count(b"\r\n") + seam  # (a seam's LF is in this chunk's count)
+        ends.lf += chunk.count(b"\n")
+        if b"\r" in chunk:  # (most files hold none)
+            ends.cr += chunk.count(b"\r")
+            ends.crlf += chunk.count(b"\r\n")
 
-    def _check_ends(self) -> None:
-        lone_cr = self.cr != self.crlf
-        mixed = self.crlf and (self.bare_lf or self.lf != self.crlf)
-        if lone_cr or mixed:
-            raise NotConverted(
-                f"{self.url}: carriage returns the client path does not read as COPY does",
-                file=self.url,
-            )
+
+def _count_values(batch: Any, inside: _LineEnds) -> None:
+    """The line ends within the batch's values (quoted ones: Arrow ends a record at
+    any other), counted in each column's bytes at once (a kernel per value costs four
+    times as much)."""
+    for column in batch.columns:
+        _, offsets, data = column.buffers()
+        if data is None:
+            continue
+        first, last = (
+            OFFSET.unpack_from(offsets, i * 4)[0]
+            for i in (column.offset, column.offset + len(column))
+        )
+        raw = memoryview(data)[first:last].tobytes()
+        inside.lf += raw.count(b"\n")
+        if b"\r" in raw:
+            inside.cr += raw.count(b"\r")
+            inside.crlf += raw.count(b"\r\n")
+
+
+def _check_line_ends(data: _LineEnds, inside: _LineEnds | None, url: str) -> None:
+    """Arrow ends a record at a CR, an LF or a CRLF alike; PostgreSQL takes the kind the
+    first line ends with and refuses any other outside quotes. The line ends outside the
+    values must all be of one kind (``inside``: None when the values were not counted,
+    as a file whose first CR comes late is not)."""
+    if not data.cr:
+        return  # LFs only
+    if inside is not None:
+        outside = (
+            data.crlf - inside.crlf,
+            data.lf - data.crlf - (inside.lf - inside.crlf),
+            data.cr - data.crlf - (inside.cr - inside.crlf),
+        )
+        if sum(n > 0 for n in outside) <= 1:
+            return
+    raise NotConverted(f"{url}: line ends of more than one kind", file=url)
 
 
 #: Converted blocks made ahead of the COPY that sends them (their share of memory).
@@ -321,9 +355,11 @@ def _converted_chunks(
     out_names = [c.name for c in how.columns]
     options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
     header = dialect.header
+    source = _Bytes(chunks, url)
+    inside: _LineEnds | None = _LineEnds()
     try:
         reader = pacsv.open_csv(
-            _Bytes(chunks, url),
+            source,
             read_options=pacsv.ReadOptions(
                 column_names=names, block_size=BLOCK, encoding=CODECS[dialect.encoding]
             ),
@@ -343,6 +379,10 @@ def _converted_chunks(
             ),
         )
         for batch in reader:
+            if not source.ends.cr:
+                inside = None  # not counted: a CR found later stops the client path
+            elif inside is not None:  # (the batch's bytes are read: a CR in them is seen)
+                _count_values(batch, inside)
             if header:  # COPY's HEADER skips the first record, as this does
                 batch, header = batch.slice(1), False
             if how.width == 1 and pc.any(pc.equal(batch.column(0), "\\.")).as_py():
@@ -354,6 +394,7 @@ def _converted_chunks(
             sink = io.BytesIO()
             pacsv.write_csv(pa.record_batch(values, names=out_names), sink, write_options=options)
             yield sink.getvalue()
+        _check_line_ends(source.ends, inside, url)  # (before COPY's end: it fails then)
     except (pa.ArrowException, UnicodeDecodeError) as exc:
         raise NotConverted(f"{url}: {exc}", file=url) from exc
 

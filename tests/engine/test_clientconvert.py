@@ -121,9 +121,8 @@ def job(name: str, mode: str = "append", extra: str = "") -> str:
     )
 
 
-def rows(n: int, seed: int, start: int = 1, *, breaks: bool = True) -> list[list[str]]:
-    """A German export's rows: every kind of value the conversions meet, valid
-    (``breaks``: with line breaks in quoted values)."""
+def rows(n: int, seed: int, start: int = 1) -> list[list[str]]:
+    """A German export's rows: every kind of value the conversions meet, valid."""
     rnd = random.Random(seed)
     base = datetime(1990, 1, 1)
     out = []
@@ -142,7 +141,8 @@ def rows(n: int, seed: int, start: int = 1, *, breaks: bool = True) -> list[list
                         "",
                         "Müller, Söhne",
                         'a "quote"',
-                        "two\nlines" if breaks else "two lines",
+                        "two\nlines",
+                        "CR\r\nLF",
                         "plain",
                         "NULL",
                     ]
@@ -163,7 +163,7 @@ def large(records: list[list[str]], **kw: Any) -> bytes:
     """The rows, then more of them until the file is one the client converts."""
     data, seed = csv_bytes(records, **kw), 1
     while len(data) < MIN_SIZE:
-        more = rows(20_000, seed, start=len(records) + 1, breaks=not kw.get("crlf"))
+        more = rows(20_000, seed, start=len(records) + 1)
         records, seed = [*records, *more], seed + 1
         data = csv_bytes(records, **kw)
     return data
@@ -214,9 +214,8 @@ def line_of(records_before: list[list[str]]) -> int:
 
 
 def test_windows_line_ends_and_semicolons_convert_on_the_client(csvpg_run, csvpg_db) -> None:
-    """(A line feed in a quoted value of a CRLF file is left to SQL: telling it from a
-    line end of the other kind takes a scan of the quotes.)"""
-    head = rows(2_000, seed=3, breaks=False)
+    """CRLF line ends, and line breaks of either kind in quoted values."""
+    head = rows(2_000, seed=3)
     fmt = '[format]\ndelimiter = ";"\n'
     summary = csvpg_run(
         job("crlf", extra=fmt), files={"crlf.csv": large(head, crlf=True, delimiter=";")}
@@ -285,8 +284,10 @@ def test_a_timestamp_template_stays_in_sql_where_the_clock_jumps(csvpg_run, csvp
         lambda data: data.replace(b"plain", b'pl"ain', 1),  # a quote inside a bare field
         lambda data: data.replace(b"\n", b"\n\n", 5)[:-1],  # blank lines
         lambda data: data.replace(b"ja,", b"ja,,", 1),  # a field too many
+        lambda data: data.replace(b"\n", b"\r\n", 3),  # line ends of two kinds
+        lambda data: data.replace(b"plain", b"pl\rain", 1),  # a CR in a bare field
     ],
-    ids=["stray quote", "blank lines", "field too many"],
+    ids=["stray quote", "blank lines", "field too many", "CRLF then LF", "bare CR"],
 )
 def test_odd_bytes_load_as_they_do_in_sql(csvpg_run, csvpg_db, spoil) -> None:
     """Bytes Arrow's reader might take otherwise than PostgreSQL's: the large file ends
@@ -317,7 +318,7 @@ def test_a_european_export_converts_on_the_client_byte_for_byte(
             continue
         if char not in ';"':
             defined.append(char)
-    head = rows(1_000, seed=17, breaks=False)
+    head = rows(1_000, seed=17)
     for k, row in enumerate(head):
         row[HEADER.index("note")] = "".join(defined[k % 7 :: 7])
     fmt = f'[format]\ndelimiter = ";"\nencoding = "{codec}"\n'
