@@ -41,7 +41,7 @@ from csvpg.pg.careful import (
     stage_rows,
     too_many,
 )
-from csvpg.pg.connect import connect, sink_error
+from csvpg.pg.connect import connect, load_savepoint, sink_error
 from csvpg.pg.drift import Drift, drop_staging, same_type
 from csvpg.pg.drift import apply as apply_drift
 from csvpg.pg.load import (
@@ -682,7 +682,7 @@ class FileLoad:
         skips = splitter is None and not self.converting
         if skips and (skipped := self._skipping(conn, load, opened)):
             return replace(skipped, sha256=stream.sha256)
-        with conn.transaction():
+        with load_savepoint(conn):
             if splitter is not None:
                 result = splitter.run(conn, self.extra)
             else:
