@@ -801,7 +801,7 @@ class FileLoad:
         if copier is None:
             return None
         assert load.chunks is not None
-        with conn.transaction():
+        with load_savepoint(conn):
             with conn.cursor() as cur:
                 self.fp.sink.before_copy(cur, load)
             skipped = copier.copy_whole(load.chunks)
