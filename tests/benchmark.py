@@ -1596,9 +1596,13 @@ class Bench:
         job = self.job("conversions", path, 'mode = "append"\ntable = "conv_csvpg"')
         job.write_text(job.read_text() + CONVERSION_COLUMNS)
         text_types = {c: "text" for c in CONVERSION_TYPES}
+        # The same rows as the nightly ERP export: Windows-1252, semicolons, CRLF.
+        erp = as_erp(path, self.folder / "conversions" / "orders_erp.csv")
+        erp_job = self.job("conversions_erp", erp, 'mode = "append"\ntable = "conv_erp"')
+        erp_job.write_text(erp_job.read_text() + CONVERSION_COLUMNS)
         checks: set[int] = set()
 
-        def csvpg_conv() -> None:
+        def csvpg_conv(job: Path = job) -> None:
             (file,) = self.csvpg_inprocess(job).files
             checks.add(file.inserted)
 
@@ -1607,7 +1611,7 @@ class Bench:
         # into the typed columns (what is left once the client has converted them).
         iso = as_read(d.base, self.folder / "conversions" / "orders_iso.csv")
         typed = f"\\copy {SCHEMA}.conv_typed FROM '{iso}' WITH {self.copy_options()}"
-        psql_t, typed_t, csvpg_t = self.repeat(
+        psql_t, typed_t, csvpg_t, erp_t = self.repeat(
             [
                 (
                     functools.partial(self.plain_typed_table, "conv_text", text_types),
@@ -1618,6 +1622,10 @@ class Bench:
                     lambda: self.run_psql(["-c", typed], "copy_conv_typed"),
                 ),
                 (lambda: self.sql(f"DROP TABLE IF EXISTS {SCHEMA}.conv_csvpg"), csvpg_conv),
+                (
+                    lambda: self.sql(f"DROP TABLE IF EXISTS {SCHEMA}.conv_erp"),
+                    functools.partial(csvpg_conv, erp_job),
+                ),
             ]
         )
         assert checks == {d.rows} and self.count("conv_text") == d.rows, checks
@@ -1646,7 +1654,15 @@ class Bench:
             baseline="conv_text",
             target=1.3,
         )
-        for table in ("conv_text", "conv_typed", "conv_csvpg"):
+        self.record(
+            "conversions_erp",
+            "csvpg append with [columns] conversions, the rows as a Windows-1252 export (;, CRLF)",
+            erp_t,
+            d.rows,
+            erp.stat().st_size,
+            baseline="conv_text",
+        )
+        for table in ("conv_text", "conv_typed", "conv_csvpg", "conv_erp"):
             self.sql(f"DROP TABLE IF EXISTS {SCHEMA}.{table}")
 
     def close(self) -> None:
@@ -1767,6 +1783,19 @@ def converted(src: Path, dst: Path) -> Path:
         ]
 
     return _rewritten(src, dst, row_of)
+
+
+def as_erp(src: Path, dst: Path) -> Path:
+    """The conversion file as the ERP writes it: Windows-1252, semicolons, CRLF (a city
+    the code page lacks becomes a ``?``)."""
+    if _fresh(src, dst):
+        return dst
+    with (
+        src.open(encoding="utf-8", newline="") as f,
+        dst.open("w", encoding="cp1252", errors="replace", newline="") as out,
+    ):
+        csv.writer(out, delimiter=";", lineterminator="\r\n").writerows(csv.reader(f))
+    return dst
 
 
 def _rewritten(src: Path, dst: Path, row_of: Callable[[list[str]], list[str]]) -> Path:
