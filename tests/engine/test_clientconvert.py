@@ -334,3 +334,26 @@ def test_a_european_export_converts_on_the_client_byte_for_byte(
     assert table(csvpg_db, "big", 1_000) == table(csvpg_db, "small", 1_000)
     notes = {r[-1] for r in table(csvpg_db, "big", 1_000)}
     assert set("".join(notes)) == set(defined)
+
+
+@pytest.mark.parametrize("bad", [False, True], ids=["clean", "a bad value"])
+def test_a_split_load_converts_on_the_client_too(csvpg_run, csvpg_db, bad: bool) -> None:
+    """A new table over two connections, each COPYing chunks of the converted bytes; a
+    chunk's COPY that refuses a value sends the file to SQL (split as staged TEXT), which
+    finds the bad row's line in the whole file."""
+    head = rows(1_000, seed=19)
+    if bad:
+        head[699][HEADER.index("price")] = "12,5x"
+    split = "[run]\nworkers = 2\nsplit_mb = 1\n"
+    small = csvpg_run(job("small"), files={"small.csv": csv_bytes(head)})
+    big = csvpg_run(job("big", extra=split), files={"big.csv": large(head)})
+    (file,) = big.files
+    if not bad:  # (the bad row's file is set aside row by row: on one connection)
+        assert file.details["split"]["connections"] == 2, file.details["split"]
+    assert converted_on(big)["on"] == ("server" if bad else "client")
+    assert table(csvpg_db, "big", 1_000) == table(csvpg_db, "small", 1_000)
+    assert (
+        rejects(csvpg_db, big)
+        == rejects(csvpg_db, small)
+        == ([(line_of(head[:699]), "price", "12,5x")] if bad else [])
+    )
