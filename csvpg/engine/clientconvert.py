@@ -338,13 +338,20 @@ def _arrow() -> Any:
     return pa, pc, pacsv
 
 
+#: The oldest pyarrow whose CSV writer and kernels the client path uses (the ``arrow``
+#: extra asks for it; an older one installed beside csvpg leaves conversions to SQL).
+ARROW_MIN = (16, 0)
+
+
 def available() -> bool:
-    """pyarrow can be imported (the ``arrow`` extra, or the Parquet plugin, brings it)."""
+    """pyarrow, new enough, can be imported (the ``arrow`` extra or the Parquet plugin
+    brings it)."""
     try:
-        _arrow()
+        pa, _, _ = _arrow()
     except ImportError:
         return False
-    return True
+    version = tuple(int(part) for part in re.findall(r"\d+", pa.__version__)[:2])
+    return version >= ARROW_MIN
 
 
 def _converted_chunks(
