@@ -39,6 +39,7 @@ from typing import Any
 from csvpg.errors import FormatError
 from csvpg.interfaces import Column, ColumnType, CsvDialect, LoadInput, Relation
 from csvpg.pg.load import is_datetime, template_read_type
+from csvpg.pg.split import put_unless
 
 #: Smaller files convert on the server: importing pyarrow alone takes ~0.1 s.
 MIN_SIZE = 4 << 20
@@ -300,11 +301,11 @@ def _ahead(blocks: Iterator[bytes]) -> Iterator[bytes]:
     def make() -> None:
         try:
             for block in blocks:
-                if not _put(made, block, stop):
+                if not put_unless(made, block, stop):
                     return
-            _put(made, _DONE, stop)
+            put_unless(made, _DONE, stop)
         except BaseException as exc:  # handed on to the COPY's thread
-            _put(made, exc, stop)
+            put_unless(made, exc, stop)
         finally:
             blocks.close()  # type: ignore[attr-defined]
 
@@ -318,16 +319,6 @@ def _ahead(blocks: Iterator[bytes]) -> Iterator[bytes]:
     finally:
         stop.set()
         maker.join()
-
-
-def _put(made: queue.Queue[object], item: object, stop: threading.Event) -> bool:
-    while not stop.is_set():
-        try:
-            made.put(item, timeout=0.1)
-            return True
-        except queue.Full:
-            continue
-    return False
 
 
 def _arrow() -> Any:

@@ -220,12 +220,9 @@ class FileLoad:
                 return self._skip(skip)
             except Cancelled:
                 return self._cancelled()
-            except ConvertedFailed as exc:
-                self.convert_failed = exc.why
-                ctx.log.debug("%s: converting it in SQL: %s", url, exc.why)
-                continue
-            except SplitFailed as exc:
-                if self.converting:  # the client path failed, not the split
+            except (ConvertedFailed, SplitFailed) as exc:
+                if isinstance(exc, ConvertedFailed) or self.converting:
+                    # The client path's conversions failed (a split's chunk too): SQL's.
                     self.convert_failed = exc.why
                     ctx.log.debug("%s: converting it in SQL: %s", url, exc.why)
                     continue

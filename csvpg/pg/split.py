@@ -245,7 +245,7 @@ class SplitLoad:
             raise SplitFailed(exc.message) from exc
         finally:
             for q in queues:
-                if ok and not _put(q, _END, failed):
+                if ok and not put_unless(q, _END, failed):
                     ok = False
                 if not ok:
                     _stop(q)
@@ -320,19 +320,19 @@ class _Stopped(Exception):
     """The load was stopped: this connection rolls back."""
 
 
-def _put(q: queue.Queue[object], item: object, failed: threading.Event) -> bool:
-    """Wait for room, unless a connection failed meanwhile."""
+def put_unless(q: queue.Queue[object], item: object, stop: threading.Event) -> bool:
+    """Wait for room, unless ``stop`` is set meanwhile (a connection failed, say)."""
     while True:
         try:
             q.put(item, timeout=0.2)
             return True
         except queue.Full:
-            if failed.is_set():
+            if stop.is_set():
                 return False
 
 
 def _put_or_fail(q: queue.Queue[object], item: object, failed: threading.Event) -> None:
-    if failed.is_set() or not _put(q, item, failed):
+    if failed.is_set() or not put_unless(q, item, failed):
         raise _PartFailed
 
 
