@@ -70,7 +70,8 @@ def binary_kind(sample: bytes, name: str = "", encoding: str = "auto") -> str | 
                 kind = next((k for ext, k in _ZIP_KINDS.items() if lower.endswith(ext)), kind)
             return kind
     head = sample[:_LOOK]
-    if not head or _wide(head, encoding):
+    # Text without a NUL is neither wide nor binary: most files end here, unscanned.
+    if b"\0" not in head or _wide(head, encoding):
         return None
     nuls = head.count(0)
     if nuls < STRAY_NULS:

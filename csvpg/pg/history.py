@@ -193,6 +193,11 @@ _FILE_DONE = """
 """
 
 
+def _dumps_any(obj: Any) -> str:
+    """JSON of a file's details, whatever plugins put there (a date, a Path: as text)."""
+    return json.dumps(obj, default=str)
+
+
 def _file_values(run_id: str, f: FileSummary) -> tuple[Any, ...]:
     return (
         run_id,
@@ -207,7 +212,7 @@ def _file_values(run_id: str, f: FileSummary) -> tuple[Any, ...]:
         f.seconds,
         f.error,
         f.hint,
-        Jsonb(json.loads(json.dumps(f.details, default=str))),
+        Jsonb(f.details, dumps=_dumps_any),
         f.unchanged,
         Jsonb(drift) if (drift := f.details.get("drift")) else None,
     )
