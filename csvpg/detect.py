@@ -44,11 +44,13 @@ _BOMS: tuple[tuple[bytes, str], ...] = (
     (codecs.BOM_UTF16_BE, "utf-16-be"),
 )
 
-# Python codec (any alias) → PostgreSQL encoding name, normalised below.
-_PG_NAMES: dict[str, str] = {
+#: Normalised Python codec name (``codecs.lookup(x).name``) → PostgreSQL's COPY name.
+#: Written normalised (a test checks): looking each up would import every codec
+#: module, CJK ones included, at each start.
+PG_ENCODINGS: dict[str, str] = {
     "utf-8": "UTF8",
     "ascii": "UTF8",  # ASCII bytes are valid UTF-8; SQL_ASCII would skip validation
-    "latin-1": "LATIN1",
+    "iso8859-1": "LATIN1",
     "iso8859-2": "LATIN2",
     "iso8859-3": "LATIN3",
     "iso8859-4": "LATIN4",
@@ -89,9 +91,6 @@ _PG_NAMES: dict[str, str] = {
     "big5": "BIG5",
     "cp950": "BIG5",
 }
-
-#: Normalised Python codec name (``codecs.lookup(x).name``) → PostgreSQL's COPY name.
-PG_ENCODINGS: dict[str, str] = {codecs.lookup(k).name: v for k, v in _PG_NAMES.items()}
 
 # PostgreSQL spellings a user may write instead of a Python one.
 _FROM_PG: dict[str, str] = {
