@@ -405,7 +405,7 @@ class ServerCpu:
             except self.psutil.Error:
                 continue  # ended between the two reads: counted in children_* next time
             total += c.user + c.system
-        return total
+        return float(total)
 
     def children(self) -> set[int]:
         return {child.pid for child in self.postmaster.children()}
@@ -1061,7 +1061,7 @@ class Bench:
 
             return call
 
-        contenders = [
+        contenders: list[tuple[Callable[[], object], Callable[[], object]]] = [
             (
                 lambda: self.sql(f"DROP TABLE IF EXISTS {SCHEMA}.split_append"),
                 load("append", append),
@@ -1532,7 +1532,7 @@ class Bench:
             workers = self.start_workers(count, queue)
             try:
                 samples = [
-                    self.timed(drop, lambda q=queue: self.queued_run(job, q))
+                    self.timed(drop, functools.partial(self.queued_run, job, queue))
                     for _ in range(self.runs)
                 ]
             finally:
