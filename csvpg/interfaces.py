@@ -226,6 +226,13 @@ class Reader:
         """Blocks of raw bytes for ``COPY … (FORMAT csv)``; only when ``dialect`` is set."""
         raise NotImplementedError
 
+    def iter_bytes_again(self) -> Iterator[bytes]:
+        """The blocks of :meth:`iter_bytes`, for a second reading of a file whose first
+        one went through: the rejects' records of rows COPY skipped (PostgreSQL 17+). A
+        format may leave out the checks the first reading made. The default reads as
+        :meth:`iter_bytes` does."""
+        return self.iter_bytes()
+
     def iter_batches(self) -> Iterator[Batch]:
         """Parsed rows, all file columns, in batches."""
         raise NotImplementedError

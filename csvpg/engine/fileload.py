@@ -805,7 +805,7 @@ class FileLoad:
             if skipped:
                 self._setting_aside()
                 with self._read_again(hashed=False) as (reread, _):
-                    chunks = reread.chunks()
+                    chunks = reread.chunks(again=True)  # (checked by the COPY's reading)
                     if chunks is None:
                         raise Declined("the file read again hands on no bytes")
                     copier.set_aside_skipped(chunks, skipped)

@@ -555,8 +555,12 @@ class OpenedFile:
     #: them as it goes, so they never pile up.
     malformed: deque[Reject] = field(default_factory=deque)
 
-    def chunks(self) -> Iterator[bytes] | None:
-        return None if self.row_path else self.reader.iter_bytes()
+    def chunks(self, *, again: bool = False) -> Iterator[bytes] | None:
+        """The byte path's blocks (None on the row path); ``again``: a second reading of
+        bytes the first one checked (:meth:`Reader.iter_bytes_again`)."""
+        if self.row_path:
+            return None
+        return self.reader.iter_bytes_again() if again else self.reader.iter_bytes()
 
     def batches(
         self, transforms: list[Transform], *, set_aside: bool = False

@@ -315,6 +315,19 @@ def test_header_false_names_columns() -> None:
     assert reader.dialect is not None and reader.dialect.header is False
 
 
+def test_a_second_reading_hands_on_the_same_bytes_without_the_checks() -> None:
+    # The rejects' records of rows COPY skipped are read again (PostgreSQL 17+): the
+    # first reading checked the quotes, the second hands the bytes on as they are.
+    clean = b"".join(b'%d,"x, %d",y\n' % (i, i) for i in range(100_000))
+    data = b"id,name,v\n" + clean + b'7,ab"c,z\n8,ok,z\n'  # a stray quote past the sample
+    with pytest.raises(FormatError, match="quote inside or at the end of an unquoted field"):
+        b"".join(open_bytes(data).iter_bytes())
+    assert b"".join(open_bytes(data).iter_bytes_again()) == data_lines(data)
+    assert b"".join(open_bytes(clean, header=False).iter_bytes_again()) == b"".join(
+        open_bytes(clean, header=False).iter_bytes()
+    )
+
+
 def test_empty_file() -> None:
     reader = open_bytes(b"")
     assert reader.headers == []
