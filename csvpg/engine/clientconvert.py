@@ -211,6 +211,13 @@ class _LineEnds:
     lf: int = 0
     crlf: int = 0
 
+    def add(self, data: bytes) -> None:
+        """Count the line ends in ``data`` (one scan for the many files without a CR)."""
+        self.lf += data.count(b"\n")
+        if b"\r" in data:
+            self.cr += data.count(b"\r")
+            self.crlf += data.count(b"\r\n")
+
 
 class _Bytes(io.RawIOBase):
     """The chunks as a file for Arrow's reader, their line ends counted (see
@@ -243,10 +250,7 @@ class _Bytes(io.RawIOBase):
         ends = self.ends
         ends.crlf += self.last == b"\r" and chunk.startswith(b"\n")  # across the seam
         self.last = chunk[-1:]
-        ends.lf += chunk.count(b"\n")
-        if b"\r" in chunk:  # (most files hold none)
-            ends.cr += chunk.count(b"\r")
-            ends.crlf += chunk.count(b"\r\n")
+        ends.add(chunk)
 
 
 def _count_values(batch: Any, inside: _LineEnds) -> None:
@@ -261,11 +265,7 @@ def _count_values(batch: Any, inside: _LineEnds) -> None:
             OFFSET.unpack_from(offsets, i * 4)[0]
             for i in (column.offset, column.offset + len(column))
         )
-        raw = memoryview(data)[first:last].tobytes()
-        inside.lf += raw.count(b"\n")
-        if b"\r" in raw:
-            inside.cr += raw.count(b"\r")
-            inside.crlf += raw.count(b"\r\n")
+        inside.add(memoryview(data)[first:last].tobytes())
 
 
 def _check_line_ends(data: _LineEnds, inside: _LineEnds | None, url: str) -> None:
